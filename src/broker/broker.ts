@@ -1,0 +1,91 @@
+/**
+ * The broker carries opaque bytes between publishers and subscribers, one
+ * ordered log per topic. It knows nothing about Protobuf or services.
+ *
+ * A position is `{epoch, offset}`. The offset counts the topic's messages
+ * (1, 2, 3, ...) and is Rivulet's own, never a storage engine's id. The epoch
+ * names one incarnation of the topic's log: it changes when the log is lost
+ * (an in-memory broker restarted, Redis data flushed, the topic expired), so
+ * a cursor from before the loss can be recognised and answered with a gap
+ * instead of silently skipping or repeating messages. The same idea as
+ * centrifuge's StreamPosition.
+ */
+export interface Position {
+  readonly epoch: string;
+  readonly offset: number;
+}
+
+/** One message in a topic's log. Entries are shared by every subscriber: never mutate one. */
+export interface Entry {
+  readonly position: Position;
+  readonly data: Uint8Array;
+  /** When the broker appended it, in milliseconds since the Unix epoch. */
+  readonly time: number;
+}
+
+/** How long a topic keeps its messages: whichever limit is reached first. */
+export interface Retention {
+  /** Keep at most this many recent messages. */
+  readonly maxCount: number;
+  /** Drop messages older than this; an empty, idle topic is forgotten after it. */
+  readonly maxAgeMs: number;
+}
+
+export interface PublishOptions {
+  readonly retention?: Retention;
+  /**
+   * Publish at most once per key: a publish whose key was seen within `ttlMs`
+   * appends nothing and returns the original entry. Check and append are one
+   * atomic step.
+   */
+  readonly dedupe?: { readonly key: string; readonly ttlMs: number };
+}
+
+export interface PublishResult {
+  readonly entry: Entry;
+  /** True when the dedupe key was seen before and nothing was appended. */
+  readonly duplicate: boolean;
+}
+
+/** Where a read starts: after a position (resume), or the last N messages. */
+export type ReadFrom = { readonly after: Position } | { readonly last: number };
+
+/** Why a read could not start right after the requested position. */
+export type GapReason = "trimmed" | "epoch_changed";
+
+export interface ReadResult {
+  /** The log's epoch and its last offset (0 for an empty log) when read. */
+  readonly head: Position;
+  /** Entries in order, at most the read's limit. */
+  readonly entries: readonly Entry[];
+  /**
+   * Set when `after` could not be honoured: the entries then start at the
+   * oldest message still retained in the current epoch.
+   */
+  readonly gap?: GapReason;
+}
+
+/** Receives a topic's live entries in log order, and errors of the live feed. */
+export interface Listener {
+  entry(entry: Entry): void;
+  error(error: Error): void;
+}
+
+/**
+ * A handful of methods over opaque bytes. `listen` is a live feed with no
+ * replay: subscribers combine it with `read` (see subscription.ts), and fill
+ * any hole the feed leaves from the log, so an implementation may drop or
+ * delay live entries without losing any for its subscribers.
+ */
+export interface Broker {
+  /** Appends to the topic's log. Rejects with ConnectError `unavailable` when storage is unreachable. */
+  publish(topic: string, data: Uint8Array, options?: PublishOptions): Promise<PublishResult>;
+  /** Reads up to `limit` entries. Rejects with `invalid_argument` for a position ahead of the log. */
+  read(topic: string, from: ReadFrom, limit: number): Promise<ReadResult>;
+  /** Starts the live feed for one listener; the returned function stops it. */
+  listen(topic: string, listener: Listener): () => void;
+  /** Whether storage is reachable now (readiness). */
+  ready(): Promise<boolean>;
+  /** Releases connections and timers. */
+  close(): Promise<void>;
+}

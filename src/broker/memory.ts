@@ -1,0 +1,154 @@
+import { randomBytes } from "node:crypto";
+import { Code, ConnectError } from "@connectrpc/connect";
+import type {
+  Broker,
+  Entry,
+  Listener,
+  Position,
+  PublishOptions,
+  PublishResult,
+  ReadFrom,
+  ReadResult,
+  Retention,
+} from "./broker.js";
+
+export interface MemoryBrokerOptions {
+  /** Retention for topics published without their own. */
+  readonly retention?: Retention;
+  /** Most dedupe keys remembered at once; the oldest are forgotten first. */
+  readonly maxDedupeKeys?: number;
+  /** How often expired messages, keys and idle topics are swept. */
+  readonly sweepIntervalMs?: number;
+  /** The clock, in milliseconds; tests pass their own to age messages. */
+  readonly now?: () => number;
+}
+
+interface Topic {
+  /** Random per incarnation: a topic forgotten and created again gets a new one. */
+  readonly epoch: string;
+  readonly entries: Entry[];
+  lastOffset: number;
+  retention: Retention;
+  readonly listeners: Set<Listener>;
+}
+
+/** Epochs are 8 random base64url characters: distinct per process and per topic incarnation. */
+export function createEpoch(): string {
+  return randomBytes(6).toString("base64url");
+}
+
+const defaultRetention: Retention = { maxCount: 1000, maxAgeMs: 24 * 3600_000 };
+
+/**
+ * The in-memory broker: one process, nothing to install. Every topic's log
+ * lives in an array trimmed by count and age; live listeners are called
+ * synchronously, in order, as entries are appended.
+ */
+export function createMemoryBroker(options: MemoryBrokerOptions = {}): Broker {
+  const now = options.now ?? Date.now;
+  const fallbackRetention = options.retention ?? defaultRetention;
+  const maxDedupeKeys = options.maxDedupeKeys ?? 100_000;
+  const topics = new Map<string, Topic>();
+  // Insertion order is expiry order for equal TTLs; good enough for a bound.
+  const dedupe = new Map<string, { entry: Entry; expiresAt: number }>();
+
+  const sweep = setInterval(() => {
+    const time = now();
+    for (const [name, topic] of topics) {
+      trim(topic, time);
+      if (topic.entries.length === 0 && topic.listeners.size === 0) topics.delete(name);
+    }
+    for (const [key, value] of dedupe) {
+      if (value.expiresAt <= time) dedupe.delete(key);
+    }
+  }, options.sweepIntervalMs ?? 30_000);
+  sweep.unref();
+
+  function topicFor(name: string, retention?: Retention): Topic {
+    let topic = topics.get(name);
+    if (!topic) {
+      topic = {
+        epoch: createEpoch(),
+        entries: [],
+        lastOffset: 0,
+        retention: retention ?? fallbackRetention,
+        listeners: new Set(),
+      };
+      topics.set(name, topic);
+    } else if (retention) {
+      topic.retention = retention;
+    }
+    return topic;
+  }
+
+  function trim(topic: Topic, time: number): void {
+    const { maxCount, maxAgeMs } = topic.retention;
+    let drop = Math.max(0, topic.entries.length - maxCount);
+    while (drop < topic.entries.length && time - (topic.entries[drop]?.time ?? time) >= maxAgeMs) drop++;
+    if (drop > 0) topic.entries.splice(0, drop);
+  }
+
+  return {
+    publish(name: string, data: Uint8Array, publishOptions?: PublishOptions): Promise<PublishResult> {
+      const time = now();
+      const key = publishOptions?.dedupe?.key;
+      if (key !== undefined) {
+        const seen = dedupe.get(key);
+        if (seen && seen.expiresAt > time) return Promise.resolve({ entry: seen.entry, duplicate: true });
+      }
+      const topic = topicFor(name, publishOptions?.retention);
+      const entry: Entry = { position: { epoch: topic.epoch, offset: ++topic.lastOffset }, data, time };
+      topic.entries.push(entry);
+      trim(topic, time);
+      if (key !== undefined && publishOptions?.dedupe) {
+        dedupe.delete(key);
+        dedupe.set(key, { entry, expiresAt: time + publishOptions.dedupe.ttlMs });
+        if (dedupe.size > maxDedupeKeys) {
+          const oldest = dedupe.keys().next();
+          if (!oldest.done) dedupe.delete(oldest.value);
+        }
+      }
+      for (const listener of topic.listeners) listener.entry(entry);
+      return Promise.resolve({ entry, duplicate: false });
+    },
+
+    read(name: string, from: ReadFrom, limit: number): Promise<ReadResult> {
+      const topic = topicFor(name);
+      trim(topic, now());
+      const head: Position = { epoch: topic.epoch, offset: topic.lastOffset };
+      const entries = topic.entries;
+      if ("last" in from) {
+        const count = Math.min(from.last, limit);
+        return Promise.resolve({ head, entries: count > 0 ? entries.slice(-count) : [] });
+      }
+      const { after } = from;
+      if (after.epoch !== topic.epoch) {
+        return Promise.resolve({ head, entries: entries.slice(0, limit), gap: "epoch_changed" });
+      }
+      if (after.offset > topic.lastOffset) {
+        return Promise.reject(new ConnectError("cursor is ahead of the stream", Code.InvalidArgument));
+      }
+      const first = entries[0]?.position.offset ?? topic.lastOffset + 1;
+      if (after.offset < first - 1) {
+        return Promise.resolve({ head, entries: entries.slice(0, limit), gap: "trimmed" });
+      }
+      const start = after.offset - first + 1;
+      return Promise.resolve({ head, entries: entries.slice(start, start + limit) });
+    },
+
+    listen(name: string, listener: Listener): () => void {
+      const topic = topicFor(name);
+      topic.listeners.add(listener);
+      return () => {
+        topic.listeners.delete(listener);
+      };
+    },
+
+    ready: () => Promise.resolve(true),
+
+    close(): Promise<void> {
+      clearInterval(sweep);
+      return Promise.resolve();
+    },
+  };
+}

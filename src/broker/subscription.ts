@@ -1,0 +1,168 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { Broker, Entry, GapReason, Position, ReadFrom } from "./broker.js";
+
+/** What a subscriber receives: entries in log order, or a gap before them. */
+export type SubscriptionEvent =
+  | { readonly kind: "entry"; readonly entry: Entry }
+  | {
+      readonly kind: "gap";
+      readonly reason: GapReason;
+      /** The position the stream continues after: resume from here to skip the gap. */
+      readonly position: Position;
+    };
+
+/**
+ * - `lossless`: every entry in order; more than `bufferSize` undelivered live
+ *   entries end the subscription with `resource_exhausted`.
+ * - `conflate`: only the newest entry is kept pending; older undelivered
+ *   ones are skipped, and the newest is always delivered.
+ */
+export type SlowConsumerPolicy = "lossless" | "conflate";
+
+export interface SubscribeOptions {
+  /** Where to start; `{ last: 0 }` is live only. */
+  readonly from: ReadFrom;
+  readonly policy: SlowConsumerPolicy;
+  /** Most live entries held for a slow subscriber (lossless). */
+  readonly bufferSize: number;
+  /** Most entries fetched from the log in one read while catching up. */
+  readonly readBatch?: number;
+  /** Ends the subscription; the iterator then returns. */
+  readonly signal: AbortSignal;
+}
+
+/**
+ * Subscribes to a topic: replays the log from `from`, then continues with live
+ * entries, exactly once each and in order. The live feed is attached before
+ * the log is read; any entry it does not hand over in sequence (a hole, a
+ * new epoch) is fetched from the log instead, so no entry is lost between
+ * the replay and the live part, and an epoch change mid-stream becomes a gap.
+ *
+ * Catch-up reads are driven by the consumer (one batch whenever its queue is
+ * empty), so a subscriber far behind holds at most one batch in memory.
+ */
+export function subscribe(broker: Broker, topic: string, options: SubscribeOptions): AsyncIterable<SubscriptionEvent> {
+  const { policy, bufferSize, signal } = options;
+  const readBatch = options.readBatch ?? 256;
+  return {
+    [Symbol.asyncIterator]() {
+      const queue: SubscriptionEvent[] = [];
+      let epoch: string | undefined;
+      let last = 0;
+      let started = false;
+      let behind = true; // the log holds entries the queue does not
+      let reading = false;
+      let failure: Error | undefined;
+      let wake: (() => void) | undefined;
+      const notify = () => {
+        const w = wake;
+        wake = undefined;
+        w?.();
+      };
+
+      const unlisten = broker.listen(topic, {
+        entry(entry) {
+          if (reading || behind || epoch === undefined) {
+            behind = true;
+          } else if (entry.position.epoch === epoch && entry.position.offset <= last) {
+            return; // already queued or delivered
+          } else if (entry.position.epoch === epoch && entry.position.offset === last + 1) {
+            last = entry.position.offset;
+            enqueue({ kind: "entry", entry });
+          } else {
+            behind = true; // a hole or a new epoch: fetch from the log
+          }
+          notify();
+        },
+        error(error) {
+          failure ??= ConnectError.from(error, Code.Unavailable);
+          notify();
+        },
+      });
+      const onAbort = () => notify();
+      signal.addEventListener("abort", onAbort);
+
+      function enqueue(event: SubscriptionEvent): void {
+        if (policy === "conflate") {
+          queue.length = 0;
+          queue.push(event);
+        } else if (queue.length >= bufferSize) {
+          failure ??= new ConnectError(
+            "subscriber too slow: buffer full; resume from the last cursor",
+            Code.ResourceExhausted,
+          );
+        } else {
+          queue.push(event);
+        }
+      }
+
+      /** Reads the log once: the start of the subscription, or catching up after a hole. */
+      async function fill(): Promise<void> {
+        reading = true;
+        behind = false;
+        try {
+          if (policy === "conflate") {
+            // Only the newest entry matters, and only when it is newer than what was sent.
+            const after = started ? { epoch: epoch ?? "", offset: last } : "after" in options.from ? options.from.after : undefined;
+            const result = await broker.read(topic, { last: 1 }, 1);
+            const newest = result.entries.at(-1);
+            const stale = after !== undefined && newest !== undefined && after.epoch === result.head.epoch && newest.position.offset <= after.offset;
+            if (newest && !stale) enqueue({ kind: "entry", entry: newest });
+            epoch = result.head.epoch;
+            last = result.head.offset;
+          } else {
+            const from: ReadFrom = started ? { after: { epoch: epoch ?? "", offset: last } } : options.from;
+            const result = await broker.read(topic, from, readBatch);
+            const newest = result.entries.at(-1)?.position.offset;
+            if (result.gap) {
+              const resumeAfter = (result.entries[0]?.position.offset ?? result.head.offset + 1) - 1;
+              queue.push({ kind: "gap", reason: result.gap, position: { epoch: result.head.epoch, offset: resumeAfter } });
+            }
+            for (const entry of result.entries) queue.push({ kind: "entry", entry });
+            epoch = result.head.epoch;
+            last = newest ?? ("after" in from && !result.gap ? from.after.offset : result.head.offset);
+            // Live entries that arrived during the read already set `behind`.
+            if (last < result.head.offset) behind = true;
+          }
+          started = true;
+        } finally {
+          reading = false;
+        }
+      }
+
+      const cleanup = () => {
+        unlisten();
+        signal.removeEventListener("abort", onAbort);
+      };
+
+      return {
+        async next(): Promise<IteratorResult<SubscriptionEvent>> {
+          try {
+            while (true) {
+              if (signal.aborted) break;
+              const event = queue.shift();
+              if (event) return { value: event, done: false };
+              if (failure) throw failure;
+              if (behind) {
+                await fill();
+                continue;
+              }
+              await new Promise<void>((resolve) => {
+                wake = resolve;
+              });
+            }
+          } catch (error) {
+            cleanup();
+            throw error;
+          }
+          cleanup();
+          return { value: undefined, done: true };
+        },
+        return(): Promise<IteratorResult<SubscriptionEvent>> {
+          cleanup();
+          return Promise.resolve({ value: undefined, done: true });
+        },
+      };
+    },
+  };
+}
