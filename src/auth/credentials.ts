@@ -1,0 +1,21 @@
+/**
+ * Finds the bearer token a request carries, in one place for every transport:
+ * the `Authorization: Bearer` header first, then an `access_token` cookie
+ * (browsers), then the `access_token` query parameter (EventSource and
+ * WebSocket handshakes cannot set headers). Returns undefined when there is none.
+ */
+export function findBearerToken(headers: Headers, query?: URLSearchParams): string | undefined {
+  const authorization = headers.get("authorization");
+  if (authorization !== null) {
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
+    return match?.[1] ?? "";
+  }
+  const cookie = headers.get("cookie");
+  if (cookie !== null) {
+    for (const part of cookie.split(";")) {
+      const eq = part.indexOf("=");
+      if (eq > 0 && part.slice(0, eq).trim() === "access_token") return decodeURIComponent(part.slice(eq + 1).trim());
+    }
+  }
+  return query?.get("access_token") ?? undefined;
+}
