@@ -1,0 +1,58 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+
+/**
+ * Field rules, checked in one place before a service touches the broker.
+ * Each failure is `invalid_argument` naming the field, so clients can show it.
+ */
+const namePattern = /^[A-Za-z0-9_.-]+$/;
+const idPattern = /^[A-Za-z0-9_-]+$/;
+
+/** A name for rooms and kinds: 1 to `max` characters of letters, digits, '-', '_' and '.'. */
+export function checkName(field: string, value: string, max = 64): void {
+  if (value.length === 0) throw invalid(`${field} is required`);
+  if (value.length > max) throw invalid(`${field} is longer than ${max} characters`);
+  if (!namePattern.test(value)) throw invalid(`${field} may contain only letters, digits, '-', '_' and '.'`);
+}
+
+/** An id: 1 to `max` characters of letters, digits, '-' and '_'. */
+export function checkId(field: string, value: string, max = 128): void {
+  if (value.length === 0) throw invalid(`${field} is required`);
+  if (value.length > max || !idPattern.test(value)) {
+    throw invalid(`${field} must be 1 to ${max} characters of letters, digits, '-' and '_'`);
+  }
+}
+
+/** Free text of `min` to `max` characters (Unicode code points). */
+export function checkText(field: string, value: string, min: number, max: number): void {
+  const length = codePoints(value, max + 1);
+  if (length < min) throw invalid(min === 1 ? `${field} is required` : `${field} is shorter than ${min} characters`);
+  if (length > max) throw invalid(`${field} is longer than ${max} characters`);
+}
+
+/** An optional idempotency key: empty, or up to 128 printable ASCII characters. */
+export function checkIdempotencyKey(value: string): void {
+  if (value.length > 128 || !/^[\x21-\x7e]*$/.test(value)) {
+    throw invalid("idempotency_key must be at most 128 printable ASCII characters");
+  }
+}
+
+/** A number within [min, max]. */
+export function checkRange(field: string, value: number, min: number, max: number): void {
+  if (!(value >= min && value <= max)) throw invalid(`${field} must be between ${min} and ${max}`);
+}
+
+/** Counts code points, stopping early at `stopAt`. */
+function codePoints(value: string, stopAt: number): number {
+  if (value.length < stopAt) {
+    let count = 0;
+    for (const _ of value) count++;
+    return count;
+  }
+  let count = 0;
+  for (const _ of value) if (++count >= stopAt) break;
+  return count;
+}
+
+function invalid(message: string): ConnectError {
+  return new ConnectError(message, Code.InvalidArgument);
+}
