@@ -1,0 +1,99 @@
+import type { DescMethod, DescService, Message } from "@bufbuild/protobuf";
+import {
+  Code,
+  ConnectError,
+  createContextValues,
+  createHandlerContext,
+  createMethodImplSpec,
+  type Interceptor,
+  type MethodImplSpec,
+  type ServiceImpl,
+} from "@connectrpc/connect";
+import { createAsyncIterable, invokeUnaryImplementation, transformInvokeImplementation } from "@connectrpc/connect/protocol";
+import { streamPolicyOf, type StreamPolicy } from "../schema/stream-policy.js";
+
+/** A service and its implementation, as mounted on the Connect router. */
+export interface ServiceRegistration {
+  readonly service: DescService;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- ServiceImpl is generic over each service; the registry erases it.
+  readonly impl: Partial<ServiceImpl<any>>;
+}
+
+/** What a bridge knows about one call: the transport, headers and lifetime. */
+export interface CallInit {
+  /** "sse" or "websocket": shows in HandlerContext.protocolName. */
+  readonly protocolName: string;
+  readonly requestMethod: string;
+  readonly url: string;
+  readonly requestHeader: Headers;
+  /** Aborted when the client goes away or cancels. */
+  readonly signal: AbortSignal;
+}
+
+/** One unary or server-streaming method the bridges can call. */
+export interface BridgeMethod {
+  readonly method: DescMethod;
+  readonly kind: "unary" | "server_streaming";
+  readonly policy: StreamPolicy;
+  /** Calls the method with the router's interceptors; the response is the implementation's own objects. */
+  invoke(input: Message, init: CallInit): AsyncIterable<Message>;
+}
+
+/**
+ * The bridges' view of the schema: every unary and server-streaming method
+ * of the mounted services by full name ("rivulet.chat.v1.ChatService/Send").
+ *
+ * Calls go to the implementations through the same interceptor list as the
+ * Connect router (connect-es's own invoke helpers), not through the router's
+ * byte-level handlers: that keeps authentication identical on every transport
+ * while handing the bridges the very message objects a service yields, so a
+ * message fanned out to many subscribers is encoded once per encoding (the
+ * bridges cache encodings per object).
+ */
+export function createMethodRegistry(
+  registrations: readonly ServiceRegistration[],
+  interceptors: readonly Interceptor[],
+  shutdownSignal: AbortSignal,
+): ReadonlyMap<string, BridgeMethod> {
+  const methods = new Map<string, BridgeMethod>();
+  for (const { service, impl } of registrations) {
+    for (const method of service.methods) {
+      const fn = impl[method.localName] as unknown;
+      if (typeof fn !== "function") continue;
+      if (method.methodKind !== "unary" && method.methodKind !== "server_streaming") continue;
+      const spec = createMethodImplSpec(method, fn.bind(impl) as never) as MethodImplSpec;
+      methods.set(`${service.typeName}/${method.name}`, {
+        method,
+        kind: method.methodKind,
+        policy: streamPolicyOf(method),
+        invoke(input, init) {
+          const context = createHandlerContext({
+            service,
+            method,
+            protocolName: init.protocolName,
+            requestMethod: init.requestMethod,
+            url: init.url,
+            requestHeader: init.requestHeader,
+            requestSignal: init.signal,
+            shutdownSignal,
+            contextValues: createContextValues(),
+          });
+          if (spec.kind === "unary") {
+            return (async function* () {
+              yield await invokeUnaryImplementation(spec, context, input, [...interceptors]);
+            })();
+          }
+          return transformInvokeImplementation(spec, context, [...interceptors])(createAsyncIterable([input]));
+        },
+      });
+    }
+  }
+  return methods;
+}
+
+/** Looks a method up by full name; `unimplemented` when there is none. */
+export function findMethod(methods: ReadonlyMap<string, BridgeMethod>, name: string): BridgeMethod {
+  const method = methods.get(name.replace(/^\//, ""));
+  if (!method) throw new ConnectError(`unknown method ${name}`, Code.Unimplemented);
+  return method;
+}

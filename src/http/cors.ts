@@ -1,0 +1,31 @@
+import { cors } from "@connectrpc/connect";
+import type { HttpRequest, HttpResponse } from "../bridge/mount.js";
+
+const allowedMethods = [...cors.allowedMethods, "OPTIONS"].join(", ");
+const allowedHeaders = [...cors.allowedHeaders, "Authorization", "Last-Event-ID"].join(", ");
+const exposedHeaders = cors.exposedHeaders.join(", ");
+
+/**
+ * CORS for every route, with connect-es's lists of the headers Connect, gRPC-Web
+ * and SSE need. Only origins on the allow-list get CORS headers; others get
+ * none, so browsers keep them same-origin. Answers preflights itself and then
+ * returns true.
+ */
+export function applyCors(req: HttpRequest, res: HttpResponse, allowedOrigins: readonly string[]): boolean {
+  const origin = req.headers.origin;
+  if (typeof origin !== "string" || !(allowedOrigins.includes(origin) || allowedOrigins.includes("*"))) return false;
+  res.setHeader("access-control-allow-origin", origin);
+  res.setHeader("access-control-allow-credentials", "true");
+  res.setHeader("vary", "Origin");
+  if (req.method === "OPTIONS" && req.headers["access-control-request-method"] !== undefined) {
+    res.writeHead(204, {
+      "access-control-allow-methods": allowedMethods,
+      "access-control-allow-headers": allowedHeaders,
+      "access-control-max-age": "7200",
+    });
+    res.end();
+    return true;
+  }
+  res.setHeader("access-control-expose-headers", exposedHeaders);
+  return false;
+}

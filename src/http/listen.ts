@@ -1,0 +1,142 @@
+import { readFileSync } from "node:fs";
+import http, { type IncomingMessage } from "node:http";
+import http2 from "node:http2";
+import net from "node:net";
+import type { Duplex } from "node:stream";
+import type { HttpRequest, HttpResponse } from "../bridge/mount.js";
+
+export interface ListenOptions {
+  readonly port: number;
+  readonly host: string;
+  readonly tls?: { readonly certFile: string; readonly keyFile: string };
+  readonly handler: (req: HttpRequest, res: HttpResponse) => void;
+  readonly upgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+  /** Called for every new connection, with its protocol, and again when it closes. */
+  readonly onConnection?: (transport: "http1" | "http2", delta: 1 | -1) => void;
+}
+
+export interface Listener {
+  readonly port: number;
+  /** Stops accepting; sends GOAWAY on HTTP/2 sessions and closes idle HTTP/1.1 connections. */
+  stopAccepting(): void;
+  /** Destroys every connection still open. */
+  destroyAll(): void;
+  /** Resolves when every connection has closed. */
+  closed(): Promise<void>;
+}
+
+/** The first bytes of every HTTP/2 connection with prior knowledge (RFC 9113 §3.4). */
+const http2Preface = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+/** HTTP/2 flow-control window per connection; Node's default of 64 KiB throttles fan-out. */
+const connectionWindowBytes = 8 * 1024 * 1024;
+const http2Settings: http2.Settings = { initialWindowSize: 1024 * 1024, maxConcurrentStreams: 1000 };
+
+/**
+ * Serves HTTP/1.1 and HTTP/2 on one port. Cleartext: each connection's first
+ * bytes are read; the HTTP/2 preface goes to an h2c server (what gRPC clients
+ * use), anything else to an HTTP/1.1 server (browsers, curl). Node has no
+ * built-in way to serve both on one cleartext port, hence this small sniffer.
+ * TLS: ALPN picks h2 or http/1.1.
+ */
+export async function listen(options: ListenOptions): Promise<Listener> {
+  const sockets = new Set<Duplex>();
+  const sessions = new Set<http2.Http2Session>();
+  const track = (socket: Duplex, transport: "http1" | "http2") => {
+    sockets.add(socket);
+    options.onConnection?.(transport, 1);
+    socket.once("close", () => {
+      sockets.delete(socket);
+      options.onConnection?.(transport, -1);
+    });
+  };
+  const onSession = (session: http2.Http2Session) => {
+    sessions.add(session);
+    session.once("close", () => sessions.delete(session));
+    session.once("connect", () => session.setLocalWindowSize(connectionWindowBytes));
+    session.on("error", () => undefined);
+  };
+
+  const h1 = http.createServer({ headersTimeout: 10_000, requestTimeout: 60_000, maxHeaderSize: 16 * 1024 }, options.handler);
+  h1.on("upgrade", options.upgrade);
+  h1.on("clientError", (_error, socket) => {
+    if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
+    else socket.destroy();
+  });
+
+  let server: net.Server;
+  if (options.tls) {
+    const secure = http2.createSecureServer(
+      {
+        cert: readFileSync(options.tls.certFile),
+        key: readFileSync(options.tls.keyFile),
+        allowHTTP1: true,
+        settings: http2Settings,
+      },
+      options.handler,
+    );
+    secure.on("session", onSession);
+    secure.on("upgrade", options.upgrade);
+    secure.on("secureConnection", (socket) => track(socket, socket.alpnProtocol === "h2" ? "http2" : "http1"));
+    server = secure;
+  } else {
+    const h2c = http2.createServer({ settings: http2Settings }, options.handler);
+    h2c.on("session", onSession);
+    server = net.createServer((socket) => {
+      socket.on("error", () => socket.destroy());
+      let head = Buffer.alloc(0);
+      const route = (chunk: Buffer) => {
+        head = Buffer.concat([head, chunk]);
+        const compared = Math.min(head.length, http2Preface.length);
+        const isHttp2 = head.subarray(0, compared).equals(http2Preface.subarray(0, compared));
+        if (isHttp2 && head.length < 3) return; // too few bytes to tell yet
+        socket.off("data", route);
+        socket.pause();
+        socket.unshift(head);
+        track(socket, isHttp2 ? "http2" : "http1");
+        if (isHttp2) {
+          // Http2Session replays bytes left in the socket's buffer on the next tick.
+          h2c.emit("connection", socket);
+        } else {
+          h1.emit("connection", socket);
+          socket.resume();
+        }
+      };
+      socket.on("data", route);
+    });
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port, options.host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const address = server.address();
+  const port = typeof address === "object" && address ? address.port : options.port;
+
+  return {
+    port,
+    stopAccepting() {
+      server.close();
+      for (const session of sessions) session.close();
+      h1.closeIdleConnections();
+      if ("closeIdleConnections" in server && typeof server.closeIdleConnections === "function") {
+        server.closeIdleConnections();
+      }
+    },
+    destroyAll() {
+      for (const session of sessions) session.destroy();
+      for (const socket of sockets) socket.destroy();
+    },
+    async closed() {
+      while (sockets.size > 0) {
+        await new Promise<void>((resolve) => {
+          const first = sockets.values().next().value;
+          if (!first) return resolve();
+          first.once("close", () => resolve());
+        });
+      }
+    },
+  };
+}

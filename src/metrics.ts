@@ -1,0 +1,32 @@
+import { collectDefaultMetrics, Counter, Gauge, Registry } from "prom-client";
+
+/** The Prometheus metrics of one server, served at GET /metrics. */
+export interface Metrics {
+  readonly registry: Registry;
+  /** Open client connections, by transport: http1, http2, sse, websocket. */
+  readonly connections: Gauge<"transport">;
+  /** Streaming calls in progress, by transport. */
+  readonly streams: Gauge<"transport">;
+  /** Messages written to subscribers, by transport. */
+  readonly deliveries: Counter<"transport">;
+  /** Subscribers ended because they read too slowly, by transport. */
+  readonly slowConsumersDropped: Counter<"transport">;
+}
+
+/** A registry per server (tests run several in one process) with Node's default metrics, event-loop delay included. */
+export function createMetrics(): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 20 });
+  return {
+    registry,
+    connections: new Gauge({ name: "rivulet_connections", help: "Open client connections", labelNames: ["transport"], registers: [registry] }),
+    streams: new Gauge({ name: "rivulet_streams", help: "Streaming calls in progress", labelNames: ["transport"], registers: [registry] }),
+    deliveries: new Counter({ name: "rivulet_deliveries_total", help: "Messages written to subscribers", labelNames: ["transport"], registers: [registry] }),
+    slowConsumersDropped: new Counter({
+      name: "rivulet_slow_consumers_dropped_total",
+      help: "Subscribers ended with resource_exhausted for reading too slowly",
+      labelNames: ["transport"],
+      registers: [registry],
+    }),
+  };
+}

@@ -1,0 +1,213 @@
+import { readFile } from "node:fs/promises";
+import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import type { Broker } from "./broker/broker.js";
+import { createMemoryBroker } from "./broker/memory.js";
+import { createAuthInterceptor } from "./auth/interceptor.js";
+import { createDevelopmentSecret, createHmacTokens, type TokenMinter } from "./auth/tokens.js";
+import { createMethodRegistry, type ServiceRegistration } from "./bridge/method-registry.js";
+import type { HttpRequest, HttpResponse, Mount, MountContext } from "./bridge/mount.js";
+import type { Config } from "./config.js";
+import { applyCors } from "./http/cors.js";
+import { listen } from "./http/listen.js";
+import type { Logger } from "./log.js";
+import { createMetrics } from "./metrics.js";
+import { ChatService } from "../gen/rivulet/chat/v1/chat_pb.js";
+import { NotificationService } from "../gen/rivulet/notify/v1/notify_pb.js";
+import { ProgressService } from "../gen/rivulet/progress/v1/progress_pb.js";
+import { createChatService } from "./services/chat.js";
+import { createEmbeddedGenerator, createOpenAiGenerator } from "./services/generator.js";
+import { createNotificationService } from "./services/notify.js";
+import { createProgressService } from "./services/progress.js";
+import type { ServiceDeps } from "./services/service-deps.js";
+
+export interface ServerOptions {
+  readonly config: Config;
+  readonly logger: Logger;
+  /** The broker to use instead of the one `config.broker` names (tests). */
+  readonly broker?: Broker;
+  /** More services to mount beside Rivulet's own (tests mount rivulet.testing.v1). */
+  readonly extraServices?: (deps: ServiceDeps) => readonly ServiceRegistration[];
+}
+
+export interface RivuletServer {
+  /** The port it listens on (the real one when configured with 0). */
+  readonly port: number;
+  /** Whether it runs in development mode (no auth secret configured). */
+  readonly development: boolean;
+  /** Mints tokens signed with the server's secret (tests and /dev/token). */
+  readonly tokens: TokenMinter;
+  readonly broker: Broker;
+  /** Graceful shutdown: stop accepting, tell clients to reconnect elsewhere, drain, close. */
+  close(): Promise<void>;
+}
+
+/** Assembles and starts a Rivulet server: broker, services, Connect router, bridges, health and metrics. */
+export async function startServer(options: ServerOptions): Promise<RivuletServer> {
+  const { config, logger } = options;
+  const metrics = createMetrics();
+  const shutdown = new AbortController();
+  const broker = options.broker ?? (await createBroker(config));
+
+  const development = config.authSecret === undefined;
+  const tokens = createHmacTokens(config.authSecret ?? createDevelopmentSecret());
+  if (development) {
+    logger.warn(
+      "DEVELOPMENT MODE: no --auth-secret given. Tokens are signed with a random secret and anyone can mint one at GET /dev/token. Never run this way in production.",
+    );
+  }
+
+  const deps: ServiceDeps = {
+    broker,
+    retention: { maxCount: config.historyCount, maxAgeMs: config.historyAgeMs },
+    finishedRetention: { maxCount: config.historyCount, maxAgeMs: config.finishedTtlMs },
+    subscriberBuffer: config.subscriberBuffer,
+    idempotencyTtlMs: config.idempotencyTtlMs,
+    generator: config.llmUrl
+      ? createOpenAiGenerator({ baseUrl: config.llmUrl, apiKey: config.llmApiKey, defaultModel: config.llmModel })
+      : createEmbeddedGenerator({ tokenIntervalMs: config.tokenIntervalMs }),
+    shutdownSignal: shutdown.signal,
+  };
+  const registrations: ServiceRegistration[] = [
+    { service: ChatService, impl: createChatService(deps) },
+    { service: NotificationService, impl: createNotificationService(deps) },
+    { service: ProgressService, impl: createProgressService(deps) },
+    ...(options.extraServices?.(deps) ?? []),
+  ];
+  const interceptors: Interceptor[] = [createAuthInterceptor(tokens)];
+
+  const connectHandler = connectNodeAdapter({
+    routes(router: ConnectRouter) {
+      for (const { service, impl } of registrations) router.service(service, impl);
+    },
+    interceptors,
+    readMaxBytes: config.maxMessageBytes,
+    maxTimeoutMs: config.maxTimeoutMs,
+    shutdownSignal: shutdown.signal,
+  });
+
+  const context: MountContext = {
+    methods: createMethodRegistry(registrations, interceptors, shutdown.signal),
+    config,
+    logger,
+    metrics,
+    shutdownSignal: shutdown.signal,
+  };
+  const mounts: Mount[] = [createHealthMount(broker, metrics.registry), ...(development ? [createDevTokenMount(tokens)] : []), createDemoPageMount()];
+  void context;
+
+  const handler = (req: HttpRequest, res: HttpResponse) => {
+    const url = new URL(req.url ?? "/", "http://localhost");
+    if (applyCors(req, res, config.allowedOrigins)) return;
+    for (const mount of mounts) if (mount.handle?.(req, res, url)) return;
+    connectHandler(req, res);
+  };
+
+  const listener = await listen({
+    port: config.port,
+    host: config.host,
+    tls: config.tlsCert && config.tlsKey ? { certFile: config.tlsCert, keyFile: config.tlsKey } : undefined,
+    handler,
+    upgrade(req, socket, head) {
+      const url = new URL(req.url ?? "/", "http://localhost");
+      for (const mount of mounts) if (mount.upgrade?.(req, socket, head, url)) return;
+      socket.end("HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+    },
+    onConnection: (transport, delta) => metrics.connections.inc({ transport }, delta),
+  });
+  logger.info({ port: listener.port, host: config.host, tls: Boolean(config.tlsCert), broker: config.broker === "memory" ? "memory" : "redis" }, `listening on ${config.tlsCert ? "https" : "http"}://${config.host}:${listener.port}`);
+
+  let closing: Promise<void> | undefined;
+  return {
+    port: listener.port,
+    development,
+    tokens,
+    broker,
+    close() {
+      closing ??= (async () => {
+        logger.info("shutting down: telling clients to reconnect elsewhere");
+        listener.stopAccepting();
+        shutdown.abort(new ConnectError("server is shutting down; reconnect", Code.Unavailable));
+        await Promise.all(mounts.map((mount) => mount.shutdown?.()));
+        const grace = new Promise<void>((resolve) => setTimeout(resolve, config.shutdownGraceMs).unref());
+        await Promise.race([listener.closed(), grace]);
+        listener.destroyAll();
+        if (!options.broker) await broker.close();
+        logger.info("shut down");
+      })();
+      return closing;
+    },
+  };
+}
+
+async function createBroker(config: Config): Promise<Broker> {
+  if (config.broker === "memory") {
+    return createMemoryBroker({ retention: { maxCount: config.historyCount, maxAgeMs: config.historyAgeMs } });
+  }
+  throw new Error("the Redis broker is not available yet");
+}
+
+/** GET /healthz (the process runs), /readyz (the broker answers) and /metrics (Prometheus). */
+function createHealthMount(broker: Broker, registry: ReturnType<typeof createMetrics>["registry"]): Mount {
+  return {
+    handle(req, res, url) {
+      if (req.method !== "GET" && req.method !== "HEAD") return false;
+      switch (url.pathname) {
+        case "/healthz":
+          sendText(res, 200, "ok\n");
+          return true;
+        case "/readyz":
+          void broker.ready().then(
+            (ready) => sendText(res, ready ? 200 : 503, ready ? "ready\n" : "broker unreachable\n"),
+            () => sendText(res, 503, "broker unreachable\n"),
+          );
+          return true;
+        case "/metrics":
+          void registry.metrics().then((text) => sendText(res, 200, text, registry.contentType));
+          return true;
+        default:
+          return false;
+      }
+    },
+  };
+}
+
+/** GET /dev/token?user=alice&roles=publisher,worker: mints a token. Mounted only in development mode. */
+function createDevTokenMount(tokens: TokenMinter): Mount {
+  return {
+    handle(req, res, url) {
+      if (url.pathname !== "/dev/token" || req.method !== "GET") return false;
+      const user = url.searchParams.get("user") ?? "";
+      const roles = (url.searchParams.get("roles") ?? "").split(",").filter(Boolean);
+      if (!/^[\x21-\x7e]{1,128}$/.test(user) || roles.some((r) => !/^[a-z_-]{1,32}$/.test(r))) {
+        sendText(res, 400, "give ?user=<1 to 128 printable characters> and optionally &roles=publisher,worker\n");
+        return true;
+      }
+      void tokens.mint({ userId: user, roles, ttlSeconds: 24 * 3600 }).then((token) => sendText(res, 200, token, "text/plain; charset=utf-8", true));
+      return true;
+    },
+  };
+}
+
+/** GET /: the demo page. */
+function createDemoPageMount(): Mount {
+  const page = readFile(new URL("../web/index.html", import.meta.url));
+  return {
+    handle(req, res, url) {
+      if (url.pathname !== "/" || req.method !== "GET") return false;
+      void page.then(
+        (html) => {
+          res.writeHead(200, { "content-type": "text/html; charset=utf-8", "cache-control": "no-cache" });
+          res.end(html);
+        },
+        () => sendText(res, 404, "demo page missing\n"),
+      );
+      return true;
+    },
+  };
+}
+
+function sendText(res: HttpResponse, status: number, text: string, contentType = "text/plain; charset=utf-8", noStore = false): void {
+  res.writeHead(status, { "content-type": contentType, ...(noStore ? { "cache-control": "no-store" } : {}) });
+  res.end(text);
+}
