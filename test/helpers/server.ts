@@ -1,0 +1,54 @@
+import type { Broker } from "../../src/broker/broker.js";
+import type { ServiceRegistration } from "../../src/bridge/method-registry.js";
+import { loadConfig, type Config } from "../../src/config.js";
+import { createLogger } from "../../src/log.js";
+import { startServer, type RivuletServer } from "../../src/server.js";
+import type { ServiceDeps } from "../../src/services/service-deps.js";
+
+/** A real Rivulet server on a free loopback port, for one test file. */
+export interface TestServer {
+  readonly server: RivuletServer;
+  readonly port: number;
+  /** http://127.0.0.1:<port> */
+  readonly url: string;
+  /** A valid token for the user, signed with the server's secret. */
+  token(userId: string, roles?: readonly string[], ttlSeconds?: number): Promise<string>;
+  close(): Promise<void>;
+}
+
+/** The secret test servers sign tokens with. */
+export const testSecret = "rivulet-test-secret-at-least-32-bytes-long";
+
+export interface TestServerOptions {
+  readonly config?: Partial<Config>;
+  readonly broker?: Broker;
+  readonly extraServices?: (deps: ServiceDeps) => readonly ServiceRegistration[];
+}
+
+/** Starts the real server (the same `startServer` as `npm start`) with test-friendly defaults. */
+export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
+  const config: Config = {
+    ...loadConfig([], {}),
+    port: 0,
+    host: "127.0.0.1",
+    logLevel: "silent",
+    authSecret: testSecret,
+    tokenIntervalMs: 2,
+    shutdownGraceMs: 1000,
+    ...options.config,
+  };
+  const server = await startServer({
+    config,
+    logger: createLogger(config.logLevel),
+    broker: options.broker,
+    extraServices: options.extraServices,
+  });
+  const scheme = config.tlsCert ? "https" : "http";
+  return {
+    server,
+    port: server.port,
+    url: `${scheme}://127.0.0.1:${server.port}`,
+    token: (userId, roles = [], ttlSeconds = 3600) => server.tokens.mint({ userId, roles, ttlSeconds }),
+    close: () => server.close(),
+  };
+}
