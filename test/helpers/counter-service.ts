@@ -1,4 +1,4 @@
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import type { ServiceRegistration } from "../../src/bridge/method-registry.js";
 import { CounterService } from "../../gen/rivulet/testing/v1/counter_pb.js";
 
@@ -7,19 +7,17 @@ import { CounterService } from "../../gen/rivulet/testing/v1/counter_pb.js";
  * the bridges serve any method of the schema with no method-specific code.
  */
 export function counterService(): ServiceRegistration {
-  return {
-    service: CounterService,
-    impl: {
-      async *count(request) {
-        if (request.to < 1 || request.to > 1_000_000) throw new ConnectError("to must be 1 to 1000000", Code.InvalidArgument);
-        const after = request.cursor === "" ? 0 : Number(request.cursor);
-        if (!Number.isInteger(after) || after < 0) throw new ConnectError("malformed cursor", Code.InvalidArgument);
-        for (let value = after + 1; value <= request.to; value++) yield { value, cursor: String(value) };
-      },
-      echo(request) {
-        if (request.text === "") throw new ConnectError("text is required", Code.InvalidArgument);
-        return { text: request.text };
-      },
+  const impl: ServiceImpl<typeof CounterService> = {
+    async *count(request) {
+      if (request.to < 1 || request.to > 1_000_000) throw new ConnectError("to must be 1 to 1000000", Code.InvalidArgument);
+      const after = request.cursor === "" ? 0 : Number(request.cursor);
+      if (!Number.isInteger(after) || after < 0) throw new ConnectError("malformed cursor", Code.InvalidArgument);
+      for (let value = after + 1; value <= request.to; value++) yield { value, cursor: String(value) };
+    },
+    echo(request) {
+      if (request.text === "") throw new ConnectError("text is required", Code.InvalidArgument);
+      return { text: request.text };
     },
   };
+  return { service: CounterService, impl };
 }
