@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import { readFile } from "node:fs/promises";
 import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
@@ -47,6 +48,8 @@ export async function startServer(options: ServerOptions): Promise<RivuletServer
   const { config, logger } = options;
   const metrics = createMetrics();
   const shutdown = new AbortController();
+  // Every call's context listens for shutdown: thousands of listeners are expected.
+  setMaxListeners(0, shutdown.signal);
   const broker = options.broker ?? (await createBroker(config));
 
   const development = config.authSecret === undefined;
