@@ -11,7 +11,7 @@ export const chromiumPath = "/usr/bin/chromium";
  * dependency is an error, so CI can never pass by skipping.
  */
 export function hasSystemDependency(what: string, present: () => boolean, install: string): boolean {
-  let ok = false;
+  let ok: boolean;
   try {
     ok = present();
   } catch {
