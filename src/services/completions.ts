@@ -107,16 +107,22 @@ export function createCompletions(deps: ServiceDeps) {
       if (finished && after.epoch === newest.position.epoch && after.offset >= newest.position.offset) return;
       from = { after };
     } else {
-      const generateRequest = checkCompleteRequest(request);
-      // Starting is idempotent per id: only the first caller runs the generator.
-      const start = await deps.broker.publish(
-        topic,
-        toBinary(CompleteResponseSchema, create(CompleteResponseSchema, { completionId: id })),
-        { retention, dedupe: { key: topic, ttlMs: retention.maxAgeMs } },
-      );
-      if (!start.duplicate) void run(identity.userId, id, generateRequest);
-      const { epoch, offset } = start.entry.position;
-      from = { after: { epoch, offset: offset - 1 } };
+      const existing = request.completionId ? (await deps.broker.read(topic, { last: 1 }, 1)).head : undefined;
+      if (existing && existing.offset > 0) {
+        // A known completion without a cursor replays from its start.
+        from = { after: { epoch: existing.epoch, offset: 0 } };
+      } else {
+        const generateRequest = checkCompleteRequest(request);
+        // Starting is idempotent per id: only the first caller runs the generator.
+        const start = await deps.broker.publish(
+          topic,
+          toBinary(CompleteResponseSchema, create(CompleteResponseSchema, { completionId: id })),
+          { retention, dedupe: { key: topic, ttlMs: retention.maxAgeMs } },
+        );
+        if (!start.duplicate) void run(identity.userId, id, generateRequest);
+        const { epoch, offset } = start.entry.position;
+        from = { after: { epoch, offset: offset - 1 } };
+      }
     }
     const events = streamTopic({
       broker: deps.broker,
