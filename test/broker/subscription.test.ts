@@ -1,0 +1,98 @@
+import { describe, expect, it } from "vitest";
+import type { Broker, Listener } from "../../src/broker/broker.js";
+import { createMemoryBroker } from "../../src/broker/memory.js";
+import { subscribe, type SubscriptionEvent } from "../../src/broker/subscription.js";
+
+const bytes = (text: string) => new TextEncoder().encode(text);
+const text = (event: SubscriptionEvent | undefined) =>
+  event?.kind === "entry" ? new TextDecoder().decode(event.entry.data) : `gap:${event?.reason}`;
+
+/** The memory broker with a live feed that loses every entry `drop` says to: as a flaky network feed would. */
+function lossyFeed(broker: Broker, drop: (offset: number) => boolean): Broker {
+  return {
+    ...broker,
+    listen(topic: string, listener: Listener) {
+      return broker.listen(topic, {
+        entry: (entry) => {
+          if (!drop(entry.position.offset)) listener.entry(entry);
+        },
+        error: (error) => listener.error(error),
+      });
+    },
+  };
+}
+
+describe("subscribe(): history, then live, exactly once and in order", () => {
+  it("ends a lossless subscriber past its buffer with resource_exhausted, after what it holds", async () => {
+    const broker = createMemoryBroker();
+    const controller = new AbortController();
+    const events = subscribe(broker, "t", { from: { last: 0 }, policy: "lossless", bufferSize: 3, signal: controller.signal })[Symbol.asyncIterator]();
+    const first = events.next();
+    await broker.publish("t", bytes("1"));
+    expect(text((await first).value)).toBe("1");
+    for (const n of ["2", "3", "4", "5", "6"]) await broker.publish("t", bytes(n)); // nobody reads
+    expect([text((await events.next()).value), text((await events.next()).value), text((await events.next()).value)]).toEqual(["2", "3", "4"]);
+    await expect(events.next()).rejects.toMatchObject({ code: 8 });
+  });
+
+  it("keeps only the newest pending entry for a conflated subscriber", async () => {
+    const broker = createMemoryBroker();
+    const events = subscribe(broker, "job", { from: { last: 1 }, policy: "conflate", bufferSize: 1, signal: new AbortController().signal })[Symbol.asyncIterator]();
+    await broker.publish("job", bytes("s1"));
+    expect(text((await events.next()).value)).toBe("s1");
+    for (const n of ["s2", "s3", "s4", "done"]) await broker.publish("job", bytes(n));
+    expect(text((await events.next()).value)).toBe("done");
+    const pending = events.next();
+    await broker.publish("job", bytes("after"));
+    expect(text((await pending).value)).toBe("after");
+  });
+
+  it("fills holes in the live feed from the log", async () => {
+    const memory = createMemoryBroker();
+    const broker = lossyFeed(memory, (offset) => offset % 3 === 0);
+    const events = subscribe(broker, "t", { from: { last: 0 }, policy: "lossless", bufferSize: 100, signal: new AbortController().signal })[Symbol.asyncIterator]();
+    const first = events.next();
+    for (let i = 1; i <= 10; i++) await broker.publish("t", bytes(String(i)));
+    const received = [text((await first).value)];
+    while (received.length < 10) received.push(text((await events.next()).value));
+    expect(received).toEqual(["1", "2", "3", "4", "5", "6", "7", "8", "9", "10"]);
+  });
+
+  it("replays from a position in batches, then continues live", async () => {
+    const broker = createMemoryBroker();
+    const published = [];
+    for (let i = 1; i <= 20; i++) published.push((await broker.publish("t", bytes(String(i)))).entry);
+    const events = subscribe(broker, "t", { from: { after: published[4]!.position }, policy: "lossless", bufferSize: 2, readBatch: 4, signal: new AbortController().signal })[Symbol.asyncIterator]();
+    const received: string[] = [];
+    while (received.length < 15) received.push(text((await events.next()).value));
+    expect(received).toEqual(Array.from({ length: 15 }, (_, i) => String(i + 6)));
+    const live = events.next();
+    await broker.publish("t", bytes("21"));
+    expect(text((await live).value)).toBe("21");
+  });
+
+  it("ends when its signal aborts, and stops listening", async () => {
+    const broker = createMemoryBroker();
+    const controller = new AbortController();
+    const events = subscribe(broker, "t", { from: { last: 0 }, policy: "lossless", bufferSize: 4, signal: controller.signal })[Symbol.asyncIterator]();
+    const pending = events.next();
+    controller.abort();
+    expect(await pending).toEqual({ value: undefined, done: true });
+  });
+
+  it("turns a live feed error into unavailable", async () => {
+    const memory = createMemoryBroker();
+    let fail: ((error: Error) => void) | undefined;
+    const broker: Broker = {
+      ...memory,
+      listen(topic, listener) {
+        fail = (error) => listener.error(error);
+        return memory.listen(topic, listener);
+      },
+    };
+    const events = subscribe(broker, "t", { from: { last: 0 }, policy: "lossless", bufferSize: 4, signal: new AbortController().signal })[Symbol.asyncIterator]();
+    const pending = events.next();
+    fail?.(new Error("connection lost"));
+    await expect(pending).rejects.toMatchObject({ code: 14 });
+  });
+});

@@ -1,0 +1,43 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, loadConfig, usage } from "../src/config.js";
+
+describe("configuration", () => {
+  it("has defaults that run a development server on :8080 with the memory broker", () => {
+    const config = loadConfig([], {});
+    expect(config).toMatchObject({ port: 8080, broker: "memory", authSecret: undefined, keepaliveMs: 15_000, historyCount: 1000, maxMessageBytes: 1024 * 1024 });
+  });
+
+  it("reads environment variables, and flags override them", () => {
+    const env = { PORT: "9000", RIVULET_BROKER: "redis://127.0.0.1:6379", RIVULET_HISTORY_AGE: "2h" };
+    expect(loadConfig([], env)).toMatchObject({ port: 9000, broker: "redis://127.0.0.1:6379", historyAgeMs: 7_200_000 });
+    expect(loadConfig(["--port", "0", "--history-age=90s"], env)).toMatchObject({ port: 0, historyAgeMs: 90_000 });
+  });
+
+  it("parses sizes, durations and lists", () => {
+    expect(loadConfig(["--max-message-bytes", "64KiB", "--keepalive", "500ms", "--allowed-origins", "https://a.example, http://b.example:8080"], {})).toMatchObject({
+      maxMessageBytes: 65536,
+      keepaliveMs: 500,
+      allowedOrigins: ["https://a.example", "http://b.example:8080"],
+    });
+  });
+
+  it.each([
+    [["--port", "70000"], "--port (PORT): must be at most 65535"],
+    [["--port", "abc"], "--port (PORT): must be a whole number"],
+    [["--history-age", "soon"], "must be a duration"],
+    [["--max-message-bytes", "1GB"], "must be a size"],
+    [["--broker", "kafka://x"], '--broker must be "memory" or a redis:// URL'],
+    [["--tls-cert", "cert.pem"], "--tls-cert and --tls-key go together"],
+    [["--allowed-origins", "example.com"], "is not an origin"],
+    [["--log-level", "loud"], "--log-level must be"],
+    [["--no-such-flag"], "Unknown option"],
+  ])("refuses %j with a clear error", (argv, message) => {
+    expect(() => loadConfig(argv, {})).toThrow(ConfigError);
+    expect(() => loadConfig(argv, {})).toThrow(message);
+  });
+
+  it("documents every flag in --help", () => {
+    expect(usage()).toContain("--auth-secret");
+    expect(usage()).toContain("RIVULET_BROKER");
+  });
+});
