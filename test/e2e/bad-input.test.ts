@@ -26,7 +26,7 @@ describe("bad input on Connect and gRPC", () => {
   });
 
   /** POSTs a Connect unary request with a raw body. */
-  async function post(path: string, body: string | Uint8Array, headers: Record<string, string> = {}) {
+  async function post(path: string, body: string | Uint8Array<ArrayBuffer>, headers: Record<string, string> = {}) {
     const response = await fetch(`${server.url}${path}`, {
       method: "POST",
       headers: { "content-type": "application/json", authorization: `Bearer ${token}`, ...headers },
