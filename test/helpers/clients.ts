@@ -1,5 +1,11 @@
 import { createClient, type Client, type Transport } from "@connectrpc/connect";
-import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
+import {
+  createConnectTransport,
+  createGrpcTransport,
+  createGrpcWebTransport,
+  createNodeHttpClient,
+} from "@connectrpc/connect-node";
+import { createTransport as createGrpcProtocolTransport } from "@connectrpc/connect/protocol-grpc";
 import type { DescService } from "@bufbuild/protobuf";
 
 /** One way to reach the server: a protocol on an HTTP version. */
@@ -20,7 +26,22 @@ export function transportFor(baseUrl: string, protocol: Protocol, httpVersion: H
     case "connect":
       return createConnectTransport(options);
     case "grpc":
-      return createGrpcTransport(options);
+      // connect-node's createGrpcTransport always speaks HTTP/2; for gRPC over
+      // HTTP/1.1 (trailers on a chunked response) assemble the same protocol
+      // with connect-node's HTTP/1.1 client.
+      return httpVersion === "2"
+        ? createGrpcTransport(options)
+        : createGrpcProtocolTransport({
+            baseUrl,
+            httpClient: createNodeHttpClient({ httpVersion: "1.1", nodeOptions }),
+            useBinaryFormat: true,
+            interceptors: [],
+            acceptCompression: [],
+            compressMinBytes: 1024,
+            readMaxBytes: 0xffffffff,
+            writeMaxBytes: 0xffffffff,
+            sendCompression: null,
+          });
     case "grpc-web":
       return createGrpcWebTransport(options);
   }
