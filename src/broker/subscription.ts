@@ -27,7 +27,7 @@ export interface SubscribeOptions {
   readonly bufferSize: number;
   /** Most entries fetched from the log in one read while catching up. */
   readonly readBatch?: number;
-  /** Ends the subscription; the iterator then returns. */
+  /** Ends the subscription: the iterator then throws the abort reason as a ConnectError. */
   readonly signal: AbortSignal;
 }
 
@@ -139,7 +139,9 @@ export function subscribe(broker: Broker, topic: string, options: SubscribeOptio
         async next(): Promise<IteratorResult<SubscriptionEvent>> {
           try {
             while (true) {
-              if (signal.aborted) break;
+              // Ending with the abort reason lets the caller tell a shutdown
+              // (`unavailable`: reconnect elsewhere) from a finished stream.
+              if (signal.aborted) throw ConnectError.from(signal.reason, Code.Canceled);
               const event = queue.shift();
               if (event) return { value: event, done: false };
               if (failure) throw failure;
@@ -155,8 +157,6 @@ export function subscribe(broker: Broker, topic: string, options: SubscribeOptio
             cleanup();
             throw error;
           }
-          cleanup();
-          return { value: undefined, done: true };
         },
         return(): Promise<IteratorResult<SubscriptionEvent>> {
           cleanup();

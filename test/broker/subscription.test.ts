@@ -1,3 +1,4 @@
+import { Code, ConnectError } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
 import type { Broker, Listener } from "../../src/broker/broker.js";
 import { createMemoryBroker } from "../../src/broker/memory.js";
@@ -71,13 +72,13 @@ describe("subscribe(): history, then live, exactly once and in order", () => {
     expect(text((await live).value)).toBe("21");
   });
 
-  it("ends when its signal aborts, and stops listening", async () => {
+  it("ends with the abort reason when its signal aborts", async () => {
     const broker = createMemoryBroker();
     const controller = new AbortController();
     const events = subscribe(broker, "t", { from: { last: 0 }, policy: "lossless", bufferSize: 4, signal: controller.signal })[Symbol.asyncIterator]();
     const pending = events.next();
-    controller.abort();
-    expect(await pending).toEqual({ value: undefined, done: true });
+    controller.abort(new ConnectError("server is shutting down", Code.Unavailable));
+    await expect(pending).rejects.toMatchObject({ code: Code.Unavailable });
   });
 
   it("turns a live feed error into unavailable", async () => {
