@@ -1,0 +1,64 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { createInterface } from "node:readline";
+import { afterEach, describe, expect, it } from "vitest";
+import { ChatService } from "../../gen/rivulet/chat/v1/chat_pb.js";
+import { createHmacTokens } from "../../src/auth/tokens.js";
+import { bearer, clientFor, transportFor } from "../helpers/clients.js";
+import { testSecret } from "../helpers/server.js";
+
+const root = new URL("../..", import.meta.url).pathname;
+let child: ChildProcess | undefined;
+afterEach(() => {
+  child?.kill("SIGKILL");
+  child = undefined;
+});
+
+/** Starts `src/main.ts` as `npm start` does; resolves with the port it logs and every log line. */
+async function start(args: string[], env: Record<string, string> = {}) {
+  child = spawn(process.execPath, ["--import", "tsx", "src/main.ts", ...args], { cwd: root, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const lines: Record<string, unknown>[] = [];
+  const port = await new Promise<number>((resolve, reject) => {
+    createInterface({ input: child!.stdout! }).on("line", (line) => {
+      const entry = JSON.parse(line) as Record<string, unknown>;
+      lines.push(entry);
+      if (typeof entry.port === "number" && String(entry.msg).startsWith("listening on")) resolve(entry.port);
+    });
+    child!.once("exit", (code) => reject(new Error(`exited with ${code}`)));
+  });
+  return { port, lines, process: child };
+}
+
+describe("the command line", () => {
+  it("listens on a free port with --port 0, logs it, and shuts down gracefully on SIGTERM", async () => {
+    const { port, lines, process: server } = await start(["--port", "0", "--host", "127.0.0.1", "--shutdown-grace", "2s"], { RIVULET_AUTH_SECRET: testSecret });
+    expect(port).toBeGreaterThan(0);
+    expect(lines.some((l) => String(l.msg).includes("DEVELOPMENT MODE"))).toBe(false);
+    const token = bearer(await createHmacTokens(testSecret).mint({ userId: "alice" }));
+    const chat = clientFor(ChatService, transportFor(`http://127.0.0.1:${port}`, "connect", "2"));
+    await chat.send({ room: "cli", text: "hello" }, token);
+    const stream = chat.subscribe({ room: "cli", history: 1 }, token)[Symbol.asyncIterator]();
+    await stream.next(); // live now
+    const exited = once(server, "exit");
+    server.kill("SIGTERM");
+    // The open stream is told to reconnect elsewhere, then the process exits cleanly.
+    await expect(stream.next()).rejects.toMatchObject({ code: 14, rawMessage: "server is shutting down; reconnect" });
+    const [code] = await exited;
+    expect(code).toBe(0);
+  });
+
+  it("says loudly that it runs in development mode without a secret", async () => {
+    const { lines, port } = await start(["--port", "0", "--host", "127.0.0.1"]);
+    expect(lines.find((l) => String(l.msg).startsWith("DEVELOPMENT MODE"))).toMatchObject({ level: 40 });
+    expect((await fetch(`http://127.0.0.1:${port}/dev/token?user=alice`)).status).toBe(200);
+  });
+
+  it("refuses a bad value with a clear message and exit code 2", async () => {
+    child = spawn(process.execPath, ["--import", "tsx", "src/main.ts", "--port", "99999"], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+    let stderr = "";
+    child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    const [code] = await once(child, "exit");
+    expect(code).toBe(2);
+    expect(stderr).toContain("rivulet: --port (PORT): must be at most 65535");
+  });
+});
