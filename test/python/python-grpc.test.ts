@@ -20,6 +20,7 @@ const available =
 
 const here = fileURLToPath(new URL(".", import.meta.url));
 const protoRoot = fileURLToPath(new URL("../../proto", import.meta.url));
+const bufBin = fileURLToPath(new URL("../../node_modules/.bin/buf", import.meta.url));
 /** Seconds a Python client waits before giving up, so a broken server fails the test instead of hanging it. */
 const pythonDeadline = "60";
 
@@ -44,10 +45,13 @@ describe.skipIf(!available)("a Python gRPC client (grpcio) and a TypeScript clie
   beforeAll(async () => {
     generated = mkdtempSync(join(tmpdir(), "rivulet-python-"));
     // Every proto, so the generated modules follow whatever chat.proto imports.
-    const protos = readdirSync(protoRoot, { recursive: true, encoding: "utf8" })
-      .filter((file) => file.endsWith(".proto"))
-      .map((file) => join(protoRoot, file));
-    execFileSync("protoc", [`--python_out=${generated}`, `-I${protoRoot}`, ...protos]);
+    // protoc reads them from a descriptor set that buf builds with the imports
+    // (google/protobuf/*.proto) included, so it needs no libprotobuf-dev headers;
+    // Python's own google.protobuf package provides those modules at run time.
+    const protos = readdirSync(protoRoot, { recursive: true, encoding: "utf8" }).filter((file) => file.endsWith(".proto"));
+    const descriptorSet = join(generated, "rivulet.binpb");
+    execFileSync(bufBin, ["build", protoRoot, "-o", descriptorSet]);
+    execFileSync("protoc", [`--python_out=${generated}`, `--descriptor_set_in=${descriptorSet}`, ...protos]);
     server = await startTestServer();
     // connect-node's gRPC transport always speaks HTTP/2: h2c for an http:// URL.
     ts = createClient(ChatService, createGrpcTransport({ baseUrl: server.url }));
