@@ -36,7 +36,7 @@ export interface PublishOptions {
   /**
    * Publish at most once per key: a publish whose key was seen within `ttlMs`
    * appends nothing and returns the original entry. Check and append are one
-   * atomic step.
+   * atomic step. Keys are scoped to the topic.
    */
   readonly dedupe?: { readonly key: string; readonly ttlMs: number };
 }

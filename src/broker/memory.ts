@@ -91,7 +91,9 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): Broker {
   return {
     publish(name: string, data: Uint8Array, publishOptions?: PublishOptions): Promise<PublishResult> {
       const time = now();
-      const key = publishOptions?.dedupe?.key;
+      // Keys are scoped to their topic, as in Redis (one hash slot per topic): a key
+      // reused on another topic must not answer with an entry of this one.
+      const key = publishOptions?.dedupe ? `${name}\n${publishOptions.dedupe.key}` : undefined;
       if (key !== undefined) {
         const seen = dedupe.get(key);
         if (seen && seen.expiresAt > time) return Promise.resolve({ entry: seen.entry, duplicate: true });

@@ -1,0 +1,288 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { Broker, Entry, Retention } from "../../src/broker/broker.js";
+import { subscribe, type SubscriptionEvent } from "../../src/broker/subscription.js";
+
+/** One broker under test, with a way to lose its data as a restart without persistence would. */
+export interface BrokerUnderTest {
+  readonly broker: Broker;
+  /** Loses every stored message (restart, FLUSHALL) and returns the broker to use afterwards. */
+  loseData(): Promise<Broker>;
+  close(): Promise<void>;
+}
+
+export interface BrokerFactoryOptions {
+  /** The broker's clock: tests move it to age messages. */
+  readonly now: () => number;
+  readonly retention?: Retention;
+}
+
+export type BrokerFactory = (options: BrokerFactoryOptions) => Promise<BrokerUnderTest>;
+
+const encoder = new TextEncoder();
+const bytes = (text: string) => encoder.encode(text);
+const text = (entry: Entry) => new TextDecoder().decode(entry.data);
+const offsets = (entries: readonly Entry[]) => entries.map((entry) => entry.position.offset);
+
+/** Records a topic's live feed; `until(n)` waits for the n-th entry (or fails on the feed's error). */
+function record(broker: Broker, topic: string) {
+  const entries: Entry[] = [];
+  let failure: Error | undefined;
+  const waiters = new Set<() => void>();
+  const unlisten = broker.listen(topic, {
+    entry(entry) {
+      entries.push(entry);
+      for (const waiter of waiters) waiter();
+    },
+    error(error) {
+      failure = error;
+      for (const waiter of waiters) waiter();
+    },
+  });
+  function until(count: number, timeoutMs = 10_000): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => finish(new Error(`${topic}: ${entries.length} of ${count} entries`)), timeoutMs);
+      const check = () => {
+        if (failure) finish(failure);
+        else if (entries.length >= count) finish();
+      };
+      function finish(error?: Error) {
+        clearTimeout(timer);
+        waiters.delete(check);
+        if (error) reject(error);
+        else resolve();
+      }
+      waiters.add(check);
+      check();
+    });
+  }
+  return { entries, until, unlisten };
+}
+
+/** Registers the shared broker contract: every Broker implementation must pass it unchanged. */
+export function describeBrokerContract(name: string, factory: BrokerFactory): void {
+  describe(`broker contract: ${name}`, () => {
+    let clock = 0;
+    let subject: BrokerUnderTest;
+    let broker: Broker;
+    const open = async (retention?: Retention) => {
+      await subject.close();
+      subject = await factory({ now: () => clock, retention });
+      broker = subject.broker;
+    };
+
+    beforeEach(async () => {
+      clock = Date.now();
+      subject = await factory({ now: () => clock });
+      broker = subject.broker;
+    });
+    afterEach(async () => {
+      await subject.close();
+    });
+
+    it("appends in order with offsets 1, 2, 3 in one epoch, and reads them back", async () => {
+      const published: Entry[] = [];
+      for (const word of ["a", "b", "c"]) {
+        clock += 1;
+        published.push((await broker.publish("t", bytes(word))).entry);
+      }
+      expect(offsets(published)).toEqual([1, 2, 3]);
+      expect(new Set(published.map((entry) => entry.position.epoch)).size).toBe(1);
+      expect(published.map((entry) => entry.time)).toEqual([clock - 2, clock - 1, clock]);
+      const result = await broker.read("t", { after: { epoch: published[0]!.position.epoch, offset: 0 } }, 10);
+      expect(result.gap).toBeUndefined();
+      expect(result.head).toEqual(published[2]!.position);
+      expect(result.entries.map(text)).toEqual(["a", "b", "c"]);
+      expect(result.entries.map((entry) => entry.position)).toEqual(published.map((entry) => entry.position));
+      expect(result.entries.map((entry) => entry.time)).toEqual(published.map((entry) => entry.time));
+    });
+
+    it("keeps bytes exactly, empty and binary data included", async () => {
+      const binary = new Uint8Array([0, 255, 10, 13, 0, 128]);
+      await broker.publish("bin", binary);
+      await broker.publish("bin", new Uint8Array(0));
+      const { entries } = await broker.read("bin", { last: 2 }, 10);
+      expect(entries.map((entry) => [...entry.data])).toEqual([[...binary], []]);
+    });
+
+    it("reads a topic never published to as empty, in the epoch its first publish then uses", async () => {
+      const empty = await broker.read("fresh", { last: 5 }, 10);
+      expect(empty.entries).toEqual([]);
+      expect(empty.head.offset).toBe(0);
+      const { entry } = await broker.publish("fresh", bytes("x"));
+      expect(entry.position).toEqual({ epoch: empty.head.epoch, offset: 1 });
+      const after = await broker.read("fresh", { after: empty.head }, 10);
+      expect(after.gap).toBeUndefined();
+      expect(after.entries.map(text)).toEqual(["x"]);
+    });
+
+    it("reads the last n, bounded by the limit", async () => {
+      for (let i = 1; i <= 5; i++) await broker.publish("t", bytes(`m${i}`));
+      expect((await broker.read("t", { last: 2 }, 10)).entries.map(text)).toEqual(["m4", "m5"]);
+      expect((await broker.read("t", { last: 10 }, 10)).entries.map(text)).toEqual(["m1", "m2", "m3", "m4", "m5"]);
+      expect((await broker.read("t", { last: 4 }, 3)).entries.map(text)).toEqual(["m3", "m4", "m5"]);
+      expect((await broker.read("t", { last: 0 }, 10)).entries).toEqual([]);
+    });
+
+    it("reads after a position, in pages of the limit, and nothing after the head", async () => {
+      const epoch = (await broker.publish("t", bytes("m1"))).entry.position.epoch;
+      for (let i = 2; i <= 5; i++) await broker.publish("t", bytes(`m${i}`));
+      expect(offsets((await broker.read("t", { after: { epoch, offset: 2 } }, 10)).entries)).toEqual([3, 4, 5]);
+      expect(offsets((await broker.read("t", { after: { epoch, offset: 1 } }, 2)).entries)).toEqual([2, 3]);
+      const atHead = await broker.read("t", { after: { epoch, offset: 5 } }, 10);
+      expect(atHead.entries).toEqual([]);
+      expect(atHead.gap).toBeUndefined();
+      expect(atHead.head).toEqual({ epoch, offset: 5 });
+    });
+
+    it("rejects a position ahead of the log with invalid_argument", async () => {
+      const { entry } = await broker.publish("t", bytes("m1"));
+      const error = await broker.read("t", { after: { epoch: entry.position.epoch, offset: 2 } }, 10).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ConnectError);
+      expect((error as ConnectError).code).toBe(Code.InvalidArgument);
+    });
+
+    it("answers a trimmed position with a gap and the oldest retained entries", async () => {
+      await open({ maxCount: 3, maxAgeMs: 3600_000 });
+      let epoch = "";
+      for (let i = 1; i <= 5; i++) epoch = (await broker.publish("t", bytes(`m${i}`))).entry.position.epoch;
+      const trimmed = await broker.read("t", { after: { epoch, offset: 1 } }, 10);
+      expect(trimmed.gap).toBe("trimmed");
+      expect(offsets(trimmed.entries)).toEqual([3, 4, 5]);
+      const exact = await broker.read("t", { after: { epoch, offset: 2 } }, 10);
+      expect(exact.gap).toBeUndefined();
+      expect(offsets(exact.entries)).toEqual([3, 4, 5]);
+    });
+
+    it("retains by the publish's own retention, which then applies to the topic", async () => {
+      let epoch = "";
+      for (let i = 1; i <= 4; i++) {
+        epoch = (await broker.publish("t", bytes(`m${i}`), { retention: { maxCount: 2, maxAgeMs: 3600_000 } })).entry.position.epoch;
+      }
+      const result = await broker.read("t", { after: { epoch, offset: 0 } }, 10);
+      expect(result.gap).toBe("trimmed");
+      expect(offsets(result.entries)).toEqual([3, 4]);
+    });
+
+    it("drops messages by age, on publish and on read", async () => {
+      const retention = { maxCount: 100, maxAgeMs: 1500 };
+      const start = clock;
+      const epoch = (await broker.publish("t", bytes("m1"), { retention })).entry.position.epoch;
+      clock = start + 1000;
+      await broker.publish("t", bytes("m2"), { retention });
+      clock = start + 2000;
+      await broker.publish("t", bytes("m3"), { retention });
+      // m1 is 2000 ms old: gone. m2 is 1000 ms old: kept.
+      expect(offsets((await broker.read("t", { last: 10 }, 10)).entries)).toEqual([2, 3]);
+      clock = start + 2500; // m2 is now exactly 1500 ms old: gone on read
+      const result = await broker.read("t", { after: { epoch, offset: 1 } }, 10);
+      expect(result.gap).toBe("trimmed");
+      expect(offsets(result.entries)).toEqual([3]);
+      clock = start + 10_000;
+      const aged = await broker.read("t", { after: { epoch, offset: 3 } }, 10);
+      expect(aged).toEqual({ head: { epoch, offset: 3 }, entries: [] });
+    });
+
+    it("answers a position from another epoch with an epoch_changed gap", async () => {
+      for (let i = 1; i <= 3; i++) await broker.publish("t", bytes(`m${i}`));
+      const result = await broker.read("t", { after: { epoch: "another", offset: 2 } }, 2);
+      expect(result.gap).toBe("epoch_changed");
+      expect(offsets(result.entries)).toEqual([1, 2]);
+    });
+
+    it("starts a new epoch when its data is lost, and old positions then get a gap", async () => {
+      const old = (await broker.publish("t", bytes("before"))).entry.position;
+      broker = await subject.loseData();
+      const { entry } = await broker.publish("t", bytes("after"));
+      expect(entry.position.epoch).not.toBe(old.epoch);
+      expect(entry.position.offset).toBe(1);
+      const result = await broker.read("t", { after: old }, 10);
+      expect(result.gap).toBe("epoch_changed");
+      expect(result.entries.map(text)).toEqual(["after"]);
+    });
+
+    it("deduplicates a key within its ttl, returning the original entry", async () => {
+      const dedupe = { key: "k1", ttlMs: 60_000 };
+      const first = await broker.publish("t", bytes("original"), { dedupe });
+      const again = await broker.publish("t", bytes("retry"), { dedupe });
+      expect(first.duplicate).toBe(false);
+      expect(again.duplicate).toBe(true);
+      expect(again.entry.position).toEqual(first.entry.position);
+      expect(new TextDecoder().decode(again.entry.data)).toBe("original");
+      const other = await broker.publish("t", bytes("other"), { dedupe: { key: "k2", ttlMs: 60_000 } });
+      expect(other.entry.position.offset).toBe(2);
+      expect((await broker.read("t", { last: 10 }, 10)).entries.map(text)).toEqual(["original", "other"]);
+      clock += 60_000; // the key expires
+      const later = await broker.publish("t", bytes("later"), { dedupe });
+      expect(later.duplicate).toBe(false);
+      expect(later.entry.position.offset).toBe(3);
+    });
+
+    it("scopes dedupe keys to their topic", async () => {
+      const dedupe = { key: "same", ttlMs: 60_000 };
+      const a = await broker.publish("a", bytes("in a"), { dedupe });
+      const b = await broker.publish("b", bytes("in b"), { dedupe });
+      expect(b.duplicate).toBe(false);
+      expect(new TextDecoder().decode(b.entry.data)).toBe("in b");
+      expect(a.entry.position.epoch).not.toBe(b.entry.position.epoch);
+    });
+
+    it("appends once for concurrent publishes with the same key", async () => {
+      const results = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => broker.publish("t", bytes(`try ${i}`), { dedupe: { key: "once", ttlMs: 60_000 } })),
+      );
+      expect(results.filter((result) => !result.duplicate)).toHaveLength(1);
+      expect(new Set(results.map((result) => result.entry.position.offset))).toEqual(new Set([1]));
+      expect((await broker.read("t", { last: 100 }, 100)).entries).toHaveLength(1);
+    });
+
+    it("feeds listeners live entries in order, and stops at unlisten", async () => {
+      const first = record(broker, "t");
+      const second = record(broker, "t");
+      for (let i = 1; i <= 50; i++) await broker.publish("t", bytes(`m${i}`));
+      await Promise.all([first.until(50), second.until(50)]);
+      expect(offsets(first.entries)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+      expect(second.entries.map(text)).toEqual(first.entries.map(text));
+      first.unlisten();
+      await broker.publish("t", bytes("m51"));
+      await second.until(51);
+      expect(first.entries).toHaveLength(50);
+      second.unlisten();
+    });
+
+    it("keeps many topics apart, live and in history", async () => {
+      const topics = Array.from({ length: 100 }, (_, i) => `many/${i}`);
+      const recorders = topics.map((topic) => record(broker, topic));
+      for (let round = 1; round <= 3; round++) {
+        await Promise.all(topics.map((topic) => broker.publish(topic, bytes(`${topic}#${round}`))));
+      }
+      await Promise.all(recorders.map((recorder) => recorder.until(3)));
+      for (const [i, topic] of topics.entries()) {
+        expect(recorders[i]!.entries.map(text)).toEqual([1, 2, 3].map((round) => `${topic}#${round}`));
+        expect(offsets((await broker.read(topic, { last: 10 }, 10)).entries)).toEqual([1, 2, 3]);
+        recorders[i]!.unlisten();
+      }
+    });
+
+    it("subscribes with replay then live, every entry once and in order while publishing goes on", async () => {
+      for (let i = 1; i <= 20; i++) await broker.publish("t", bytes(`m${i}`));
+      const { head } = await broker.read("t", { last: 0 }, 0);
+      const abort = new AbortController();
+      const events: SubscriptionEvent[] = [];
+      const consumed = (async () => {
+        const from = { after: { epoch: head.epoch, offset: 5 } };
+        for await (const event of subscribe(broker, "t", { from, policy: "lossless", bufferSize: 10_000, readBatch: 7, signal: abort.signal })) {
+          events.push(event);
+          if (event.kind === "entry" && event.entry.position.offset === 220) abort.abort();
+        }
+      })().catch((error: unknown) => {
+        // Aborting ends the subscription with the abort reason.
+        if (!abort.signal.aborted) throw error;
+      });
+      for (let i = 21; i <= 220; i++) await broker.publish("t", bytes(`m${i}`));
+      await consumed;
+      expect(events.every((event) => event.kind === "entry")).toBe(true);
+      expect(events.map((event) => (event.kind === "entry" ? event.entry.position.offset : 0))).toEqual(Array.from({ length: 215 }, (_, i) => i + 6));
+    });
+  });
+}
