@@ -6,6 +6,10 @@ export interface Config {
   readonly host: string;
   /** "memory", or a redis:// or rediss:// URL. */
   readonly broker: string;
+  /** Prefix of every Redis key; instances that share data use the same one. */
+  readonly redisPrefix: string;
+  /** Names this instance's Redis connections (`CLIENT LIST` shows `rivulet:<id>`); random when unset. */
+  readonly instanceId: string | undefined;
   readonly tlsCert: string | undefined;
   readonly tlsKey: string | undefined;
   /** HS256 secret; undefined runs development mode. */
@@ -46,6 +50,8 @@ export const settings: readonly Setting[] = [
   { key: "port", flag: "port", env: "PORT", kind: "integer", fallback: "8080", min: 0, max: 65535, help: "TCP port; 0 picks a free one (logged)" },
   { key: "host", flag: "host", env: "HOST", kind: "string", fallback: "0.0.0.0", help: "address to listen on" },
   { key: "broker", flag: "broker", env: "RIVULET_BROKER", kind: "string", fallback: "memory", help: "memory, or redis://host:port to share Redis Streams between instances" },
+  { key: "redisPrefix", flag: "redis-prefix", env: "RIVULET_REDIS_PREFIX", kind: "string", fallback: "rivulet:", help: "prefix of every Redis key (no braces); instances sharing data use the same one" },
+  { key: "instanceId", flag: "instance-id", env: "RIVULET_INSTANCE_ID", kind: "string", fallback: undefined, help: "names this instance's Redis connections rivulet:<id>; random when unset" },
   { key: "tlsCert", flag: "tls-cert", env: "RIVULET_TLS_CERT", kind: "string", fallback: undefined, help: "PEM certificate file; with --tls-key serves TLS (ALPN h2, http/1.1)" },
   { key: "tlsKey", flag: "tls-key", env: "RIVULET_TLS_KEY", kind: "string", fallback: undefined, help: "PEM private key file" },
   { key: "authSecret", flag: "auth-secret", env: "RIVULET_AUTH_SECRET", kind: "string", fallback: undefined, help: "HS256 secret for bearer tokens; unset runs development mode" },
@@ -95,6 +101,12 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
   }
   if (result.broker !== "memory" && !/^rediss?:\/\//.test(result.broker)) {
     throw new ConfigError(`--broker must be "memory" or a redis:// URL, not "${result.broker}"`);
+  }
+  if (/[{}]/.test(result.redisPrefix)) {
+    throw new ConfigError(`--redis-prefix must not contain braces (they are Redis Cluster hash tags), not "${result.redisPrefix}"`);
+  }
+  if (result.instanceId !== undefined && !/^[A-Za-z0-9._:-]{1,64}$/.test(result.instanceId)) {
+    throw new ConfigError(`--instance-id must be 1 to 64 letters, digits, '.', '_', ':' or '-', not "${result.instanceId}"`);
   }
   if (!["trace", "debug", "info", "warn", "error", "fatal", "silent"].includes(result.logLevel)) {
     throw new ConfigError(`--log-level must be trace, debug, info, warn, error or fatal, not "${result.logLevel}"`);

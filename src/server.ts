@@ -4,6 +4,7 @@ import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@conne
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Broker } from "./broker/broker.js";
 import { createMemoryBroker } from "./broker/memory.js";
+import { createRedisBroker } from "./broker/redis.js";
 import { createAuthInterceptor } from "./auth/interceptor.js";
 import { createDevelopmentSecret, createHmacTokens, type TokenMinter } from "./auth/tokens.js";
 import { createMethodRegistry, type ServiceRegistration } from "./bridge/method-registry.js";
@@ -147,7 +148,12 @@ async function createBroker(config: Config): Promise<Broker> {
   if (config.broker === "memory") {
     return createMemoryBroker({ retention: { maxCount: config.historyCount, maxAgeMs: config.historyAgeMs } });
   }
-  throw new Error("the Redis broker is not available yet");
+  return createRedisBroker({
+    url: config.broker,
+    prefix: config.redisPrefix,
+    instanceId: config.instanceId,
+    retention: { maxCount: config.historyCount, maxAgeMs: config.historyAgeMs },
+  });
 }
 
 /** GET /healthz (the process runs), /readyz (the broker answers) and /metrics (Prometheus). */
