@@ -60,8 +60,10 @@ end
 
 /**
  * KEYS: meta, log, seen. ARGV: data, now, candidate epoch, count, age ('' =
- * keep the topic's), default count, default age, dedupe ttl (0 = none).
- * Returns {duplicate (0|1), epoch, offset, time, data (duplicates only)}.
+ * keep the topic's), default count, default age, dedupe ttl (0 = none),
+ * expected head epoch and offset ('' = append unconditionally).
+ * Returns {duplicate (0|1), epoch, offset, time, data (duplicates only)},
+ * or {2, epoch, offset} when the head is not the expected one.
  */
 const publish = `${ensureMeta}${trimAge}
 local meta, log, seenKey = KEYS[1], KEYS[2], KEYS[3]
@@ -73,7 +75,10 @@ if seenTtl > 0 then
     return {1, seen[1], tonumber(seen[2]), tonumber(seen[3]), seen[5]}
   end
 end
-local epoch, _, base, keptCount, keptAge = ensureMeta(meta, log, ARGV[3], ARGV[6], ARGV[7])
+local epoch, last, base, keptCount, keptAge = ensureMeta(meta, log, ARGV[3], ARGV[6], ARGV[7])
+if ARGV[9] ~= '' and (ARGV[9] ~= epoch or tonumber(ARGV[10]) ~= last) then
+  return {2, epoch, last}
+end
 local count, age = tonumber(ARGV[4]), tonumber(ARGV[5])
 if not count then count, age = keptCount, keptAge end
 local offset = redis.call('HINCRBY', meta, 'offset', 1)

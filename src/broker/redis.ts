@@ -78,6 +78,7 @@ export async function createRedisBroker(options: RedisBrokerOptions): Promise<Re
       const time = now();
       const retention = publishOptions?.retention;
       const dedupe = publishOptions?.dedupe;
+      const expected = publishOptions?.expectHead;
       const reply = await attempt(() =>
         command.rivuletPublishBuffer(
           keys.meta(topic),
@@ -91,9 +92,12 @@ export async function createRedisBroker(options: RedisBrokerOptions): Promise<Re
           String(fallback.maxCount),
           String(fallback.maxAgeMs),
           String(dedupe ? Math.max(0, Math.floor(dedupe.ttlMs)) : 0),
+          expected ? expected.epoch : "",
+          expected ? String(expected.offset) : "",
         ),
       );
       const [duplicate, epoch, offset, appended, original] = reply as [number, Buffer, number, number, Buffer | undefined];
+      if (duplicate === 2) throw new ConnectError("the topic changed since it was read; read again and retry", Code.Aborted);
       const entry: Entry = {
         position: { epoch: epoch.toString("utf8"), offset },
         data: duplicate === 1 && original ? new Uint8Array(original.buffer, original.byteOffset, original.byteLength) : data,

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ChatService, type CompleteResponse } from "../../gen/rivulet/chat/v1/chat_pb.js";
 import { NotificationService } from "../../gen/rivulet/notify/v1/notify_pb.js";
-import { JobState, ProgressService } from "../../gen/rivulet/progress/v1/progress_pb.js";
+import { JobState, ProgressService, type Job } from "../../gen/rivulet/progress/v1/progress_pb.js";
 import { redisAvailable } from "../broker/test-redis.js";
 import { bearer, clientFor, collect, take, transportFor } from "../helpers/clients.js";
 import { startInstances, type Instances } from "./instances.js";
@@ -58,6 +58,29 @@ describe.runIf(redisAvailable())("state shared by every instance", () => {
     expect((await watch.next()).value?.job).toMatchObject({ state: JobState.SUCCEEDED, sequence: 3n });
     expect((await watch.next()).done).toBe(true);
     await expect(on[1]!.progress.report({ jobId: job!.id, fraction: 1 }, worker)).rejects.toMatchObject({ code: 9 }); // failed_precondition
+  });
+
+  it("keeps a finished job finished when reports race on several instances", async () => {
+    const worker = bearer(await instances.token("worker-2", ["worker"]));
+    for (let round = 0; round < 5; round++) {
+      const { job } = await on[0]!.progress.start({ kind: "race" }, alice);
+      const reports = Array.from({ length: 30 }, (_, i) =>
+        on[i % 3]!.progress
+          .report({ jobId: job!.id, state: i === 15 ? JobState.SUCCEEDED : JobState.RUNNING, fraction: i / 30, message: `report ${i}` }, worker)
+          .then((response) => response.job!, (error: unknown) => error as Error),
+      );
+      const results = await Promise.all(reports);
+      const accepted = results.filter((result): result is Job => !(result instanceof Error));
+      const finished = accepted.find((result) => result.state === JobState.SUCCEEDED);
+      // Every accepted report came before the terminal one; every later one was refused.
+      expect(finished, `round ${round}`).toBeDefined();
+      expect(accepted.filter((result) => result.sequence > finished!.sequence), `round ${round}`).toEqual([]);
+      expect(results.filter((result) => result instanceof Error).every((error) => (error as { code?: number }).code === 9)).toBe(true);
+      expect(new Set(accepted.map((result) => result.sequence)).size).toBe(accepted.length);
+      // A late watcher sees the terminal snapshot and the end.
+      const watched = await collect(on[1]!.progress.watch({ jobId: job!.id }, alice));
+      expect(watched.map((response) => response.job?.state)).toEqual([JobState.SUCCEEDED]);
+    }
   });
 
   it("resumes a completion generating on A from B, and cancels one from C", async () => {
