@@ -33,6 +33,8 @@ export interface RedisBroker extends Broker {
 }
 
 const defaultRetention: Retention = { maxCount: 1000, maxAgeMs: 24 * 3600_000 };
+/** Longest wait of the live reader's XREAD; its connection must hear back within this plus a margin. */
+const liveBlockMs = 10_000;
 
 /**
  * The Redis Streams broker: any number of instances share one Redis. Each
@@ -60,15 +62,18 @@ export async function createRedisBroker(options: RedisBrokerOptions): Promise<Re
     autoResendUnfulfilledCommands: false,
     retryStrategy: (attempt) => Math.min(attempt * 100, 1000),
   };
-  const command = defineRedisScripts(new Redis(options.url, { ...connection, commandTimeout: 5000 }));
-  const blocking = new Redis(options.url, connection);
+  // A connection that stops answering without closing (a half-open TCP
+  // connection, a frozen server) is destroyed and reconnected, so it fails
+  // like a closed one: commands answer `unavailable` and live listeners are told.
+  const command = defineRedisScripts(new Redis(options.url, { ...connection, commandTimeout: 5000, socketTimeout: 5000 }));
+  const blocking = new Redis(options.url, { ...connection, socketTimeout: liveBlockMs + 5000 });
   // Connection errors surface through ready() and rejected commands; without a
   // listener ioredis would print every reconnect attempt.
   command.on("error", () => undefined);
   blocking.on("error", () => undefined);
   await Promise.all([readyOf(command), readyOf(blocking)].map((ready) => withTimeout(ready, options.connectTimeoutMs ?? 5000)));
 
-  const live = createRedisLiveReader({ command, blocking, keys, instanceId, touchIntervalMs: options.touchIntervalMs });
+  const live = createRedisLiveReader({ command, blocking, keys, instanceId, blockMs: liveBlockMs, touchIntervalMs: options.touchIntervalMs });
 
   return {
     instanceId,

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import type { Position } from "../../src/broker/broker.js";
 import { createRedisBroker, type RedisBroker } from "../../src/broker/redis.js";
 import { subscribe, type SubscriptionEvent } from "../../src/broker/subscription.js";
-import { deleteKeys, killConnections, redisAvailable, redisUrl, startPrivateRedis, uniquePrefix, until, type PrivateRedis } from "./test-redis.js";
+import { deleteKeys, killConnections, redisAvailable, redisServerAvailable, redisUrl, startPrivateRedis, uniquePrefix, until, type PrivateRedis } from "./test-redis.js";
 
 const bytes = (text: string) => new TextEncoder().encode(text);
 const text = (event: SubscriptionEvent) => (event.kind === "entry" ? new TextDecoder().decode(event.entry.data) : `gap:${event.reason}`);
@@ -16,7 +16,7 @@ function drain(events: AsyncIterable<SubscriptionEvent>, into: SubscriptionEvent
   })().catch((error: unknown) => error);
 }
 
-describe.runIf(redisAvailable())("Redis broker: outages", () => {
+describe.runIf(redisAvailable() && redisServerAvailable())("Redis broker: outages", () => {
   const cleanups: (() => Promise<void>)[] = [];
   afterEach(async () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
@@ -63,6 +63,38 @@ describe.runIf(redisAvailable())("Redis broker: outages", () => {
     expect(resumed.map(text)).toEqual(["gap:epoch_changed", "after", "live"]);
     abort.abort();
     await resumedEnd;
+  });
+
+  it("starts while Redis is down, not ready, and becomes ready by itself when Redis comes up", async () => {
+    const redis: PrivateRedis = await startPrivateRedis();
+    cleanups.push(() => redis.stop());
+    await redis.stop();
+    const broker = await createRedisBroker({ url: redis.url, prefix: uniquePrefix(), connectTimeoutMs: 200 });
+    cleanups.push(() => broker.close());
+    expect(await broker.ready()).toBe(false);
+    await expect(broker.publish("room", bytes("early"))).rejects.toMatchObject({ code: Code.Unavailable });
+
+    await redis.start();
+    await until(() => broker.ready(), "the broker to connect by itself");
+    const abort = new AbortController();
+    cleanups.push(() => Promise.resolve(abort.abort()));
+    const received: SubscriptionEvent[] = [];
+    const ended = drain(subscribe(broker, "room", { from: { last: 0 }, policy: "lossless", bufferSize: 100, signal: abort.signal }), received);
+    // Live only: publish until the subscription (attached at some point) delivers, then once more.
+    const published: string[] = [];
+    while (received.length === 0) {
+      published.push(`m${published.length + 1}`);
+      await broker.publish("room", bytes(published.at(-1)!));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    published.push("last");
+    await broker.publish("room", bytes("last"));
+    await until(() => received.at(-1) !== undefined && text(received.at(-1)!) === "last", "the last entry");
+    // From the first entry it saw, every later one in order.
+    const texts = received.map(text);
+    expect(texts).toEqual(published.slice(published.indexOf(texts[0]!)));
+    abort.abort();
+    await ended;
   });
 
   it("a subscriber cut off by a dropped connection resumes from its cursor with everything, exactly once", async () => {

@@ -17,6 +17,18 @@ export function redisAvailable(url = redisUrl): boolean {
   );
 }
 
+/** Whether `redis-server` can be started by a test (suites that stop and restart their own Redis). */
+export function redisServerAvailable(): boolean {
+  return hasSystemDependency(
+    "redis-server",
+    () => {
+      execFileSync("redis-server", ["--version"], { stdio: "ignore", timeout: 5000 });
+      return true;
+    },
+    "apt-get install redis-server",
+  );
+}
+
 /** A key prefix no other test uses, so tests share one Redis without seeing each other's keys. */
 export function uniquePrefix(): string {
   return `rivulet-test:${randomBytes(6).toString("hex")}:`;

@@ -3,7 +3,7 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ChatService } from "../../gen/rivulet/chat/v1/chat_pb.js";
 import { GapReason } from "../../gen/rivulet/stream/v1/gap_pb.js";
-import { redisAvailable, startPrivateRedis, until, type PrivateRedis } from "../broker/test-redis.js";
+import { redisServerAvailable, startPrivateRedis, until, type PrivateRedis } from "../broker/test-redis.js";
 import { bearer, clientFor, take, transportFor } from "../helpers/clients.js";
 import { startInstances, type Instances } from "./instances.js";
 import { roomEventOf, startRoomSubscriber, subscriberKinds, type RoomEvent, type RoomSubscriber } from "./room-subscriber.js";
@@ -13,7 +13,7 @@ const readiness = async (url: string) => (await fetch(`${url}/readyz`)).status;
 
 // Wiping and restarting Redis would break every other suite on the shared
 // server, so this suite runs its own redis-server (no persistence) on a free port.
-describe.runIf(redisAvailable())("Redis loses its data, then goes away and comes back empty", () => {
+describe.runIf(redisServerAvailable())("Redis loses its data, then goes away and comes back empty", () => {
   let redis: PrivateRedis;
   let instances: Instances;
   beforeAll(async () => {
