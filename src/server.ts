@@ -51,7 +51,7 @@ export async function startServer(options: ServerOptions): Promise<RivuletServer
   const shutdown = new AbortController();
   // Every call's context listens for shutdown: thousands of listeners are expected.
   setMaxListeners(0, shutdown.signal);
-  const broker = options.broker ?? (await createBroker(config));
+  const broker = options.broker ?? (await createBroker(config, logger));
 
   const development = config.authSecret === undefined;
   const tokens = createHmacTokens(config.authSecret ?? createDevelopmentSecret());
@@ -144,16 +144,23 @@ export async function startServer(options: ServerOptions): Promise<RivuletServer
   };
 }
 
-async function createBroker(config: Config): Promise<Broker> {
+async function createBroker(config: Config, logger: Logger): Promise<Broker> {
   if (config.broker === "memory") {
     return createMemoryBroker({ retention: { maxCount: config.historyCount, maxAgeMs: config.historyAgeMs } });
   }
-  return createRedisBroker({
+  const broker = await createRedisBroker({
     url: config.broker,
     prefix: config.redisPrefix,
     instanceId: config.instanceId,
     retention: { maxCount: config.historyCount, maxAgeMs: config.historyAgeMs },
+    onStatus(status, error) {
+      if (status === "up") logger.info("Redis reachable: the broker is ready");
+      else logger.warn({ err: error }, "Redis unreachable: not ready, publishes answer unavailable; reconnecting");
+    },
   });
+  // The URL may hold a password: log where the broker is, never the URL itself.
+  logger.info({ redisConnection: broker.connectionName, prefix: config.redisPrefix, ready: await broker.ready() }, "Redis broker started");
+  return broker;
 }
 
 /** GET /healthz (the process runs), /readyz (the broker answers) and /metrics (Prometheus). */

@@ -23,6 +23,8 @@ export interface RedisBrokerOptions {
   readonly connectTimeoutMs?: number;
   /** How often topics with live listeners are kept from expiring. */
   readonly touchIntervalMs?: number;
+  /** Called when Redis becomes reachable (both connections ready) and when it stops being so, once per change. */
+  readonly onStatus?: (status: "up" | "down", error?: Error) => void;
 }
 
 /** The Redis broker, with what operators and tests need to find its connections. */
@@ -67,10 +69,25 @@ export async function createRedisBroker(options: RedisBrokerOptions): Promise<Re
   // like a closed one: commands answer `unavailable` and live listeners are told.
   const command = defineRedisScripts(new Redis(options.url, { ...connection, commandTimeout: 5000, socketTimeout: 5000 }));
   const blocking = new Redis(options.url, { ...connection, socketTimeout: liveBlockMs + 5000 });
-  // Connection errors surface through ready() and rejected commands; without a
-  // listener ioredis would print every reconnect attempt.
-  command.on("error", () => undefined);
-  blocking.on("error", () => undefined);
+  // Connection errors surface through ready() and rejected commands, and once
+  // per outage through onStatus; without a listener ioredis would print every
+  // reconnect attempt.
+  let lastError: Error | undefined;
+  let up = false;
+  let closed = false;
+  const report = () => {
+    if (closed) return;
+    const nowUp = command.status === "ready" && blocking.status === "ready";
+    if (nowUp !== up) options.onStatus?.(nowUp ? "up" : "down", nowUp ? undefined : lastError);
+    up = nowUp;
+  };
+  for (const redis of [command, blocking]) {
+    redis.on("error", (error: Error) => {
+      lastError = error;
+    });
+    redis.on("ready", report);
+    redis.on("close", report);
+  }
   await Promise.all([readyOf(command), readyOf(blocking)].map((ready) => withTimeout(ready, options.connectTimeoutMs ?? 5000)));
 
   const live = createRedisLiveReader({ command, blocking, keys, instanceId, blockMs: liveBlockMs, touchIntervalMs: options.touchIntervalMs });
@@ -149,6 +166,7 @@ export async function createRedisBroker(options: RedisBrokerOptions): Promise<Re
     },
 
     close(): Promise<void> {
+      closed = true;
       live.close();
       command.disconnect();
       blocking.disconnect();
