@@ -25,6 +25,7 @@ export interface Config {
   readonly maxTimeoutMs: number;
   readonly keepaliveMs: number;
   readonly tokenIntervalMs: number;
+  readonly completionStallMs: number;
   readonly llmUrl: string | undefined;
   readonly llmApiKey: string | undefined;
   readonly llmModel: string;
@@ -65,6 +66,7 @@ export const settings: readonly Setting[] = [
   { key: "maxTimeoutMs", flag: "max-timeout", env: "RIVULET_MAX_TIMEOUT", kind: "duration", fallback: "24h", min: 1000, help: "largest deadline a client may ask for" },
   { key: "keepaliveMs", flag: "keepalive", env: "RIVULET_KEEPALIVE", kind: "duration", fallback: "15s", min: 100, help: "SSE comment and WebSocket ping interval" },
   { key: "tokenIntervalMs", flag: "token-interval", env: "RIVULET_TOKEN_INTERVAL", kind: "duration", fallback: "30ms", min: 0, help: "pace of the embedded completion model" },
+  { key: "completionStallMs", flag: "completion-stall", env: "RIVULET_COMPLETION_STALL", kind: "duration", fallback: "60s", min: 1000, help: "a completion with no new token for this long ends with finish_reason error (its instance died or its model stalled)" },
   { key: "llmUrl", flag: "llm-url", env: "RIVULET_LLM_URL", kind: "string", fallback: undefined, help: "base URL of an OpenAI-compatible API; unset uses the embedded model" },
   { key: "llmApiKey", flag: "llm-api-key", env: "RIVULET_LLM_API_KEY", kind: "string", fallback: undefined, help: "API key for --llm-url" },
   { key: "llmModel", flag: "llm-model", env: "RIVULET_LLM_MODEL", kind: "string", fallback: "gpt-4o-mini", help: "default model for --llm-url" },

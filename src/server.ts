@@ -67,6 +67,7 @@ export async function startServer(options: ServerOptions): Promise<RivuletServer
     finishedRetention: { maxCount: config.historyCount, maxAgeMs: config.finishedTtlMs },
     subscriberBuffer: config.subscriberBuffer,
     idempotencyTtlMs: config.idempotencyTtlMs,
+    completionStallMs: config.completionStallMs,
     generator: config.llmUrl
       ? createOpenAiGenerator({ baseUrl: config.llmUrl, apiKey: config.llmApiKey, defaultModel: config.llmModel })
       : createEmbeddedGenerator({ tokenIntervalMs: config.tokenIntervalMs }),
