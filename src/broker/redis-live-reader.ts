@@ -5,6 +5,7 @@ import { parseStreamEntry, streamEntryId, type RawStreamEntry } from "./redis-en
 import type { RedisKeys } from "./redis-keys.js";
 import type { RedisScriptCommands } from "./redis-scripts.js";
 
+/** What the live reader needs: its two connections (one shared, one its own) and the key layout. */
 export interface RedisLiveReaderOptions {
   /** The shared command connection: starting topics and waking the reader. */
   readonly command: Redis & RedisScriptCommands;
@@ -143,7 +144,9 @@ export function createRedisLiveReader(options: RedisLiveReaderOptions): RedisLiv
           }
         }
       }
-      state.cursor = streamEntryId(last);
+      // A reply from before the topic was dropped and listened to again may be older than its new start.
+      const id = streamEntryId(last);
+      if (state.cursor === undefined || compareStreamIds(id, state.cursor) > 0) state.cursor = id;
     }
   }
 
@@ -209,4 +212,11 @@ export function createRedisLiveReader(options: RedisLiveReaderOptions): RedisLiv
 function fail(listeners: Iterable<Listener>, error: unknown): void {
   const reason = new ConnectError("broker unavailable: live feed interrupted; resume from the last cursor", Code.Unavailable, undefined, undefined, error);
   for (const listener of [...listeners]) listener.error(reason);
+}
+
+/** Orders stream ids `<ms>-<seq>` as Redis does. */
+function compareStreamIds(a: string, b: string): number {
+  const [aMs = 0, aSeq = 0] = a.split("-").map(Number);
+  const [bMs = 0, bSeq = 0] = b.split("-").map(Number);
+  return aMs - bMs || aSeq - bSeq;
 }

@@ -8,6 +8,7 @@ import { createRedisKeys } from "./redis-keys.js";
 import { createRedisLiveReader } from "./redis-live-reader.js";
 import { defineRedisScripts } from "./redis-scripts.js";
 
+/** Where the Redis broker connects and how it names and keeps things. */
 export interface RedisBrokerOptions {
   /** redis:// or rediss:// URL, with an optional database number (`redis://host:6379/2`). */
   readonly url: string;
