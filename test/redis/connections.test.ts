@@ -12,7 +12,7 @@ describe.runIf(redisAvailable())("Redis connections per instance", () => {
   }, 60_000);
   afterAll(() => instances?.close());
 
-  it("stay constant from 10 to 1,000 subscribers across 100 topics", async () => {
+  it("stay constant from 10 to 1,000 subscribers across 100 topics, and as topics come and go", async () => {
     const [instance] = instances.list;
     const name = `rivulet:${instance!.instanceId}`;
     const auth = bearer(await instances.token("alice"));
@@ -46,9 +46,25 @@ describe.runIf(redisAvailable())("Redis connections per instance", () => {
       const live = await received;
       expect(live.filter((result) => !result.done && result.value.event.case === "message" && result.value.event.value.text === "live")).toHaveLength(1000);
       counts.afterFanOut = await countConnections(name);
+      // Unsubscribing everything and subscribing to other topics opens nothing either.
+      abort.abort();
+      await Promise.all(streams.splice(0).map((stream) => stream.return?.().catch(() => undefined)));
+      const again = new AbortController();
+      const others = await Promise.all(
+        rooms.slice(0, 10).map(async (room) => {
+          await chats[2]!.send({ room: `${room}-other`, text: "seed" }, auth);
+          const stream = chats[3]!.subscribe({ room: `${room}-other`, history: 1 }, { ...auth, signal: again.signal })[Symbol.asyncIterator]();
+          await stream.next();
+          return stream;
+        }),
+      );
+      counts.resubscribed = await countConnections(name);
+      again.abort();
+      await Promise.all(others.map((stream) => stream.return?.().catch(() => undefined)));
       console.info(`Redis connections of one instance: ${JSON.stringify(counts)}`);
       expect(counts.subscribers10).toBeLessThanOrEqual(4);
-      expect(counts).toEqual({ idle: counts.subscribers10, subscribers10: counts.subscribers10, subscribers1000: counts.subscribers10, afterFanOut: counts.subscribers10 });
+      const constant = counts.subscribers10;
+      expect(counts).toEqual({ idle: constant, subscribers10: constant, subscribers1000: constant, afterFanOut: constant, resubscribed: constant });
     } finally {
       abort.abort();
       await Promise.all(streams.map((stream) => stream.return?.().catch(() => undefined)));
