@@ -19,12 +19,13 @@ export interface RedisLiveReaderOptions {
   readonly batch?: number;
   /** How often topics with listeners are kept from expiring. */
   readonly touchIntervalMs?: number;
+  /** Stops the reader: its loop ends, its timer and connection listeners are released. */
+  readonly signal: AbortSignal;
 }
 
 /** The live side of the Redis broker: one reader for every topic this instance listens to. */
 export interface RedisLiveReader {
   listen(topic: string, listener: Listener): () => void;
-  close(): void;
 }
 
 interface ActiveTopic {
@@ -60,7 +61,7 @@ export function createRedisLiveReader(options: RedisLiveReaderOptions): RedisLiv
   let wakeCursor = "0-0";
   let blocked = false;
   let wakeQueued = false;
-  let closed = false;
+  const { signal } = options;
   /** Resolves the loop's current wait (idle, reconnecting, backing off). */
   let interrupt: (() => void) | undefined;
 
@@ -151,7 +152,7 @@ export function createRedisLiveReader(options: RedisLiveReaderOptions): RedisLiv
   }
 
   async function run(): Promise<void> {
-    while (!closed) {
+    while (!signal.aborted) {
       const ready = [...topics.values()].filter((state) => state.cursor !== undefined);
       if (ready.length === 0) {
         await wait();
@@ -168,7 +169,7 @@ export function createRedisLiveReader(options: RedisLiveReaderOptions): RedisLiv
       try {
         reply = (await blocking.xreadBuffer("COUNT", batch, "BLOCK", blockMs, "STREAMS", ...streams, ...ids)) as typeof reply;
       } catch (error) {
-        if (closed) return;
+        if (signal.aborted) return;
         for (const state of topics.values()) fail(state.listeners, error);
         // Reconnecting: `ready` ends the wait. Connected (a command error): retry after a pause.
         await wait(blocking.status === "ready" ? 1000 : undefined);
@@ -179,6 +180,16 @@ export function createRedisLiveReader(options: RedisLiveReaderOptions): RedisLiv
       deliver(reply);
     }
   }
+  signal.addEventListener(
+    "abort",
+    () => {
+      clearInterval(touch);
+      command.off("ready", restart);
+      blocking.off("ready", onBlockingReady);
+      interrupt?.();
+    },
+    { once: true },
+  );
   void run();
 
   return {
@@ -198,13 +209,6 @@ export function createRedisLiveReader(options: RedisLiveReaderOptions): RedisLiv
         active.listeners.delete(listener);
         if (active.listeners.size === 0 && topics.get(logKey) === active) topics.delete(logKey);
       };
-    },
-    close() {
-      closed = true;
-      clearInterval(touch);
-      command.off("ready", restart);
-      blocking.off("ready", onBlockingReady);
-      interrupt?.();
     },
   };
 }

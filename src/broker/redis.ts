@@ -91,7 +91,8 @@ export async function createRedisBroker(options: RedisBrokerOptions): Promise<Re
   }
   await Promise.all([readyOf(command), readyOf(blocking)].map((ready) => withTimeout(ready, options.connectTimeoutMs ?? 5000)));
 
-  const live = createRedisLiveReader({ command, blocking, keys, instanceId, blockMs: liveBlockMs, touchIntervalMs: options.touchIntervalMs });
+  const stop = new AbortController();
+  const live = createRedisLiveReader({ command, blocking, keys, instanceId, blockMs: liveBlockMs, touchIntervalMs: options.touchIntervalMs, signal: stop.signal });
 
   return {
     instanceId,
@@ -168,7 +169,7 @@ export async function createRedisBroker(options: RedisBrokerOptions): Promise<Re
 
     close(): Promise<void> {
       closed = true;
-      live.close();
+      stop.abort();
       command.disconnect();
       blocking.disconnect();
       return Promise.resolve();
