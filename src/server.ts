@@ -5,13 +5,15 @@ import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Broker } from "./broker/broker.js";
 import { createMemoryBroker } from "./broker/memory.js";
 import { createAuthInterceptor } from "./auth/interceptor.js";
-import { createDevelopmentSecret, createHmacTokens, type TokenMinter } from "./auth/tokens.js";
+import { createJwks } from "./auth/jwks.js";
+import { createDevelopmentSecret, createHmacTokens, createTokenVerifier, type TokenMinter } from "./auth/tokens.js";
 import { createMethodRegistry, type ServiceRegistration } from "./bridge/method-registry.js";
 import type { HttpRequest, HttpResponse, Mount, MountContext } from "./bridge/mount.js";
 import type { Config } from "./config.js";
 import { applyCors } from "./http/cors.js";
 import { listen } from "./http/listen.js";
 import type { Logger } from "./log.js";
+import { createUserLimitsInterceptor } from "./limits/user-limits.js";
 import { createMetrics } from "./metrics.js";
 import { ChatService } from "../gen/rivulet/chat/v1/chat_pb.js";
 import { NotificationService } from "../gen/rivulet/notify/v1/notify_pb.js";
@@ -52,11 +54,19 @@ export async function startServer(options: ServerOptions): Promise<RivuletServer
   setMaxListeners(0, shutdown.signal);
   const broker = options.broker ?? (await createBroker(config));
 
-  const development = config.authSecret === undefined;
-  const tokens = createHmacTokens(config.authSecret ?? createDevelopmentSecret());
+  const development = config.authSecret === undefined && config.authJwks === undefined;
+  const claimRules = { issuer: config.authIssuer, audience: config.authAudience };
+  const secret = config.authSecret === undefined ? createDevelopmentSecret() : new TextEncoder().encode(config.authSecret);
+  const tokens = createHmacTokens(secret, claimRules);
+  const verifier = createTokenVerifier({
+    ...claimRules,
+    // JWKS-only deployments accept no HS256 token at all (tokens.mint then signs with an unused random secret).
+    secret: config.authSecret !== undefined || development ? secret : undefined,
+    jwks: config.authJwks === undefined ? undefined : createJwks({ source: config.authJwks, caFile: config.authJwksCa, cacheMaxAgeMs: config.authJwksCacheMs }),
+  });
   if (development) {
     logger.warn(
-      "DEVELOPMENT MODE: no --auth-secret given. Tokens are signed with a random secret and anyone can mint one at GET /dev/token. Never run this way in production.",
+      "DEVELOPMENT MODE: no --auth-secret or --auth-jwks given. Tokens are signed with a random secret and anyone can mint one at GET /dev/token. Never run this way in production.",
     );
   }
 
@@ -77,7 +87,10 @@ export async function startServer(options: ServerOptions): Promise<RivuletServer
     { service: ProgressService, impl: createProgressService(deps) },
     ...(options.extraServices?.(deps) ?? []),
   ];
-  const interceptors: Interceptor[] = [createAuthInterceptor(tokens)];
+  const interceptors: Interceptor[] = [
+    createAuthInterceptor(verifier),
+    createUserLimitsInterceptor({ publishRate: config.publishRate, publishBurst: config.publishBurst, streamsPerUser: config.streamsPerUser }),
+  ];
 
   const connectHandler = connectNodeAdapter({
     routes(router: ConnectRouter) {
