@@ -1,4 +1,5 @@
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import { endStreamAt } from "../limits/end-stream-at.js";
 import { findBearerToken } from "./credentials.js";
 import { identityKey } from "./identity.js";
 import type { TokenVerifier } from "./tokens.js";
@@ -21,40 +22,7 @@ export function createAuthInterceptor(verifier: TokenVerifier): Interceptor {
     request.contextValues.set(identityKey, identity);
     const response = await next(request);
     if (!response.stream || identity.expiresAt === undefined) return response;
-    return { ...response, message: endAtExpiry(response.message, identity.expiresAt) };
+    const expired = () => new ConnectError("token expired: resume with a fresh token", Code.Unauthenticated);
+    return { ...response, message: endStreamAt(response.message, identity.expiresAt, expired) };
   };
-}
-
-/** setTimeout's largest delay; longer waits re-arm. */
-const maxTimerDelayMs = 2 ** 31 - 1;
-
-/** Passes messages through until `expiresAt`, then ends with `unauthenticated`. */
-async function* endAtExpiry<T>(messages: AsyncIterable<T>, expiresAt: number): AsyncGenerator<T> {
-  const iterator = messages[Symbol.asyncIterator]();
-  let timer: NodeJS.Timeout | undefined;
-  const expired = new Promise<never>((_resolve, reject) => {
-    const arm = () => {
-      const left = expiresAt - Date.now();
-      if (left <= 0) reject(new ConnectError("token expired: resume with a fresh token", Code.Unauthenticated));
-      else timer = setTimeout(arm, Math.min(left, maxTimerDelayMs));
-    };
-    arm();
-  });
-  expired.catch(() => undefined);
-  let done = false;
-  try {
-    for (;;) {
-      const result = await Promise.race([iterator.next(), expired]);
-      if (result.done) {
-        done = true;
-        return;
-      }
-      yield result.value;
-    }
-  } finally {
-    clearTimeout(timer);
-    // The stream's own signal (aborted when the call ends) stops the service;
-    // return() releases the iterator once its pending read settles.
-    if (!done) void iterator.return?.()?.catch(() => undefined);
-  }
 }

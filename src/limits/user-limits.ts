@@ -1,5 +1,6 @@
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { identityKey } from "../auth/identity.js";
+import { endStreamAt } from "./end-stream-at.js";
 
 export interface UserLimits {
   /** Unary calls (every one of them a write: send, publish, report, start, cancel) a user may make per second, sustained. */
@@ -8,6 +9,8 @@ export interface UserLimits {
   readonly publishBurst: number;
   /** Streams one user may hold open at once, over every transport together. */
   readonly streamsPerUser: number;
+  /** How long one stream may stay open; then it ends with `unavailable` and the client resumes. */
+  readonly streamLifetimeMs: number;
 }
 
 /** Buckets kept before full (idle) ones are forgotten. */
@@ -15,7 +18,9 @@ const sweepAbove = 10_000;
 
 /**
  * Per-user limits, applied after authentication to every transport alike:
- * a token bucket for unary calls, and a cap on concurrent streams. Both answer
+ * a token bucket for unary calls, a cap on concurrent streams, and a lifetime
+ * for each stream (so long-lived subscribers rebalance across instances and
+ * come back through authentication now and then). The first two answer
  * `resource_exhausted`; the rate limit's error says when to retry, in its
  * message and in a `retry-after` header (seconds, as in HTTP).
  *
@@ -83,7 +88,8 @@ export function createUserLimitsInterceptor(limits: UserLimits, now: () => numbe
       release();
       return response;
     }
-    return { ...response, message: releasing(response.message, release) };
+    const lifetimeReached = () => new ConnectError("stream lifetime reached: resume from your last cursor", Code.Unavailable);
+    return { ...response, message: releasing(endStreamAt(response.message, now() + limits.streamLifetimeMs, lifetimeReached), release) };
   };
 }
 
