@@ -33,6 +33,14 @@ export interface Config {
   readonly publishBurst: number;
   /** Streams one user may hold open at once. */
   readonly streamsPerUser: number;
+  /** How long one stream may stay open before it ends with unavailable (clients resume). */
+  readonly streamLifetimeMs: number;
+  /** HTTP/1.1: how long a client may take to send its request headers (and a new connection its first bytes). */
+  readonly headersTimeoutMs: number;
+  /** Most request headers (HTTP/1.1 and HTTP/2); more get 431. */
+  readonly maxHeaders: number;
+  /** A connection with no open call for this long is closed (HTTP/2 sessions, WebSockets). */
+  readonly idleTimeoutMs: number;
   readonly maxMessageBytes: number;
   readonly maxTimeoutMs: number;
   readonly keepaliveMs: number;
@@ -79,6 +87,10 @@ export const settings: readonly Setting[] = [
   { key: "publishRate", flag: "publish-rate", env: "RIVULET_PUBLISH_RATE", kind: "integer", fallback: "100", min: 1, max: 1_000_000, help: "writes (unary calls) per second per user, sustained; more get resource_exhausted" },
   { key: "publishBurst", flag: "publish-burst", env: "RIVULET_PUBLISH_BURST", kind: "integer", fallback: "200", min: 1, max: 1_000_000, help: "writes a user may burst after a quiet spell" },
   { key: "streamsPerUser", flag: "streams-per-user", env: "RIVULET_STREAMS_PER_USER", kind: "integer", fallback: "100", min: 1, max: 1_000_000, help: "streams one user may hold open at once, all transports together" },
+  { key: "streamLifetimeMs", flag: "stream-lifetime", env: "RIVULET_STREAM_LIFETIME", kind: "duration", fallback: "1h", min: 1000, help: "longest a stream stays open; then it ends with unavailable and the client resumes" },
+  { key: "headersTimeoutMs", flag: "headers-timeout", env: "RIVULET_HEADERS_TIMEOUT", kind: "duration", fallback: "10s", min: 100, max: 300_000, help: "time a client has to send its request headers" },
+  { key: "maxHeaders", flag: "max-headers", env: "RIVULET_MAX_HEADERS", kind: "integer", fallback: "100", min: 16, max: 2000, help: "most request headers; more get 431" },
+  { key: "idleTimeoutMs", flag: "idle-timeout", env: "RIVULET_IDLE_TIMEOUT", kind: "duration", fallback: "5m", min: 100, help: "closes an HTTP/2 connection with no open call for this long" },
   { key: "maxMessageBytes", flag: "max-message-bytes", env: "RIVULET_MAX_MESSAGE_BYTES", kind: "bytes", fallback: "1MiB", min: 1024, max: 64 * 1024 * 1024, help: "largest request message, after decompression" },
   { key: "maxTimeoutMs", flag: "max-timeout", env: "RIVULET_MAX_TIMEOUT", kind: "duration", fallback: "24h", min: 1000, help: "largest deadline a client may ask for" },
   { key: "keepaliveMs", flag: "keepalive", env: "RIVULET_KEEPALIVE", kind: "duration", fallback: "15s", min: 100, help: "SSE comment and WebSocket ping interval" },

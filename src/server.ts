@@ -89,7 +89,7 @@ export async function startServer(options: ServerOptions): Promise<RivuletServer
   ];
   const interceptors: Interceptor[] = [
     createAuthInterceptor(verifier),
-    createUserLimitsInterceptor({ publishRate: config.publishRate, publishBurst: config.publishBurst, streamsPerUser: config.streamsPerUser }),
+    createUserLimitsInterceptor(config),
   ];
 
   const connectHandler = connectNodeAdapter({
@@ -123,6 +123,9 @@ export async function startServer(options: ServerOptions): Promise<RivuletServer
     port: config.port,
     host: config.host,
     tls: config.tlsCert && config.tlsKey ? { certFile: config.tlsCert, keyFile: config.tlsKey } : undefined,
+    headersTimeoutMs: config.headersTimeoutMs,
+    maxHeaders: config.maxHeaders,
+    idleTimeoutMs: config.idleTimeoutMs,
     handler,
     upgrade(req, socket, head) {
       const url = new URL(req.url ?? "/", "http://localhost");
