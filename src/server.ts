@@ -191,7 +191,7 @@ function createHealthMount(broker: Broker, registry: ReturnType<typeof createMet
   };
 }
 
-/** GET /dev/token?user=alice&roles=publisher,worker: mints a token. Mounted only in development mode. */
+/** GET /dev/token?user=alice&roles=publisher,worker[&cookie=1]: mints a token (and sets it as a cookie). Mounted only in development mode. */
 function createDevTokenMount(tokens: TokenMinter): Mount {
   return {
     handle(req, res, url) {
@@ -202,7 +202,16 @@ function createDevTokenMount(tokens: TokenMinter): Mount {
         sendText(res, 400, "give ?user=<1 to 128 printable characters> and optionally &roles=publisher,worker\n");
         return true;
       }
-      void tokens.mint({ userId: user, roles, ttlSeconds: 24 * 3600 }).then((token) => sendText(res, 200, token, "text/plain; charset=utf-8", true));
+      const ttlSeconds = 24 * 3600;
+      void tokens.mint({ userId: user, roles, ttlSeconds }).then((token) => {
+        // ?cookie=1 also sets the cookie browsers send on Connect, SSE and WebSocket
+        // calls: HttpOnly (no script reads it), Secure (browsers allow it on
+        // http://localhost), SameSite=Strict (no cross-site request carries it).
+        if (url.searchParams.get("cookie") === "1") {
+          res.setHeader("set-cookie", `access_token=${token}; Path=/; Max-Age=${ttlSeconds}; HttpOnly; Secure; SameSite=Strict`);
+        }
+        sendText(res, 200, token, "text/plain; charset=utf-8", true);
+      });
       return true;
     },
   };
