@@ -12,8 +12,18 @@ export interface Config {
   readonly instanceId: string | undefined;
   readonly tlsCert: string | undefined;
   readonly tlsKey: string | undefined;
-  /** HS256 secret; undefined runs development mode. */
+  /** HS256 secret; with authJwks unset too, undefined runs development mode. */
   readonly authSecret: string | undefined;
+  /** JWKS file or https:// URL for RS256/ES256 tokens. */
+  readonly authJwks: string | undefined;
+  /** PEM CA certificates trusted for an https:// authJwks. */
+  readonly authJwksCa: string | undefined;
+  /** How long keys fetched from an https:// authJwks are cached. */
+  readonly authJwksCacheMs: number;
+  /** The `iss` every token must carry, when set. */
+  readonly authIssuer: string | undefined;
+  /** The `aud` every token must carry, when set. */
+  readonly authAudience: string | undefined;
   /** Origins allowed for CORS and WebSocket handshakes; empty means same-origin only. */
   readonly allowedOrigins: readonly string[];
   readonly historyCount: number;
@@ -21,6 +31,20 @@ export interface Config {
   readonly finishedTtlMs: number;
   readonly idempotencyTtlMs: number;
   readonly subscriberBuffer: number;
+  /** Unary calls (writes) per second per user, sustained. */
+  readonly publishRate: number;
+  /** Unary calls a user may burst after a quiet spell. */
+  readonly publishBurst: number;
+  /** Streams one user may hold open at once. */
+  readonly streamsPerUser: number;
+  /** How long one stream may stay open before it ends with unavailable (clients resume). */
+  readonly streamLifetimeMs: number;
+  /** HTTP/1.1: how long a client may take to send its request headers (and a new connection its first bytes). */
+  readonly headersTimeoutMs: number;
+  /** Most request headers (HTTP/1.1 and HTTP/2); more get 431. */
+  readonly maxHeaders: number;
+  /** A connection with no open call for this long is closed (HTTP/2 sessions, WebSockets). */
+  readonly idleTimeoutMs: number;
   readonly maxMessageBytes: number;
   readonly maxTimeoutMs: number;
   readonly keepaliveMs: number;
@@ -56,12 +80,24 @@ export const settings: readonly Setting[] = [
   { key: "tlsCert", flag: "tls-cert", env: "RIVULET_TLS_CERT", kind: "string", fallback: undefined, help: "PEM certificate file; with --tls-key serves TLS (ALPN h2, http/1.1)" },
   { key: "tlsKey", flag: "tls-key", env: "RIVULET_TLS_KEY", kind: "string", fallback: undefined, help: "PEM private key file" },
   { key: "authSecret", flag: "auth-secret", env: "RIVULET_AUTH_SECRET", kind: "string", fallback: undefined, help: "HS256 secret for bearer tokens; unset runs development mode" },
+  { key: "authJwks", flag: "auth-jwks", env: "RIVULET_AUTH_JWKS", kind: "string", fallback: undefined, help: "JWKS file or https:// URL for RS256/ES256 tokens (with or instead of --auth-secret)" },
+  { key: "authJwksCa", flag: "auth-jwks-ca", env: "RIVULET_AUTH_JWKS_CA", kind: "string", fallback: undefined, help: "PEM CA file trusted for an https:// --auth-jwks (private CAs)" },
+  { key: "authJwksCacheMs", flag: "auth-jwks-cache", env: "RIVULET_AUTH_JWKS_CACHE", kind: "duration", fallback: "10m", min: 1000, help: "how long keys fetched from --auth-jwks are cached" },
+  { key: "authIssuer", flag: "auth-issuer", env: "RIVULET_AUTH_ISSUER", kind: "string", fallback: undefined, help: "the iss claim every token must carry" },
+  { key: "authAudience", flag: "auth-audience", env: "RIVULET_AUTH_AUDIENCE", kind: "string", fallback: undefined, help: "the aud claim every token must carry" },
   { key: "allowedOrigins", flag: "allowed-origins", env: "RIVULET_ALLOWED_ORIGINS", kind: "list", fallback: "", help: "comma-separated origins allowed for CORS and WebSocket" },
   { key: "historyCount", flag: "history-count", env: "RIVULET_HISTORY_COUNT", kind: "integer", fallback: "1000", min: 1, max: 1_000_000, help: "messages kept per room and per user's notifications" },
   { key: "historyAgeMs", flag: "history-age", env: "RIVULET_HISTORY_AGE", kind: "duration", fallback: "24h", min: 1000, help: "how long messages are kept" },
   { key: "finishedTtlMs", flag: "finished-ttl", env: "RIVULET_FINISHED_TTL", kind: "duration", fallback: "10m", min: 1000, help: "how long finished jobs and completions stay readable" },
   { key: "idempotencyTtlMs", flag: "idempotency-ttl", env: "RIVULET_IDEMPOTENCY_TTL", kind: "duration", fallback: "24h", min: 1000, help: "how long idempotency keys are remembered" },
   { key: "subscriberBuffer", flag: "subscriber-buffer", env: "RIVULET_SUBSCRIBER_BUFFER", kind: "integer", fallback: "1024", min: 1, max: 1_000_000, help: "live messages held for a slow subscriber before resource_exhausted" },
+  { key: "publishRate", flag: "publish-rate", env: "RIVULET_PUBLISH_RATE", kind: "integer", fallback: "100", min: 1, max: 1_000_000, help: "writes (unary calls) per second per user, sustained; more get resource_exhausted" },
+  { key: "publishBurst", flag: "publish-burst", env: "RIVULET_PUBLISH_BURST", kind: "integer", fallback: "200", min: 1, max: 1_000_000, help: "writes a user may burst after a quiet spell" },
+  { key: "streamsPerUser", flag: "streams-per-user", env: "RIVULET_STREAMS_PER_USER", kind: "integer", fallback: "100", min: 1, max: 1_000_000, help: "streams one user may hold open at once, all transports together" },
+  { key: "streamLifetimeMs", flag: "stream-lifetime", env: "RIVULET_STREAM_LIFETIME", kind: "duration", fallback: "1h", min: 1000, help: "longest a stream stays open; then it ends with unavailable and the client resumes" },
+  { key: "headersTimeoutMs", flag: "headers-timeout", env: "RIVULET_HEADERS_TIMEOUT", kind: "duration", fallback: "10s", min: 100, max: 300_000, help: "time a client has to send its request headers" },
+  { key: "maxHeaders", flag: "max-headers", env: "RIVULET_MAX_HEADERS", kind: "integer", fallback: "100", min: 16, max: 2000, help: "most request headers; more get 431" },
+  { key: "idleTimeoutMs", flag: "idle-timeout", env: "RIVULET_IDLE_TIMEOUT", kind: "duration", fallback: "5m", min: 100, help: "closes an HTTP/2 connection with no open call for this long" },
   { key: "maxMessageBytes", flag: "max-message-bytes", env: "RIVULET_MAX_MESSAGE_BYTES", kind: "bytes", fallback: "1MiB", min: 1024, max: 64 * 1024 * 1024, help: "largest request message, after decompression" },
   { key: "maxTimeoutMs", flag: "max-timeout", env: "RIVULET_MAX_TIMEOUT", kind: "duration", fallback: "24h", min: 1000, help: "largest deadline a client may ask for" },
   { key: "keepaliveMs", flag: "keepalive", env: "RIVULET_KEEPALIVE", kind: "duration", fallback: "15s", min: 100, help: "SSE comment and WebSocket ping interval" },
@@ -109,6 +145,12 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
   }
   if (result.instanceId !== undefined && !/^[A-Za-z0-9._:-]{1,64}$/.test(result.instanceId)) {
     throw new ConfigError(`--instance-id must be 1 to 64 letters, digits, '.', '_', ':' or '-', not "${result.instanceId}"`);
+  }
+  if (result.authJwks !== undefined && /^[a-z][a-z0-9+.-]*:\/\//i.test(result.authJwks) && !result.authJwks.startsWith("https://")) {
+    throw new ConfigError(`--auth-jwks must be a file or an https:// URL (keys over plain HTTP could be forged), not "${result.authJwks}"`);
+  }
+  if (result.authJwksCa !== undefined && !result.authJwks?.startsWith("https://")) {
+    throw new ConfigError("--auth-jwks-ca needs an https:// --auth-jwks");
   }
   if (!["trace", "debug", "info", "warn", "error", "fatal", "silent"].includes(result.logLevel)) {
     throw new ConfigError(`--log-level must be trace, debug, info, warn, error or fatal, not "${result.logLevel}"`);

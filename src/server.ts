@@ -6,13 +6,15 @@ import type { Broker } from "./broker/broker.js";
 import { createMemoryBroker } from "./broker/memory.js";
 import { createRedisBroker } from "./broker/redis.js";
 import { createAuthInterceptor } from "./auth/interceptor.js";
-import { createDevelopmentSecret, createHmacTokens, type TokenMinter } from "./auth/tokens.js";
+import { createJwks } from "./auth/jwks.js";
+import { createDevelopmentSecret, createHmacTokens, createTokenVerifier, type TokenMinter } from "./auth/tokens.js";
 import { createMethodRegistry, type ServiceRegistration } from "./bridge/method-registry.js";
 import type { HttpRequest, HttpResponse, Mount, MountContext } from "./bridge/mount.js";
 import type { Config } from "./config.js";
 import { applyCors } from "./http/cors.js";
 import { listen } from "./http/listen.js";
 import type { Logger } from "./log.js";
+import { createUserLimitsInterceptor } from "./limits/user-limits.js";
 import { createMetrics } from "./metrics.js";
 import { ChatService } from "../gen/rivulet/chat/v1/chat_pb.js";
 import { NotificationService } from "../gen/rivulet/notify/v1/notify_pb.js";
@@ -53,11 +55,19 @@ export async function startServer(options: ServerOptions): Promise<RivuletServer
   setMaxListeners(0, shutdown.signal);
   const broker = options.broker ?? (await createBroker(config, logger));
 
-  const development = config.authSecret === undefined;
-  const tokens = createHmacTokens(config.authSecret ?? createDevelopmentSecret());
+  const development = config.authSecret === undefined && config.authJwks === undefined;
+  const claimRules = { issuer: config.authIssuer, audience: config.authAudience };
+  const secret = config.authSecret === undefined ? createDevelopmentSecret() : new TextEncoder().encode(config.authSecret);
+  const tokens = createHmacTokens(secret, claimRules);
+  const verifier = createTokenVerifier({
+    ...claimRules,
+    // JWKS-only deployments accept no HS256 token at all (tokens.mint then signs with an unused random secret).
+    secret: config.authSecret !== undefined || development ? secret : undefined,
+    jwks: config.authJwks === undefined ? undefined : createJwks({ source: config.authJwks, caFile: config.authJwksCa, cacheMaxAgeMs: config.authJwksCacheMs }),
+  });
   if (development) {
     logger.warn(
-      "DEVELOPMENT MODE: no --auth-secret given. Tokens are signed with a random secret and anyone can mint one at GET /dev/token. Never run this way in production.",
+      "DEVELOPMENT MODE: no --auth-secret or --auth-jwks given. Tokens are signed with a random secret and anyone can mint one at GET /dev/token. Never run this way in production.",
     );
   }
 
@@ -79,7 +89,10 @@ export async function startServer(options: ServerOptions): Promise<RivuletServer
     { service: ProgressService, impl: createProgressService(deps) },
     ...(options.extraServices?.(deps) ?? []),
   ];
-  const interceptors: Interceptor[] = [createAuthInterceptor(tokens)];
+  const interceptors: Interceptor[] = [
+    createAuthInterceptor(verifier),
+    createUserLimitsInterceptor(config),
+  ];
 
   const connectHandler = connectNodeAdapter({
     routes(router: ConnectRouter) {
@@ -112,6 +125,9 @@ export async function startServer(options: ServerOptions): Promise<RivuletServer
     port: config.port,
     host: config.host,
     tls: config.tlsCert && config.tlsKey ? { certFile: config.tlsCert, keyFile: config.tlsKey } : undefined,
+    headersTimeoutMs: config.headersTimeoutMs,
+    maxHeaders: config.maxHeaders,
+    idleTimeoutMs: config.idleTimeoutMs,
     handler,
     upgrade(req, socket, head) {
       const url = new URL(req.url ?? "/", "http://localhost");
@@ -189,7 +205,7 @@ function createHealthMount(broker: Broker, registry: ReturnType<typeof createMet
   };
 }
 
-/** GET /dev/token?user=alice&roles=publisher,worker: mints a token. Mounted only in development mode. */
+/** GET /dev/token?user=alice&roles=publisher,worker[&cookie=1]: mints a token (and sets it as a cookie). Mounted only in development mode. */
 function createDevTokenMount(tokens: TokenMinter): Mount {
   return {
     handle(req, res, url) {
@@ -200,7 +216,16 @@ function createDevTokenMount(tokens: TokenMinter): Mount {
         sendText(res, 400, "give ?user=<1 to 128 printable characters> and optionally &roles=publisher,worker\n");
         return true;
       }
-      void tokens.mint({ userId: user, roles, ttlSeconds: 24 * 3600 }).then((token) => sendText(res, 200, token, "text/plain; charset=utf-8", true));
+      const ttlSeconds = 24 * 3600;
+      void tokens.mint({ userId: user, roles, ttlSeconds }).then((token) => {
+        // ?cookie=1 also sets the cookie browsers send on Connect, SSE and WebSocket
+        // calls: HttpOnly (no script reads it), Secure (browsers allow it on
+        // http://localhost), SameSite=Strict (no cross-site request carries it).
+        if (url.searchParams.get("cookie") === "1") {
+          res.setHeader("set-cookie", `access_token=${token}; Path=/; Max-Age=${ttlSeconds}; HttpOnly; Secure; SameSite=Strict`);
+        }
+        sendText(res, 200, token, "text/plain; charset=utf-8", true);
+      });
       return true;
     },
   };

@@ -1,4 +1,5 @@
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import { endStreamAt } from "../limits/end-stream-at.js";
 import { findBearerToken } from "./credentials.js";
 import { identityKey } from "./identity.js";
 import type { TokenVerifier } from "./tokens.js";
@@ -7,7 +8,9 @@ import type { TokenVerifier } from "./tokens.js";
  * Authenticates every call, on every transport: the Connect router applies it
  * to Connect, gRPC and gRPC-Web, and the bridges invoke methods through the
  * same interceptor list. A call without valid credentials fails with
- * `unauthenticated` before any service code runs.
+ * `unauthenticated` before any service code runs, and a stream outlives its
+ * token by no more than a timer tick: when `exp` passes, it ends with
+ * `unauthenticated` and the client resumes from its cursor with a fresh token.
  */
 export function createAuthInterceptor(verifier: TokenVerifier): Interceptor {
   return (next) => async (request) => {
@@ -15,7 +18,11 @@ export function createAuthInterceptor(verifier: TokenVerifier): Interceptor {
     if (token === undefined || token === "") {
       throw new ConnectError("missing credentials: send Authorization: Bearer <token>", Code.Unauthenticated);
     }
-    request.contextValues.set(identityKey, await verifier.verify(token));
-    return next(request);
+    const identity = await verifier.verify(token);
+    request.contextValues.set(identityKey, identity);
+    const response = await next(request);
+    if (!response.stream || identity.expiresAt === undefined) return response;
+    const expired = () => new ConnectError("token expired: resume with a fresh token", Code.Unauthenticated);
+    return { ...response, message: endStreamAt(response.message, identity.expiresAt, expired) };
   };
 }

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { errors, jwtVerify, SignJWT } from "jose";
+import { decodeProtectedHeader, errors, jwtVerify, SignJWT, type JWTPayload, type JWTVerifyGetKey } from "jose";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Identity } from "./identity.js";
 
@@ -13,36 +13,83 @@ export interface TokenMinter {
   mint(claims: { userId: string; roles?: readonly string[]; ttlSeconds?: number }): Promise<string>;
 }
 
+/** Claims every token must carry beyond `sub` and `exp`, when configured. */
+export interface ClaimRules {
+  /** The `iss` a token must name. */
+  readonly issuer?: string;
+  /** The `aud` a token must name (one of its audiences). */
+  readonly audience?: string;
+}
+
+/** Where a verifier finds its keys. */
+export interface TokenKeys extends ClaimRules {
+  /** The HS256 secret; tokens signed with HS256 are checked against it. */
+  readonly secret?: Uint8Array;
+  /** A JWKS key resolver (see jwks.ts); tokens signed with RS256 or ES256 are checked against it. */
+  readonly jwks?: JWTVerifyGetKey;
+}
+
 const maxTokenLength = 8192;
+/** Asymmetric algorithms accepted from a JWKS. */
+const jwksAlgorithms = ["RS256", "ES256"];
+/** Tolerated clock difference for `exp` and `nbf`, in seconds. */
+const clockToleranceSeconds = 5;
 
 /**
- * HS256 tokens with the claims `sub` (user id), `roles` (string array) and
- * `exp`. Only HS256 is accepted: `alg: none` and other algorithms are refused
- * by jose's algorithm allow-list.
+ * Verifies HS256 tokens against a secret and RS256/ES256 tokens against a JWKS,
+ * checking `exp`, `nbf`, and `iss`/`aud` when configured.
+ *
+ * Each key source has its own algorithm allow-list, so `alg: none` is refused
+ * and so is algorithm confusion: an HS256 token is never checked against a
+ * JWKS public key used as an HMAC secret, and an RS256 token never against the
+ * secret. The `alg` header only picks which allow-list applies; jose enforces it.
  */
-export function createHmacTokens(secret: string | Uint8Array): TokenVerifier & TokenMinter {
-  const key = typeof secret === "string" ? new TextEncoder().encode(secret) : secret;
+export function createTokenVerifier(keys: TokenKeys): TokenVerifier {
   return {
     async verify(token: string): Promise<Identity> {
       if (token.length > maxTokenLength) throw unauthenticated("token too long");
+      let alg: unknown;
       try {
-        const { payload } = await jwtVerify(token, key, { algorithms: ["HS256"], requiredClaims: ["sub", "exp"] });
-        const roles = Array.isArray(payload.roles) ? payload.roles.filter((r): r is string => typeof r === "string") : [];
-        if (typeof payload.sub !== "string" || payload.sub === "") throw unauthenticated("token has no subject");
-        return { userId: payload.sub, roles: new Set(roles), expiresAt: (payload.exp ?? 0) * 1000 };
-      } catch (error) {
-        if (error instanceof ConnectError) throw error;
-        if (error instanceof errors.JWTExpired) throw unauthenticated("token expired");
+        alg = decodeProtectedHeader(token).alg;
+      } catch {
         throw unauthenticated("invalid token");
       }
+      try {
+        const options = { issuer: keys.issuer, audience: keys.audience, requiredClaims: ["sub", "exp"], clockTolerance: clockToleranceSeconds };
+        let payload: JWTPayload;
+        if (alg === "HS256" && keys.secret) {
+          ({ payload } = await jwtVerify(token, keys.secret, { ...options, algorithms: ["HS256"] }));
+        } else if (typeof alg === "string" && jwksAlgorithms.includes(alg) && keys.jwks) {
+          ({ payload } = await jwtVerify(token, keys.jwks, { ...options, algorithms: jwksAlgorithms }));
+        } else {
+          throw unauthenticated(`tokens signed with ${typeof alg === "string" ? alg : "no algorithm"} are not accepted`);
+        }
+        return identityOfClaims(payload);
+      } catch (error) {
+        throw toConnectError(error);
+      }
     },
+  };
+}
+
+/**
+ * HS256 tokens with the claims `sub` (user id), `roles` (string array) and
+ * `exp`, signed and verified with one secret.
+ */
+export function createHmacTokens(secret: string | Uint8Array, rules: ClaimRules = {}): TokenVerifier & TokenMinter {
+  const key = typeof secret === "string" ? new TextEncoder().encode(secret) : secret;
+  const verifier = createTokenVerifier({ ...rules, secret: key });
+  return {
+    verify: (token) => verifier.verify(token),
     mint({ userId, roles = [], ttlSeconds = 3600 }): Promise<string> {
-      return new SignJWT({ roles: [...roles] })
+      const jwt = new SignJWT({ roles: [...roles] })
         .setProtectedHeader({ alg: "HS256", typ: "JWT" })
         .setSubject(userId)
         .setIssuedAt()
-        .setExpirationTime(Math.floor(Date.now() / 1000) + ttlSeconds)
-        .sign(key);
+        .setExpirationTime(Math.floor(Date.now() / 1000) + ttlSeconds);
+      if (rules.issuer !== undefined) jwt.setIssuer(rules.issuer);
+      if (rules.audience !== undefined) jwt.setAudience(rules.audience);
+      return jwt.sign(key);
     },
   };
 }
@@ -50,6 +97,27 @@ export function createHmacTokens(secret: string | Uint8Array): TokenVerifier & T
 /** A random secret for development mode: tokens die with the process. */
 export function createDevelopmentSecret(): Uint8Array {
   return randomBytes(32);
+}
+
+function identityOfClaims(payload: JWTPayload): Identity {
+  if (typeof payload.sub !== "string" || payload.sub === "") throw unauthenticated("token has no subject");
+  const roles = Array.isArray(payload.roles) ? payload.roles.filter((r): r is string => typeof r === "string") : [];
+  return { userId: payload.sub, roles: new Set(roles), expiresAt: (payload.exp ?? 0) * 1000 };
+}
+
+/** jose's errors as Connect errors: which claim failed is safe to tell; key-fetch failures are not the caller's fault. */
+function toConnectError(error: unknown): ConnectError {
+  if (error instanceof ConnectError) return error;
+  if (error instanceof errors.JWTExpired) return unauthenticated("token expired");
+  if (error instanceof errors.JWTClaimValidationFailed) return unauthenticated(`token claim "${error.claim}" is not acceptable (${error.reason})`);
+  if (error instanceof errors.JWKSNoMatchingKey) return unauthenticated("token signed with an unknown key");
+  if (error instanceof errors.JWKSTimeout) return new ConnectError("the key set could not be fetched in time", Code.Unavailable);
+  // jose's generic error is only thrown for a bad key-set response; anything
+  // that is no JOSEError at all is the fetch itself failing (network, TLS).
+  if (!(error instanceof errors.JOSEError) || error.code === "ERR_JOSE_GENERIC") {
+    return new ConnectError("the key set could not be fetched", Code.Unavailable, undefined, undefined, error);
+  }
+  return unauthenticated("invalid token");
 }
 
 function unauthenticated(message: string): ConnectError {

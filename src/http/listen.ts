@@ -9,6 +9,12 @@ export interface ListenOptions {
   readonly port: number;
   readonly host: string;
   readonly tls?: { readonly certFile: string; readonly keyFile: string };
+  /** Time a client has to send its request headers; a new connection, its first bytes. */
+  readonly headersTimeoutMs: number;
+  /** Most request headers; more get 431 Request Header Fields Too Large. */
+  readonly maxHeaders: number;
+  /** An HTTP/2 session with no open stream for this long is closed. */
+  readonly idleTimeoutMs: number;
   readonly handler: (req: HttpRequest, res: HttpResponse) => void;
   readonly upgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
   /** Called for every new connection, with its protocol, and again when it closes. */
@@ -30,6 +36,8 @@ const http2Preface = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 /** HTTP/2 flow-control window per connection; Node's default of 64 KiB throttles fan-out. */
 const connectionWindowBytes = 8 * 1024 * 1024;
 const http2Settings: http2.Settings = { initialWindowSize: 1024 * 1024, maxConcurrentStreams: 1000 };
+/** HTTP/2 pseudo-headers (:method, :path, :scheme, :authority) count as header pairs in Node. */
+const pseudoHeaders = 4;
 
 /**
  * Serves HTTP/1.1 and HTTP/2 on one port. Cleartext: each connection's first
@@ -52,12 +60,54 @@ export async function listen(options: ListenOptions): Promise<Listener> {
   const onSession = (session: http2.Http2Session) => {
     sessions.add(session);
     session.once("close", () => sessions.delete(session));
+    // A session with no stream left and nothing said for a while is closed.
+    // Besides tidying idle clients, this frees sessions that Node stops
+    // reading after answering a rapid-reset flood (CVE-2023-44487) with
+    // GOAWAY: they would otherwise stay open, and counted, forever.
+    let openStreams = 0;
+    session.on("stream", (stream: http2.ServerHttp2Stream) => {
+      openStreams++;
+      stream.once("close", () => openStreams--);
+    });
+    session.setTimeout(options.idleTimeoutMs, () => {
+      if (openStreams === 0) session.destroy();
+    });
     session.once("connect", () => session.setLocalWindowSize(connectionWindowBytes));
     session.on("error", () => undefined);
   };
 
-  const h1 = http.createServer({ headersTimeout: 10_000, requestTimeout: 60_000, maxHeaderSize: 16 * 1024 }, options.handler);
-  h1.on("upgrade", options.upgrade);
+  // Node drops headers past maxHeadersCount silently; one more than allowed
+  // is read so that a request over the limit can be told apart and refused.
+  const tooManyHeaders = (req: IncomingMessage) => req.rawHeaders.length / 2 > options.maxHeaders;
+  const handler = (req: HttpRequest, res: HttpResponse) => {
+    if ("rawHeaders" in req && req.httpVersionMajor === 1 && tooManyHeaders(req as IncomingMessage)) {
+      res.writeHead(431, { connection: "close", "content-type": "text/plain" }).end(`more than ${options.maxHeaders} request headers\n`);
+      return;
+    }
+    options.handler(req, res);
+  };
+  const upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (tooManyHeaders(req)) {
+      socket.end(`HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      return;
+    }
+    options.upgrade(req, socket, head);
+  };
+  const h1 = http.createServer(
+    {
+      headersTimeout: options.headersTimeoutMs,
+      requestTimeout: Math.max(60_000, options.headersTimeoutMs),
+      // How often Node checks those timeouts (its default is 30 s).
+      connectionsCheckingInterval: Math.min(1000, options.headersTimeoutMs),
+      maxHeaderSize: 16 * 1024,
+    },
+    handler,
+  );
+  h1.maxHeadersCount = options.maxHeaders + 1;
+  // h1 never listens itself (connections are handed to it), and Node starts
+  // its headersTimeout/requestTimeout checks on "listening": start them here.
+  h1.emit("listening");
+  h1.on("upgrade", upgrade);
   h1.on("clientError", (_error, socket) => {
     if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
     else socket.destroy();
@@ -71,18 +121,21 @@ export async function listen(options: ListenOptions): Promise<Listener> {
         key: readFileSync(options.tls.keyFile),
         allowHTTP1: true,
         settings: http2Settings,
+        maxHeaderListPairs: options.maxHeaders + pseudoHeaders,
       },
-      options.handler,
+      handler,
     );
     secure.on("session", onSession);
-    secure.on("upgrade", options.upgrade);
+    secure.on("upgrade", upgrade);
     secure.on("secureConnection", (socket) => track(socket, socket.alpnProtocol === "h2" ? "http2" : "http1"));
     server = secure;
   } else {
-    const h2c = http2.createServer({ settings: http2Settings }, options.handler);
+    const h2c = http2.createServer({ settings: http2Settings, maxHeaderListPairs: options.maxHeaders + pseudoHeaders }, handler);
     h2c.on("session", onSession);
     server = net.createServer((socket) => {
       socket.on("error", () => socket.destroy());
+      // A connection that never says a word is closed like one with slow headers.
+      socket.setTimeout(options.headersTimeoutMs, () => socket.destroy());
       let head = Buffer.alloc(0);
       const route = (chunk: Buffer) => {
         head = Buffer.concat([head, chunk]);
@@ -90,6 +143,7 @@ export async function listen(options: ListenOptions): Promise<Listener> {
         const isHttp2 = head.subarray(0, compared).equals(http2Preface.subarray(0, compared));
         if (isHttp2 && head.length < 3) return; // too few bytes to tell yet
         socket.off("data", route);
+        socket.setTimeout(0);
         socket.pause();
         socket.unshift(head);
         track(socket, isHttp2 ? "http2" : "http1");
@@ -119,6 +173,7 @@ export async function listen(options: ListenOptions): Promise<Listener> {
     port,
     stopAccepting() {
       server.close();
+      h1.close(); // stops h1's timeout checks; its connections close as they finish
       for (const session of sessions) session.close();
       h1.closeIdleConnections();
       if ("closeIdleConnections" in server && typeof server.closeIdleConnections === "function") {

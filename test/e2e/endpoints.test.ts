@@ -42,6 +42,19 @@ describe("health, readiness, metrics and the development token endpoint", () => 
     expect((await fetch(`${development.url}/dev/token?user=a&roles=ADMIN!`)).status).toBe(400);
   });
 
+  it("sets the token as an HttpOnly, Secure, SameSite=Strict cookie on ?cookie=1, and calls authenticate with the cookie alone", async () => {
+    const response = await fetch(`${development.url}/dev/token?user=carol&cookie=1`);
+    const cookie = response.headers.get("set-cookie")!;
+    expect(cookie).toMatch(/^access_token=[\w-]+\.[\w-]+\.[\w-]+; Path=\/; Max-Age=86400; HttpOnly; Secure; SameSite=Strict$/);
+    const send = await fetch(`${development.url}/rivulet.chat.v1.ChatService/Send`, {
+      method: "POST",
+      headers: { cookie: cookie.split(";")[0]!, "content-type": "application/json" },
+      body: JSON.stringify({ room: "dev", text: "by cookie" }),
+    });
+    expect(send.status).toBe(200);
+    expect(((await send.json()) as { message: { author: string } }).message.author).toBe("carol");
+  });
+
   it("serves the demo page", async () => {
     const response = await fetch(`${server.url}/`);
     expect(response.headers.get("content-type")).toBe("text/html; charset=utf-8");

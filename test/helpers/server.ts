@@ -35,6 +35,9 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     authSecret: testSecret,
     tokenIntervalMs: 2,
     shutdownGraceMs: 1000,
+    // Suites publish fast from one user; the limit suite sets its own.
+    publishRate: 1_000_000,
+    publishBurst: 1_000_000,
     ...options.config,
   };
   const server = await startServer({

@@ -8,7 +8,8 @@ import { startInstances, type Instances } from "./instances.js";
 describe.runIf(redisAvailable())("Redis connections per instance", () => {
   let instances: Instances;
   beforeAll(async () => {
-    instances = await startInstances(1);
+    // One user holds all 1,000 streams here.
+    instances = await startInstances(1, { args: ["--streams-per-user", "2000"] });
   }, 60_000);
   afterAll(() => instances?.close());
 

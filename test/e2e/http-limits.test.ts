@@ -1,0 +1,139 @@
+// HTTP-level limits, with raw sockets and node:http2 sessions where a
+// well-behaved client cannot misbehave: header floods, slow or silent
+// clients, a gzip bomb, and HTTP/2 rapid reset. After each, the server
+// still serves other clients.
+import { gzipSync } from "node:zlib";
+import http2 from "node:http2";
+import net from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ChatService } from "../../gen/rivulet/chat/v1/chat_pb.js";
+import { bearer, clientFor, take, transportFor } from "../helpers/clients.js";
+import { startTestServer, type TestServer } from "../helpers/server.js";
+
+/** Sends raw bytes on a fresh connection; resolves with everything the server wrote before closing. */
+function raw(port: number, request: string | Buffer): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, "127.0.0.1");
+    const chunks: Buffer[] = [];
+    socket.on("data", (chunk: Buffer) => chunks.push(chunk));
+    socket.on("error", reject);
+    socket.on("close", () => resolve(Buffer.concat(chunks).toString("latin1")));
+    socket.write(request);
+  });
+}
+
+/** Waits until the condition holds, checking after each turn of the event loop's timers (bounded). */
+async function until(condition: () => Promise<boolean>, attempts = 500): Promise<void> {
+  for (let i = 0; i < attempts; i++) {
+    if (await condition()) return;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  throw new Error("condition not reached");
+}
+
+/** A request head with `count` extra headers. */
+function headRequest(path: string, count: number, extra = ""): string {
+  const headers = Array.from({ length: count }, (_, i) => `x-h${i}: v\r\n`).join("");
+  return `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n${extra}${headers}Connection: close\r\n\r\n`;
+}
+
+describe("HTTP limits", () => {
+  let server: TestServer;
+  let token: string;
+  beforeAll(async () => {
+    server = await startTestServer({ config: { headersTimeoutMs: 500, maxHeaders: 100, maxMessageBytes: 64 * 1024, idleTimeoutMs: 1000 } });
+    token = await server.token("alice");
+  });
+  afterAll(() => server.close());
+
+  /** The server still answers a real client: a Send and a Subscribe that sees it. */
+  async function stillServes(): Promise<void> {
+    const chat = clientFor(ChatService, transportFor(server.url, "connect", "2"));
+    const sent = await chat.send({ room: "limits", text: "still here" }, bearer(token));
+    const [event] = await take(chat.subscribe({ room: "limits", history: 1 }, bearer(token)), 1);
+    expect(event?.cursor).toBe(sent.message?.cursor);
+  }
+
+  it("answers 431 to 2,000 headers on a WebSocket upgrade request", async () => {
+    const response = await raw(server.port, headRequest("/ws", 2000, "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n".replace("Connection: close", "")));
+    expect(response).toMatch(/^HTTP\/1\.1 431 /);
+    await stillServes();
+  });
+
+  it("answers 431 to more headers than allowed on a plain request, and serves the limit itself", async () => {
+    expect(await raw(server.port, headRequest("/healthz", 101))).toMatch(/^HTTP\/1\.1 431 /);
+    // 100 allowed: Host, Connection and 98 more.
+    expect(await raw(server.port, headRequest("/healthz", 98))).toMatch(/^HTTP\/1\.1 200 /);
+  });
+
+  it("refuses too many headers on HTTP/2 and keeps the connection's other streams working", async () => {
+    const session = http2.connect(server.url);
+    try {
+      const headers: http2.OutgoingHttpHeaders = { ":path": "/healthz" };
+      for (let i = 0; i < 200; i++) headers[`x-h${i}`] = "v";
+      const refused = await new Promise<string>((resolve) => {
+        const stream = session.request(headers);
+        stream.on("response", (h) => resolve(String(h[":status"])));
+        stream.on("error", (error: Error & { code?: string }) => resolve(error.code ?? error.message));
+        stream.on("close", () => resolve(`closed ${stream.rstCode}`));
+        stream.resume();
+      });
+      expect(refused).not.toBe("200");
+      await stillServes();
+    } finally {
+      session.destroy();
+    }
+  });
+
+  it("closes a connection whose headers never finish (slowloris)", async () => {
+    const response = await raw(server.port, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ");
+    // Node answers 408 before closing, or just closes: either way no request was served.
+    expect(response).not.toMatch(/^HTTP\/1\.1 200/);
+    await stillServes();
+  });
+
+  it("closes a connection that never sends a byte", async () => {
+    expect(await raw(server.port, "")).toBe("");
+  });
+
+  it("refuses a gzip bomb: the limit counts decompressed bytes", async () => {
+    // 16 MiB of JSON that gzips to about 16 KiB.
+    const body = gzipSync(Buffer.from(JSON.stringify({ room: "limits", text: "a".repeat(16 * 1024 * 1024) })));
+    expect(body.length).toBeLessThan(64 * 1024);
+    const response = await fetch(`${server.url}/rivulet.chat.v1.ChatService/Send`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "content-encoding": "gzip", authorization: `Bearer ${token}` },
+      body,
+    });
+    expect(response.status).toBe(429);
+    expect(await response.json()).toMatchObject({ code: "resource_exhausted" });
+    await stillServes();
+  });
+
+  it("survives HTTP/2 rapid reset: thousands of streams opened and cancelled at once, and frees the session", async () => {
+    const before = await http2Connections();
+    const session = http2.connect(server.url);
+    await new Promise<void>((resolve) => session.once("connect", () => resolve()));
+    session.on("error", () => undefined);
+    await until(async () => (await http2Connections()) === before + 1);
+    for (let i = 0; i < 5000 && !session.destroyed && !session.closed; i++) {
+      const stream = session.request({
+        ":method": "POST",
+        ":path": "/rivulet.chat.v1.ChatService/Subscribe",
+        "content-type": "application/connect+json",
+        authorization: `Bearer ${token}`,
+      });
+      stream.on("error", () => undefined);
+      stream.close(http2.constants.NGHTTP2_CANCEL);
+    }
+    session.destroy();
+    await until(async () => (await http2Connections()) === before);
+    await stillServes();
+  });
+
+  /** The server's own count of open HTTP/2 connections, from /metrics. */
+  async function http2Connections(): Promise<number> {
+    const text = await (await fetch(`${server.url}/metrics`)).text();
+    return Number(/^rivulet_connections\{transport="http2"\} (\d+)$/m.exec(text)?.[1] ?? 0);
+  }
+});
