@@ -6,6 +6,10 @@ export interface Config {
   readonly host: string;
   /** "memory", or a redis:// or rediss:// URL. */
   readonly broker: string;
+  /** Prefix of every Redis key; instances that share data use the same one. */
+  readonly redisPrefix: string;
+  /** Names this instance's Redis connections (`CLIENT LIST` shows `rivulet:<id>`); random when unset. */
+  readonly instanceId: string | undefined;
   readonly tlsCert: string | undefined;
   readonly tlsKey: string | undefined;
   /** HS256 secret; with authJwks unset too, undefined runs development mode. */
@@ -45,6 +49,7 @@ export interface Config {
   readonly maxTimeoutMs: number;
   readonly keepaliveMs: number;
   readonly tokenIntervalMs: number;
+  readonly completionStallMs: number;
   readonly llmUrl: string | undefined;
   readonly llmApiKey: string | undefined;
   readonly llmModel: string;
@@ -70,6 +75,8 @@ export const settings: readonly Setting[] = [
   { key: "port", flag: "port", env: "PORT", kind: "integer", fallback: "8080", min: 0, max: 65535, help: "TCP port; 0 picks a free one (logged)" },
   { key: "host", flag: "host", env: "HOST", kind: "string", fallback: "0.0.0.0", help: "address to listen on" },
   { key: "broker", flag: "broker", env: "RIVULET_BROKER", kind: "string", fallback: "memory", help: "memory, or redis://host:port to share Redis Streams between instances" },
+  { key: "redisPrefix", flag: "redis-prefix", env: "RIVULET_REDIS_PREFIX", kind: "string", fallback: "rivulet:", help: "prefix of every Redis key (no braces); instances sharing data use the same one" },
+  { key: "instanceId", flag: "instance-id", env: "RIVULET_INSTANCE_ID", kind: "string", fallback: undefined, help: "names this instance's Redis connections rivulet:<id>; random when unset" },
   { key: "tlsCert", flag: "tls-cert", env: "RIVULET_TLS_CERT", kind: "string", fallback: undefined, help: "PEM certificate file; with --tls-key serves TLS (ALPN h2, http/1.1)" },
   { key: "tlsKey", flag: "tls-key", env: "RIVULET_TLS_KEY", kind: "string", fallback: undefined, help: "PEM private key file" },
   { key: "authSecret", flag: "auth-secret", env: "RIVULET_AUTH_SECRET", kind: "string", fallback: undefined, help: "HS256 secret for bearer tokens; unset runs development mode" },
@@ -95,6 +102,7 @@ export const settings: readonly Setting[] = [
   { key: "maxTimeoutMs", flag: "max-timeout", env: "RIVULET_MAX_TIMEOUT", kind: "duration", fallback: "24h", min: 1000, help: "largest deadline a client may ask for" },
   { key: "keepaliveMs", flag: "keepalive", env: "RIVULET_KEEPALIVE", kind: "duration", fallback: "15s", min: 100, help: "SSE comment and WebSocket ping interval" },
   { key: "tokenIntervalMs", flag: "token-interval", env: "RIVULET_TOKEN_INTERVAL", kind: "duration", fallback: "30ms", min: 0, help: "pace of the embedded completion model" },
+  { key: "completionStallMs", flag: "completion-stall", env: "RIVULET_COMPLETION_STALL", kind: "duration", fallback: "60s", min: 1000, help: "a completion with no new token for this long ends with finish_reason error (its instance died or its model stalled)" },
   { key: "llmUrl", flag: "llm-url", env: "RIVULET_LLM_URL", kind: "string", fallback: undefined, help: "base URL of an OpenAI-compatible API; unset uses the embedded model" },
   { key: "llmApiKey", flag: "llm-api-key", env: "RIVULET_LLM_API_KEY", kind: "string", fallback: undefined, help: "API key for --llm-url" },
   { key: "llmModel", flag: "llm-model", env: "RIVULET_LLM_MODEL", kind: "string", fallback: "gpt-4o-mini", help: "default model for --llm-url" },
@@ -131,6 +139,12 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
   }
   if (result.broker !== "memory" && !/^rediss?:\/\//.test(result.broker)) {
     throw new ConfigError(`--broker must be "memory" or a redis:// URL, not "${result.broker}"`);
+  }
+  if (/[{}]/.test(result.redisPrefix)) {
+    throw new ConfigError(`--redis-prefix must not contain braces (they are Redis Cluster hash tags), not "${result.redisPrefix}"`);
+  }
+  if (result.instanceId !== undefined && !/^[A-Za-z0-9._:-]{1,64}$/.test(result.instanceId)) {
+    throw new ConfigError(`--instance-id must be 1 to 64 letters, digits, '.', '_', ':' or '-', not "${result.instanceId}"`);
   }
   if (result.authJwks !== undefined && /^[a-z][a-z0-9+.-]*:\/\//i.test(result.authJwks) && !result.authJwks.startsWith("https://")) {
     throw new ConfigError(`--auth-jwks must be a file or an https:// URL (keys over plain HTTP could be forged), not "${result.authJwks}"`);

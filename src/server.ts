@@ -4,6 +4,7 @@ import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@conne
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Broker } from "./broker/broker.js";
 import { createMemoryBroker } from "./broker/memory.js";
+import { createRedisBroker } from "./broker/redis.js";
 import { createAuthInterceptor } from "./auth/interceptor.js";
 import { createJwks } from "./auth/jwks.js";
 import { createDevelopmentSecret, createHmacTokens, createTokenVerifier, type TokenMinter } from "./auth/tokens.js";
@@ -52,7 +53,7 @@ export async function startServer(options: ServerOptions): Promise<RivuletServer
   const shutdown = new AbortController();
   // Every call's context listens for shutdown: thousands of listeners are expected.
   setMaxListeners(0, shutdown.signal);
-  const broker = options.broker ?? (await createBroker(config));
+  const broker = options.broker ?? (await createBroker(config, logger));
 
   const development = config.authSecret === undefined && config.authJwks === undefined;
   const claimRules = { issuer: config.authIssuer, audience: config.authAudience };
@@ -76,6 +77,7 @@ export async function startServer(options: ServerOptions): Promise<RivuletServer
     finishedRetention: { maxCount: config.historyCount, maxAgeMs: config.finishedTtlMs },
     subscriberBuffer: config.subscriberBuffer,
     idempotencyTtlMs: config.idempotencyTtlMs,
+    completionStallMs: config.completionStallMs,
     generator: config.llmUrl
       ? createOpenAiGenerator({ baseUrl: config.llmUrl, apiKey: config.llmApiKey, defaultModel: config.llmModel })
       : createEmbeddedGenerator({ tokenIntervalMs: config.tokenIntervalMs }),
@@ -159,11 +161,23 @@ export async function startServer(options: ServerOptions): Promise<RivuletServer
   };
 }
 
-async function createBroker(config: Config): Promise<Broker> {
+async function createBroker(config: Config, logger: Logger): Promise<Broker> {
   if (config.broker === "memory") {
     return createMemoryBroker({ retention: { maxCount: config.historyCount, maxAgeMs: config.historyAgeMs } });
   }
-  throw new Error("the Redis broker is not available yet");
+  const broker = await createRedisBroker({
+    url: config.broker,
+    prefix: config.redisPrefix,
+    instanceId: config.instanceId,
+    retention: { maxCount: config.historyCount, maxAgeMs: config.historyAgeMs },
+    onStatus(status, error) {
+      if (status === "up") logger.info("Redis reachable: the broker is ready");
+      else logger.warn({ err: error }, "Redis unreachable: not ready, publishes answer unavailable; reconnecting");
+    },
+  });
+  // The URL may hold a password: log where the broker is, never the URL itself.
+  logger.info({ redisConnection: broker.connectionName, prefix: config.redisPrefix, ready: await broker.ready() }, "Redis broker started");
+  return broker;
 }
 
 /** GET /healthz (the process runs), /readyz (the broker answers) and /metrics (Prometheus). */

@@ -13,6 +13,12 @@ describe("configuration", () => {
     expect(loadConfig(["--port", "0", "--history-age=90s"], env)).toMatchObject({ port: 0, historyAgeMs: 90_000 });
   });
 
+  it("reads the Redis prefix and instance id", () => {
+    expect(loadConfig([], {})).toMatchObject({ redisPrefix: "rivulet:", instanceId: undefined });
+    expect(loadConfig(["--redis-prefix", "app1:", "--instance-id", "web-1"], {})).toMatchObject({ redisPrefix: "app1:", instanceId: "web-1" });
+    expect(loadConfig([], { RIVULET_REDIS_PREFIX: "app2:", RIVULET_INSTANCE_ID: "web-2" })).toMatchObject({ redisPrefix: "app2:", instanceId: "web-2" });
+  });
+
   it("parses sizes, durations and lists", () => {
     expect(loadConfig(["--max-message-bytes", "64KiB", "--keepalive", "500ms", "--allowed-origins", "https://a.example, http://b.example:8080"], {})).toMatchObject({
       maxMessageBytes: 65536,
@@ -30,6 +36,8 @@ describe("configuration", () => {
     [["--tls-cert", "cert.pem"], "--tls-cert and --tls-key go together"],
     [["--allowed-origins", "example.com"], "is not an origin"],
     [["--log-level", "loud"], "--log-level must be"],
+    [["--redis-prefix", "app{1}:"], "--redis-prefix must not contain braces"],
+    [["--instance-id", "has space"], "--instance-id must be 1 to 64 letters"],
     [["--no-such-flag"], "Unknown option"],
   ])("refuses %j with a clear error", (argv, message) => {
     expect(() => loadConfig(argv, {})).toThrow(ConfigError);

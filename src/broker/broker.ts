@@ -39,6 +39,13 @@ export interface PublishOptions {
    * atomic step. Keys are scoped to the topic.
    */
   readonly dedupe?: { readonly key: string; readonly ttlMs: number };
+  /**
+   * Append only if the topic's newest entry is still at this position (a
+   * compare-and-set, for read-modify-write updates that several instances
+   * may race on); otherwise nothing is appended and the publish rejects with
+   * ConnectError `aborted`, and the caller reads again and retries.
+   */
+  readonly expectHead?: Position;
 }
 
 export interface PublishResult {

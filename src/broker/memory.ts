@@ -99,6 +99,10 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): Broker {
         if (seen && seen.expiresAt > time) return Promise.resolve({ entry: seen.entry, duplicate: true });
       }
       const topic = topicFor(name, publishOptions?.retention);
+      const expected = publishOptions?.expectHead;
+      if (expected && (expected.epoch !== topic.epoch || expected.offset !== topic.lastOffset)) {
+        return Promise.reject(new ConnectError("the topic changed since it was read; read again and retry", Code.Aborted));
+      }
       const entry: Entry = { position: { epoch: topic.epoch, offset: ++topic.lastOffset }, data, time };
       topic.entries.push(entry);
       trim(topic, time);

@@ -1,6 +1,6 @@
 import { create, fromBinary, toBinary, type MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
-import type { Entry, ReadFrom, Retention } from "../broker/broker.js";
+import type { Entry, Position, ReadFrom, Retention } from "../broker/broker.js";
 import { decodeCursor } from "../broker/cursor.js";
 import { subscribe } from "../broker/subscription.js";
 import { identityOf } from "../auth/identity.js";
@@ -40,14 +40,35 @@ export function createCompletions(deps: ServiceDeps) {
   const topicOf = (owner: string, id: string) => `chat.completion/${owner}/${id}`;
   const cancelTopicOf = (owner: string, id: string) => `chat.completion-cancel/${owner}/${id}`;
 
-  function publishEvent(topic: string, fields: MessageInitShape<typeof CompleteResponseSchema>) {
-    return deps.broker.publish(topic, toBinary(CompleteResponseSchema, create(CompleteResponseSchema, fields)), { retention });
+  /** Appends an event on top of `expectHead`: whoever appended something else in between (see `endIfStalled`) wins. */
+  function publishEvent(topic: string, fields: MessageInitShape<typeof CompleteResponseSchema>, expectHead: Position) {
+    return deps.broker.publish(topic, toBinary(CompleteResponseSchema, create(CompleteResponseSchema, fields)), { retention, expectHead });
   }
 
-  /** Runs one generation to its end, publishing every token; never throws. */
-  async function run(owner: string, id: string, request: GenerateRequest): Promise<void> {
+  /**
+   * Ends a completion whose generator went silent for `completionStallMs`
+   * (its instance died, or its model stalled) with `finish_reason: "error"`,
+   * so its readers on every instance are not left waiting. Any reader may
+   * call this; the append is a compare-and-set on the newest event, so a
+   * generator that is still alive and appends first wins, and a generator
+   * that comes back later finds its next append refused and stops.
+   */
+  async function endIfStalled(topic: string): Promise<void> {
+    const newest = (await deps.broker.read(topic, { last: 1 }, 1)).entries[0];
+    if (!newest || Date.now() - newest.time < deps.completionStallMs) return;
+    const event = fromBinary(CompleteResponseSchema, newest.data);
+    if (event.finishReason !== "") return;
+    await publishEvent(topic, { completionId: event.completionId, finishReason: "error" }, newest.position).catch((error: unknown) => {
+      if (!(error instanceof ConnectError && error.code === Code.Aborted)) throw error;
+    });
+  }
+
+  /** Runs one generation to its end, publishing every token after `start`; never throws. */
+  async function run(owner: string, id: string, request: GenerateRequest, start: Position): Promise<void> {
     const topic = topicOf(owner, id);
     const controller = new AbortController();
+    let head = start;
+    let superseded = false;
     let canceled = false;
     const onShutdown = () => controller.abort(deps.shutdownSignal.reason);
     deps.shutdownSignal.addEventListener("abort", onShutdown);
@@ -73,23 +94,22 @@ export function createCompletions(deps: ServiceDeps) {
       for await (const event of deps.generator.generate(request, controller.signal)) {
         if (event.kind === "token") {
           completionTokens++;
-          await publishEvent(topic, { completionId: id, delta: event.text });
+          head = (await publishEvent(topic, { completionId: id, delta: event.text }, head)).entry.position;
         } else {
           finishReason = event.finishReason;
           promptTokens = event.promptTokens;
         }
       }
-    } catch {
+    } catch (error) {
+      // Aborted: a reader ended this completion as stalled; it has its final event already.
+      superseded = error instanceof ConnectError && error.code === Code.Aborted;
       finishReason = canceled ? "canceled" : "error";
     } finally {
       deps.shutdownSignal.removeEventListener("abort", onShutdown);
       if (!controller.signal.aborted) controller.abort();
     }
-    await publishEvent(topic, {
-      completionId: id,
-      finishReason,
-      usage: { promptTokens, completionTokens },
-    }).catch(() => undefined);
+    if (superseded) return;
+    await publishEvent(topic, { completionId: id, finishReason, usage: { promptTokens, completionTokens } }, head).catch(() => undefined);
   }
 
   async function* complete(request: CompleteRequest, context: HandlerContext): AsyncGenerator<CompleteResponse> {
@@ -119,7 +139,7 @@ export function createCompletions(deps: ServiceDeps) {
           toBinary(CompleteResponseSchema, create(CompleteResponseSchema, { completionId: id })),
           { retention, dedupe: { key: topic, ttlMs: retention.maxAgeMs } },
         );
-        if (!start.duplicate) void run(identity.userId, id, generateRequest);
+        if (!start.duplicate) void run(identity.userId, id, generateRequest, start.entry.position);
         const { epoch, offset } = start.entry.position;
         from = { after: { epoch, offset: offset - 1 } };
       }
@@ -141,9 +161,23 @@ export function createCompletions(deps: ServiceDeps) {
         return response;
       },
     });
-    for await (const response of events) {
-      yield response;
-      if (response.finishReason !== "") return;
+    // While this caller reads, it also watches for a generator gone silent.
+    let checking = false;
+    const watchdog = setInterval(() => {
+      if (checking) return;
+      checking = true;
+      endIfStalled(topic)
+        .catch(() => undefined) // the broker is unreachable: the stream itself fails and tells the caller
+        .finally(() => (checking = false));
+    }, Math.max(250, deps.completionStallMs / 4));
+    watchdog.unref();
+    try {
+      for await (const response of events) {
+        yield response;
+        if (response.finishReason !== "") return;
+      }
+    } finally {
+      clearInterval(watchdog);
     }
   }
 

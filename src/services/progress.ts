@@ -23,6 +23,9 @@ export function jobTopic(jobId: string): string {
   return `progress.job/${jobId}`;
 }
 
+/** Conflicting concurrent reports (see `apply`) retried before answering `aborted`. */
+const maxReportAttempts = 50;
+
 const terminal = new Set([JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELED]);
 
 /** True for SUCCEEDED, FAILED and CANCELED. */
@@ -62,18 +65,31 @@ export function createProgressService(deps: ServiceDeps): ServiceImpl<typeof Pro
     return job.owner === identity.userId || identity.roles.has("worker");
   }
 
-  /** Applies an update to the newest snapshot and publishes the result. */
+  /**
+   * Applies an update to the newest snapshot and publishes the result, only
+   * on top of the snapshot it read: instances sharing the broker may report
+   * on one job at once, and a report built on a stale snapshot must neither
+   * undo another (a lost update) nor follow a terminal state. On a conflict
+   * it reads again and retries; reports in this process also queue per job.
+   */
   function apply(jobId: string, update: (job: Job) => Update): Promise<Job> {
     const previous = queues.get(jobId) ?? Promise.resolve();
     const next = previous.catch(() => undefined).then(async () => {
-      const { job } = await latest(jobId);
-      if (isTerminal(job.state)) {
-        throw new ConnectError(`job ${jobId} has already finished`, Code.FailedPrecondition);
+      for (let attempt = 1; ; attempt++) {
+        const { job, entry: current } = await latest(jobId);
+        if (isTerminal(job.state)) {
+          throw new ConnectError(`job ${jobId} has already finished`, Code.FailedPrecondition);
+        }
+        const fields = update(job);
+        const updated = create(JobSchema, { ...job, ...fields, updatedAt: timestampNow(), sequence: 0n });
+        try {
+          const { entry } = await deps.broker.publish(jobTopic(jobId), toBinary(JobSchema, updated), { retention, expectHead: current.position });
+          return snapshot(entry);
+        } catch (error) {
+          // Past this many conflicts the caller gets `aborted` and may retry.
+          if (!(error instanceof ConnectError && error.code === Code.Aborted) || attempt >= maxReportAttempts) throw error;
+        }
       }
-      const fields = update(job);
-      const updated = create(JobSchema, { ...job, ...fields, updatedAt: timestampNow(), sequence: 0n });
-      const { entry } = await deps.broker.publish(jobTopic(jobId), toBinary(JobSchema, updated), { retention });
-      return snapshot(entry);
     });
     queues.set(jobId, next);
     void next.finally(() => {

@@ -13,6 +13,8 @@ export interface ServiceDeps {
   readonly subscriberBuffer: number;
   /** How long idempotency keys are remembered. */
   readonly idempotencyTtlMs: number;
+  /** A completion with no new event for this long is ended with finish_reason "error" (its generator's instance died or stalled). */
+  readonly completionStallMs: number;
   /** The model behind ChatService.Complete. */
   readonly generator: Generator;
   /** Aborted when the server shuts down: stops background work (demo jobs, completions). */

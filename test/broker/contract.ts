@@ -236,6 +236,21 @@ export function describeBrokerContract(name: string, factory: BrokerFactory): vo
       expect((await broker.read("t", { last: 100 }, 100)).entries).toHaveLength(1);
     });
 
+    it("appends at an expected head only, else rejects with aborted and appends nothing", async () => {
+      const first = (await broker.publish("t", bytes("v1"))).entry.position;
+      const second = await broker.publish("t", bytes("v2"), { expectHead: first });
+      expect(second.entry.position).toEqual({ epoch: first.epoch, offset: 2 });
+      for (const stale of [first, { epoch: "another", offset: 2 }]) {
+        const error = await broker.publish("t", bytes("lost update"), { expectHead: stale }).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(ConnectError);
+        expect((error as ConnectError).code).toBe(Code.Aborted);
+      }
+      // Of racing updates from the same head, exactly one lands.
+      const raced = await Promise.allSettled(Array.from({ length: 10 }, (_, i) => broker.publish("t", bytes(`v3-${i}`), { expectHead: second.entry.position })));
+      expect(raced.filter((result) => result.status === "fulfilled")).toHaveLength(1);
+      expect(offsets((await broker.read("t", { last: 10 }, 10)).entries)).toEqual([1, 2, 3]);
+    });
+
     it("feeds listeners live entries in order, and stops at unlisten", async () => {
       const first = record(broker, "t");
       const second = record(broker, "t");

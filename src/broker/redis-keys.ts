@@ -1,0 +1,27 @@
+/** The Redis keys of the broker, all under one prefix. */
+export interface RedisKeys {
+  /** The topic's epoch, offset counter and retention (a hash). */
+  meta(topic: string): string;
+  /** The topic's history (a stream). */
+  log(topic: string): string;
+  /** One dedupe record of the topic (a hash). */
+  seen(topic: string, key: string): string;
+  /** An instance's wake-up stream: the live reader blocks on it too, so a new topic interrupts the wait. */
+  wake(instanceId: string): string;
+}
+
+/**
+ * Every key of a topic carries the hash tag `{<topic>}`, so they share one
+ * slot and a script may touch them all, on Redis Cluster too. A topic name
+ * containing `}` still works: the tag is then the part before it, the same
+ * for every key of that topic.
+ */
+export function createRedisKeys(prefix: string): RedisKeys {
+  if (/[{}]/.test(prefix)) throw new Error(`the Redis key prefix must not contain braces: "${prefix}"`);
+  return {
+    meta: (topic) => `${prefix}{${topic}}:meta`,
+    log: (topic) => `${prefix}{${topic}}:log`,
+    seen: (topic, key) => `${prefix}{${topic}}:seen:${key}`,
+    wake: (instanceId) => `${prefix}{instance:${instanceId}}:wake`,
+  };
+}

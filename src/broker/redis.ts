@@ -1,0 +1,212 @@
+import { randomBytes } from "node:crypto";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { Redis, ReplyError, type RedisOptions } from "ioredis";
+import type { Broker, Entry, GapReason, PublishOptions, PublishResult, ReadFrom, ReadResult, Retention } from "./broker.js";
+import { createEpoch } from "./memory.js";
+import { parseStreamEntry, type RawStreamEntry } from "./redis-entry.js";
+import { createRedisKeys } from "./redis-keys.js";
+import { createRedisLiveReader } from "./redis-live-reader.js";
+import { defineRedisScripts } from "./redis-scripts.js";
+
+/** Where the Redis broker connects and how it names and keeps things. */
+export interface RedisBrokerOptions {
+  /** redis:// or rediss:// URL, with an optional database number (`redis://host:6379/2`). */
+  readonly url: string;
+  /** Prefix of every key; instances sharing data use the same one. Default `rivulet:`. */
+  readonly prefix?: string;
+  /** Names this instance's connections (`CLIENT LIST` shows `rivulet:<id>`). Default random. */
+  readonly instanceId?: string;
+  /** Retention for topics published without their own. */
+  readonly retention?: Retention;
+  /** The clock for append times, age retention and dedupe expiry; tests pass their own. */
+  readonly now?: () => number;
+  /** How long creation waits for Redis before starting anyway (not ready until it answers). */
+  readonly connectTimeoutMs?: number;
+  /** How often topics with live listeners are kept from expiring. */
+  readonly touchIntervalMs?: number;
+  /** Called when Redis becomes reachable (both connections ready) and when it stops being so, once per change. */
+  readonly onStatus?: (status: "up" | "down", error?: Error) => void;
+}
+
+/** The Redis broker, with what operators and tests need to find its connections. */
+export interface RedisBroker extends Broker {
+  readonly instanceId: string;
+  /** The `CLIENT SETNAME` of every connection of this instance. */
+  readonly connectionName: string;
+}
+
+const defaultRetention: Retention = { maxCount: 1000, maxAgeMs: 24 * 3600_000 };
+/** Longest wait of the live reader's XREAD; its connection must hear back within this plus a margin. */
+const liveBlockMs = 10_000;
+
+/**
+ * The Redis Streams broker: any number of instances share one Redis. Each
+ * topic is a stream plus a meta hash holding Rivulet's epoch and offset,
+ * changed together by Lua scripts (see redis-scripts.ts). Each instance holds
+ * exactly two connections whatever its load: one for commands, one blocked
+ * in XREAD for every topic it listens to (see redis-live-reader.ts).
+ *
+ * Failures: commands fail fast with `unavailable` while Redis is unreachable
+ * (no offline queue, nothing replayed behind the caller's back), live
+ * listeners are told, and ioredis reconnects by itself.
+ */
+export async function createRedisBroker(options: RedisBrokerOptions): Promise<RedisBroker> {
+  const now = options.now ?? Date.now;
+  const fallback = options.retention ?? defaultRetention;
+  const keys = createRedisKeys(options.prefix ?? "rivulet:");
+  const instanceId = options.instanceId ?? randomBytes(6).toString("base64url");
+  const connectionName = `rivulet:${instanceId}`;
+  const connection: RedisOptions = {
+    connectionName,
+    // RESP2 keeps XREAD's reply an array of [key, entries] pairs.
+    protocol: 2,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    autoResendUnfulfilledCommands: false,
+    retryStrategy: (attempt) => Math.min(attempt * 100, 1000),
+  };
+  // A connection that stops answering without closing (a half-open TCP
+  // connection, a frozen server) is destroyed and reconnected, so it fails
+  // like a closed one: commands answer `unavailable` and live listeners are told.
+  const command = defineRedisScripts(new Redis(options.url, { ...connection, commandTimeout: 5000, socketTimeout: 5000 }));
+  const blocking = new Redis(options.url, { ...connection, socketTimeout: liveBlockMs + 5000 });
+  // Connection errors surface through ready() and rejected commands, and once
+  // per outage through onStatus; without a listener ioredis would print every
+  // reconnect attempt.
+  let lastError: Error | undefined;
+  let up = false;
+  let closed = false;
+  const report = () => {
+    if (closed) return;
+    const nowUp = command.status === "ready" && blocking.status === "ready";
+    if (nowUp !== up) options.onStatus?.(nowUp ? "up" : "down", nowUp ? undefined : lastError);
+    up = nowUp;
+  };
+  for (const redis of [command, blocking]) {
+    redis.on("error", (error: Error) => {
+      lastError = error;
+    });
+    redis.on("ready", report);
+    redis.on("close", report);
+  }
+  await Promise.all([readyOf(command), readyOf(blocking)].map((ready) => withTimeout(ready, options.connectTimeoutMs ?? 5000)));
+
+  const stop = new AbortController();
+  const live = createRedisLiveReader({ command, blocking, keys, instanceId, blockMs: liveBlockMs, touchIntervalMs: options.touchIntervalMs, signal: stop.signal });
+
+  return {
+    instanceId,
+    connectionName,
+
+    async publish(topic: string, data: Uint8Array, publishOptions?: PublishOptions): Promise<PublishResult> {
+      const time = now();
+      const retention = publishOptions?.retention;
+      const dedupe = publishOptions?.dedupe;
+      const expected = publishOptions?.expectHead;
+      const reply = await attempt(() =>
+        command.rivuletPublishBuffer(
+          keys.meta(topic),
+          keys.log(topic),
+          keys.seen(topic, dedupe?.key ?? ""),
+          Buffer.from(data.buffer, data.byteOffset, data.byteLength),
+          String(time),
+          createEpoch(),
+          retention ? String(retention.maxCount) : "",
+          retention ? String(retention.maxAgeMs) : "",
+          String(fallback.maxCount),
+          String(fallback.maxAgeMs),
+          String(dedupe ? Math.max(0, Math.floor(dedupe.ttlMs)) : 0),
+          expected ? expected.epoch : "",
+          expected ? String(expected.offset) : "",
+        ),
+      );
+      const [duplicate, epoch, offset, appended, original] = reply as [number, Buffer, number, number, Buffer | undefined];
+      if (duplicate === 2) throw new ConnectError("the topic changed since it was read; read again and retry", Code.Aborted);
+      const entry: Entry = {
+        position: { epoch: epoch.toString("utf8"), offset },
+        data: duplicate === 1 && original ? new Uint8Array(original.buffer, original.byteOffset, original.byteLength) : data,
+        time: appended,
+      };
+      return { entry, duplicate: duplicate === 1 };
+    },
+
+    async read(topic: string, from: ReadFrom, limit: number): Promise<ReadResult> {
+      const [mode, n, epoch] = "last" in from ? ["last", Math.min(from.last, limit), ""] : ["after", from.after.offset, from.after.epoch];
+      const reply = await attempt(() =>
+        command.rivuletReadBuffer(
+          keys.meta(topic),
+          keys.log(topic),
+          mode,
+          String(Math.max(0, n)),
+          epoch,
+          String(Math.max(0, limit)),
+          String(now()),
+          createEpoch(),
+          String(fallback.maxCount),
+          String(fallback.maxAgeMs),
+        ),
+      );
+      const [headEpoch, headOffset, statusBuffer, raws] = reply as [Buffer, number, Buffer, RawStreamEntry[]];
+      const status = statusBuffer.toString("latin1");
+      if (status === "ahead") throw new ConnectError("cursor is ahead of the stream", Code.InvalidArgument);
+      const entries = raws.map(parseStreamEntry);
+      if (status === "last") entries.reverse();
+      const head = { epoch: headEpoch.toString("utf8"), offset: headOffset };
+      const gap: GapReason | undefined = status === "trimmed" || status === "epoch_changed" ? status : undefined;
+      return gap ? { head, entries, gap } : { head, entries };
+    },
+
+    listen: (topic, listener) => live.listen(topic, listener),
+
+    async ready(): Promise<boolean> {
+      if (command.status !== "ready" || blocking.status !== "ready") return false;
+      try {
+        return (await command.ping()) === "PONG";
+      } catch {
+        return false;
+      }
+    },
+
+    close(): Promise<void> {
+      closed = true;
+      stop.abort();
+      command.disconnect();
+      blocking.disconnect();
+      return Promise.resolve();
+    },
+  };
+}
+
+/** Runs a command, turning every failure into a ConnectError. */
+async function attempt<T>(run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    throw toConnectError(error);
+  }
+}
+
+/** Replies that mean Redis cannot serve now, though it answered: retrying later may work. */
+const transientReplies = /^(LOADING|BUSY|OOM|READONLY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN|NOREPLICAS|MISCONF)\b/;
+
+function toConnectError(error: unknown): ConnectError {
+  if (error instanceof ConnectError) return error;
+  if (error instanceof ReplyError && !transientReplies.test(String((error as Error).message))) {
+    return new ConnectError("broker error", Code.Internal, undefined, undefined, error);
+  }
+  // Not connected, connection lost mid-command, timed out, or a transient reply.
+  return new ConnectError("broker unavailable: Redis is unreachable", Code.Unavailable, undefined, undefined, error);
+}
+
+function readyOf(redis: Redis): Promise<void> {
+  if (redis.status === "ready") return Promise.resolve();
+  return new Promise((resolve) => redis.once("ready", () => resolve()));
+}
+
+function withTimeout(promise: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
