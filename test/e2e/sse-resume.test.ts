@@ -55,7 +55,7 @@ describe("SSE resume after the connection drops", () => {
       expect(received).toEqual([{ text: "m1", id: expect.any(String) }, { text: "m2", id: m2 }]);
 
       // The network goes down: the stream breaks and the client's reconnection waits.
-      const connections = proxy.requests.length;
+      const connections = proxy.connections();
       proxy.drop({ hold: true });
       await send(room, "m3", "m4", "m5");
       await proxy.waitForConnections(connections + 1);

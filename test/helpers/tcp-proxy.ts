@@ -20,6 +20,8 @@ export interface TcpProxy {
   release(): void;
   /** Stops forwarding on every open connection without closing it (a silent server). New connections pass. */
   freeze(): void;
+  /** How many connections clients have made so far, held ones included. */
+  connections(): number;
   /** Resolves when `count` connections have been made in total. */
   waitForConnections(count: number): Promise<void>;
   close(): Promise<void>;
@@ -83,6 +85,7 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
       }
       open.clear();
     },
+    connections: () => connections,
     async waitForConnections(count) {
       while (connections < count) await once(events, "connection");
     },
