@@ -60,7 +60,10 @@ export function createSseBridge(context: MountContext, options: SseBridgeOptions
   /** Tells a client to come back soon (somewhere else): a short, jittered `retry:` then `unavailable`. */
   const goodbye = (writer: SseWriter) => {
     const jitteredRetry = Math.floor(Math.random() * Math.min(retryMs, 1000));
-    writer.end(encodeRetry(jitteredRetry) + encodeError(new ConnectError("server is shutting down; reconnect", Code.Unavailable)));
+    // The connection closes too: on HTTP/1.1 the client would otherwise come
+    // back on this same connection and be told to go again, in a loop, until
+    // the grace period ends (HTTP/2 has GOAWAY for this).
+    writer.end(encodeRetry(jitteredRetry) + encodeError(new ConnectError("server is shutting down; reconnect", Code.Unavailable)), true);
   };
 
   shutdownSignal.addEventListener(

@@ -46,8 +46,12 @@ export interface SseWriter {
   ready(): Promise<void> | undefined;
   /** The shared keep-alive timer's tick: sends a comment to an idle response, reports a stalled one. */
   tick(): TickResult;
-  /** Writes what is queued plus a last block (end or error event) and ends the response. */
-  end(block: string): void;
+  /**
+   * Writes what is queued plus a last block (end or error event) and ends the
+   * response. With `closeConnection` an HTTP/1.1 connection is closed after
+   * it, so a reconnecting client must open a new one (shutdown: elsewhere).
+   */
+  end(block: string, closeConnection?: boolean): void;
   /** Before anything was sent: an HTTP error with a JSON body. */
   fail(status: number, body: string, headers?: Readonly<Record<string, string>>): void;
   /** Before anything was sent: 204 No Content, which stops a browser's reconnecting (§9.2.3). */
@@ -141,8 +145,14 @@ class SseWriterImpl implements SseWriter {
     return "active";
   }
 
-  end(block: string): void {
+  end(block: string, closeConnection = false): void {
     if (this.status === "closed") return;
+    if (closeConnection && !("stream" in this.res)) {
+      // Node closes the connection after a response that says so; one whose
+      // headers are out already is closed once its last bytes are written.
+      if (this.status === "pending") this.res.setHeader("connection", "close");
+      else this.res.once("finish", () => this.res.socket?.destroySoon());
+    }
     this.push({ bytes: Buffer.from(block), message: false });
     dirty.delete(this);
     const payload = this.take();
