@@ -10,7 +10,7 @@ export interface TcpProxy {
   readonly port: number;
   /** http://127.0.0.1:<port> */
   readonly url: string;
-  /** The first bytes of every connection, in order (an HTTP request's head). */
+  /** The head of every HTTP/1.1 request that went through, in order. */
   readonly requests: string[];
   /** Emits "connection" when a client connects, even while held. */
   readonly events: EventEmitter;
@@ -39,7 +39,10 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
   const connect = (client: net.Socket) => {
     const upstream = net.connect(targetPort, "127.0.0.1");
     open.add(client).add(upstream);
-    client.once("data", (chunk: Buffer) => requests.push(chunk.toString("latin1")));
+    client.on("data", (chunk: Buffer) => {
+      const text = chunk.toString("latin1");
+      if (/^[A-Z]+ \S+ HTTP\/1\.1\r\n/.test(text)) requests.push(text);
+    });
     client.pipe(upstream);
     upstream.pipe(client);
     const close = () => {
