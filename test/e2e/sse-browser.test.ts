@@ -1,6 +1,9 @@
+import { fileURLToPath } from "node:url";
+import { build } from "esbuild";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ChatService } from "../../gen/rivulet/chat/v1/chat_pb.js";
+import type { createSseClient } from "../../src/client/sse.js";
 import { launchChromium } from "../helpers/browser.js";
 import { bearer, clientFor, transportFor } from "../helpers/clients.js";
 import { counterService } from "../helpers/counter-service.js";
@@ -8,6 +11,12 @@ import { startTestServer, type TestServer } from "../helpers/server.js";
 import { ssePath } from "../helpers/sse.js";
 import { hasChromium } from "../helpers/system.js";
 import { startTcpProxy, type TcpProxy } from "../helpers/tcp-proxy.js";
+
+/** What the esbuild bundle of the client helper puts on `window.Rivulet`. */
+interface BrowserBundle {
+  readonly createSseClient: typeof createSseClient;
+  readonly ChatService: typeof ChatService;
+}
 
 /** What the test page records: every event its EventSource dispatches, in order. */
 interface Logged {
@@ -57,9 +66,9 @@ describe.runIf(hasChromium())("SSE in headless Chromium with the native EventSou
   });
 
   /** A page served at `origin`/test.html (by the browser's router, so it shares the server's origin). */
-  async function openPage(origin: string): Promise<Page> {
+  async function openPage(origin: string, body = testPage): Promise<Page> {
     const page = await browser.newPage();
-    await page.route(`${origin}/test.html`, (route) => route.fulfill({ contentType: "text/html", body: testPage }));
+    await page.route(`${origin}/test.html`, (route) => route.fulfill({ contentType: "text/html", body }));
     await page.goto(`${origin}/test.html`);
     return page;
   }
@@ -131,6 +140,56 @@ describe.runIf(hasChromium())("SSE in headless Chromium with the native EventSou
     } finally {
       await page.close();
       await other.close();
+    }
+  });
+
+  it("runs the client helper (src/client/sse.ts, bundled by esbuild) in the browser: typed messages, resume after a drop", async () => {
+    const bundle = await build({
+      stdin: {
+        contents: 'export { createSseClient } from "./src/client/sse.ts"; export { ChatService } from "./gen/rivulet/chat/v1/chat_pb.ts";',
+        resolveDir: fileURLToPath(new URL("../..", import.meta.url)),
+        loader: "ts",
+      },
+      bundle: true,
+      format: "iife",
+      globalName: "Rivulet",
+      platform: "browser",
+      write: false,
+    });
+    const page = await openPage(proxy.url, `<!doctype html><meta charset="utf-8"><script>${bundle.outputFiles[0]!.text}</script>`);
+    const room = "browser-client";
+    const send = async (...texts: string[]) => {
+      for (const text of texts) await chat.send({ room, text }, bearer(token));
+    };
+    try {
+      await send("m1", "m2");
+      await page.evaluate(
+        ([room, token]) => {
+          const rivulet = (window as unknown as { Rivulet: BrowserBundle }).Rivulet;
+          const log: string[] = [];
+          (window as unknown as { log: string[] }).log = log;
+          const client = rivulet.createSseClient({ baseUrl: location.origin, token, backoff: { initialMs: 20 } });
+          void (async () => {
+            for await (const response of client.subscribe(rivulet.ChatService.method.subscribe, { room, history: 2 })) {
+              log.push(response.event.case === "message" ? response.event.value.text : "?");
+            }
+          })();
+        },
+        [room, token] as const,
+      );
+      const count = (n: number) => page.waitForFunction((n) => (window as unknown as { log: string[] }).log.length >= n, n);
+      await count(2);
+      const connections = proxy.connections();
+      proxy.drop({ hold: true });
+      await send("m3", "m4");
+      await proxy.waitForConnections(connections + 1);
+      proxy.release();
+      await count(4);
+      await send("m5");
+      await count(5);
+      expect(await page.evaluate(() => (window as unknown as { log: string[] }).log)).toEqual(["m1", "m2", "m3", "m4", "m5"]);
+    } finally {
+      await page.close();
     }
   });
 });
