@@ -1,19 +1,13 @@
 import { Code, ConnectError } from "@connectrpc/connect";
+import { codeToHttpStatus } from "@connectrpc/connect/protocol-connect";
 import { redactUrl } from "../log.js";
 import type { HttpRequest, HttpResponse, Mount, MountContext } from "./mount.js";
 import { encodeEnd, encodeError, encodeRetry, errorJson } from "./sse-encoder.js";
 import { createSseHeartbeat } from "./sse-heartbeat.js";
-import { httpStatusOf } from "./sse-http-status.js";
 import { createSseMessageEncoder } from "./sse-message-encoder.js";
 import { publicError } from "./sse-public-error.js";
 import { parseSseRequest, ssePathPrefix, type SseRequest } from "./sse-request.js";
-import { createSseWriter, type SseWriter } from "./sse-writer.js";
-
-/** What the SSE bridge needs beyond the mount context. */
-export interface SseBridgeOptions {
-  /** The `retry:` sent when a stream opens, in milliseconds. */
-  readonly retryMs?: number;
-}
+import { createSseWriter, sendJsonError, type SseWriter } from "./sse-writer.js";
 
 /** Queued bytes that make a response write at once rather than at the end of the tick. */
 const flushBytes = 64 * 1024;
@@ -44,9 +38,9 @@ interface ActiveCall {
  * every stream gets a short `retry:` and an `unavailable` error, then closes,
  * so clients reconnect to another instance.
  */
-export function createSseBridge(context: MountContext, options: SseBridgeOptions = {}): Mount {
+export function createSseBridge(context: MountContext): Mount {
   const { methods, config, logger, metrics, shutdownSignal } = context;
-  const retryMs = options.retryMs ?? config.sseRetryMs;
+  const retryMs = config.sseRetryMs;
   const encode = createSseMessageEncoder();
   const calls = new Set<ActiveCall>();
   const emptied: Array<() => void> = [];
@@ -80,9 +74,7 @@ export function createSseBridge(context: MountContext, options: SseBridgeOptions
   async function serve(req: HttpRequest, res: HttpResponse, url: URL): Promise<void> {
     const request = parseSseRequest(req, url, methods, config.maxMessageBytes);
     if (!("input" in request)) {
-      const headers: Record<string, string> = request.allow !== undefined ? { allow: request.allow } : {};
-      res.writeHead(request.status, { "content-type": "application/json", "cache-control": "no-store", ...headers });
-      res.end(JSON.stringify(errorJson(request.error)));
+      sendJsonError(res, request.status, JSON.stringify(errorJson(request.error)), request.allow !== undefined ? { allow: request.allow } : {});
       return;
     }
 
@@ -176,7 +168,8 @@ export function createSseBridge(context: MountContext, options: SseBridgeOptions
     if (error.code === Code.ResourceExhausted) metrics.slowConsumersDropped.inc({ transport: "sse" });
     if (writer.state() === "pending") {
       const headers: Record<string, string> = error.code === Code.Unauthenticated ? { "www-authenticate": "Bearer" } : {};
-      return writer.fail(httpStatusOf(error.code), JSON.stringify(errorJson(error)), headers);
+      // The Connect protocol's own status table, so SSE answers as a Connect unary call would.
+      return writer.fail(codeToHttpStatus(error.code), JSON.stringify(errorJson(error)), headers);
     }
     writer.end(encodeError(error));
   }
@@ -187,8 +180,7 @@ export function createSseBridge(context: MountContext, options: SseBridgeOptions
       serve(req, res, url).catch((error: unknown) => {
         logger.error({ err: error, url: redactUrl(req.url ?? "") }, "sse handler failed");
         if (!res.headersSent) {
-          res.writeHead(500, { "content-type": "application/json" });
-          res.end(JSON.stringify({ code: "internal", message: "internal error" }));
+          sendJsonError(res, 500, JSON.stringify(errorJson(new ConnectError("internal error", Code.Internal))));
         } else if ("stream" in res) {
           res.stream.destroy();
         } else {

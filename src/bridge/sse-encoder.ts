@@ -1,4 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
+import { codeToString } from "@connectrpc/connect/protocol-connect";
 
 /**
  * The Server-Sent Events wire format, as pure functions over strings: no I/O,
@@ -99,13 +100,10 @@ export function encodeError(error: ConnectError): string {
   return encodeEvent({ event: "error", data: JSON.stringify(errorJson(error)) });
 }
 
-/** The Connect error JSON of an error: its code in snake_case and its message without the code prefix. */
+/**
+ * The Connect error JSON of an error: its code as the Connect protocol spells
+ * it ("permission_denied") and its message without the code prefix.
+ */
 export function errorJson(error: ConnectError): { code: string; message: string } {
-  return { code: codeName(error.code), message: error.rawMessage };
-}
-
-/** A Connect code as the Connect protocol spells it: `Code.PermissionDenied` is "permission_denied". */
-export function codeName(code: Code): string {
-  const name = Code[code] as string | undefined;
-  return name === undefined ? "unknown" : name.replace(/[A-Z]/g, (letter, index: number) => (index > 0 ? "_" : "") + letter.toLowerCase());
+  return { code: codeToString(error.code), message: error.rawMessage };
 }

@@ -83,6 +83,12 @@ function scheduleFlush(writer: SseWriterImpl): void {
   });
 }
 
+/** A refusal before any event: an HTTP status with a Connect error JSON body, never cached. */
+export function sendJsonError(res: HttpResponse, status: number, body: string, headers: Readonly<Record<string, string>> = {}): void {
+  res.writeHead(status, { "content-type": "application/json", "cache-control": "no-store", ...headers });
+  res.end(body);
+}
+
 /** Wraps an HTTP/1.1 or HTTP/2 response as an SSE writer. */
 export function createSseWriter(res: HttpResponse, options: SseWriterOptions): SseWriter {
   return new SseWriterImpl(res, options);
@@ -164,8 +170,7 @@ class SseWriterImpl implements SseWriter {
     if (this.status !== "pending") return;
     this.clearHold();
     this.status = "closed";
-    this.res.writeHead(status, { "content-type": "application/json", "cache-control": "no-store", ...headers });
-    this.res.end(body);
+    sendJsonError(this.res, status, body, headers);
   }
 
   noContent(): void {

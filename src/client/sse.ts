@@ -1,5 +1,6 @@
 import { create, fromJsonString, toJsonString, type DescMessage, type DescMethodServerStreaming, type Message, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { codeFromHttpStatus, codeFromString } from "@connectrpc/connect/protocol-connect";
 import { GapSchema, type Gap } from "../../gen/rivulet/stream/v1/gap_pb.js";
 import { backoffDelay, type BackoffOptions } from "./backoff.js";
 import { createSseParser, type ParsedSseEvent } from "./sse-parser.js";
@@ -158,13 +159,12 @@ async function httpError(response: Response): Promise<ConnectError> {
   const text = await response.text().catch(() => "");
   try {
     const body = JSON.parse(text) as { code?: unknown; message?: unknown };
-    if (typeof body.code === "string") return new ConnectError(typeof body.message === "string" ? body.message : "", codeOf(body.code));
+    if (typeof body.code === "string") return new ConnectError(typeof body.message === "string" ? body.message : "", (codeFromString(body.code) ?? Code.Unknown));
   } catch {
     // not JSON: a proxy's page
   }
   // As the Connect protocol maps statuses without an error body (https://connectrpc.com/docs/protocol#http-to-error-code).
-  const code = ({ 400: Code.Internal, 401: Code.Unauthenticated, 403: Code.PermissionDenied, 404: Code.Unimplemented, 429: Code.Unavailable, 502: Code.Unavailable, 503: Code.Unavailable, 504: Code.Unavailable } as Record<number, Code>)[response.status] ?? Code.Unknown;
-  return new ConnectError(`HTTP ${response.status}`, code);
+  return new ConnectError(`HTTP ${response.status}`, codeFromHttpStatus(response.status));
 }
 
 /** A message event's proto3 JSON; a server speaking another schema is not worth reconnecting to. */
@@ -180,17 +180,10 @@ function decode<O extends DescMessage>(schema: O, data: string): MessageShape<O>
 function errorOf(data: string): ConnectError {
   try {
     const body = JSON.parse(data) as { code?: unknown; message?: unknown };
-    return new ConnectError(typeof body.message === "string" ? body.message : "", typeof body.code === "string" ? codeOf(body.code) : Code.Unknown);
+    return new ConnectError(typeof body.message === "string" ? body.message : "", typeof body.code === "string" ? (codeFromString(body.code) ?? Code.Unknown) : Code.Unknown);
   } catch {
     return new ConnectError("malformed error event", Code.Unknown);
   }
-}
-
-/** "permission_denied" → Code.PermissionDenied. */
-function codeOf(name: string): Code {
-  const key = name.replace(/(^|_)([a-z])/g, (_, _sep: string, letter: string) => letter.toUpperCase());
-  const code = (Code as unknown as Record<string, unknown>)[key];
-  return typeof code === "number" ? (code as Code) : Code.Unknown;
 }
 
 /** The `rivulet.stream.v1.Gap` a response carries in one of its oneofs, if any: found by type, not by field name. */
