@@ -1,11 +1,15 @@
 import http2 from "node:http2";
 import https from "node:https";
 import { create, toBinary } from "@bufbuild/protobuf";
+import { Writable } from "node:stream";
+import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadConfig } from "../../src/config.js";
+import { startServer } from "../../src/server.js";
 import { CountRequestSchema } from "../../gen/rivulet/testing/v1/counter_pb.js";
 import { counterService } from "../helpers/counter-service.js";
-import { startTestServer, type TestServer } from "../helpers/server.js";
-import { ssePath } from "../helpers/sse.js";
+import { startTestServer, testSecret, type TestServer } from "../helpers/server.js";
+import { readSse, ssePath } from "../helpers/sse.js";
 import { createTestCertificate } from "../helpers/tls.js";
 
 const count = "rivulet.testing.v1.CounterService/Count";
@@ -60,6 +64,28 @@ describe("SSE serves any server-streaming method of the schema", () => {
       bodies.forEach((body, i) => expect(body).toEqual({ status: 200, contentType: "text/event-stream; charset=utf-8", text: `retry: 2000\n\n${counted(i + 1)}event: end\ndata: {}\n\n` }));
     } finally {
       session.close();
+    }
+  });
+});
+
+describe("SSE keep-alives and logs", () => {
+  it("sends a keep-alive comment on a quiet stream, and keeps the query token out of the logs", async () => {
+    const lines: string[] = [];
+    const logger = pino({ level: "debug" }, new Writable({ write: (chunk: Buffer, _encoding, callback) => (lines.push(chunk.toString()), callback()) }));
+    const config = { ...loadConfig([], {}), port: 0, host: "127.0.0.1", authSecret: testSecret, keepaliveMs: 100 };
+    const server = await startServer({ config, logger });
+    try {
+      const token = await server.tokens.mint({ userId: "alice", roles: [], ttlSeconds: 60 });
+      const response = await fetch(`http://127.0.0.1:${server.port}${ssePath("rivulet.chat.v1.ChatService/Subscribe", { room: "quiet" }, { access_token: token })}`);
+      const events = readSse(response);
+      expect((await events.next()).value).toEqual({ event: "retry", data: "2000" });
+      expect((await events.next()).value).toEqual({ event: "comment", data: "keep-alive" });
+      await events.return(undefined);
+      const opened = lines.find((line) => line.includes("sse stream opened"));
+      expect(opened).toContain("access_token=[REDACTED]");
+      expect(lines.join("")).not.toContain(token);
+    } finally {
+      await server.close();
     }
   });
 });
