@@ -194,10 +194,12 @@ export function createSseBridge(context: MountContext): Mount {
       // responses to finish, but not past the grace period (a client that reads
       // nothing would hold its response open forever).
       if (calls.size > 0) {
+        let timer: NodeJS.Timeout | undefined;
         await new Promise<void>((resolve) => {
           emptied.push(resolve);
-          setTimeout(resolve, config.shutdownGraceMs).unref();
+          timer = setTimeout(resolve, config.shutdownGraceMs);
         });
+        clearTimeout(timer);
       }
       for (const call of calls) call.writer.destroy();
       heartbeat.stop();
