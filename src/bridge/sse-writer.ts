@@ -1,3 +1,4 @@
+import http2 from "node:http2";
 import type { HttpResponse } from "./mount.js";
 import { encodeComment, encodeRetry } from "./sse-encoder.js";
 
@@ -183,8 +184,13 @@ class SseWriterImpl implements SseWriter {
 
   destroy(): void {
     this.close();
-    const stream = "stream" in this.res ? this.res.stream : this.res.socket;
-    stream?.destroy();
+    if ("stream" in this.res) {
+      // RST_STREAM CANCEL: a plain destroy would reset with NO_ERROR, which a
+      // client that stopped reading does not even notice (RFC 9113 §8.1).
+      this.res.stream.close(http2.constants.NGHTTP2_CANCEL);
+    } else {
+      this.res.socket?.destroy();
+    }
   }
 
   /** Writes everything queued in one call. */

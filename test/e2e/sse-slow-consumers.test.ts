@@ -94,3 +94,35 @@ function parse(text: string): RawSseEvent[] {
       return { ...(event !== undefined ? { event } : {}), ...(id !== undefined ? { id } : {}), data: field("data") ?? "" };
     });
 }
+
+describe("SSE drops a client that reads nothing at all", () => {
+  let server: TestServer;
+  let token: string;
+  beforeAll(async () => {
+    server = await startTestServer({ config: { keepaliveMs: 100 } });
+    token = await server.token("alice");
+  });
+  afterAll(() => server.close());
+
+  it("resets the stream after about two keep-alive intervals without a byte read, and counts it", async () => {
+    const chat = clientFor(ChatService, transportFor(server.url, "connect", "2"));
+    const room = "stalled";
+    const first = (await chat.send({ room, text: "m0" }, bearer(token))).message!.cursor;
+    const session = http2.connect(server.url, { settings: { initialWindowSize: 4096 } });
+    try {
+      const stream = session.request({ ":method": "GET", ":path": ssePath("rivulet.chat.v1.ChatService/Subscribe", { room }, { lastEventId: first }), authorization: `Bearer ${token}` });
+      await new Promise((resolve) => stream.once("response", resolve));
+      stream.pause();
+      // The server resets the stream (CANCEL); even a paused client sees that.
+      const reset = new Promise((resolve) => stream.once("close", resolve));
+      // More than the stream's window and the server's write buffer: the server's writes back up.
+      for (let i = 1; i <= 40; i++) await chat.send({ room, text: `m${i} ${"x".repeat(1000)}` }, bearer(token));
+      await reset;
+      expect(stream.rstCode).toBe(http2.constants.NGHTTP2_CANCEL);
+    } finally {
+      session.close();
+    }
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    expect(metrics).toMatch(/^rivulet_slow_consumers_dropped_total\{transport="sse"\} 1$/m);
+  });
+});
