@@ -1,5 +1,6 @@
 import { fromBinary, fromJsonString, type Message } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { codeToHttpStatus } from "@connectrpc/connect/protocol-connect";
 import { findBearerToken } from "../auth/credentials.js";
 import type { BridgeMethod } from "./method-registry.js";
 import type { HttpRequest } from "./mount.js";
@@ -75,8 +76,9 @@ export function parseSseRequest(
     const tokenInQuery = query.has("access_token");
     return { name, method, input, header, resuming: typeof cursor === "string" && cursor !== "", tokenInQuery };
   } catch (reason) {
-    const error = reason instanceof ConnectError ? reason : new ConnectError(String(reason), Code.InvalidArgument);
-    return { status: error.code === Code.ResourceExhausted ? 429 : 400, error };
+    // Our own checks throw ConnectErrors; anything else is unexpected, and its text stays out of the response.
+    const error = reason instanceof ConnectError ? reason : new ConnectError("malformed request", Code.InvalidArgument, undefined, undefined, reason);
+    return { status: codeToHttpStatus(error.code), error };
   }
 }
 

@@ -99,6 +99,8 @@ describe("SSE errors", () => {
     expect(await none.json()).toEqual({ code: "unauthenticated", message: "missing credentials: send Authorization: Bearer <token>" });
     expect((await refused(path, { authorization: "Bearer not.a.jwt" })).body).toEqual({ code: "unauthenticated", message: "invalid token" });
     expect((await fetch(`${server.url}${path}&access_token=not%0Aa%20token`)).status).toBe(401);
+    const badCookie = await fetch(`${server.url}${path}`, { headers: { cookie: "access_token=%E0%A4%A" } });
+    expect({ status: badCookie.status, body: await badCookie.json() }).toEqual({ status: 401, body: { code: "unauthenticated", message: "invalid token" } });
 
     const byCookie = await fetch(`${server.url}${ssePath(subscribe, { room: "r" })}`, { headers: { cookie: `theme=dark; access_token=${token}` } });
     expect(byCookie.status).toBe(200);
