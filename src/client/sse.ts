@@ -97,6 +97,11 @@ export function createSseClient(options: SseClientOptions): SseClient {
           const response = await doFetch(url, { headers, signal: connection.signal, credentials: options.credentials, cache: "no-store" });
           // 204: the stream had already finished at our position (docs/protocol.md).
           if (response.status === 204) return;
+          if (response.status === 200 && !/^text\/event-stream\b/i.test(response.headers.get("content-type") ?? "")) {
+            // A proxy's or another server's page: not worth reconnecting to.
+            fatal = new ConnectError(`expected text/event-stream, got ${response.headers.get("content-type") ?? "no content type"}`, Code.Internal);
+            throw fatal;
+          }
           if (response.status !== 200 || !response.body) {
             const refused = await httpError(response);
             // Refused before streaming: only a server that is unavailable is worth asking again.
@@ -128,7 +133,10 @@ export function createSseClient(options: SseClientOptions): SseClient {
                 attempt = 0;
                 const gap = gapOf(method.output, message);
                 if (gap) subscribeOptions.onGap?.(gap);
+                // The watchdog times the server, not the caller: a slow consumer is not a silent server.
+                clearTimeout(watchdog);
                 yield message;
+                feed();
               }
             }
           } finally {

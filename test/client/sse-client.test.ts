@@ -1,3 +1,6 @@
+import { once } from "node:events";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import { createClient } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ChatService, type SubscribeResponse } from "../../gen/rivulet/chat/v1/chat_pb.js";
@@ -105,6 +108,18 @@ describe("SSE client", () => {
     const stranger = createSseClient({ baseUrl: server.url, token: "not.a.jwt" });
     await expect(collect(stranger.subscribe(ChatService.method.subscribe, { room: "r" }))).rejects.toMatchObject({ code: 16, rawMessage: "invalid token" });
     await expect(collect(client.subscribe(CounterService.method.count, { to: 0 }))).rejects.toMatchObject({ code: 3, rawMessage: "to must be 1 to 1000000" });
+  });
+
+  it("stops at once on a 200 that is not an event stream (a proxy's page)", async () => {
+    const page = http.createServer((_req, res) => res.writeHead(200, { "content-type": "text/html" }).end("<h1>Welcome to our proxy</h1>"));
+    page.listen(0, "127.0.0.1");
+    await once(page, "listening");
+    try {
+      const client = createSseClient({ baseUrl: `http://127.0.0.1:${(page.address() as AddressInfo).port}`, token });
+      await expect(collect(client.subscribe(ChatService.method.subscribe, { room: "r" }))).rejects.toMatchObject({ code: 13, rawMessage: "expected text/event-stream, got text/html" });
+    } finally {
+      page.close();
+    }
   });
 
   it("ends with canceled when the caller aborts", async () => {
