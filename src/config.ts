@@ -48,6 +48,8 @@ export interface Config {
   readonly maxMessageBytes: number;
   readonly maxTimeoutMs: number;
   readonly keepaliveMs: number;
+  /** The SSE `retry:` sent when a stream opens: how long browsers wait before reconnecting. */
+  readonly sseRetryMs: number;
   readonly tokenIntervalMs: number;
   readonly completionStallMs: number;
   readonly llmUrl: string | undefined;
@@ -101,6 +103,7 @@ export const settings: readonly Setting[] = [
   { key: "maxMessageBytes", flag: "max-message-bytes", env: "RIVULET_MAX_MESSAGE_BYTES", kind: "bytes", fallback: "1MiB", min: 1024, max: 64 * 1024 * 1024, help: "largest request message, after decompression" },
   { key: "maxTimeoutMs", flag: "max-timeout", env: "RIVULET_MAX_TIMEOUT", kind: "duration", fallback: "24h", min: 1000, help: "largest deadline a client may ask for" },
   { key: "keepaliveMs", flag: "keepalive", env: "RIVULET_KEEPALIVE", kind: "duration", fallback: "15s", min: 100, help: "SSE comment and WebSocket ping interval" },
+  { key: "sseRetryMs", flag: "sse-retry", env: "RIVULET_SSE_RETRY", kind: "duration", fallback: "2s", min: 0, max: 3_600_000, help: "SSE reconnection delay sent to clients (retry:)" },
   { key: "tokenIntervalMs", flag: "token-interval", env: "RIVULET_TOKEN_INTERVAL", kind: "duration", fallback: "30ms", min: 0, help: "pace of the embedded completion model" },
   { key: "completionStallMs", flag: "completion-stall", env: "RIVULET_COMPLETION_STALL", kind: "duration", fallback: "60s", min: 1000, help: "a completion with no new token for this long ends with finish_reason error (its instance died or its model stalled)" },
   { key: "llmUrl", flag: "llm-url", env: "RIVULET_LLM_URL", kind: "string", fallback: undefined, help: "base URL of an OpenAI-compatible API; unset uses the embedded model" },

@@ -14,8 +14,17 @@ export function findBearerToken(headers: Headers, query?: URLSearchParams): stri
   if (cookie !== null) {
     for (const part of cookie.split(";")) {
       const eq = part.indexOf("=");
-      if (eq > 0 && part.slice(0, eq).trim() === "access_token") return decodeURIComponent(part.slice(eq + 1).trim());
+      if (eq > 0 && part.slice(0, eq).trim() === "access_token") return decodeCookieValue(part.slice(eq + 1).trim());
     }
   }
   return query?.get("access_token") ?? undefined;
+}
+
+/** A cookie value, percent-decoded; a malformed escape leaves it as sent, to fail verification (401) rather than throw. */
+function decodeCookieValue(value: string): string {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return value;
+  }
 }

@@ -1,0 +1,208 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import { codeToHttpStatus } from "@connectrpc/connect/protocol-connect";
+import { redactUrl } from "../log.js";
+import type { HttpRequest, HttpResponse, Mount, MountContext } from "./mount.js";
+import { encodeEnd, encodeError, encodeRetry, errorJson } from "./sse-encoder.js";
+import { createSseHeartbeat } from "./sse-heartbeat.js";
+import { createSseMessageEncoder } from "./sse-message-encoder.js";
+import { publicError } from "./sse-public-error.js";
+import { parseSseRequest, ssePathPrefix, type SseRequest } from "./sse-request.js";
+import { createSseWriter, sendJsonError, type SseWriter } from "./sse-writer.js";
+
+/** Queued bytes that make a response write at once rather than at the end of the tick. */
+const flushBytes = 64 * 1024;
+/**
+ * How long a response waits for its call's first event before opening: long
+ * enough for authentication, validation and authorization (which fail at
+ * once) to answer with an HTTP status, short enough that a quiet stream
+ * shows as open at once.
+ */
+const holdMs = 100;
+
+interface ActiveCall {
+  readonly writer: SseWriter;
+  readonly controller: AbortController;
+}
+
+/**
+ * Serves every server-streaming method of the schema as Server-Sent Events at
+ * `GET /sse/<package>.<Service>/<Method>` (docs/protocol.md "Server-Sent
+ * Events"). Generic: routes, request decoding, cursors and slow-consumer
+ * policies come from the descriptors and `BridgeMethod`; calls go through the
+ * router's interceptors, so authentication and error codes match Connect's.
+ *
+ * Lifecycle of one response: held until the first event or `holdMs` (so
+ * early failures get an HTTP status), then `retry:`, one event per message, keep-alive
+ * comments from one shared timer, and `event: end` or `event: error`. A
+ * resumed stream that ends with nothing to send answers 204. On shutdown
+ * every stream gets a short `retry:` and an `unavailable` error, then closes,
+ * so clients reconnect to another instance.
+ */
+export function createSseBridge(context: MountContext): Mount {
+  const { methods, config, logger, metrics, shutdownSignal } = context;
+  const retryMs = config.sseRetryMs;
+  const encode = createSseMessageEncoder();
+  const calls = new Set<ActiveCall>();
+  const emptied: Array<() => void> = [];
+  const heartbeat = createSseHeartbeat(config.keepaliveMs, (writer) => {
+    // The client read nothing for two keep-alive intervals: a goodbye could not
+    // reach it either, so drop it; it resumes from its last id when it wakes up.
+    metrics.slowConsumersDropped.inc({ transport: "sse" });
+    writer.destroy();
+  });
+
+  /** Tells a client to come back soon (somewhere else): a short, jittered `retry:` then `unavailable`. */
+  const goodbye = (writer: SseWriter) => {
+    const jitteredRetry = Math.floor(Math.random() * Math.min(retryMs, 1000));
+    // The connection closes too: on HTTP/1.1 the client would otherwise come
+    // back on this same connection and be told to go again, in a loop, until
+    // the grace period ends (HTTP/2 has GOAWAY for this).
+    writer.end(encodeRetry(jitteredRetry) + encodeError(new ConnectError("server is shutting down; reconnect", Code.Unavailable)), true);
+  };
+
+  shutdownSignal.addEventListener(
+    "abort",
+    () => {
+      for (const call of calls) {
+        goodbye(call.writer);
+        call.controller.abort(shutdownSignal.reason);
+      }
+    },
+    { once: true },
+  );
+
+  async function serve(req: HttpRequest, res: HttpResponse, url: URL): Promise<void> {
+    const request = parseSseRequest(req, url, methods, config.maxMessageBytes);
+    if (!("input" in request)) {
+      sendJsonError(res, request.status, JSON.stringify(errorJson(request.error)), request.allow !== undefined ? { allow: request.allow } : {});
+      return;
+    }
+
+    const controller = new AbortController();
+    const writer = createSseWriter(res, {
+      headers: {
+        "content-type": "text/event-stream; charset=utf-8",
+        // A URL with a token must not be kept by any cache; no-transform keeps
+        // proxies from compressing or buffering the stream.
+        "cache-control": request.tokenInQuery ? "no-store, no-transform" : "no-cache, no-transform",
+        // nginx: pass events through as they come.
+        "x-accel-buffering": "no",
+      },
+      retryMs,
+      conflate: request.method.policy.slowConsumer === "conflate",
+      flushBytes,
+      holdMs,
+      onClose() {
+        calls.delete(call);
+        heartbeat.delete(writer);
+        metrics.connections.dec({ transport: "sse" });
+        metrics.streams.dec({ transport: "sse" });
+        // Ends the call if it is still running (the client went away); a no-op otherwise.
+        controller.abort(new ConnectError("the client went away", Code.Canceled));
+        if (calls.size === 0) for (const resolve of emptied.splice(0)) resolve();
+      },
+    });
+    const call: ActiveCall = { writer, controller };
+    calls.add(call);
+    heartbeat.add(writer);
+    metrics.connections.inc({ transport: "sse" });
+    metrics.streams.inc({ transport: "sse" });
+    if (shutdownSignal.aborted) {
+      goodbye(writer);
+      return;
+    }
+    logger.debug({ method: request.name, url: redactUrl(req.url ?? "") }, "sse stream opened");
+    await run(request, writer, controller, req);
+  }
+
+  /** Pulls the call's messages into the writer, at the pace the client reads, and ends the response. */
+  async function run(request: SseRequest, writer: SseWriter, controller: AbortController, req: HttpRequest): Promise<void> {
+    const responses = request.method.invoke(request.input, {
+      protocolName: "sse",
+      requestMethod: "GET",
+      url: redactUrl(req.url ?? ""),
+      requestHeader: request.header,
+      signal: controller.signal,
+    });
+    const iterator = responses[Symbol.asyncIterator]();
+    let sent = 0;
+    let failure: unknown;
+    let completed = false;
+    try {
+      while (true) {
+        const ready = writer.ready();
+        if (ready) await ready;
+        if (writer.state() === "closed") break;
+        const result = await iterator.next();
+        if (result.done) {
+          completed = true;
+          break;
+        }
+        if (writer.state() === "closed") break;
+        writer.message(encode(request.method, result.value));
+        sent++;
+        metrics.deliveries.inc({ transport: "sse" });
+      }
+    } catch (reason) {
+      failure = reason;
+    }
+    if (!completed && failure === undefined) {
+      // Left while the call was suspended at a yield: let it run its finally blocks.
+      void iterator.return?.().catch(() => undefined);
+    }
+    // Gone (client closed, dropped as stalled, or told to reconnect on shutdown): nothing more to say.
+    if (writer.state() === "closed") return;
+    if (shutdownSignal.aborted) return goodbye(writer);
+    if (failure === undefined) {
+      if (sent === 0 && request.resuming && writer.state() === "pending") {
+        // The stream had already finished at the client's cursor: 204 stops a
+        // browser's EventSource from reconnecting (WHATWG HTML §9.2.3).
+        return writer.noContent();
+      }
+      return writer.end(encodeEnd());
+    }
+    const { error, hidden } = publicError(failure);
+    if (hidden !== undefined) {
+      logger.error({ err: hidden, method: request.name, url: redactUrl(req.url ?? "") }, "sse call failed unexpectedly");
+    }
+    if (error.code === Code.ResourceExhausted) metrics.slowConsumersDropped.inc({ transport: "sse" });
+    if (writer.state() === "pending") {
+      const headers: Record<string, string> = error.code === Code.Unauthenticated ? { "www-authenticate": "Bearer" } : {};
+      // The Connect protocol's own status table, so SSE answers as a Connect unary call would.
+      return writer.fail(codeToHttpStatus(error.code), JSON.stringify(errorJson(error)), headers);
+    }
+    writer.end(encodeError(error));
+  }
+
+  return {
+    handle(req, res, url) {
+      if (!url.pathname.startsWith(ssePathPrefix)) return false;
+      serve(req, res, url).catch((error: unknown) => {
+        logger.error({ err: error, url: redactUrl(req.url ?? "") }, "sse handler failed");
+        if (!res.headersSent) {
+          sendJsonError(res, 500, JSON.stringify(errorJson(new ConnectError("internal error", Code.Internal))));
+        } else if ("stream" in res) {
+          res.stream.destroy();
+        } else {
+          res.destroy();
+        }
+      });
+      return true;
+    },
+    async shutdown() {
+      // The abort listener above has already said goodbye; wait for the
+      // responses to finish, but not past the grace period (a client that reads
+      // nothing would hold its response open forever).
+      if (calls.size > 0) {
+        let timer: NodeJS.Timeout | undefined;
+        await new Promise<void>((resolve) => {
+          emptied.push(resolve);
+          timer = setTimeout(resolve, config.shutdownGraceMs);
+        });
+        clearTimeout(timer);
+      }
+      for (const call of calls) call.writer.destroy();
+      heartbeat.stop();
+    },
+  };
+}

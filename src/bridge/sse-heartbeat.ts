@@ -1,0 +1,50 @@
+import type { SseWriter } from "./sse-writer.js";
+
+/** One keep-alive timer shared by every SSE response of a bridge. */
+export interface SseHeartbeat {
+  add(writer: SseWriter): void;
+  delete(writer: SseWriter): void;
+  /** Stops the timer for good. */
+  stop(): void;
+}
+
+/**
+ * Ticks every `intervalMs` over all open SSE responses: one timer whatever
+ * the number of connections (DESIGN.md "Performance": keep idle connections
+ * lean), running only while there is at least one. A response that wrote
+ * nothing since the last tick gets a comment; one whose client has read
+ * nothing for two ticks is reported through `onStalled`.
+ */
+export function createSseHeartbeat(intervalMs: number, onStalled: (writer: SseWriter) => void): SseHeartbeat {
+  const writers = new Set<SseWriter>();
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+
+  const tick = () => {
+    for (const writer of writers) {
+      if (writer.tick() === "stalled") onStalled(writer);
+    }
+  };
+
+  return {
+    add(writer) {
+      if (stopped) return;
+      writers.add(writer);
+      // Unref'd: open SSE streams alone do not keep the process alive past shutdown.
+      timer ??= setInterval(tick, intervalMs).unref();
+    },
+    delete(writer) {
+      writers.delete(writer);
+      if (writers.size === 0 && timer) {
+        clearInterval(timer);
+        timer = undefined;
+      }
+    },
+    stop() {
+      stopped = true;
+      writers.clear();
+      if (timer) clearInterval(timer);
+      timer = undefined;
+    },
+  };
+}

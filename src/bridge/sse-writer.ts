@@ -1,0 +1,265 @@
+import http2 from "node:http2";
+import type { HttpResponse } from "./mount.js";
+import { encodeComment, encodeRetry } from "./sse-encoder.js";
+
+/** The options of one SSE response. */
+export interface SseWriterOptions {
+  /** Response headers sent with the 200. */
+  readonly headers: Readonly<Record<string, string>>;
+  /** The `retry:` sent first, in milliseconds. */
+  readonly retryMs: number;
+  /** Keep only the newest unsent message (the method's `conflate` slow-consumer policy). */
+  readonly conflate: boolean;
+  /** Queued bytes that trigger a write at once instead of at the end of the tick. */
+  readonly flushBytes: number;
+  /**
+   * How long the 200 waits for the call's first event. A call that fails at
+   * once (bad token, invalid request, forbidden) still gets a real HTTP
+   * status; a quiet stream is opened after this, so clients see it is live.
+   */
+  readonly holdMs: number;
+  /** Called once when the response is done or the client went away. */
+  readonly onClose: () => void;
+}
+
+/** What a keep-alive tick found. */
+export type TickResult = "idle" | "active" | "stalled";
+
+/**
+ * One SSE response: headers, a queue of encoded blocks, batching and
+ * backpressure. It knows nothing of methods or calls.
+ *
+ * - The 200 and its headers are held back until the first write or for
+ *   `holdMs`, so a call that fails at once still gets a real HTTP status.
+ * - Blocks queued in the same tick go out in one `write` (one system call for
+ *   a burst, not one per event); more than `flushBytes` are written at once.
+ * - `ready()` is the backpressure signal: while the socket's buffer is full
+ *   (`write` returned false) the caller stops pulling messages until 'drain',
+ *   so a slow client holds at most one batch here and the method's own
+ *   bounded buffer (lossless) or conflation applies upstream.
+ */
+export interface SseWriter {
+  /** "pending" until the 200 is sent, "open" while streaming, "closed" once ended or gone. */
+  state(): "pending" | "open" | "closed";
+  /** Queues an encoded message event. */
+  message(block: Buffer): void;
+  /** Undefined when more may be queued now; else resolves on 'drain' or close. */
+  ready(): Promise<void> | undefined;
+  /** The shared keep-alive timer's tick: sends a comment to an idle response, reports a stalled one. */
+  tick(): TickResult;
+  /**
+   * Writes what is queued plus a last block (end or error event) and ends the
+   * response. With `closeConnection` an HTTP/1.1 connection is closed after
+   * it, so a reconnecting client must open a new one (shutdown: elsewhere).
+   */
+  end(block: string, closeConnection?: boolean): void;
+  /** Before anything was sent: an HTTP error with a JSON body. */
+  fail(status: number, body: string, headers?: Readonly<Record<string, string>>): void;
+  /** Before anything was sent: 204 No Content, which stops a browser's reconnecting (§9.2.3). */
+  noContent(): void;
+  /** Drops the connection without a goodbye (a client that stopped reading). */
+  destroy(): void;
+}
+
+interface Block {
+  readonly bytes: Buffer;
+  readonly message: boolean;
+}
+
+/** Responses with blocks waiting for the end of the tick; flushed together by one setImmediate. */
+const dirty = new Set<SseWriterImpl>();
+let flushScheduled = false;
+
+function scheduleFlush(writer: SseWriterImpl): void {
+  dirty.add(writer);
+  if (flushScheduled) return;
+  flushScheduled = true;
+  // setImmediate runs after the I/O and promise callbacks of this turn: every
+  // event that a broker fan-out or a history replay queued by then goes out together.
+  setImmediate(() => {
+    flushScheduled = false;
+    const writers = [...dirty];
+    dirty.clear();
+    for (const writer of writers) writer.flush();
+  });
+}
+
+/** A refusal before any event: an HTTP status with a Connect error JSON body, never cached. */
+export function sendJsonError(res: HttpResponse, status: number, body: string, headers: Readonly<Record<string, string>> = {}): void {
+  res.writeHead(status, { "content-type": "application/json", "cache-control": "no-store", ...headers });
+  res.end(body);
+}
+
+/** Wraps an HTTP/1.1 or HTTP/2 response as an SSE writer. */
+export function createSseWriter(res: HttpResponse, options: SseWriterOptions): SseWriter {
+  return new SseWriterImpl(res, options);
+}
+
+class SseWriterImpl implements SseWriter {
+  private status: "pending" | "open" | "closed" = "pending";
+  private queue: Block[] = [];
+  private queuedBytes = 0;
+  private drained: Promise<void> | undefined;
+  private wroteSinceTick = false;
+  private stalledTicks = 0;
+  private closeReported = false;
+  private holdTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly res: HttpResponse,
+    private readonly options: SseWriterOptions,
+  ) {
+    this.holdTimer = setTimeout(() => {
+      this.holdTimer = undefined;
+      if (this.status !== "pending") return;
+      this.open();
+      scheduleFlush(this);
+    }, options.holdMs).unref();
+    res.once("close", () => this.close());
+    // A write to a socket that just failed: 'close' follows and ends the call.
+    res.on("error", () => undefined);
+  }
+
+  state(): "pending" | "open" | "closed" {
+    return this.status;
+  }
+
+  message(block: Buffer): void {
+    if (this.status === "closed") return;
+    if (this.options.conflate) this.dropQueuedMessages();
+    this.push({ bytes: block, message: true });
+  }
+
+  ready(): Promise<void> | undefined {
+    if (this.status === "closed") return undefined;
+    if (!this.drained && this.queuedBytes >= this.options.flushBytes) this.flush();
+    return this.drained;
+  }
+
+  tick(): TickResult {
+    // A held response opens by its own timer.
+    if (this.status !== "open") return "idle";
+    if (this.drained) {
+      // Not one byte read by the client for two whole intervals.
+      return ++this.stalledTicks >= 2 ? "stalled" : "active";
+    }
+    this.stalledTicks = 0;
+    if (!this.wroteSinceTick) {
+      this.push({ bytes: Buffer.from(encodeComment("keep-alive")), message: false });
+      this.flush();
+    }
+    this.wroteSinceTick = false;
+    return "active";
+  }
+
+  end(block: string, closeConnection = false): void {
+    if (this.status === "closed") return;
+    if (closeConnection && !("stream" in this.res)) {
+      // Node closes the connection after a response that says so; one whose
+      // headers are out already is closed once its last bytes are written.
+      if (this.status === "pending") this.res.setHeader("connection", "close");
+      else this.res.once("finish", () => this.res.socket?.destroySoon());
+    }
+    this.push({ bytes: Buffer.from(block), message: false });
+    dirty.delete(this);
+    const payload = this.take();
+    this.status = "closed";
+    this.res.end(payload);
+  }
+
+  fail(status: number, body: string, headers: Readonly<Record<string, string>> = {}): void {
+    if (this.status !== "pending") return;
+    this.clearHold();
+    this.status = "closed";
+    sendJsonError(this.res, status, body, headers);
+  }
+
+  noContent(): void {
+    if (this.status !== "pending") return;
+    this.clearHold();
+    this.status = "closed";
+    this.res.writeHead(204, { "cache-control": this.options.headers["cache-control"] ?? "no-cache" });
+    this.res.end();
+  }
+
+  destroy(): void {
+    this.close();
+    if ("stream" in this.res) {
+      // RST_STREAM CANCEL: a plain destroy would reset with NO_ERROR, which a
+      // client that stopped reading does not even notice (RFC 9113 §8.1).
+      this.res.stream.close(http2.constants.NGHTTP2_CANCEL);
+    } else {
+      this.res.socket?.destroy();
+    }
+  }
+
+  /** Writes everything queued in one call. */
+  flush(): void {
+    if (this.status === "closed" || this.queue.length === 0 || this.drained) return;
+    const payload = this.take();
+    this.wroteSinceTick = true;
+    // Both response classes take a Buffer; TypeScript cannot call the union of their overloads.
+    if (!(this.res as { write(chunk: Uint8Array): boolean }).write(payload)) {
+      this.drained = new Promise<void>((resolve) => {
+        const done = () => {
+          this.res.off("drain", done);
+          this.res.off("close", done);
+          this.drained = undefined;
+          this.stalledTicks = 0;
+          resolve();
+          // Blocks queued while the socket was full (keep-alives) go now.
+          if (this.queue.length > 0) scheduleFlush(this);
+        };
+        this.res.on("drain", done);
+        this.res.on("close", done);
+      });
+    }
+  }
+
+  private push(block: Block): void {
+    if (this.status === "pending") this.open();
+    this.queue.push(block);
+    this.queuedBytes += block.bytes.length;
+    scheduleFlush(this);
+  }
+
+  /** Sends the 200 with its headers; `retry:` is the first block (§9.2.6 "retry" field). */
+  private open(): void {
+    this.clearHold();
+    this.status = "open";
+    this.res.writeHead(200, this.options.headers);
+    const retry = Buffer.from(encodeRetry(this.options.retryMs));
+    this.queue.unshift({ bytes: retry, message: false });
+    this.queuedBytes += retry.length;
+  }
+
+  private take(): Buffer {
+    const blocks = this.queue;
+    this.queue = [];
+    this.queuedBytes = 0;
+    // One message fanned out is one shared Buffer: written as is, never copied.
+    return blocks.length === 1 ? blocks[0]!.bytes : Buffer.concat(blocks.map((b) => b.bytes));
+  }
+
+  private dropQueuedMessages(): void {
+    if (!this.queue.some((b) => b.message)) return;
+    this.queue = this.queue.filter((b) => !b.message);
+    this.queuedBytes = this.queue.reduce((sum, b) => sum + b.bytes.length, 0);
+  }
+
+  private clearHold(): void {
+    if (this.holdTimer) clearTimeout(this.holdTimer);
+    this.holdTimer = undefined;
+  }
+
+  private close(): void {
+    this.clearHold();
+    this.status = "closed";
+    dirty.delete(this);
+    this.queue = [];
+    this.queuedBytes = 0;
+    if (this.closeReported) return;
+    this.closeReported = true;
+    this.options.onClose();
+  }
+}

@@ -1,0 +1,63 @@
+import type { DescMessage, DescMethodStreaming, DescMethodUnary, MessageInitShape } from "@bufbuild/protobuf";
+import { Code, ConnectError, type StreamResponse, type Transport, type UnaryResponse } from "@connectrpc/connect";
+import { createSseClient, type SseClientOptions } from "./sse.js";
+
+/** An SSE client's options, and where unary calls go. */
+export interface SseTransportOptions extends SseClientOptions {
+  /** Unary calls (Send, Publish, ...) go here, e.g. a Connect transport; without it they fail with `unimplemented`. */
+  readonly unaryTransport?: Transport;
+}
+
+/**
+ * A Connect `Transport` whose server-streaming calls run over Rivulet's SSE
+ * bridge, with the SSE client's reconnection and resume: so
+ * `createClient(ChatService, createSseTransport({ baseUrl }))` works
+ * unchanged for streams, in a browser that has only EventSource-friendly
+ * HTTP/1.1 or behind proxies that break other streaming. Client- and
+ * bidirectional streaming methods cannot be expressed as SSE and fail with
+ * `unimplemented`.
+ */
+export function createSseTransport(options: SseTransportOptions): Transport {
+  const client = createSseClient(options);
+  return {
+    unary<I extends DescMessage, O extends DescMessage>(
+      method: DescMethodUnary<I, O>,
+      signal: AbortSignal | undefined,
+      timeoutMs: number | undefined,
+      header: HeadersInit | undefined,
+      input: MessageInitShape<I>,
+    ): Promise<UnaryResponse<I, O>> {
+      if (!options.unaryTransport) {
+        return Promise.reject(new ConnectError(`${method.parent.typeName}/${method.name} is unary: give createSseTransport a unaryTransport`, Code.Unimplemented));
+      }
+      return options.unaryTransport.unary(method, signal, timeoutMs, header, input);
+    },
+    async stream<I extends DescMessage, O extends DescMessage>(
+      method: DescMethodStreaming<I, O>,
+      signal: AbortSignal | undefined,
+      timeoutMs: number | undefined,
+      header: HeadersInit | undefined,
+      input: AsyncIterable<MessageInitShape<I>>,
+    ): Promise<StreamResponse<I, O>> {
+      if (method.methodKind !== "server_streaming") {
+        throw new ConnectError(`${method.parent.typeName}/${method.name} is ${method.methodKind}: SSE carries server streams only`, Code.Unimplemented);
+      }
+      let request: MessageInitShape<I> | undefined;
+      for await (const message of input) {
+        request = message;
+        break;
+      }
+      if (request === undefined) throw new ConnectError("a server-streaming call needs one request message", Code.InvalidArgument);
+      const deadline = timeoutMs !== undefined && timeoutMs > 0 ? AbortSignal.timeout(timeoutMs) : undefined;
+      const signals = [signal, deadline].filter((s): s is AbortSignal => s !== undefined);
+      return {
+        stream: true,
+        service: method.parent,
+        method,
+        header: new Headers(),
+        trailer: new Headers(),
+        message: client.subscribe(method, request, { signal: signals.length > 0 ? AbortSignal.any(signals) : undefined, headers: header }),
+      };
+    },
+  };
+}

@@ -1,0 +1,226 @@
+import { create, fromJsonString, toJsonString, type DescMessage, type DescMethodServerStreaming, type Message, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { codeFromHttpStatus, codeFromString } from "@connectrpc/connect/protocol-connect";
+import { GapSchema, type Gap } from "../../gen/rivulet/stream/v1/gap_pb.js";
+import { backoffDelay, type BackoffOptions } from "./backoff.js";
+import { createSseParser, type ParsedSseEvent } from "./sse-parser.js";
+
+/** Where and how an SSE client connects. Works in browsers and in Node (global `fetch`). */
+export interface SseClientOptions {
+  /** The server, e.g. "https://rivulet.example.com". */
+  readonly baseUrl: string;
+  /** A bearer token, or a function asked for a fresh one before every (re)connection. */
+  readonly token?: string | (() => string | Promise<string>);
+  /** Browsers: "include" sends the `access_token` cookie to another origin. */
+  readonly credentials?: RequestCredentials;
+  /** Reconnection delays; the first ceiling defaults to the server's `retry:` (else 1 s), the cap to 30 s. */
+  readonly backoff?: Partial<BackoffOptions>;
+  /**
+   * Reconnects when nothing, not even a keep-alive comment, arrived for this
+   * long. Default 45 s: three of the server's default 15 s keep-alives.
+   */
+  readonly silenceTimeoutMs?: number;
+  /** The fetch to use (tests, custom agents); the global one by default. */
+  readonly fetch?: typeof globalThis.fetch;
+}
+
+/** Options of one subscription. */
+export interface SseSubscribeOptions {
+  /** Stops the subscription: iteration then ends with `canceled`. */
+  readonly signal?: AbortSignal;
+  /** Resume after this event id (a cursor) instead of the request's own. */
+  readonly lastEventId?: string;
+  /** More request headers. */
+  readonly headers?: HeadersInit;
+  /** Called for a response that says the server could not replay everything (`rivulet.stream.v1.Gap`). */
+  readonly onGap?: (gap: Gap) => void;
+  /** Called before every reconnection, with the reason and the delay chosen. */
+  readonly onReconnect?: (reason: ConnectError, delayMs: number) => void;
+}
+
+/** A client for Rivulet's Server-Sent Events bridge. */
+export interface SseClient {
+  /**
+   * Subscribes to a server-streaming method over SSE and yields its typed
+   * responses. Reconnects after drops (backoff with full jitter, up to the
+   * cap) with the last event id, so a resumable stream continues exactly
+   * after the last message received. Ends on `event: end` or a 204; throws
+   * a ConnectError for codes that retrying cannot fix.
+   */
+  subscribe<I extends DescMessage, O extends DescMessage>(
+    method: DescMethodServerStreaming<I, O>,
+    request: MessageInitShape<I>,
+    options?: SseSubscribeOptions,
+  ): AsyncIterable<MessageShape<O>>;
+}
+
+/** Codes worth reconnecting for: the server went away, or this client read too slowly and should resume. */
+const retryableCodes: ReadonlySet<Code> = new Set([Code.Unavailable, Code.ResourceExhausted, Code.Aborted, Code.DeadlineExceeded]);
+
+/** Creates an SSE client: see `SseClient.subscribe`. */
+export function createSseClient(options: SseClientOptions): SseClient {
+  const baseUrl = options.baseUrl.replace(/\/+$/, "");
+  const silenceTimeoutMs = options.silenceTimeoutMs ?? 45_000;
+  const doFetch = options.fetch ?? ((input: RequestInfo | URL, init?: RequestInit) => globalThis.fetch(input, init));
+
+  return {
+    async *subscribe<I extends DescMessage, O extends DescMessage>(
+      method: DescMethodServerStreaming<I, O>,
+      request: MessageInitShape<I>,
+      subscribeOptions: SseSubscribeOptions = {},
+    ): AsyncGenerator<MessageShape<O>> {
+      const { signal } = subscribeOptions;
+      const input = toJsonString(method.input, create(method.input, request));
+      const url = `${baseUrl}/sse/${method.parent.typeName}/${method.name}?message=${encodeURIComponent(input)}`;
+      let lastEventId = subscribeOptions.lastEventId ?? "";
+      let serverRetryMs: number | undefined;
+      let attempt = 0;
+      while (true) {
+        if (signal?.aborted) throw abortError(signal);
+        const connection = new AbortController();
+        const cancel = () => connection.abort(signal?.reason);
+        signal?.addEventListener("abort", cancel);
+        let watchdog: ReturnType<typeof setTimeout> | undefined;
+        const feed = () => {
+          clearTimeout(watchdog);
+          watchdog = setTimeout(() => connection.abort(new ConnectError(`no data or keep-alive from the server for ${silenceTimeoutMs} ms`, Code.Unavailable)), silenceTimeoutMs);
+        };
+        let reason: ConnectError;
+        let fatal: ConnectError | undefined;
+        try {
+          feed();
+          const headers = new Headers(subscribeOptions.headers);
+          headers.set("accept", "text/event-stream");
+          if (lastEventId !== "") headers.set("last-event-id", lastEventId);
+          const token = typeof options.token === "function" ? await options.token() : options.token;
+          if (token !== undefined) headers.set("authorization", `Bearer ${token}`);
+          const response = await doFetch(url, { headers, signal: connection.signal, credentials: options.credentials, cache: "no-store" });
+          // 204: the stream had already finished at our position (docs/protocol.md).
+          if (response.status === 204) return;
+          if (response.status === 200 && !/^text\/event-stream\b/i.test(response.headers.get("content-type") ?? "")) {
+            // A proxy's or another server's page: not worth reconnecting to.
+            fatal = new ConnectError(`expected text/event-stream, got ${response.headers.get("content-type") ?? "no content type"}`, Code.Internal);
+            throw fatal;
+          }
+          if (response.status !== 200 || !response.body) {
+            const refused = await httpError(response);
+            // Refused before streaming: only a server that is unavailable is worth asking again.
+            if (refused.code !== Code.Unavailable) fatal = refused;
+            throw refused;
+          }
+          const events: ParsedSseEvent[] = [];
+          const parser = createSseParser({
+            event: (event) => events.push(event),
+            retry: (ms) => (serverRetryMs = ms),
+          });
+          const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+          try {
+            while (true) {
+              const chunk = await reader.read();
+              if (chunk.done) break;
+              feed();
+              parser.feed(chunk.value);
+              for (const event of events.splice(0)) {
+                if (event.type === "end") return;
+                if (event.type === "error") {
+                  const failure = errorOf(event.data);
+                  if (!retryableCodes.has(failure.code)) fatal = failure;
+                  throw failure;
+                }
+                if (event.type !== "message") continue;
+                const message = decode(method.output, event.data);
+                lastEventId = event.lastEventId;
+                attempt = 0;
+                const gap = gapOf(method.output, message);
+                if (gap) subscribeOptions.onGap?.(gap);
+                // The watchdog times the server, not the caller: a slow consumer is not a silent server.
+                clearTimeout(watchdog);
+                yield message;
+                feed();
+              }
+            }
+          } finally {
+            void reader.cancel().catch(() => undefined);
+          }
+          reason = new ConnectError("the server closed the stream", Code.Unavailable);
+        } catch (error) {
+          if (signal?.aborted) throw abortError(signal);
+          if (fatal) throw fatal;
+          if (error instanceof ConnectError && error.code === Code.Internal) throw error;
+          // Network failures, a silent server (the watchdog), retryable codes: reconnect.
+          reason = connection.signal.aborted ? ConnectError.from(connection.signal.reason, Code.Unavailable) : ConnectError.from(error, Code.Unavailable);
+        } finally {
+          clearTimeout(watchdog);
+          signal?.removeEventListener("abort", cancel);
+          connection.abort();
+        }
+        const delayMs = backoffDelay(attempt++, { initialMs: options.backoff?.initialMs ?? serverRetryMs ?? 1000, maxMs: options.backoff?.maxMs ?? 30_000 });
+        subscribeOptions.onReconnect?.(reason, delayMs);
+        await sleep(delayMs, signal);
+      }
+    },
+  };
+}
+
+/** The ConnectError of a refused request: the JSON body's code when there is one, else the Connect mapping of the status. */
+async function httpError(response: Response): Promise<ConnectError> {
+  const text = await response.text().catch(() => "");
+  try {
+    const body = JSON.parse(text) as { code?: unknown; message?: unknown };
+    if (typeof body.code === "string") return new ConnectError(typeof body.message === "string" ? body.message : "", (codeFromString(body.code) ?? Code.Unknown));
+  } catch {
+    // not JSON: a proxy's page
+  }
+  // As the Connect protocol maps statuses without an error body (https://connectrpc.com/docs/protocol#http-to-error-code).
+  return new ConnectError(`HTTP ${response.status}`, codeFromHttpStatus(response.status));
+}
+
+/** A message event's proto3 JSON; a server speaking another schema is not worth reconnecting to. */
+function decode<O extends DescMessage>(schema: O, data: string): MessageShape<O> {
+  try {
+    return fromJsonString(schema, data, { ignoreUnknownFields: true });
+  } catch (error) {
+    throw new ConnectError(`malformed ${schema.typeName} event`, Code.Internal, undefined, undefined, error);
+  }
+}
+
+/** An `event: error`'s Connect error JSON as a ConnectError. */
+function errorOf(data: string): ConnectError {
+  try {
+    const body = JSON.parse(data) as { code?: unknown; message?: unknown };
+    return new ConnectError(typeof body.message === "string" ? body.message : "", typeof body.code === "string" ? (codeFromString(body.code) ?? Code.Unknown) : Code.Unknown);
+  } catch {
+    return new ConnectError("malformed error event", Code.Unknown);
+  }
+}
+
+/** The `rivulet.stream.v1.Gap` a response carries in one of its oneofs, if any: found by type, not by field name. */
+function gapOf(schema: DescMessage, message: Message): Gap | undefined {
+  for (const oneof of schema.oneofs) {
+    const value = (message as unknown as Record<string, { case?: string; value?: unknown }>)[oneof.localName]?.value;
+    if (typeof value === "object" && value !== null && (value as Message).$typeName === GapSchema.typeName) return value as Gap;
+  }
+  return undefined;
+}
+
+/** Why the caller stopped: `deadline_exceeded` for a timeout signal, else its reason as a ConnectError (`canceled` by default). */
+function abortError(signal: AbortSignal | undefined): ConnectError {
+  const reason: unknown = signal?.reason;
+  if (reason instanceof Error && reason.name === "TimeoutError") return new ConnectError("the call's deadline passed", Code.DeadlineExceeded);
+  return ConnectError.from(reason, Code.Canceled);
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(abortError(signal));
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(abortError(signal));
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
