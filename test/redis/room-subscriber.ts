@@ -1,5 +1,8 @@
+import { fromJsonString } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Transport } from "@connectrpc/connect";
-import { ChatService, type SubscribeResponse } from "../../gen/rivulet/chat/v1/chat_pb.js";
+import { codeFromString } from "@connectrpc/connect/protocol-connect";
+import { EventSource } from "eventsource";
+import { ChatService, SubscribeResponseSchema, type SubscribeResponse } from "../../gen/rivulet/chat/v1/chat_pb.js";
 import type { GapReason } from "../../gen/rivulet/stream/v1/gap_pb.js";
 import { bearer, clientFor, transportFor, type HttpVersion, type Protocol } from "../helpers/clients.js";
 
@@ -42,6 +45,55 @@ function generatedClientKind(name: string, protocol: Protocol, httpVersion: Http
   };
 }
 
+/**
+ * The `eventsource` package on the SSE bridge, one connection per subscribe:
+ * its own reconnection is cut short (a drop ends the stream with
+ * `unavailable`) so that the RoomSubscriber picks the instance and resumes
+ * with its cursor, as a load-balanced browser would land on another instance.
+ */
+function eventSourceKind(): SubscriberKind {
+  return {
+    name: "SSE (eventsource)",
+    async *subscribe(baseUrl, request, token, signal) {
+      const url = `${baseUrl}/sse/rivulet.chat.v1.ChatService/Subscribe?message=${encodeURIComponent(JSON.stringify(request))}`;
+      const source = new EventSource(url, {
+        fetch: (input, init) => fetch(input, { ...init, headers: { ...init?.headers, authorization: `Bearer ${token}` } }),
+      });
+      const queue: (RoomEvent | ConnectError)[] = [];
+      let wake: (() => void) | undefined;
+      const push = (item: RoomEvent | ConnectError) => {
+        queue.push(item);
+        wake?.();
+      };
+      source.addEventListener("message", (event) => push(roomEventOf(fromJsonString(SubscribeResponseSchema, event.data))));
+      source.addEventListener("error", (event) => {
+        // `event: error` from the server carries Connect error JSON; a bare error is a dropped connection.
+        const data = (event as MessageEvent<string | undefined>).data;
+        if (typeof data === "string" && data !== "") {
+          const body = JSON.parse(data) as { code: string; message?: string };
+          push(new ConnectError(body.message ?? "", codeFromString(body.code) ?? Code.Unknown));
+        } else {
+          push(new ConnectError("SSE connection dropped", Code.Unavailable));
+        }
+        source.close();
+      });
+      const onAbort = () => push(new ConnectError("stopped", Code.Canceled));
+      signal.addEventListener("abort", onAbort, { once: true });
+      try {
+        for (;;) {
+          if (queue.length === 0) await new Promise<void>((resolve) => (wake = resolve));
+          const item = queue.shift()!;
+          if (item instanceof ConnectError) throw item;
+          yield item;
+        }
+      } finally {
+        signal.removeEventListener("abort", onAbort);
+        source.close();
+      }
+    },
+  };
+}
+
 /** Maps a generated SubscribeResponse (any transport that yields one) to a RoomEvent. */
 export function roomEventOf(response: SubscribeResponse): RoomEvent {
   const { cursor, event } = response;
@@ -68,6 +120,7 @@ export const subscriberKinds: readonly SubscriberKind[] = [
   generatedClientKind("Connect over h2c", "connect", "2"),
   generatedClientKind("gRPC over h2c", "grpc", "2"),
   generatedClientKind("gRPC-Web over HTTP/1.1", "grpc-web", "1.1"),
+  eventSourceKind(),
 ];
 
 /** Codes after which resuming cannot help: the subscriber gives up and reports it. */
