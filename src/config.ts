@@ -26,6 +26,14 @@ export interface Config {
   readonly llmModel: string;
   readonly shutdownGraceMs: number;
   readonly logLevel: string;
+  /** Largest WebSocket message (one ClientFrame) the server accepts; larger ones close with 1009. */
+  readonly wsMaxPayloadBytes: number;
+  /** Most calls open at once on one WebSocket; more end with resource_exhausted. */
+  readonly wsMaxCalls: number;
+  /** Bytes queued for one WebSocket above which its streams stop being read until it drains. */
+  readonly wsMaxBufferedBytes: number;
+  /** A WebSocket with no open call for this long is closed (1000). */
+  readonly wsIdleTimeoutMs: number;
 }
 
 type Kind = "string" | "integer" | "duration" | "bytes" | "list";
@@ -64,6 +72,10 @@ export const settings: readonly Setting[] = [
   { key: "llmModel", flag: "llm-model", env: "RIVULET_LLM_MODEL", kind: "string", fallback: "gpt-4o-mini", help: "default model for --llm-url" },
   { key: "shutdownGraceMs", flag: "shutdown-grace", env: "RIVULET_SHUTDOWN_GRACE", kind: "duration", fallback: "10s", min: 0, help: "how long SIGTERM waits for connections to drain" },
   { key: "logLevel", flag: "log-level", env: "RIVULET_LOG_LEVEL", kind: "string", fallback: "info", help: "trace, debug, info, warn, error or fatal" },
+  { key: "wsMaxPayloadBytes", flag: "ws-max-payload", env: "RIVULET_WS_MAX_PAYLOAD", kind: "bytes", fallback: "1MiB", min: 1024, max: 64 * 1024 * 1024, help: "largest WebSocket frame a client may send (ws's own default is 100 MiB)" },
+  { key: "wsMaxCalls", flag: "ws-max-calls", env: "RIVULET_WS_MAX_CALLS", kind: "integer", fallback: "100", min: 1, max: 100_000, help: "calls open at once on one WebSocket" },
+  { key: "wsMaxBufferedBytes", flag: "ws-max-buffered", env: "RIVULET_WS_MAX_BUFFERED", kind: "bytes", fallback: "1MiB", min: 64 * 1024, max: 256 * 1024 * 1024, help: "bytes queued for a slow WebSocket before its streams pause" },
+  { key: "wsIdleTimeoutMs", flag: "ws-idle-timeout", env: "RIVULET_WS_IDLE_TIMEOUT", kind: "duration", fallback: "5m", min: 1000, help: "closes a WebSocket with no open call for this long" },
 ];
 
 /** A configuration error: the message names the flag and what is wrong. */

@@ -7,6 +7,7 @@ import { createMemoryBroker } from "./broker/memory.js";
 import { createAuthInterceptor } from "./auth/interceptor.js";
 import { createDevelopmentSecret, createHmacTokens, type TokenMinter } from "./auth/tokens.js";
 import { createMethodRegistry, type ServiceRegistration } from "./bridge/method-registry.js";
+import { createWebSocketBridge } from "./bridge/websocket-bridge.js";
 import type { HttpRequest, HttpResponse, Mount, MountContext } from "./bridge/mount.js";
 import type { Config } from "./config.js";
 import { applyCors } from "./http/cors.js";
@@ -96,8 +97,7 @@ export async function startServer(options: ServerOptions): Promise<RivuletServer
     metrics,
     shutdownSignal: shutdown.signal,
   };
-  const mounts: Mount[] = [createHealthMount(broker, metrics.registry), ...(development ? [createDevTokenMount(tokens)] : []), createDemoPageMount()];
-  void context;
+  const mounts: Mount[] = [createHealthMount(broker, metrics.registry), ...(development ? [createDevTokenMount(tokens)] : []), createWebSocketBridge(context), createDemoPageMount()];
 
   const handler = (req: HttpRequest, res: HttpResponse) => {
     const url = new URL(req.url ?? "/", "http://localhost");
