@@ -10,7 +10,7 @@ import { createWebSocketConnection, type WebSocketConnection } from "./websocket
 import { createPayloadCache } from "./websocket-payload-cache.js";
 
 /**
- * Published with `{ socket }` (the server side `ws` WebSocket) whenever a
+ * Published with `{ socket, transport }` (the server side `ws` WebSocket and its TCP or TLS socket) whenever a
  * socket opens. Nothing subscribes in production (publishing then costs a
  * check); tests subscribe to reach the server side of a connection, for
  * example to terminate it mid-stream.
@@ -82,7 +82,7 @@ export function createWebSocketBridge(context: MountContext): Mount {
     metrics.connections.inc({ transport: "websocket" });
     timer ??= setInterval(heartbeatRound, config.keepaliveMs).unref();
     if (shuttingDown) connection.close(WebSocketCloseCode.serviceRestart, "service restart: reconnect");
-    if (websocketOpenChannel.hasSubscribers) websocketOpenChannel.publish({ socket });
+    if (websocketOpenChannel.hasSubscribers) websocketOpenChannel.publish({ socket, transport });
   }
 
   return {
