@@ -51,7 +51,7 @@ class FrameQueue {
 /** Opens `ws://…/ws` with the rivulet.v1 subprotocol (unless other `protocols` are given) and waits for it to open. */
 export async function openRawSocket(
   baseUrl: string,
-  options: { token?: string; protocols?: string[]; origin?: string; headers?: Record<string, string>; maxPayload?: number } = {},
+  options: { token?: string; protocols?: string[]; origin?: string; headers?: Record<string, string> } = {},
 ): Promise<RawSocket> {
   const url = new URL("/ws", baseUrl.replace(/^http/, "ws"));
   if (options.token) url.searchParams.set("access_token", options.token);
@@ -59,7 +59,6 @@ export async function openRawSocket(
     origin: options.origin,
     headers: options.headers,
     perMessageDeflate: false,
-    maxPayload: options.maxPayload,
   });
   const control = new FrameQueue();
   const perCall = new Map<number, FrameQueue>();
