@@ -1,6 +1,7 @@
 /**
  * The close codes of `GET /ws`, in one table (RFC 6455 §7.4.1 defines the
- * 1000–1015 range; §7.4.2 leaves 4000–4999 to applications, unused so far).
+ * 1000–1015 range; §7.4.2 leaves 4000–4999 to applications). docs/protocol.md
+ * ("Close codes") is the public copy of this table.
  * `reconnect` is what a client should do when it sees the code with calls
  * still open: true means "reconnect with backoff and resume", false means
  * "the client itself is at fault; reconnecting would send the same bytes again".
@@ -15,6 +16,7 @@
  * | 1009 | message too big     | a frame exceeded `--ws-max-payload` (sent by `ws` itself)      | no        |
  * | 1011 | internal error      | the server failed in a way the client did not cause            | yes       |
  * | 1012 | service restart     | the server is shutting down: reconnect (elsewhere) and resume  | yes       |
+ * | 4000 | pong timeout        | sent by the client: the server did not answer its `ping` frame | yes       |
  */
 export const WebSocketCloseCode = {
   normal: 1000,
@@ -25,6 +27,7 @@ export const WebSocketCloseCode = {
   messageTooBig: 1009,
   internalError: 1011,
   serviceRestart: 1012,
+  pongTimeout: 4000,
 } as const;
 
 /** Close codes after which a client must not replay what it sent: the same bytes would be refused again. */

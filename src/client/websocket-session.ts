@@ -2,7 +2,7 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { codeFromString } from "@connectrpc/connect/protocol-connect";
 import { ClientFrameSchema, ServerFrameSchema, type Error as WireError } from "../../gen/rivulet/bridge/v1/bridge_pb.js";
-import { shouldReconnect, websocketSubprotocol } from "../bridge/websocket-close-codes.js";
+import { shouldReconnect, WebSocketCloseCode, websocketSubprotocol } from "../bridge/websocket-close-codes.js";
 
 /** The part of the WHATWG WebSocket API the session uses: browsers' own WebSocket and the `ws` package both provide it. */
 export interface WebSocketLike {
@@ -147,7 +147,7 @@ export function createWebSocketSession(options: SessionOptions): Session {
       const code = event.code ?? 1006;
       const reconnect = shouldReconnect(code);
       const message = `WebSocket closed (${code}${event.reason ? `: ${event.reason}` : ""})`;
-      dropped(new ConnectError(message, reconnect ? Code.Unavailable : code === 1009 ? Code.ResourceExhausted : Code.Internal), reconnect);
+      dropped(new ConnectError(message, reconnect ? Code.Unavailable : code === WebSocketCloseCode.messageTooBig ? Code.ResourceExhausted : Code.Internal), reconnect);
     });
     // An `error` event is always followed by `close`.
     ws.addEventListener("error", () => undefined);
@@ -184,7 +184,7 @@ export function createWebSocketSession(options: SessionOptions): Session {
       // Silent for a whole interval after a ping: the server or the path to it is gone.
       const ws = socket;
       dropped(new ConnectError("WebSocket server stopped answering pings", Code.Unavailable), true);
-      ws?.close(4000, "pong timeout");
+      ws?.close(WebSocketCloseCode.pongTimeout, "pong timeout");
       return;
     }
     if (calls.size === 0) return;
@@ -247,7 +247,7 @@ export function createWebSocketSession(options: SessionOptions): Session {
       clearInterval(pingTimer);
       const ws = socket;
       socket = undefined;
-      ws?.close(1000, "client closed");
+      ws?.close(WebSocketCloseCode.normal, "client closed");
       const open = [...calls.keys()];
       calls.clear();
       byId.clear();
