@@ -120,6 +120,20 @@ export function createWebSocketConnection(options: WebSocketConnectionOptions): 
     return drained;
   }
 
+  /** Waits for the socket to drain, or for the call to end (a cancel releases its stream at once, not at the next drain). */
+  function untilDrainedOrEnded(call: CallState): Promise<void> {
+    const { signal } = call.controller;
+    if (signal.aborted) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        signal.removeEventListener("abort", done);
+        resolve();
+      };
+      signal.addEventListener("abort", done);
+      void waitForDrain().then(done);
+    });
+  }
+
   function sendResponse(call: CallState, response: Message): void {
     const output = call.method.method.output;
     enqueue(encodeMessageFrame(call.id, options.payloads.encode(output, response), cursorOfResponse(output, response)));
@@ -162,13 +176,13 @@ export function createWebSocketConnection(options: WebSocketConnectionOptions): 
           }
           // Lossless: stop reading this stream until the socket drains; the method's
           // own bounded buffer ends it with resource_exhausted if it stays slow.
-          await waitForDrain();
+          await untilDrainedOrEnded(call);
           if (call.ended) break;
         }
         sendResponse(call, response);
       }
       if (call.pending !== undefined) {
-        await waitForDrain();
+        await untilDrainedOrEnded(call);
         sendPending(call);
       }
       finish(call);
@@ -279,7 +293,13 @@ export function createWebSocketConnection(options: WebSocketConnectionOptions): 
     } catch (error) {
       if (error instanceof WebSocketFrameError) return close(error.closeCode, error.message);
       logger.error({ err: error }, "websocket frame handling failed");
-      close(WebSocketCloseCode.internalError, "internal error");
+      return close(WebSocketCloseCode.internalError, "internal error");
+    }
+    // A client that sends (pings, unary calls) but does not read would grow the
+    // outgoing buffer without bound: stop reading its frames until it drains.
+    if (congested() && !socket.isPaused) {
+      socket.pause();
+      void waitForDrain().then(() => socket.resume());
     }
   });
   socket.on("pong", () => {

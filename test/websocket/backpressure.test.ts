@@ -5,12 +5,16 @@
 // nothing. Conflate (progress): only the newest pending snapshot is kept, and
 // the terminal one always arrives.
 import { subscribe as subscribeChannel, unsubscribe as unsubscribeChannel } from "node:diagnostics_channel";
+import { once } from "node:events";
+import type { Duplex } from "node:stream";
 import type { WebSocket } from "ws";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ChatService, SubscribeRequestSchema, SubscribeResponseSchema, type SubscribeResponse } from "../../gen/rivulet/chat/v1/chat_pb.js";
+import { EchoRequestSchema, EchoResponseSchema } from "../../gen/rivulet/testing/v1/counter_pb.js";
 import { websocketOpenChannel } from "../../src/bridge/websocket-bridge.js";
 import { JobState, ProgressService, WatchRequestSchema, WatchResponseSchema } from "../../gen/rivulet/progress/v1/progress_pb.js";
 import { bearer, clientFor, transportFor } from "../helpers/clients.js";
+import { counterService } from "../helpers/counter-service.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import { openRawSocket, type RawSocket } from "./raw-socket.js";
 
@@ -20,19 +24,20 @@ describe("a WebSocket client that stops reading", () => {
   let server: TestServer;
   let token: string;
   beforeAll(async () => {
-    server = await startTestServer({ config: { wsMaxBufferedBytes: 64 * 1024, subscriberBuffer: 16, historyCount: 100_000 } });
+    server = await startTestServer({ extraServices: () => [counterService()], config: { wsMaxBufferedBytes: 64 * 1024, subscriberBuffer: 16, historyCount: 100_000 } });
     token = await server.token("alice");
   });
   afterAll(() => server.close());
 
   /** A raw client socket and the server's side of it (to see its buffered bytes). */
-  async function openWatchedSocket(): Promise<{ socket: RawSocket; serverSocket: WebSocket }> {
+  async function openWatchedSocket(): Promise<{ socket: RawSocket; serverSocket: WebSocket; serverTransport: Duplex }> {
     let serverSocket: WebSocket | undefined;
-    const onOpen = (message: unknown) => (serverSocket = (message as { socket: WebSocket }).socket);
+    let serverTransport: Duplex | undefined;
+    const onOpen = (message: unknown) => ({ socket: serverSocket, transport: serverTransport } = message as { socket: WebSocket; transport: Duplex });
     subscribeChannel(websocketOpenChannel.name, onOpen);
     try {
       const socket = await openRawSocket(server.url, { token });
-      return { socket, serverSocket: serverSocket! };
+      return { socket, serverSocket: serverSocket!, serverTransport: serverTransport! };
     } finally {
       unsubscribeChannel(websocketOpenChannel.name, onOpen);
     }
@@ -117,6 +122,32 @@ describe("a WebSocket client that stops reading", () => {
     expect(sequences.every((n, i) => i === 0 || n > sequences[i - 1]!)).toBe(true);
     expect(sequences.length).toBeLessThan(reports + 1);
     expect(watched.messages.at(-1)!.job).toMatchObject({ state: JobState.SUCCEEDED, fraction: 1 });
+    socket.close();
+  });
+
+  it("stops reading from a client that sends but does not read, and serves it again once it reads", async () => {
+    const { socket, serverSocket, serverTransport } = await openWatchedSocket();
+    socket.socket.pause();
+    const paused = once(serverTransport, "pause");
+    const text = "z".repeat(10_000);
+    const calls = 3000; // 30 MB of answers: far more than the kernel's buffers and --ws-max-buffered
+    for (let id = 1; id <= calls; id++) socket.call(id, "rivulet.testing.v1.CounterService/Echo", EchoRequestSchema, { text });
+    await paused;
+    // The server holds at most the bound plus the answers already in flight (one per open call).
+    expect(serverSocket.bufferedAmount).toBeLessThan(64 * 1024 + 100 * 10_100);
+    socket.socket.resume();
+    // Every call is answered: echoed, or refused when more than --ws-max-calls were open at once.
+    let echoed = 0;
+    for (let id = 1; id <= calls; id++) {
+      const result = await socket.until(id, EchoResponseSchema);
+      if (result.error === undefined) {
+        expect(result.messages[0]?.text.length).toBe(text.length);
+        echoed++;
+      } else {
+        expect(result.error).toEqual({ code: "resource_exhausted", message: "more than 100 calls open on one socket" });
+      }
+    }
+    expect(echoed).toBeGreaterThan(calls / 10);
     socket.close();
   });
 });
