@@ -15,6 +15,7 @@ import {
   WebSocketFrameError,
   wireErrorOf,
 } from "./websocket-frames.js";
+import { createWebSocketOutbox } from "./websocket-outbox.js";
 import { cursorOfResponse, type PayloadCache } from "./websocket-payload-cache.js";
 
 /** What one socket needs from the bridge. */
@@ -59,66 +60,24 @@ interface CallState {
 }
 
 const transport = "websocket";
-/** Queued bytes past which a batch is written at once instead of at the end of the tick. */
-const flushThresholdBytes = 64 * 1024;
 /** RFC 6455 §5.5: a control frame's payload, the close reason included, is at most 125 bytes (2 go to the code). */
 const maxCloseReasonBytes = 123;
 
 /**
  * Serves one socket: decodes client frames, runs calls through the bridge's
- * method registry, and writes server frames. Frames queued in one tick are
- * written inside one cork/uncork, so the kernel sees one write for a batch.
+ * method registry, and writes server frames through its outbox (batched
+ * writes, bounded buffering).
  */
 export function createWebSocketConnection(options: WebSocketConnectionOptions): WebSocketConnection {
   const { socket, limits, logger, metrics } = options;
   const calls = new Map<number, CallState>();
-  let queue: Uint8Array[] = [];
-  let queuedBytes = 0;
-  let flushScheduled = false;
+  const outbox = createWebSocketOutbox(socket, options.transport, limits.maxBufferedBytes);
+  const enqueue = outbox.enqueue;
+  const congested = outbox.congested;
+  const waitForDrain = outbox.drained;
   let closing = false;
   let alive = true;
   let idleSince: number | undefined = Date.now();
-  let drained: Promise<void> | undefined;
-
-  function enqueue(frame: Uint8Array): void {
-    if (closing) return;
-    queue.push(frame);
-    queuedBytes += frame.length;
-    if (queuedBytes >= flushThresholdBytes) flush();
-    else if (!flushScheduled) {
-      flushScheduled = true;
-      setImmediate(flush);
-    }
-  }
-
-  function flush(): void {
-    flushScheduled = false;
-    if (queue.length === 0) return;
-    const frames = queue;
-    queue = [];
-    queuedBytes = 0;
-    if (socket.readyState !== socket.OPEN) return;
-    options.transport.cork();
-    for (const frame of frames) socket.send(frame, { binary: true });
-    options.transport.uncork();
-  }
-
-  /** Bytes written but not yet taken by the kernel: over the bound, streams pause. */
-  const congested = () => socket.bufferedAmount > limits.maxBufferedBytes;
-
-  function waitForDrain(): Promise<void> {
-    drained ??= new Promise<void>((resolve) => {
-      const done = () => {
-        options.transport.off("drain", done);
-        options.transport.off("close", done);
-        drained = undefined;
-        resolve();
-      };
-      options.transport.on("drain", done);
-      options.transport.on("close", done);
-    });
-    return drained;
-  }
 
   /** Waits for the socket to drain, or for the call to end (a cancel releases its stream at once, not at the next drain). */
   function untilDrainedOrEnded(call: CallState): Promise<void> {
@@ -267,7 +226,8 @@ export function createWebSocketConnection(options: WebSocketConnectionOptions): 
 
   function close(code: number, reason: string): void {
     if (closing) return;
-    flush();
+    outbox.flush();
+    outbox.discard();
     closing = true;
     release();
     socket.close(code, truncate(reason));
@@ -309,7 +269,7 @@ export function createWebSocketConnection(options: WebSocketConnectionOptions): 
   socket.on("error", (error) => logger.debug({ err: error }, "websocket error"));
   socket.on("close", () => {
     closing = true;
-    queue = [];
+    outbox.discard();
     release();
     options.onClosed();
   });
