@@ -211,13 +211,11 @@ export function createWebSocketSession(options: SessionOptions): Session {
 
   function scheduleReconnect(): void {
     setState("waiting");
-    const bound = Math.min(options.backoffMaxMs, options.backoffInitialMs * 2 ** attempt);
-    attempt++;
-    // Full jitter (a random delay up to the bound) spreads a crowd of clients that lost the same server.
+    const delay = backoffDelay(attempt++, options.backoffInitialMs, options.backoffMaxMs, Math.random());
     retryTimer = setTimeout(() => {
       retryTimer = undefined;
       if (state === "waiting") void connect();
-    }, Math.random() * bound);
+    }, delay);
   }
 
   return {
@@ -254,6 +252,17 @@ export function createWebSocketSession(options: SessionOptions): Session {
       for (const call of open) call.end(new ConnectError("the WebSocket transport is closed", Code.Canceled));
     },
   };
+}
+
+/**
+ * Exponential backoff with full jitter: a delay drawn uniformly from
+ * [0, min(maxMs, initialMs × 2^attempt)), `random` in [0, 1). The jitter
+ * spreads a crowd of clients that lost the same server over the whole window
+ * instead of letting them reconnect in waves (the "Full Jitter" of AWS's
+ * "Exponential Backoff and Jitter").
+ */
+export function backoffDelay(attempt: number, initialMs: number, maxMs: number, random: number): number {
+  return random * Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 52));
 }
 
 function errorOf(error: WireError | undefined): ConnectError | undefined {
