@@ -8,7 +8,7 @@ import { Code, createClient } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { ClientFrameSchema } from "../../gen/rivulet/bridge/v1/bridge_pb.js";
-import { ChatService, type SubscribeResponse } from "../../gen/rivulet/chat/v1/chat_pb.js";
+import { ChatService, type CompleteResponse, type SubscribeResponse } from "../../gen/rivulet/chat/v1/chat_pb.js";
 import { CounterService } from "../../gen/rivulet/testing/v1/counter_pb.js";
 import { websocketOpenChannel } from "../../src/bridge/websocket-bridge.js";
 import { createWebSocketTransport, type WebSocketTransport, type WebSocketTransportState } from "../../src/client/websocket-transport.js";
@@ -131,6 +131,29 @@ describe("createWebSocketTransport with generated clients", () => {
       expect(new Set(received.map((r) => r.cursor)).size).toBe(total + 1);
       expect(watcher.sockets.length).toBe(2);
       expect(states).toEqual(["connecting", "open", "waiting", "connecting", "open"]);
+    } finally {
+      watcher.stop();
+    }
+  });
+
+  it("resumes a completion killed mid-stream under its completion_id: the whole reply once, in order", async () => {
+    const watcher = watchServerSockets();
+    try {
+      const prompt = { messages: [{ role: "user", content: "Tell me about rivers and streams." }], maxTokens: 40 };
+      const reference = await collect(clientFor(ChatService, transportFor(server.url, "connect", "1.1")).complete(prompt, bearer(token)));
+      expect(reference.length).toBeGreaterThan(10);
+      const chat = createClient(ChatService, wsTransport());
+      const received: CompleteResponse[] = [];
+      for await (const response of chat.complete(prompt)) {
+        received.push(response);
+        if (received.length === 5) (await watcher.nth(1)).terminate();
+      }
+      expect(watcher.sockets.length).toBe(2);
+      // The same deterministic reply as an uninterrupted completion of the same prompt, under one id.
+      expect(received.map((r) => r.delta)).toEqual(reference.map((r) => r.delta));
+      expect(received.at(-1)).toMatchObject({ finishReason: reference.at(-1)!.finishReason });
+      expect(new Set(received.map((r) => r.completionId)).size).toBe(1);
+      expect(new Set(received.map((r) => r.cursor)).size).toBe(received.length);
     } finally {
       watcher.stop();
     }
