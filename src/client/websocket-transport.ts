@@ -2,7 +2,7 @@ import { create, fromBinary, toBinary, type DescMessage, type DescMethod, type D
 import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type StreamResponse, type Transport, type UnaryResponse } from "@connectrpc/connect";
 import { ensureIdempotencyKey, isResumable, resumeRequest } from "./websocket-resume.js";
-import { createWebSocketSession, type SessionCall, type SessionState, type WebSocketConstructor } from "./websocket-session.js";
+import { backoffDelay, createWebSocketSession, type SessionCall, type SessionState, type WebSocketConstructor } from "./websocket-session.js";
 
 export type { SessionState as WebSocketTransportState, WebSocketConstructor, WebSocketLike } from "./websocket-session.js";
 
@@ -49,11 +49,13 @@ export interface WebSocketTransport extends Transport {
 export function createWebSocketTransport(options: WebSocketTransportOptions): WebSocketTransport {
   const WebSocketImpl = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
   if (!WebSocketImpl) throw new Error("no WebSocket implementation: pass options.WebSocket (in Node 20, the ws package's WebSocket)");
+  const backoffInitialMs = options.backoffInitialMs ?? 500;
+  const backoffMaxMs = options.backoffMaxMs ?? 30_000;
   const session = createWebSocketSession({
     url: options.url,
     WebSocket: WebSocketImpl,
-    backoffInitialMs: options.backoffInitialMs ?? 500,
-    backoffMaxMs: options.backoffMaxMs ?? 30_000,
+    backoffInitialMs,
+    backoffMaxMs,
     pingIntervalMs: options.pingIntervalMs ?? 15_000,
     onStateChange: options.onStateChange,
   });
@@ -127,6 +129,8 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): We
     const queue: Message[] = [];
     let last: Message | undefined;
     let done = false;
+    let retries = 0;
+    let retryTimer: ReturnType<typeof setTimeout> | undefined;
     let failure: ConnectError | undefined;
     let wake: (() => void) | undefined;
     const notify = () => {
@@ -138,6 +142,7 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): We
       if (done) return;
       done = true;
       failure = error;
+      clearTimeout(retryTimer);
       lifetime.release();
       notify();
     };
@@ -149,6 +154,7 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): We
       request: () => ({ method: fullName(method), request: toBinary(method.input, resumeRequest(method.input, method.output, request, last)), headers }),
       message(payload) {
         const response = fromBinary(method.output, payload);
+        retries = 0;
         last = response;
         queue.push(response);
         notify();
@@ -156,8 +162,12 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): We
       end(error) {
         // The server asks a lossless subscriber that fell behind to resume (resource_exhausted), or
         // says it is going away (unavailable): a resumable stream continues from its last cursor.
+        // Retried with the same backoff as reconnects, so a server that keeps failing is not hammered.
         if (resumable && error && (error.code === Code.ResourceExhausted || error.code === Code.Unavailable) && !done) {
-          session.start(call);
+          retryTimer = setTimeout(() => {
+            retryTimer = undefined;
+            if (!done) session.start(call);
+          }, backoffDelay(retries++, backoffInitialMs, backoffMaxMs, Math.random()));
           return;
         }
         settle(error);
