@@ -43,6 +43,7 @@ export interface SessionCall {
   interrupted(sent: boolean, reason: ConnectError): boolean;
 }
 
+/** How a session connects, reconnects and pings. */
 export interface SessionOptions {
   /** The `ws://…/ws` URL, or a function that returns it (for example with a fresh `access_token`) at each connect. */
   readonly url: string | (() => string | Promise<string>);

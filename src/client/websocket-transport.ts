@@ -6,6 +6,7 @@ import { backoffDelay, createWebSocketSession, type SessionCall, type SessionSta
 
 export type { SessionState as WebSocketTransportState, WebSocketConstructor, WebSocketLike } from "./websocket-session.js";
 
+/** Options of createWebSocketTransport(). */
 export interface WebSocketTransportOptions {
   /**
    * The server's `ws://…/ws` (or `wss://`) URL, or a function returning it at
