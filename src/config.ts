@@ -57,6 +57,12 @@ export interface Config {
   readonly llmModel: string;
   readonly shutdownGraceMs: number;
   readonly logLevel: string;
+  /** Largest WebSocket message (one ClientFrame) the server accepts; larger ones close with 1009. */
+  readonly wsMaxPayloadBytes: number;
+  /** Most calls open at once on one WebSocket; more end with resource_exhausted. */
+  readonly wsMaxCalls: number;
+  /** Bytes queued for one WebSocket above which its streams stop being read until it drains. */
+  readonly wsMaxBufferedBytes: number;
 }
 
 type Kind = "string" | "integer" | "duration" | "bytes" | "list";
@@ -99,7 +105,7 @@ export const settings: readonly Setting[] = [
   { key: "streamLifetimeMs", flag: "stream-lifetime", env: "RIVULET_STREAM_LIFETIME", kind: "duration", fallback: "1h", min: 1000, help: "longest a stream stays open; then it ends with unavailable and the client resumes" },
   { key: "headersTimeoutMs", flag: "headers-timeout", env: "RIVULET_HEADERS_TIMEOUT", kind: "duration", fallback: "10s", min: 100, max: 300_000, help: "time a client has to send its request headers" },
   { key: "maxHeaders", flag: "max-headers", env: "RIVULET_MAX_HEADERS", kind: "integer", fallback: "100", min: 16, max: 2000, help: "most request headers; more get 431" },
-  { key: "idleTimeoutMs", flag: "idle-timeout", env: "RIVULET_IDLE_TIMEOUT", kind: "duration", fallback: "5m", min: 100, help: "closes an HTTP/2 connection with no open call for this long" },
+  { key: "idleTimeoutMs", flag: "idle-timeout", env: "RIVULET_IDLE_TIMEOUT", kind: "duration", fallback: "5m", min: 100, help: "closes an HTTP/2 connection or WebSocket with no open call for this long" },
   { key: "maxMessageBytes", flag: "max-message-bytes", env: "RIVULET_MAX_MESSAGE_BYTES", kind: "bytes", fallback: "1MiB", min: 1024, max: 64 * 1024 * 1024, help: "largest request message, after decompression" },
   { key: "maxTimeoutMs", flag: "max-timeout", env: "RIVULET_MAX_TIMEOUT", kind: "duration", fallback: "24h", min: 1000, help: "largest deadline a client may ask for" },
   { key: "keepaliveMs", flag: "keepalive", env: "RIVULET_KEEPALIVE", kind: "duration", fallback: "15s", min: 100, help: "SSE comment and WebSocket ping interval" },
@@ -111,6 +117,9 @@ export const settings: readonly Setting[] = [
   { key: "llmModel", flag: "llm-model", env: "RIVULET_LLM_MODEL", kind: "string", fallback: "gpt-4o-mini", help: "default model for --llm-url" },
   { key: "shutdownGraceMs", flag: "shutdown-grace", env: "RIVULET_SHUTDOWN_GRACE", kind: "duration", fallback: "10s", min: 0, help: "how long SIGTERM waits for connections to drain" },
   { key: "logLevel", flag: "log-level", env: "RIVULET_LOG_LEVEL", kind: "string", fallback: "info", help: "trace, debug, info, warn, error or fatal" },
+  { key: "wsMaxPayloadBytes", flag: "ws-max-payload", env: "RIVULET_WS_MAX_PAYLOAD", kind: "bytes", fallback: "1MiB", min: 1024, max: 64 * 1024 * 1024, help: "largest WebSocket frame a client may send (ws's own default is 100 MiB)" },
+  { key: "wsMaxCalls", flag: "ws-max-calls", env: "RIVULET_WS_MAX_CALLS", kind: "integer", fallback: "100", min: 1, max: 100_000, help: "calls open at once on one WebSocket" },
+  { key: "wsMaxBufferedBytes", flag: "ws-max-buffered", env: "RIVULET_WS_MAX_BUFFERED", kind: "bytes", fallback: "1MiB", min: 64 * 1024, max: 256 * 1024 * 1024, help: "bytes queued for a slow WebSocket before its streams pause" },
 ];
 
 /** A configuration error: the message names the flag and what is wrong. */

@@ -1,0 +1,144 @@
+import { channel } from "node:diagnostics_channel";
+import type { IncomingMessage } from "node:http";
+import type { Duplex } from "node:stream";
+import { WebSocketServer, type WebSocket } from "ws";
+import { findBearerToken } from "../auth/credentials.js";
+import { redactUrl } from "../log.js";
+import type { Mount, MountContext } from "./mount.js";
+import { WebSocketCloseCode, websocketSubprotocol } from "./websocket-close-codes.js";
+import { createWebSocketConnection, type WebSocketConnection } from "./websocket-connection.js";
+import { createPayloadCache } from "./websocket-payload-cache.js";
+
+/**
+ * Published with `{ socket, transport }` (the server side `ws` WebSocket and its TCP or TLS socket) whenever a
+ * socket opens. Nothing subscribes in production (publishing then costs a
+ * check); tests subscribe to reach the server side of a connection, for
+ * example to terminate it mid-stream.
+ */
+export const websocketOpenChannel = channel("rivulet:websocket:open");
+
+/**
+ * `GET /ws`: the multiplexed binary WebSocket (docs/protocol.md, "WebSocket").
+ * Checks the handshake (path, Origin, subprotocol), upgrades with `ws` in
+ * noServer mode, and hands each socket to a connection handler. One shared
+ * timer pings every socket, terminates silent ones and closes idle ones.
+ */
+export function createWebSocketBridge(context: MountContext): Mount {
+  const { config, logger, metrics } = context;
+  const server = new WebSocketServer({
+    noServer: true,
+    maxPayload: config.wsMaxPayloadBytes,
+    // Off for fan-out: compressing each copy of a broadcast costs more CPU than it saves on loopback and LANs.
+    perMessageDeflate: false,
+    clientTracking: false,
+    // RFC 6455 §4.2.2: the server selects one of the offered subprotocols; others never reach this point.
+    handleProtocols: (offered) => (offered.has(websocketSubprotocol) ? websocketSubprotocol : false),
+  });
+  const payloads = createPayloadCache();
+  const connections = new Set<WebSocketConnection>();
+  let timer: NodeJS.Timeout | undefined;
+  let shuttingDown = false;
+  let allClosed: (() => void) | undefined;
+
+  function heartbeatRound(): void {
+    const now = Date.now();
+    for (const connection of connections) {
+      if (connection.idleSince !== undefined && now - connection.idleSince >= config.idleTimeoutMs) {
+        connection.close(WebSocketCloseCode.normal, "idle timeout");
+        continue;
+      }
+      connection.heartbeat();
+    }
+  }
+
+  function closeAll(): void {
+    shuttingDown = true;
+    for (const connection of connections) connection.close(WebSocketCloseCode.serviceRestart, "service restart: reconnect");
+  }
+  context.shutdownSignal.addEventListener("abort", closeAll, { once: true });
+
+  function open(socket: WebSocket, transport: Duplex, req: IncomingMessage, url: URL): void {
+    const connection = createWebSocketConnection({
+      socket,
+      transport,
+      methods: context.methods,
+      payloads,
+      logger,
+      metrics,
+      limits: { maxCalls: config.wsMaxCalls, maxMessageBytes: config.maxMessageBytes, maxBufferedBytes: config.wsMaxBufferedBytes },
+      handshakeToken: findBearerToken(headersOf(req), url.searchParams),
+      url: redactUrl(url.pathname + url.search),
+      onClosed() {
+        connections.delete(connection);
+        metrics.connections.dec({ transport: "websocket" });
+        if (connections.size === 0) {
+          clearInterval(timer);
+          timer = undefined;
+          allClosed?.();
+        }
+      },
+    });
+    connections.add(connection);
+    metrics.connections.inc({ transport: "websocket" });
+    timer ??= setInterval(heartbeatRound, config.keepaliveMs).unref();
+    if (shuttingDown) connection.close(WebSocketCloseCode.serviceRestart, "service restart: reconnect");
+    if (websocketOpenChannel.hasSubscribers) websocketOpenChannel.publish({ socket, transport });
+  }
+
+  return {
+    upgrade(req, socket, head, url) {
+      if (url.pathname !== "/ws") return false;
+      if (shuttingDown) return refuse(socket, 503, "Service Unavailable", "the server is shutting down; reconnect elsewhere");
+      if (!originAllowed(req, config.allowedOrigins)) {
+        logger.info({ origin: req.headers.origin, url: redactUrl(req.url ?? "") }, "websocket handshake from a foreign origin refused");
+        return refuse(socket, 403, "Forbidden", "origin not allowed");
+      }
+      const offered = (req.headers["sec-websocket-protocol"] ?? "").split(",").map((p) => p.trim());
+      if (!offered.includes(websocketSubprotocol)) {
+        return refuse(socket, 400, "Bad Request", `offer the WebSocket subprotocol ${websocketSubprotocol}`);
+      }
+      server.handleUpgrade(req, socket, head, (ws) => open(ws, socket, req, url));
+      return true;
+    },
+    shutdown() {
+      closeAll();
+      if (connections.size === 0) return Promise.resolve();
+      // Clients answer the close frame; one that does not is destroyed with the server's other connections after the grace period.
+      return new Promise<void>((resolve) => {
+        allClosed = resolve;
+        setTimeout(resolve, config.shutdownGraceMs).unref();
+      });
+    },
+  };
+}
+
+/**
+ * Cross-site WebSocket hijacking defence: browsers send `Origin` on every
+ * handshake (RFC 6455 §4.1, §10.2), and pages of other sites must not ride on
+ * the user's cookies. Same-origin pages and listed origins pass; clients that
+ * are not browsers send no Origin and pass too.
+ */
+export function originAllowed(req: IncomingMessage, allowedOrigins: readonly string[]): boolean {
+  const origin = req.headers.origin;
+  if (origin === undefined) return true;
+  if (allowedOrigins.includes("*") || allowedOrigins.includes(origin)) return true;
+  try {
+    return new URL(origin).host === req.headers.host;
+  } catch {
+    return false; // "null" and other opaque origins
+  }
+}
+
+function refuse(socket: Duplex, status: number, statusText: string, body: string): true {
+  socket.end(`HTTP/1.1 ${status} ${statusText}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  return true;
+}
+
+function headersOf(req: IncomingMessage): Headers {
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (value === undefined) continue;
+    for (const one of Array.isArray(value) ? value : [value]) headers.append(name, one);
+  }
+  return headers;
+}

@@ -1,0 +1,300 @@
+import type { Duplex } from "node:stream";
+import { fromBinary, type Message } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { WebSocket } from "ws";
+import type { Call } from "../../gen/rivulet/bridge/v1/bridge_pb.js";
+import type { Logger } from "../log.js";
+import type { Metrics } from "../metrics.js";
+import type { BridgeMethod } from "./method-registry.js";
+import { WebSocketCloseCode } from "./websocket-close-codes.js";
+import {
+  decodeClientFrame,
+  encodeEndFrame,
+  encodeMessageFrame,
+  encodePongFrame,
+  WebSocketFrameError,
+  wireErrorOf,
+} from "./websocket-frames.js";
+import { createWebSocketOutbox } from "./websocket-outbox.js";
+import { cursorOfResponse, type PayloadCache } from "./websocket-payload-cache.js";
+
+/** What one socket needs from the bridge. */
+export interface WebSocketConnectionOptions {
+  readonly socket: WebSocket;
+  /** The TCP (or TLS) socket under `socket`: corked around a batch of frames, and its `drain` ends backpressure. */
+  readonly transport: Duplex;
+  readonly methods: ReadonlyMap<string, BridgeMethod>;
+  readonly payloads: PayloadCache;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly limits: { readonly maxCalls: number; readonly maxMessageBytes: number; readonly maxBufferedBytes: number };
+  /** The handshake's bearer token (header, cookie or `access_token`), used by calls that carry none. */
+  readonly handshakeToken: string | undefined;
+  /** The handshake URL with credentials redacted: what handlers see as the request URL. */
+  readonly url: string;
+  /** Called once, after the socket closed and every call was released. */
+  readonly onClosed: () => void;
+}
+
+/** One open `GET /ws` socket: its calls, its outgoing queue and its liveness. */
+export interface WebSocketConnection {
+  /** Number of calls open now. */
+  readonly openCalls: number;
+  /** When the last call ended (or the socket opened) while no call is open; undefined while calls are open. */
+  readonly idleSince: number | undefined;
+  /** One heartbeat round (shared timer): terminates a peer that did not answer the previous protocol ping, else pings. */
+  heartbeat(): void;
+  /** Sends what is queued, then closes with `code`; open calls are released without `end` frames. */
+  close(code: number, reason: string): void;
+}
+
+interface CallState {
+  readonly id: number;
+  readonly method: BridgeMethod;
+  readonly controller: AbortController;
+  ended: boolean;
+  /** Conflated streams: the newest response not yet sent while the socket is congested. */
+  pending: Message | undefined;
+  /** Whether this call ever waited for the socket to drain (for the slow-consumer metric). */
+  throttled: boolean;
+}
+
+const transport = "websocket";
+/** RFC 6455 §5.5: a control frame's payload, the close reason included, is at most 125 bytes (2 go to the code). */
+const maxCloseReasonBytes = 123;
+
+/**
+ * Serves one socket: decodes client frames, runs calls through the bridge's
+ * method registry, and writes server frames through its outbox (batched
+ * writes, bounded buffering).
+ */
+export function createWebSocketConnection(options: WebSocketConnectionOptions): WebSocketConnection {
+  const { socket, limits, logger, metrics } = options;
+  const calls = new Map<number, CallState>();
+  const outbox = createWebSocketOutbox(socket, options.transport, limits.maxBufferedBytes);
+  const enqueue = outbox.enqueue;
+  const congested = outbox.congested;
+  const waitForDrain = outbox.drained;
+  let closing = false;
+  let alive = true;
+  let idleSince: number | undefined = Date.now();
+
+  /** Waits for the socket to drain, or for the call to end (a cancel releases its stream at once, not at the next drain). */
+  function untilDrainedOrEnded(call: CallState): Promise<void> {
+    const { signal } = call.controller;
+    if (signal.aborted) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        signal.removeEventListener("abort", done);
+        resolve();
+      };
+      signal.addEventListener("abort", done);
+      void waitForDrain().then(done);
+    });
+  }
+
+  function sendResponse(call: CallState, response: Message): void {
+    const output = call.method.method.output;
+    enqueue(encodeMessageFrame(call.id, options.payloads.encode(output, response), cursorOfResponse(output, response)));
+    metrics.deliveries.inc({ transport });
+  }
+
+  /** Ends a call once: releases it and sends its `end` frame. */
+  function finish(call: CallState, reason?: unknown): void {
+    if (call.ended) return;
+    call.ended = true;
+    calls.delete(call.id);
+    call.controller.abort();
+    if (call.method.kind === "server_streaming") metrics.streams.dec({ transport });
+    if (calls.size === 0) idleSince = Date.now();
+    if (reason === undefined) {
+      enqueue(encodeEndFrame(call.id));
+      return;
+    }
+    const error = wireErrorOf(reason);
+    if (!(reason instanceof ConnectError)) logger.error({ err: reason, method: call.method.method.name }, "websocket call failed");
+    if (call.throttled && reason instanceof ConnectError && reason.code === Code.ResourceExhausted) {
+      metrics.slowConsumersDropped.inc({ transport });
+    }
+    enqueue(encodeEndFrame(call.id, error));
+  }
+
+  async function pump(call: CallState, responses: AsyncIterable<Message>): Promise<void> {
+    const streaming = call.method.kind === "server_streaming";
+    const conflate = streaming && call.method.policy.slowConsumer === "conflate";
+    try {
+      for await (const response of responses) {
+        if (call.ended) break;
+        if (streaming && congested()) {
+          call.throttled = true;
+          if (conflate) {
+            // Keep reading, keep only the newest: it is sent when the socket drains.
+            if (call.pending === undefined) void waitForDrain().then(() => sendPending(call));
+            call.pending = response;
+            continue;
+          }
+          // Lossless: stop reading this stream until the socket drains; the method's
+          // own bounded buffer ends it with resource_exhausted if it stays slow.
+          await untilDrainedOrEnded(call);
+          if (call.ended) break;
+        }
+        sendResponse(call, response);
+      }
+      if (call.pending !== undefined) {
+        await untilDrainedOrEnded(call);
+        sendPending(call);
+      }
+      finish(call);
+    } catch (error) {
+      finish(call, error);
+    }
+  }
+
+  function sendPending(call: CallState): void {
+    const response = call.pending;
+    call.pending = undefined;
+    if (response !== undefined && !call.ended) sendResponse(call, response);
+  }
+
+  function startCall(frame: Call): void {
+    const { id } = frame;
+    const refuse = (message: string, code: Code) => enqueue(encodeEndFrame(id, wireErrorOf(new ConnectError(message, code))));
+    if (id === 0) return refuse("call id must not be 0", Code.InvalidArgument);
+    const existing = calls.get(id);
+    if (existing) {
+      // Both the open call and the new one end, with one `end`: no frame for this id follows it.
+      return finish(existing, new ConnectError(`call id ${id} is already in use`, Code.InvalidArgument));
+    }
+    if (calls.size >= limits.maxCalls) return refuse(`more than ${limits.maxCalls} calls open on one socket`, Code.ResourceExhausted);
+    const method = options.methods.get(frame.method.replace(/^\//, ""));
+    if (!method) return refuse(`unknown method ${frame.method}`, Code.Unimplemented);
+    if (frame.request.length > limits.maxMessageBytes) {
+      return refuse(`request of ${frame.request.length} bytes exceeds the limit of ${limits.maxMessageBytes}`, Code.ResourceExhausted);
+    }
+    let input: Message;
+    let header: Headers;
+    try {
+      input = fromBinary(method.method.input, frame.request);
+    } catch {
+      return refuse(`request is not a valid ${method.method.input.typeName}`, Code.InvalidArgument);
+    }
+    try {
+      header = new Headers(Object.entries(frame.headers));
+    } catch {
+      return refuse("call headers must be valid HTTP header names and values", Code.InvalidArgument);
+    }
+    // One auth interceptor for every transport: it reads `authorization`, so the handshake's token stands in.
+    if (!header.has("authorization") && options.handshakeToken) header.set("authorization", `Bearer ${options.handshakeToken}`);
+
+    const call: CallState = { id, method, controller: new AbortController(), ended: false, pending: undefined, throttled: false };
+    calls.set(id, call);
+    idleSince = undefined;
+    if (method.kind === "server_streaming") metrics.streams.inc({ transport });
+    let responses: AsyncIterable<Message>;
+    try {
+      responses = method.invoke(input, {
+        protocolName: transport,
+        requestMethod: "GET",
+        url: options.url,
+        requestHeader: header,
+        signal: call.controller.signal,
+      });
+    } catch (error) {
+      return finish(call, error);
+    }
+    void pump(call, responses);
+  }
+
+  function onFrame(data: Uint8Array): void {
+    const frame = decodeClientFrame(data);
+    switch (frame.kind.case) {
+      case "call":
+        return startCall(frame.kind.value);
+      case "cancel": {
+        const call = calls.get(frame.kind.value.id);
+        // A cancel racing the call's own end finds nothing: the end is already on its way.
+        if (call) finish(call, new ConnectError("canceled by the client", Code.Canceled));
+        return;
+      }
+      case "ping":
+        return enqueue(encodePongFrame(frame.kind.value.nonce));
+      default:
+        // An empty frame or a kind added after this server was built: ignored (forward compatibility).
+        return;
+    }
+  }
+
+  function close(code: number, reason: string): void {
+    if (closing) return;
+    outbox.flush();
+    outbox.discard();
+    closing = true;
+    release();
+    socket.close(code, truncate(reason));
+  }
+
+  /** Aborts every call without `end` frames: the socket is gone or going. */
+  function release(): void {
+    for (const call of calls.values()) {
+      call.ended = true;
+      call.controller.abort();
+      if (call.method.kind === "server_streaming") metrics.streams.dec({ transport });
+    }
+    calls.clear();
+  }
+
+  socket.on("message", (data: Buffer, isBinary: boolean) => {
+    alive = true;
+    if (closing) return;
+    // RFC 6455 §7.4.1: 1003 for a data type the endpoint cannot accept.
+    if (!isBinary) return close(WebSocketCloseCode.unsupportedData, "text frames are not supported: send binary rivulet.bridge.v1.ClientFrame");
+    try {
+      onFrame(data);
+    } catch (error) {
+      if (error instanceof WebSocketFrameError) return close(error.closeCode, error.message);
+      logger.error({ err: error }, "websocket frame handling failed");
+      return close(WebSocketCloseCode.internalError, "internal error");
+    }
+    // A client that sends (pings, unary calls) but does not read would grow the
+    // outgoing buffer without bound: stop reading its frames until it drains.
+    if (congested() && !socket.isPaused) {
+      socket.pause();
+      void waitForDrain().then(() => socket.resume());
+    }
+  });
+  socket.on("pong", () => {
+    alive = true;
+  });
+  // ws emits errors (oversized frames: 1009, bad framing: 1002) and then closes the socket itself.
+  socket.on("error", (error) => logger.debug({ err: error }, "websocket error"));
+  socket.on("close", () => {
+    closing = true;
+    outbox.discard();
+    release();
+    options.onClosed();
+  });
+
+  return {
+    get openCalls() {
+      return calls.size;
+    },
+    get idleSince() {
+      return idleSince;
+    },
+    heartbeat() {
+      if (!alive) {
+        logger.debug("websocket peer did not answer a ping: terminating");
+        socket.terminate();
+        return;
+      }
+      alive = false;
+      if (socket.readyState === socket.OPEN) socket.ping();
+    },
+    close,
+  };
+}
+
+function truncate(reason: string): string {
+  const bytes = Buffer.from(reason);
+  return bytes.length <= maxCloseReasonBytes ? reason : bytes.subarray(0, maxCloseReasonBytes).toString().replace(/\uFFFD$/, "");
+}

@@ -1,0 +1,124 @@
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { codeToString } from "@connectrpc/connect/protocol-connect";
+import {
+  ClientFrameSchema,
+  ServerFrameSchema,
+  type ClientFrame,
+} from "../../gen/rivulet/bridge/v1/bridge_pb.js";
+import { WebSocketCloseCode } from "./websocket-close-codes.js";
+
+/**
+ * Pure framing for `GET /ws`: bytes in, frames out, no sockets, no state.
+ * Every WebSocket message is one binary frame holding one Protobuf
+ * `ClientFrame` or `ServerFrame` (proto/rivulet/bridge/v1/bridge.proto).
+ */
+
+/** A frame the server cannot read; `closeCode` is what the connection closes with (like ws's `WS_ERR_*` errors). */
+export class WebSocketFrameError extends Error {
+  override readonly name = "WebSocketFrameError";
+  constructor(
+    message: string,
+    readonly closeCode: number,
+  ) {
+    super(message);
+  }
+}
+
+/** The `error` of an `end` frame: a Connect code in snake case and a message safe to show. */
+export interface WireError {
+  readonly code: string;
+  readonly message: string;
+}
+
+/** Decodes one client frame; throws WebSocketFrameError (close 1007) when the bytes are not a ClientFrame. */
+export function decodeClientFrame(data: Uint8Array): ClientFrame {
+  try {
+    return fromBinary(ClientFrameSchema, data);
+  } catch (error) {
+    const detail = error instanceof Error ? error.message : String(error);
+    throw new WebSocketFrameError(`frame is not a rivulet.bridge.v1.ClientFrame: ${detail}`, WebSocketCloseCode.invalidPayload);
+  }
+}
+
+// Protobuf wire format (protobuf.dev/programming-guides/encoding): a tag is
+// (field_number << 3) | wire_type; wire type 0 is a varint, 2 is length-delimited.
+const serverFrameMessageTag = (1 << 3) | 2; // ServerFrame.message = 1
+const messageIdTag = (1 << 3) | 0; // Message.id = 1
+const messagePayloadTag = (2 << 3) | 2; // Message.payload = 2
+const messageCursorTag = (3 << 3) | 2; // Message.cursor = 3
+const utf8 = new TextEncoder();
+
+/**
+ * `ServerFrame{message{id, payload, cursor}}`, built by hand around payload
+ * bytes encoded once per response object: for a message fanned out to N
+ * subscribers only these few envelope bytes differ. Byte-for-byte what
+ * `toBinary(ServerFrameSchema, …)` writes (fields in number order, proto3
+ * zero values omitted).
+ */
+export function encodeMessageFrame(id: number, payload: Uint8Array, cursor: string): Uint8Array {
+  const cursorBytes = cursor === "" ? undefined : utf8.encode(cursor);
+  let inner = 0;
+  if (id !== 0) inner += 1 + varintSize(id);
+  if (payload.length > 0) inner += 1 + varintSize(payload.length) + payload.length;
+  if (cursorBytes) inner += 1 + varintSize(cursorBytes.length) + cursorBytes.length;
+  const frame = new Uint8Array(1 + varintSize(inner) + inner);
+  let at = 0;
+  frame[at++] = serverFrameMessageTag;
+  at = writeVarint(frame, at, inner);
+  if (id !== 0) {
+    frame[at++] = messageIdTag;
+    at = writeVarint(frame, at, id);
+  }
+  if (payload.length > 0) {
+    frame[at++] = messagePayloadTag;
+    at = writeVarint(frame, at, payload.length);
+    frame.set(payload, at);
+    at += payload.length;
+  }
+  if (cursorBytes) {
+    frame[at++] = messageCursorTag;
+    at = writeVarint(frame, at, cursorBytes.length);
+    frame.set(cursorBytes, at);
+  }
+  return frame;
+}
+
+/** `ServerFrame{end{id, error?}}`: the last frame of a call. */
+export function encodeEndFrame(id: number, error?: WireError): Uint8Array {
+  return toBinary(ServerFrameSchema, create(ServerFrameSchema, { kind: { case: "end", value: { id, error } } }));
+}
+
+/** `ServerFrame{pong{nonce}}`: the answer to a client's `ping`. */
+export function encodePongFrame(nonce: bigint): Uint8Array {
+  return toBinary(ServerFrameSchema, create(ServerFrameSchema, { kind: { case: "pong", value: { nonce } } }));
+}
+
+/**
+ * The wire error for any failure. ConnectErrors keep their code and message
+ * (the same a Connect client would see); anything else is `internal` with a
+ * generic message, so no internal detail leaks to clients.
+ */
+export function wireErrorOf(reason: unknown): WireError {
+  if (reason instanceof ConnectError) return { code: codeToString(reason.code), message: reason.rawMessage };
+  return { code: codeToString(Code.Internal), message: "internal error" };
+}
+
+/** Bytes of an unsigned varint (values below 2^32 here: ids and lengths). */
+export function varintSize(value: number): number {
+  let size = 1;
+  while (value >= 0x80) {
+    value = Math.floor(value / 128);
+    size++;
+  }
+  return size;
+}
+
+function writeVarint(target: Uint8Array, at: number, value: number): number {
+  while (value >= 0x80) {
+    target[at++] = (value & 0x7f) | 0x80;
+    value = Math.floor(value / 128);
+  }
+  target[at++] = value;
+  return at;
+}

@@ -1,0 +1,248 @@
+import { create, fromBinary, toBinary, type DescMessage, type DescMethod, type DescMethodStreaming, type DescMethodUnary, type Message, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
+import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError, type StreamResponse, type Transport, type UnaryResponse } from "@connectrpc/connect";
+import { ensureIdempotencyKey, isResumable, resumeRequest } from "./websocket-resume.js";
+import { backoffDelay, createWebSocketSession, type SessionCall, type SessionState, type WebSocketConstructor } from "./websocket-session.js";
+
+export type { SessionState as WebSocketTransportState, WebSocketConstructor, WebSocketLike } from "./websocket-session.js";
+
+/** Options of createWebSocketTransport(). */
+export interface WebSocketTransportOptions {
+  /**
+   * The server's `ws://…/ws` (or `wss://`) URL, or a function returning it at
+   * each (re)connect. Browsers cannot set headers on a WebSocket handshake:
+   * put a token in `access_token` here, or rely on an `access_token` cookie;
+   * per-call `headers` (such as `authorization`) travel in each call frame.
+   */
+  readonly url: string | (() => string | Promise<string>);
+  /** The WebSocket constructor; defaults to `globalThis.WebSocket` (browsers, Node 22). In Node 20 pass `ws`'s `WebSocket`. */
+  readonly WebSocket?: WebSocketConstructor;
+  /** Upper bound of the first reconnect delay; it doubles per failed attempt up to `backoffMaxMs`. Default 500 ms. */
+  readonly backoffInitialMs?: number;
+  /** Default 30 s. */
+  readonly backoffMaxMs?: number;
+  /** Interval of `ping` frames while calls are open; a server silent for a whole interval after one is dead. Default 15 s. */
+  readonly pingIntervalMs?: number;
+  /** Called when the connection's state changes (to show "reconnecting…"). */
+  readonly onStateChange?: (state: SessionState) => void;
+}
+
+/** A connect-es Transport over one multiplexed WebSocket, plus its lifetime. */
+export interface WebSocketTransport extends Transport {
+  readonly state: SessionState;
+  /** Closes the socket; open calls end with `canceled`. */
+  close(): void;
+}
+
+/**
+ * A connect-es `Transport` over Rivulet's WebSocket (GET /ws, docs/protocol.md),
+ * so `createClient(ChatService, createWebSocketTransport({ url }))` makes typed
+ * unary and server-streaming calls over one socket, in browsers and Node.
+ *
+ * While the socket is down it reconnects with exponential backoff and full
+ * jitter. Resumable streams continue from the cursor of their last response,
+ * so a subscriber receives every message exactly once, in order. Unary calls
+ * made while offline are queued and sent on reconnect; a unary call that was
+ * on the wire when the socket dropped is sent again only when that is safe:
+ * its request carries an `idempotency_key` (filled in here when empty) or the
+ * method is declared free of side effects; otherwise it fails `unavailable`.
+ */
+export function createWebSocketTransport(options: WebSocketTransportOptions): WebSocketTransport {
+  const WebSocketImpl = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+  if (!WebSocketImpl) throw new Error("no WebSocket implementation: pass options.WebSocket (in Node 20, the ws package's WebSocket)");
+  const backoffInitialMs = options.backoffInitialMs ?? 500;
+  const backoffMaxMs = options.backoffMaxMs ?? 30_000;
+  const session = createWebSocketSession({
+    url: options.url,
+    WebSocket: WebSocketImpl,
+    backoffInitialMs,
+    backoffMaxMs,
+    pingIntervalMs: options.pingIntervalMs ?? 15_000,
+    onStateChange: options.onStateChange,
+  });
+
+  return {
+    get state() {
+      return session.state;
+    },
+    close: () => session.close(),
+
+    unary<I extends DescMessage, O extends DescMessage>(
+      method: DescMethodUnary<I, O>,
+      signal: AbortSignal | undefined,
+      timeoutMs: number | undefined,
+      header: HeadersInit | undefined,
+      input: MessageInitShape<I>,
+    ): Promise<UnaryResponse<I, O>> {
+      const request = create(method.input, input);
+      // Safe to send twice: a key the server deduplicates, or a method declared idempotent in the schema.
+      const replayable = ensureIdempotencyKey(method.input, request) || method.idempotency !== MethodOptions_IdempotencyLevel.IDEMPOTENCY_UNKNOWN;
+      const bytes = toBinary(method.input, request);
+      const headers = headerRecord(header);
+      return new Promise<UnaryResponse<I, O>>((resolve, reject) => {
+        let response: MessageShape<O> | undefined;
+        const lifetime = callLifetime(signal, timeoutMs, (reason) => {
+          session.cancel(call);
+          reject(reason);
+        });
+        const call: SessionCall = {
+          request: () => ({ method: fullName(method), request: bytes, headers }),
+          message(payload) {
+            response = fromBinary(method.output, payload) as MessageShape<O>;
+          },
+          end(error) {
+            lifetime.release();
+            if (error) reject(error);
+            else if (response === undefined) reject(new ConnectError("the call ended without a response", Code.Internal));
+            else resolve({ stream: false, service: method.parent, method, header: new Headers(), trailer: new Headers(), message: response });
+          },
+          interrupted: (sent) => !sent || replayable,
+        };
+        if (lifetime.aborted) return;
+        session.start(call);
+      });
+    },
+
+    async stream<I extends DescMessage, O extends DescMessage>(
+      method: DescMethodStreaming<I, O>,
+      signal: AbortSignal | undefined,
+      timeoutMs: number | undefined,
+      header: HeadersInit | undefined,
+      input: AsyncIterable<MessageInitShape<I>>,
+    ): Promise<StreamResponse<I, O>> {
+      if (method.methodKind !== "server_streaming") {
+        throw new ConnectError(`${fullName(method)}: only unary and server-streaming methods are served over the WebSocket`, Code.Unimplemented);
+      }
+      let first: Message | undefined;
+      for await (const message of input) {
+        first = create(method.input, message);
+        break;
+      }
+      if (first === undefined) throw new ConnectError("a server-streaming call needs one request message", Code.InvalidArgument);
+      const responses = openStream(method, first, signal, timeoutMs, headerRecord(header));
+      return { stream: true, service: method.parent, method, header: new Headers(), trailer: new Headers(), message: responses as AsyncIterable<MessageShape<O>> };
+    },
+  };
+
+  /** A server-streaming call as an async iterable that survives reconnects when the method is resumable. */
+  function openStream(method: DescMethod, request: Message, signal: AbortSignal | undefined, timeoutMs: number | undefined, headers: Record<string, string>): AsyncIterable<Message> {
+    const resumable = isResumable(method);
+    const queue: Message[] = [];
+    let last: Message | undefined;
+    let done = false;
+    let retries = 0;
+    let retryTimer: ReturnType<typeof setTimeout> | undefined;
+    let failure: ConnectError | undefined;
+    let wake: (() => void) | undefined;
+    const notify = () => {
+      const w = wake;
+      wake = undefined;
+      w?.();
+    };
+    const settle = (error: ConnectError | undefined) => {
+      if (done) return;
+      done = true;
+      failure = error;
+      clearTimeout(retryTimer);
+      lifetime.release();
+      notify();
+    };
+    const lifetime = callLifetime(signal, timeoutMs, (reason) => {
+      session.cancel(call);
+      settle(reason);
+    });
+    const call: SessionCall = {
+      request: () => ({ method: fullName(method), request: toBinary(method.input, resumeRequest(method.input, method.output, request, last)), headers }),
+      message(payload) {
+        const response = fromBinary(method.output, payload);
+        retries = 0;
+        last = response;
+        queue.push(response);
+        notify();
+      },
+      end(error) {
+        // The server asks a lossless subscriber that fell behind to resume (resource_exhausted), or
+        // says it is going away (unavailable): a resumable stream continues from its last cursor.
+        // Retried with the same backoff as reconnects, so a server that keeps failing is not hammered.
+        if (resumable && error && (error.code === Code.ResourceExhausted || error.code === Code.Unavailable) && !done) {
+          retryTimer = setTimeout(() => {
+            retryTimer = undefined;
+            if (!done) session.start(call);
+          }, backoffDelay(retries++, backoffInitialMs, backoffMaxMs, Math.random()));
+          return;
+        }
+        settle(error);
+      },
+      interrupted: () => resumable,
+    };
+    if (!lifetime.aborted) session.start(call);
+
+    return {
+      [Symbol.asyncIterator]() {
+        return {
+          async next(): Promise<IteratorResult<Message>> {
+            for (;;) {
+              const response = queue.shift();
+              if (response !== undefined) return { value: response, done: false };
+              if (done) {
+                if (failure) throw failure;
+                return { value: undefined, done: true };
+              }
+              await new Promise<void>((resolve) => (wake = resolve));
+            }
+          },
+          return(): Promise<IteratorResult<Message>> {
+            // The consumer stopped reading: cancel on the server and release everything.
+            if (!done) {
+              session.cancel(call);
+              settle(undefined);
+            }
+            queue.length = 0;
+            return Promise.resolve({ value: undefined, done: true });
+          },
+        };
+      },
+    };
+  }
+}
+
+/** A call's abort signal and deadline, released when the call ends. */
+function callLifetime(signal: AbortSignal | undefined, timeoutMs: number | undefined, abort: (reason: ConnectError) => void) {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let aborted = false;
+  const fire = (reason: ConnectError) => {
+    if (aborted) return;
+    aborted = true;
+    release();
+    abort(reason);
+  };
+  const onAbort = () => fire(ConnectError.from(signal?.reason, Code.Canceled));
+  const release = () => {
+    clearTimeout(timer);
+    signal?.removeEventListener("abort", onAbort);
+  };
+  if (signal?.aborted) onAbort();
+  else {
+    signal?.addEventListener("abort", onAbort);
+    if (timeoutMs !== undefined && timeoutMs > 0) {
+      timer = setTimeout(() => fire(new ConnectError(`the call did not finish within ${timeoutMs} ms`, Code.DeadlineExceeded)), timeoutMs);
+    }
+  }
+  return {
+    get aborted() {
+      return aborted;
+    },
+    release,
+  };
+}
+
+function fullName(method: DescMethod): string {
+  return `${method.parent.typeName}/${method.name}`;
+}
+
+/** Call headers as the frame's map, keys lower case (the Headers class lower-cases them). */
+function headerRecord(header: HeadersInit | undefined): Record<string, string> {
+  const record: Record<string, string> = {};
+  new Headers(header).forEach((value, name) => (record[name] = value));
+  return record;
+}

@@ -1,0 +1,126 @@
+import { create, fromBinary, toBinary, type DescMessage, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
+import WebSocket from "ws";
+import { ClientFrameSchema, ServerFrameSchema, type ServerFrame } from "../../gen/rivulet/bridge/v1/bridge_pb.js";
+
+/** What a raw socket saw for one call: its messages (decoded) and its end. */
+export interface CallResult<T> {
+  readonly messages: T[];
+  readonly cursors: string[];
+  readonly error: { code: string; message: string } | undefined;
+  /** Whether the call's `end` frame arrived (false when `until` stopped at `count`). */
+  readonly ended: boolean;
+}
+
+/** A `ws` client speaking raw rivulet.bridge.v1 frames, for tests. */
+export interface RawSocket {
+  readonly socket: WebSocket;
+  /** Sends a ClientFrame. */
+  send(frame: MessageInitShape<typeof ClientFrameSchema>): void;
+  /** Sends raw bytes as one binary (or text) WebSocket message. */
+  sendRaw(data: Uint8Array | string): void;
+  /** Starts a call: `request` is encoded with `schema`. */
+  call<I extends DescMessage>(id: number, method: string, schema: I, request: MessageInitShape<I>, headers?: Record<string, string>): void;
+  /** The next frame that belongs to no call (pong). */
+  nextControl(): Promise<ServerFrame>;
+  /** Frames of call `id` until its end (or until `count` messages), decoding payloads with `schema`. */
+  until<O extends DescMessage>(id: number, schema: O, count?: number): Promise<CallResult<MessageShape<O>>>;
+  /** Every frame received so far, in order (to assert what never arrived). */
+  readonly log: readonly ServerFrame[];
+  /** Resolves with the close code and reason. */
+  readonly closed: Promise<{ code: number; reason: string }>;
+  close(): void;
+}
+
+/** A queue of frames with one waiter at a time. */
+class FrameQueue {
+  private readonly frames: ServerFrame[] = [];
+  private waiter: ((frame: ServerFrame) => void) | undefined;
+  push(frame: ServerFrame): void {
+    const waiter = this.waiter;
+    this.waiter = undefined;
+    if (waiter) waiter(frame);
+    else this.frames.push(frame);
+  }
+  next(): Promise<ServerFrame> {
+    const frame = this.frames.shift();
+    if (frame) return Promise.resolve(frame);
+    return new Promise((resolve) => (this.waiter = resolve));
+  }
+}
+
+/** Opens `ws://…/ws` with the rivulet.v1 subprotocol (unless other `protocols` are given) and waits for it to open. */
+export async function openRawSocket(
+  baseUrl: string,
+  options: { token?: string; protocols?: string[]; origin?: string; headers?: Record<string, string> } = {},
+): Promise<RawSocket> {
+  const url = new URL("/ws", baseUrl.replace(/^http/, "ws"));
+  if (options.token) url.searchParams.set("access_token", options.token);
+  const socket = new WebSocket(url, options.protocols ?? ["rivulet.v1"], {
+    origin: options.origin,
+    headers: options.headers,
+    perMessageDeflate: false,
+  });
+  const control = new FrameQueue();
+  const perCall = new Map<number, FrameQueue>();
+  const queueOf = (id: number) => {
+    let queue = perCall.get(id);
+    if (!queue) perCall.set(id, (queue = new FrameQueue()));
+    return queue;
+  };
+  const log: ServerFrame[] = [];
+  socket.binaryType = "nodebuffer";
+  socket.on("message", (data: Buffer) => {
+    const frame = fromBinary(ServerFrameSchema, data);
+    log.push(frame);
+    if (frame.kind.case === "message" || frame.kind.case === "end") queueOf(frame.kind.value.id).push(frame);
+    else control.push(frame);
+  });
+  const closed = new Promise<{ code: number; reason: string }>((resolve) => {
+    socket.on("close", (code, reason) => resolve({ code, reason: reason.toString() }));
+  });
+  socket.on("error", () => undefined);
+  await new Promise<void>((resolve, reject) => {
+    socket.once("open", () => resolve());
+    socket.once("unexpected-response", (_req, res) => {
+      let body = "";
+      res.setEncoding("utf8").on("data", (chunk: string) => (body += chunk));
+      res.on("end", () => reject(Object.assign(new Error(`HTTP ${res.statusCode}: ${body}`), { status: res.statusCode, body })));
+    });
+    socket.once("error", reject);
+  });
+  return {
+    socket,
+    closed,
+    log,
+    send(frame) {
+      socket.send(toBinary(ClientFrameSchema, create(ClientFrameSchema, frame)));
+    },
+    sendRaw(data) {
+      socket.send(data, { binary: typeof data !== "string" });
+    },
+    call(id, method, schema, request, headers = {}) {
+      const bytes = toBinary(schema, create(schema, request));
+      socket.send(toBinary(ClientFrameSchema, create(ClientFrameSchema, { kind: { case: "call", value: { id, method, request: bytes, headers } } })));
+    },
+    nextControl: () => control.next(),
+    async until(id, schema, count) {
+      const messages: MessageShape<typeof schema>[] = [];
+      const cursors: string[] = [];
+      const queue = queueOf(id);
+      for (;;) {
+        if (count !== undefined && messages.length >= count) return { messages, cursors, error: undefined, ended: false };
+        const frame = await queue.next();
+        if (frame.kind.case === "message") {
+          messages.push(fromBinary(schema, frame.kind.value.payload));
+          cursors.push(frame.kind.value.cursor);
+        } else if (frame.kind.case === "end") {
+          const error = frame.kind.value.error;
+          return { messages, cursors, error: error ? { code: error.code, message: error.message } : undefined, ended: true };
+        }
+      }
+    },
+    close() {
+      socket.close();
+    },
+  };
+}
