@@ -1,8 +1,10 @@
-import { fromJsonString } from "@bufbuild/protobuf";
+import { create, fromBinary, fromJsonString, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Transport } from "@connectrpc/connect";
 import { codeFromString } from "@connectrpc/connect/protocol-connect";
 import { EventSource } from "eventsource";
-import { ChatService, SubscribeResponseSchema, type SubscribeResponse } from "../../gen/rivulet/chat/v1/chat_pb.js";
+import WebSocket from "ws";
+import { ClientFrameSchema, ServerFrameSchema } from "../../gen/rivulet/bridge/v1/bridge_pb.js";
+import { ChatService, SubscribeRequestSchema, SubscribeResponseSchema, type SubscribeResponse } from "../../gen/rivulet/chat/v1/chat_pb.js";
 import type { GapReason } from "../../gen/rivulet/stream/v1/gap_pb.js";
 import { bearer, clientFor, transportFor, type HttpVersion, type Protocol } from "../helpers/clients.js";
 
@@ -94,6 +96,58 @@ function eventSourceKind(): SubscriberKind {
   };
 }
 
+/**
+ * The `ws` package speaking raw rivulet.bridge.v1 frames on `/ws`: one socket
+ * and one call per subscribe. A socket that closes (instance killed) ends the
+ * stream with `unavailable`, so the RoomSubscriber resumes elsewhere.
+ */
+function webSocketKind(): SubscriberKind {
+  return {
+    name: "WebSocket (ws, raw frames)",
+    async *subscribe(baseUrl, request, token, signal) {
+      const socket = new WebSocket(`${baseUrl.replace(/^http/, "ws")}/ws`, ["rivulet.v1"], {
+        headers: { authorization: `Bearer ${token}` },
+        perMessageDeflate: false,
+      });
+      socket.binaryType = "nodebuffer";
+      const queue: (RoomEvent | ConnectError | "end")[] = [];
+      let wake: (() => void) | undefined;
+      const push = (item: RoomEvent | ConnectError | "end") => {
+        queue.push(item);
+        wake?.();
+      };
+      socket.on("open", () => {
+        const payload = toBinary(SubscribeRequestSchema, create(SubscribeRequestSchema, request));
+        socket.send(toBinary(ClientFrameSchema, create(ClientFrameSchema, { kind: { case: "call", value: { id: 1, method: "rivulet.chat.v1.ChatService/Subscribe", request: payload } } })));
+      });
+      socket.on("message", (data: Buffer) => {
+        const frame = fromBinary(ServerFrameSchema, data);
+        if (frame.kind.case === "message") push(roomEventOf(fromBinary(SubscribeResponseSchema, frame.kind.value.payload)));
+        else if (frame.kind.case === "end") {
+          const error = frame.kind.value.error;
+          push(error ? new ConnectError(error.message, codeFromString(error.code) ?? Code.Unknown) : "end");
+        }
+      });
+      socket.on("error", () => undefined);
+      socket.on("close", (code) => push(new ConnectError(`socket closed (${code})`, Code.Unavailable)));
+      const onAbort = () => push(new ConnectError("stopped", Code.Canceled));
+      signal.addEventListener("abort", onAbort, { once: true });
+      try {
+        for (;;) {
+          if (queue.length === 0) await new Promise<void>((resolve) => (wake = resolve));
+          const item = queue.shift()!;
+          if (item === "end") return;
+          if (item instanceof ConnectError) throw item;
+          yield item;
+        }
+      } finally {
+        signal.removeEventListener("abort", onAbort);
+        socket.terminate();
+      }
+    },
+  };
+}
+
 /** Maps a generated SubscribeResponse (any transport that yields one) to a RoomEvent. */
 export function roomEventOf(response: SubscribeResponse): RoomEvent {
   const { cursor, event } = response;
@@ -108,19 +162,16 @@ export function roomEventOf(response: SubscribeResponse): RoomEvent {
 }
 
 /**
- * Every subscriber kind the multi-instance suites run. The SSE and WebSocket
- * bridges add theirs here, one entry each: an `eventsource` subscriber
- * (`GET /sse/rivulet.chat.v1.ChatService/Subscribe?message=<JSON>`, each
- * event's JSON parsed with `fromJson(SubscribeResponseSchema, …)` and passed
- * to `roomEventOf`; the `error` event's code becomes a ConnectError) and a
- * `ws` subscriber on `/ws` doing the same with `ServerFrame.message` payloads
- * and `end` errors.
+ * Every subscriber kind the multi-instance suites run: generated clients on
+ * Connect, gRPC and gRPC-Web, the `eventsource` package on SSE, and `ws` on
+ * the WebSocket bridge.
  */
 export const subscriberKinds: readonly SubscriberKind[] = [
   generatedClientKind("Connect over h2c", "connect", "2"),
   generatedClientKind("gRPC over h2c", "grpc", "2"),
   generatedClientKind("gRPC-Web over HTTP/1.1", "grpc-web", "1.1"),
   eventSourceKind(),
+  webSocketKind(),
 ];
 
 /** Codes after which resuming cannot help: the subscriber gives up and reports it. */
