@@ -33,8 +33,9 @@ describe("a live stream whose token expires", () => {
     const chat = clientFor(ChatService, transportFor(server.url, "connect", "2"));
     const writer = bearer(await server.token("writer"));
     const first = await chat.send({ room: "expiring", text: "one" }, writer);
-    // A token that lives one more second.
-    const shortLived = bearer(await server.token("reader", [], 1));
+    // A token that lives one to two more seconds (`exp` counts whole seconds):
+    // time enough for the history message, then the stream must end.
+    const shortLived = bearer(await server.token("reader", [], 2));
     const { items, error } = await drain(chat.subscribe({ room: "expiring", history: 1 }, shortLived));
     expect(items.map(textOf)).toEqual(["one"]);
     expect(error?.code).toBe(Code.Unauthenticated);
