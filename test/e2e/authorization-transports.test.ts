@@ -90,6 +90,18 @@ describe("authorization on every transport", () => {
     expect(await outcome(() => take(progress.watch({ jobId: job!.id }, stranger), 1))).toBe("PermissionDenied");
   });
 
+  each("a stream whose token expires ends with unauthenticated after what it was sent", async (notify) => {
+    // One to two seconds of life (`exp` counts whole seconds).
+    const dave = bearer(await server.token("dave", [], 2));
+    await notify.publish({ userId: "dave", kind: "k", title: "before expiry" }, publisher);
+    const received: SubscribeResponse[] = [];
+    const code = await outcome(async () => {
+      for await (const response of notify.subscribe({ history: 1 }, dave)) received.push(response);
+    });
+    expect(code).toBe("Unauthenticated");
+    expect(titles(received).at(-1)).toBe("dave:before expiry");
+  });
+
   it("lost nothing: every user still has exactly their notifications, in order", async () => {
     const notify = createClient(NotificationService, transportFor(server.url, "connect", "2"));
     expect(titles(await take(notify.subscribe({ history: 10 }, bearer(await server.token("alice"))), 1))).toEqual(["alice:for alice"]);

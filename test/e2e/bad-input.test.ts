@@ -1,7 +1,7 @@
 import { SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ChatService, type SubscribeResponse } from "../../gen/rivulet/chat/v1/chat_pb.js";
-import { bearer, clientFor, transportFor } from "../helpers/clients.js";
+import { bearer, clientFor, take, transportFor } from "../helpers/clients.js";
 import { startTestServer, testSecret, type TestServer } from "../helpers/server.js";
 
 /**
@@ -82,6 +82,36 @@ describe("bad input on Connect and gRPC", () => {
     expect(response.status).toBe(404);
   });
 
+  /** A gRPC-Web request: one data frame (flag 0, big-endian length) around `message`. */
+  function grpcWebFrame(message: Uint8Array): Uint8Array<ArrayBuffer> {
+    const frame = new Uint8Array(5 + message.length);
+    new DataView(frame.buffer).setUint32(1, message.length);
+    frame.set(message, 5);
+    return frame;
+  }
+
+  it.each([
+    // connect-es, like grpc-go, reports an undecodable message as internal.
+    ["malformed Protobuf", "13", grpcWebFrame(new Uint8Array([0x0a, 0xff, 0xff]))],
+    ["a frame shorter than its length says", "3", new Uint8Array([0, 0, 0, 0, 9, 0x0a])],
+    // The gRPC spec: a compressed message with no (or an unknown) grpc-encoding is INTERNAL.
+    ["a compressed frame without grpc-encoding", "13", new Uint8Array([1, 0, 0, 0, 1, 0x0a])],
+  ])("%s over gRPC-Web → grpc-status %s, in the trailers", async (_name, status, body) => {
+    const response = await fetch(`${server.url}/rivulet.chat.v1.ChatService/Send`, {
+      method: "POST",
+      headers: { "content-type": "application/grpc-web+proto", authorization: `Bearer ${token}` },
+      body,
+    });
+    expect(response.status).toBe(200);
+    const text = Buffer.from(await response.arrayBuffer()).toString("latin1");
+    expect(text).toMatch(new RegExp(`grpc-status: ?${status}\r\n`));
+  });
+
+  it("a wrong HTTP verb (GET on a method that is not side-effect free) → 405", async () => {
+    const response = await fetch(`${server.url}/rivulet.chat.v1.ChatService/Send?encoding=json&message=%7B%7D`, { headers: { authorization: `Bearer ${token}` } });
+    expect(response.status).toBe(405);
+  });
+
   it("keeps serving: health, a send, and the bystander's live stream all still work", async () => {
     expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
     const chat = clientFor(ChatService, transportFor(server.url, "grpc", "2"));
@@ -89,6 +119,9 @@ describe("bad input on Connect and gRPC", () => {
     await chat.send({ room: "bystanders", text: "after" }, bearer(token));
     const { value } = await next;
     expect(value?.event.case === "message" ? value.event.value.text : "").toBe("after");
+    // Nothing stored was lost or added by the bad requests: the room holds exactly what was sent.
+    const history = await take(chat.subscribe({ room: "bystanders", history: 10 }, bearer(token)), 2);
+    expect(history.map((r) => (r.event.case === "message" ? r.event.value.text : ""))).toEqual(["before", "after"]);
   });
 });
 
