@@ -48,6 +48,37 @@ function generatedClientKind(name: string, protocol: Protocol, httpVersion: Http
 }
 
 /**
+ * Turns callbacks into a stream: `push` events, an error (which ends the
+ * stream by throwing) or "end"; `drain` yields until one of the last two,
+ * or until `signal` aborts (then `canceled`), and runs `release` however it ends.
+ */
+function callbackStream(signal: AbortSignal, release: () => void) {
+  const queue: (RoomEvent | ConnectError | "end")[] = [];
+  let wake: (() => void) | undefined;
+  const push = (item: RoomEvent | ConnectError | "end") => {
+    queue.push(item);
+    wake?.();
+  };
+  async function* drain(): AsyncGenerator<RoomEvent> {
+    const onAbort = () => push(new ConnectError("stopped", Code.Canceled));
+    signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      for (;;) {
+        if (queue.length === 0) await new Promise<void>((resolve) => (wake = resolve));
+        const item = queue.shift()!;
+        if (item === "end") return;
+        if (item instanceof ConnectError) throw item;
+        yield item;
+      }
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+      release();
+    }
+  }
+  return { push, drain };
+}
+
+/**
  * The `eventsource` package on the SSE bridge, one connection per subscribe:
  * its own reconnection is cut short (a drop ends the stream with
  * `unavailable`) so that the RoomSubscriber picks the instance and resumes
@@ -61,12 +92,7 @@ function eventSourceKind(): SubscriberKind {
       const source = new EventSource(url, {
         fetch: (input, init) => fetch(input, { ...init, headers: { ...init?.headers, authorization: `Bearer ${token}` } }),
       });
-      const queue: (RoomEvent | ConnectError)[] = [];
-      let wake: (() => void) | undefined;
-      const push = (item: RoomEvent | ConnectError) => {
-        queue.push(item);
-        wake?.();
-      };
+      const { push, drain } = callbackStream(signal, () => source.close());
       source.addEventListener("message", (event) => push(roomEventOf(fromJsonString(SubscribeResponseSchema, event.data))));
       source.addEventListener("error", (event) => {
         // `event: error` from the server carries Connect error JSON; a bare error is a dropped connection.
@@ -79,19 +105,7 @@ function eventSourceKind(): SubscriberKind {
         }
         source.close();
       });
-      const onAbort = () => push(new ConnectError("stopped", Code.Canceled));
-      signal.addEventListener("abort", onAbort, { once: true });
-      try {
-        for (;;) {
-          if (queue.length === 0) await new Promise<void>((resolve) => (wake = resolve));
-          const item = queue.shift()!;
-          if (item instanceof ConnectError) throw item;
-          yield item;
-        }
-      } finally {
-        signal.removeEventListener("abort", onAbort);
-        source.close();
-      }
+      yield* drain();
     },
   };
 }
@@ -110,12 +124,7 @@ function webSocketKind(): SubscriberKind {
         perMessageDeflate: false,
       });
       socket.binaryType = "nodebuffer";
-      const queue: (RoomEvent | ConnectError | "end")[] = [];
-      let wake: (() => void) | undefined;
-      const push = (item: RoomEvent | ConnectError | "end") => {
-        queue.push(item);
-        wake?.();
-      };
+      const { push, drain } = callbackStream(signal, () => socket.terminate());
       socket.on("open", () => {
         const payload = toBinary(SubscribeRequestSchema, create(SubscribeRequestSchema, request));
         socket.send(toBinary(ClientFrameSchema, create(ClientFrameSchema, { kind: { case: "call", value: { id: 1, method: "rivulet.chat.v1.ChatService/Subscribe", request: payload } } })));
@@ -130,20 +139,7 @@ function webSocketKind(): SubscriberKind {
       });
       socket.on("error", () => undefined);
       socket.on("close", (code) => push(new ConnectError(`socket closed (${code})`, Code.Unavailable)));
-      const onAbort = () => push(new ConnectError("stopped", Code.Canceled));
-      signal.addEventListener("abort", onAbort, { once: true });
-      try {
-        for (;;) {
-          if (queue.length === 0) await new Promise<void>((resolve) => (wake = resolve));
-          const item = queue.shift()!;
-          if (item === "end") return;
-          if (item instanceof ConnectError) throw item;
-          yield item;
-        }
-      } finally {
-        signal.removeEventListener("abort", onAbort);
-        socket.terminate();
-      }
+      yield* drain();
     },
   };
 }
