@@ -1,3 +1,5 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+
 /** One dispatched event, as WHATWG HTML §9.2.6 "Interpreting an event stream" defines it. */
 export interface ParsedSseEvent {
   /** The `event:` field; "message" when there was none. */
@@ -26,15 +28,18 @@ export interface SseParser {
  * An incremental event-stream parser, a direct reading of WHATWG HTML §9.2.5
  * and §9.2.6: lines end with CRLF, LF or CR (even split across chunks); a
  * leading BOM is skipped; `id` with NUL is ignored; `retry` takes digits only;
- * an event with no data is not dispatched.
+ * an event with no data is not dispatched. A line or an event over
+ * `maxEventLength` characters throws `resource_exhausted` (memory stays
+ * bounded whatever the server sends; the client reconnects with backoff).
  *
  * Written by hand because this client must run in browsers and in Node with
  * no runtime dependency, and the browsers' own EventSource can neither send
  * an Authorization header nor show keep-alive comments (which the client
  * needs to detect a silent server).
  */
-export function createSseParser(handlers: SseParserHandlers): SseParser {
+export function createSseParser(handlers: SseParserHandlers, maxEventLength = defaultMaxEventLength): SseParser {
   let buffer = "";
+  let dataLength = 0;
   let started = false;
   let pendingCr = false;
   let data: string[] = [];
@@ -46,6 +51,7 @@ export function createSseParser(handlers: SseParserHandlers): SseParser {
       // A blank line dispatches (§9.2.6 "dispatch the event").
       if (data.length > 0) handlers.event({ type: type || "message", data: data.join("\n"), lastEventId });
       data = [];
+      dataLength = 0;
       type = "";
       return;
     }
@@ -62,6 +68,8 @@ export function createSseParser(handlers: SseParserHandlers): SseParser {
         break;
       case "data":
         data.push(value);
+        dataLength += value.length + 1;
+        if (dataLength > maxEventLength) throw tooLong(maxEventLength);
         break;
       case "id":
         if (!value.includes("\0")) lastEventId = value;
@@ -96,6 +104,14 @@ export function createSseParser(handlers: SseParserHandlers): SseParser {
         start = i + 1;
       }
       buffer = buffer.slice(start);
+      if (buffer.length > maxEventLength) throw tooLong(maxEventLength);
     },
   };
+}
+
+/** Rivulet's messages are at most a few MiB of JSON; a stream that never ends its line or event is not one. */
+const defaultMaxEventLength = 16 * 1024 * 1024;
+
+function tooLong(max: number): ConnectError {
+  return new ConnectError(`the server sent an event or line over ${max} characters`, Code.ResourceExhausted);
 }

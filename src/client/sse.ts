@@ -54,6 +54,9 @@ export interface SseClient {
   ): AsyncIterable<MessageShape<O>>;
 }
 
+/** The least first-reconnect ceiling taken from a server's `retry:`, in milliseconds. */
+const minServerRetryMs = 100;
+
 /** Codes worth reconnecting for: the server went away, or this client read too slowly and should resume. */
 const retryableCodes: ReadonlySet<Code> = new Set([Code.Unavailable, Code.ResourceExhausted, Code.Aborted, Code.DeadlineExceeded]);
 
@@ -154,7 +157,10 @@ export function createSseClient(options: SseClientOptions): SseClient {
           signal?.removeEventListener("abort", cancel);
           connection.abort();
         }
-        const delayMs = backoffDelay(attempt++, { initialMs: options.backoff?.initialMs ?? serverRetryMs ?? 1000, maxMs: options.backoff?.maxMs ?? 30_000 });
+        // A server's `retry:` of 0 (allowed, and what a jittered goodbye can round to)
+        // must not make every reconnect immediate: it gets a floor.
+        const initialMs = options.backoff?.initialMs ?? Math.max(serverRetryMs ?? 1000, minServerRetryMs);
+        const delayMs = backoffDelay(attempt++, { initialMs, maxMs: options.backoff?.maxMs ?? 30_000 });
         subscribeOptions.onReconnect?.(reason, delayMs);
         await sleep(delayMs, signal);
       }

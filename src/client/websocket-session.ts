@@ -126,7 +126,13 @@ export function createWebSocketSession(options: SessionOptions): Session {
       return dropped(new ConnectError("could not build the WebSocket URL", Code.Unavailable), true);
     }
     if (state !== "connecting") return; // closed meanwhile
-    const ws = new options.WebSocket(url, [websocketSubprotocol]);
+    let ws: WebSocketLike;
+    try {
+      ws = new options.WebSocket(url, [websocketSubprotocol]);
+    } catch (error) {
+      // Browsers throw SyntaxError for a malformed URL: a drop like any other, retried with backoff.
+      return dropped(new ConnectError(`could not open the WebSocket: ${error instanceof Error ? error.message : String(error)}`, Code.Unavailable), true);
+    }
     ws.binaryType = "arraybuffer";
     socket = ws;
     ws.addEventListener("open", () => {

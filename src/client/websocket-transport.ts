@@ -98,8 +98,8 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): We
           },
           interrupted: (sent) => !sent || replayable,
         };
-        if (lifetime.aborted) return;
-        session.start(call);
+        if (lifetime.abortedBefore) reject(lifetime.abortedBefore);
+        else session.start(call);
       });
     },
 
@@ -175,7 +175,8 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): We
       },
       interrupted: () => resumable,
     };
-    if (!lifetime.aborted) session.start(call);
+    if (lifetime.abortedBefore) settle(lifetime.abortedBefore);
+    else session.start(call);
 
     return {
       [Symbol.asyncIterator]() {
@@ -206,10 +207,15 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): We
   }
 }
 
-/** A call's abort signal and deadline, released when the call ends. */
+/**
+ * A call's abort signal and deadline, released when the call ends. `abort`
+ * runs only for an abort that comes after this returns; a signal aborted
+ * already shows as `abortedBefore`, so the caller never starts the call.
+ */
 function callLifetime(signal: AbortSignal | undefined, timeoutMs: number | undefined, abort: (reason: ConnectError) => void) {
   let timer: ReturnType<typeof setTimeout> | undefined;
   let aborted = false;
+  let abortedBefore: ConnectError | undefined;
   const fire = (reason: ConnectError) => {
     if (aborted) return;
     aborted = true;
@@ -221,19 +227,16 @@ function callLifetime(signal: AbortSignal | undefined, timeoutMs: number | undef
     clearTimeout(timer);
     signal?.removeEventListener("abort", onAbort);
   };
-  if (signal?.aborted) onAbort();
-  else {
+  if (signal?.aborted) {
+    aborted = true;
+    abortedBefore = ConnectError.from(signal.reason, Code.Canceled);
+  } else {
     signal?.addEventListener("abort", onAbort);
     if (timeoutMs !== undefined && timeoutMs > 0) {
       timer = setTimeout(() => fire(new ConnectError(`the call did not finish within ${timeoutMs} ms`, Code.DeadlineExceeded)), timeoutMs);
     }
   }
-  return {
-    get aborted() {
-      return aborted;
-    },
-    release,
-  };
+  return { abortedBefore, release };
 }
 
 function fullName(method: DescMethod): string {

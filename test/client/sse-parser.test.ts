@@ -1,4 +1,5 @@
 import fc from "fast-check";
+import { Code } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
 import { createSseParser, type ParsedSseEvent } from "../../src/client/sse-parser.js";
 import { encodeComment, encodeEvent, encodeRetry } from "../../src/bridge/sse-encoder.js";
@@ -13,6 +14,17 @@ function parse(chunks: readonly string[]) {
 }
 
 describe("SSE parser", () => {
+  it("throws resource_exhausted for a line or an event over its limit, so memory stays bounded", () => {
+    const line = createSseParser({ event: () => undefined }, 64);
+    expect(() => line.feed(`data: ${"x".repeat(70)}`)).toThrow(expect.objectContaining({ code: Code.ResourceExhausted }));
+    const event = createSseParser({ event: () => undefined }, 64);
+    expect(() => {
+      for (let i = 0; i < 10; i++) event.feed(`data: ${"x".repeat(10)}\n`);
+    }).toThrow(/over 64 characters/);
+    const fine = createSseParser({ event: () => undefined }, 64);
+    for (let i = 0; i < 100; i++) fine.feed(`data: ${"x".repeat(30)}\n\n`);
+  });
+
   it("reads ids, data, event types, comments and retry", () => {
     const { events, comments, retries } = parse(["\ufeffretry: 2000\n\n: keep-alive\n\nid: c1\ndata: {}\n\nevent: end\ndata: {}\n\n"]);
     expect(retries).toEqual([2000]);

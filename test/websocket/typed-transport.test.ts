@@ -93,6 +93,27 @@ describe("createWebSocketTransport with generated clients", () => {
     await expect(stream.next()).rejects.toMatchObject({ code: Code.Canceled });
   });
 
+  it("answers calls whose signal is already aborted with canceled, and sends nothing", async () => {
+    const counter = createClient(CounterService, wsTransport());
+    const signal = AbortSignal.abort();
+    await expect(counter.echo({ text: "x" }, { signal })).rejects.toMatchObject({ code: Code.Canceled });
+    await expect(collect(counter.count({ to: 3 }, { signal }))).rejects.toMatchObject({ code: Code.Canceled });
+    expect((await counter.echo({ text: "still works" })).text).toBe("still works");
+  });
+
+  it("treats a WebSocket constructor that throws (a browser's SyntaxError) as a drop, and recovers", async () => {
+    let throws = 2;
+    class Flaky extends WebSocket {
+      constructor(url: string | URL, protocols?: string | string[]) {
+        if (throws-- > 0) throw new SyntaxError("The URL is invalid");
+        super(url, protocols);
+      }
+    }
+    const transport = createWebSocketTransport({ url: `${server.url.replace(/^http/, "ws")}/ws?access_token=${encodeURIComponent(token)}`, WebSocket: Flaky, backoffInitialMs: 10, backoffMaxMs: 20 });
+    transports.push(transport);
+    expect((await createClient(CounterService, transport).echo({ text: "after two failures" })).text).toBe("after two failures");
+  });
+
   it("uses per-call headers over the handshake's credentials", async () => {
     const anonymous = createWebSocketTransport({ url: `${server.url.replace(/^http/, "ws")}/ws`, WebSocket });
     transports.push(anonymous);
