@@ -168,7 +168,11 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
     throw new ConfigError(`--log-level must be trace, debug, info, warn, error or fatal, not "${result.logLevel}"`);
   }
   for (const origin of result.allowedOrigins) {
-    if (origin !== "*" && !/^https?:\/\/[^/\s]+$/.test(origin)) {
+    if (origin === "*") {
+      // Browsers send cookies with every request: a wildcard would let any site act as the user.
+      throw new ConfigError('--allowed-origins: "*" would let every web site use your users\' cookies; list the origins instead');
+    }
+    if (!/^https?:\/\/[^/\s]+$/.test(origin)) {
       throw new ConfigError(`--allowed-origins: "${origin}" is not an origin such as https://example.com`);
     }
   }

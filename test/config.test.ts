@@ -33,6 +33,7 @@ describe("configuration", () => {
     [["--history-age", "soon"], "must be a duration"],
     [["--max-message-bytes", "1GB"], "must be a size"],
     [["--broker", "kafka://x"], '--broker must be "memory" or a redis:// URL'],
+    [["--allowed-origins", "*"], "--allowed-origins: \"*\" would let every web site use your users' cookies"],
     [["--tls-cert", "cert.pem"], "--tls-cert and --tls-key go together"],
     [["--allowed-origins", "example.com"], "is not an origin"],
     [["--log-level", "loud"], "--log-level must be"],

@@ -121,7 +121,7 @@ export function createWebSocketBridge(context: MountContext): Mount {
 export function originAllowed(req: IncomingMessage, allowedOrigins: readonly string[]): boolean {
   const origin = req.headers.origin;
   if (origin === undefined) return true;
-  if (allowedOrigins.includes("*") || allowedOrigins.includes(origin)) return true;
+  if (allowedOrigins.includes(origin)) return true;
   try {
     return new URL(origin).host === req.headers.host;
   } catch {

@@ -13,7 +13,7 @@ const exposedHeaders = cors.exposedHeaders.join(", ");
  */
 export function applyCors(req: HttpRequest, res: HttpResponse, allowedOrigins: readonly string[]): boolean {
   const origin = req.headers.origin;
-  if (typeof origin !== "string" || !(allowedOrigins.includes(origin) || allowedOrigins.includes("*"))) return false;
+  if (typeof origin !== "string" || !allowedOrigins.includes(origin)) return false;
   res.setHeader("access-control-allow-origin", origin);
   res.setHeader("access-control-allow-credentials", "true");
   res.setHeader("vary", "Origin");

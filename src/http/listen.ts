@@ -93,23 +93,24 @@ export async function listen(options: ListenOptions): Promise<Listener> {
     }
     options.upgrade(req, socket, head);
   };
-  const h1 = http.createServer(
-    {
-      headersTimeout: options.headersTimeoutMs,
-      requestTimeout: Math.max(60_000, options.headersTimeoutMs),
-      // How often Node checks those timeouts (its default is 30 s).
-      connectionsCheckingInterval: Math.min(1000, options.headersTimeoutMs),
-      maxHeaderSize: 16 * 1024,
-    },
-    handler,
-  );
-  h1.maxHeadersCount = options.maxHeaders + 1;
+  const http1Limits = {
+    headersTimeout: options.headersTimeoutMs,
+    requestTimeout: Math.max(60_000, options.headersTimeoutMs),
+    // How often Node checks those timeouts (its default is 30 s).
+    connectionsCheckingInterval: Math.min(1000, options.headersTimeoutMs),
+    maxHeadersCount: options.maxHeaders + 1,
+  };
+  const h1 = http.createServer({ ...http1Limits, maxHeaderSize: 16 * 1024 }, handler);
+  h1.maxHeadersCount = http1Limits.maxHeadersCount;
   // h1 never listens itself (connections are handed to it), and Node starts
   // its headersTimeout/requestTimeout checks on "listening": start them here.
   h1.emit("listening");
   h1.on("upgrade", upgrade);
-  h1.on("clientError", (_error, socket) => {
-    if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
+  h1.on("clientError", (error: Error & { code?: string }, socket) => {
+    // The answers Node itself would give, each closing the connection.
+    const status =
+      error.code === "ERR_HTTP_REQUEST_TIMEOUT" ? "408 Request Timeout" : error.code === "HPE_HEADER_OVERFLOW" ? "431 Request Header Fields Too Large" : "400 Bad Request";
+    if (socket.writable) socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\n\r\n`);
     else socket.destroy();
   });
 
@@ -122,9 +123,14 @@ export async function listen(options: ListenOptions): Promise<Listener> {
         allowHTTP1: true,
         settings: http2Settings,
         maxHeaderListPairs: options.maxHeaders + pseudoHeaders,
+        // A connection that never finishes its TLS handshake is closed like one with slow headers.
+        handshakeTimeout: options.headersTimeoutMs,
       },
       handler,
     );
+    // HTTP/1.1 over TLS is served by the HTTP/2 server itself (allowHTTP1), which
+    // reads these http.Server properties; Node's types do not declare them.
+    Object.assign(secure, http1Limits);
     secure.on("session", onSession);
     secure.on("upgrade", upgrade);
     secure.on("secureConnection", (socket) => track(socket, socket.alpnProtocol === "h2" ? "http2" : "http1"));
