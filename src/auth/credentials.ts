@@ -28,3 +28,14 @@ function decodeCookieValue(value: string): string {
     return value;
   }
 }
+
+/**
+ * The `Authorization` value for a token found outside that header (cookie,
+ * query parameter, WebSocket handshake). A token that cannot be a header
+ * value (CR, LF, NUL, spaces, non-ASCII) becomes one that fails verification,
+ * so it gets the same `unauthenticated` as any bad token instead of an error
+ * from the Headers API.
+ */
+export function bearerAuthorization(token: string): string {
+  return `Bearer ${/^[\x21-\x7e]+$/.test(token) ? token : "-"}`;
+}

@@ -1,7 +1,7 @@
 import { fromBinary, fromJsonString, type Message } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { codeToHttpStatus } from "@connectrpc/connect/protocol-connect";
-import { findBearerToken } from "../auth/credentials.js";
+import { bearerAuthorization, findBearerToken } from "../auth/credentials.js";
 import type { BridgeMethod } from "./method-registry.js";
 import type { HttpRequest } from "./mount.js";
 import { cursorFieldOf } from "./sse-cursor.js";
@@ -132,9 +132,7 @@ function moveTokenToAuthorization(header: Headers, query: URLSearchParams): void
   if (header.has("authorization")) return;
   const token = findBearerToken(header, query);
   if (token === undefined) return;
-  // A token that cannot be a header value (CR, LF, NUL, spaces) is passed on as
-  // one that fails verification, so it gets the same 401 as any bad token.
-  header.set("authorization", `Bearer ${/^[\x21-\x7e]+$/.test(token) ? token : "-"}`);
+  header.set("authorization", bearerAuthorization(token));
 }
 
 function invalid(message: string): ConnectError {

@@ -3,6 +3,7 @@ import { fromBinary, type Message } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { WebSocket } from "ws";
 import type { Call } from "../../gen/rivulet/bridge/v1/bridge_pb.js";
+import { bearerAuthorization } from "../auth/credentials.js";
 import type { Logger } from "../log.js";
 import type { Metrics } from "../metrics.js";
 import type { BridgeMethod } from "./method-registry.js";
@@ -184,7 +185,7 @@ export function createWebSocketConnection(options: WebSocketConnectionOptions): 
       return refuse("call headers must be valid HTTP header names and values", Code.InvalidArgument);
     }
     // One auth interceptor for every transport: it reads `authorization`, so the handshake's token stands in.
-    if (!header.has("authorization") && options.handshakeToken) header.set("authorization", `Bearer ${options.handshakeToken}`);
+    if (!header.has("authorization") && options.handshakeToken) header.set("authorization", bearerAuthorization(options.handshakeToken));
 
     const call: CallState = { id, method, controller: new AbortController(), ended: false, pending: undefined, throttled: false };
     calls.set(id, call);

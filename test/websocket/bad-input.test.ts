@@ -172,6 +172,16 @@ describe("bad input on the WebSocket", () => {
     await expectBystanderReceives();
   });
 
+  it("ends calls with unauthenticated when the handshake's access_token cannot be a header value (LF, NUL, non-ASCII)", async () => {
+    for (const bad of ["a\nb", "a\0b", "tokén"]) {
+      const socket = await openRawSocket(server.url, { token: bad });
+      socket.call(1, echo, EchoRequestSchema, { text: "x" });
+      expect((await socket.until(1, EchoResponseSchema)).error?.code).toBe("unauthenticated");
+      socket.close();
+    }
+    await expectBystanderReceives();
+  });
+
   it("ends a request over --max-message-bytes with resource_exhausted", async () => {
     const small = await startTestServer({ extraServices: () => [counterService()], config: { maxMessageBytes: 1024 } });
     try {
