@@ -16,6 +16,8 @@ export function counterService(): ServiceRegistration {
     },
     echo(request) {
       if (request.text === "") throw new ConnectError("text is required", Code.InvalidArgument);
+      // A bug's own error, with details that must never reach a client.
+      if (request.text === "crash") throw new Error("ECONNREFUSED 10.1.2.3:5432 in /srv/secret/db.ts");
       return { text: request.text };
     },
   };
