@@ -46,7 +46,7 @@ export function createChatService(deps: ServiceDeps): ServiceImpl<typeof ChatSer
       const { entry } = await deps.broker.publish(topic, toBinary(ChatMessageSchema, message), {
         retention: deps.retention,
         dedupe: request.idempotencyKey
-          ? { key: `chat.send/${identity.userId}/${request.idempotencyKey}`, ttlMs: deps.idempotencyTtlMs }
+          ? { key: `chat.send/${encodeURIComponent(identity.userId)}/${request.idempotencyKey}`, ttlMs: deps.idempotencyTtlMs }
           : undefined,
       });
       const stored = fromBinary(ChatMessageSchema, entry.data);

@@ -55,7 +55,7 @@ export function createNotificationService(deps: ServiceDeps): ServiceImpl<typeof
       const { entry } = await deps.broker.publish(topic, toBinary(NotificationSchema, notification), {
         retention: deps.retention,
         dedupe: request.idempotencyKey
-          ? { key: `notify.publish/${identity.userId}/${request.idempotencyKey}`, ttlMs: deps.idempotencyTtlMs }
+          ? { key: `notify.publish/${encodeURIComponent(identity.userId)}/${request.idempotencyKey}`, ttlMs: deps.idempotencyTtlMs }
           : undefined,
       });
       const stored = fromBinary(NotificationSchema, entry.data);

@@ -92,4 +92,13 @@ describe("chat subscriptions resume from a cursor", () => {
     ]);
     expect(history[2]!.cursor).toBe(marker.message!.cursor);
   });
+
+  it("keeps idempotency keys apart for users whose ids contain a slash", async () => {
+    const chat = clientFor(ChatService, allTransports(server.url)[1]!.transport);
+    // User "a" with key "b/c" and user "a/b" with key "c" must not collide.
+    const one = await chat.send({ room: "idem-slash", text: "from a", idempotencyKey: "b/c" }, bearer(await server.token("a")));
+    const two = await chat.send({ room: "idem-slash", text: "from a/b", idempotencyKey: "c" }, bearer(await server.token("a/b")));
+    expect(two.message).toMatchObject({ author: "a/b", text: "from a/b" });
+    expect(two.message?.id).not.toBe(one.message?.id);
+  });
 });
