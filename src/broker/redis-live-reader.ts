@@ -3,7 +3,7 @@ import type { Redis } from "ioredis";
 import type { Listener } from "./broker.js";
 import { parseStreamEntry, streamEntryId, type RawStreamEntry } from "./redis-entry.js";
 import type { RedisKeys } from "./redis-keys.js";
-import type { RedisScriptCommands } from "./redis-scripts.js";
+import { emptyTopicTtlMs, type RedisScriptCommands } from "./redis-scripts.js";
 
 /** What the live reader needs: its two connections (one shared, one its own) and the key layout. */
 export interface RedisLiveReaderOptions {
@@ -67,7 +67,7 @@ export function createRedisLiveReader(options: RedisLiveReaderOptions): RedisLiv
 
   const touch = setInterval(() => {
     for (const state of topics.values()) {
-      if (state.cursor !== undefined) command.rivuletTouch(state.metaKey, state.logKey).catch(() => undefined);
+      if (state.cursor !== undefined) command.rivuletTouch(state.metaKey, state.logKey, String(emptyTopicTtlMs)).catch(() => undefined);
     }
   }, options.touchIntervalMs ?? 10_000);
   touch.unref();
@@ -81,7 +81,7 @@ export function createRedisLiveReader(options: RedisLiveReaderOptions): RedisLiv
 
   function start(state: ActiveTopic): void {
     state.starting = true;
-    command.rivuletTouch(state.metaKey, state.logKey).then(
+    command.rivuletTouch(state.metaKey, state.logKey, String(emptyTopicTtlMs)).then(
       (id) => {
         state.starting = false;
         if (topics.get(state.logKey) !== state) return;

@@ -22,7 +22,7 @@ import type { Redis } from "ioredis";
 
 /** Creates the topic's epoch if its meta is gone (a new incarnation: the old log goes too). */
 const ensureMeta = `
-local function ensureMeta(meta, log, candidate, defaultCount, defaultAge)
+local function ensureMeta(meta, log, candidate, defaultCount, defaultAge, createdTtl)
   local m = redis.call('HMGET', meta, 'epoch', 'offset', 'base', 'count', 'age')
   if m[1] then
     return m[1], tonumber(m[2]), m[3], tonumber(m[4]), tonumber(m[5])
@@ -31,7 +31,7 @@ local function ensureMeta(meta, log, candidate, defaultCount, defaultAge)
   local base = t[1] .. string.format('%03d', math.floor(tonumber(t[2]) / 1000))
   redis.call('DEL', log)
   redis.call('HSET', meta, 'epoch', candidate, 'offset', 0, 'base', base, 'count', defaultCount, 'age', defaultAge)
-  redis.call('PEXPIRE', meta, defaultAge)
+  redis.call('PEXPIRE', meta, createdTtl)
   return candidate, 0, base, tonumber(defaultCount), tonumber(defaultAge)
 end
 `;
@@ -75,7 +75,7 @@ if seenTtl > 0 then
     return {1, seen[1], tonumber(seen[2]), tonumber(seen[3]), seen[5]}
   end
 end
-local epoch, last, base, keptCount, keptAge = ensureMeta(meta, log, ARGV[3], ARGV[6], ARGV[7])
+local epoch, last, base, keptCount, keptAge = ensureMeta(meta, log, ARGV[3], ARGV[6], ARGV[7], ARGV[7])
 if ARGV[9] ~= '' and (ARGV[9] ~= epoch or tonumber(ARGV[10]) ~= last) then
   return {2, epoch, last}
 end
@@ -96,14 +96,15 @@ return {0, epoch, offset, now}
 
 /**
  * KEYS: meta, log. ARGV: mode ('last' | 'after'), n (count or offset), after
- * epoch, limit, now, candidate epoch, default count, default age.
+ * epoch, limit, now, candidate epoch, default count, default age, ttl of a
+ * topic the read creates (short: reading a topic must not keep it for a day).
  * Returns {epoch, head offset, status ('' | 'last' | 'trimmed' |
  * 'epoch_changed' | 'ahead'), entries}; 'last' entries come newest first.
  */
 const read = `${ensureMeta}${trimAge}
 local meta, log = KEYS[1], KEYS[2]
 local n, limit, now = tonumber(ARGV[2]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local epoch, offset, base, _, age = ensureMeta(meta, log, ARGV[6], ARGV[7], ARGV[8])
+local epoch, offset, base, _, age = ensureMeta(meta, log, ARGV[6], ARGV[7], ARGV[8], ARGV[9])
 trimAge(log, now - age)
 if ARGV[1] == 'last' then
   local count = math.min(n, limit)
@@ -125,17 +126,23 @@ return {epoch, offset, '', redis.call('XRANGE', log, base .. '-' .. string.forma
 `;
 
 /**
- * KEYS: meta, log. Keeps a topic with live listeners from expiring (the
- * memory broker never forgets a topic someone listens to) and returns the id
- * of its newest entry, where the live reader starts ('0-0' for none).
+ * KEYS: meta, log. ARGV: ttl of an empty topic. Keeps a topic with live
+ * listeners from expiring (the memory broker never forgets a topic someone
+ * listens to) and returns the id of its newest entry, where the live reader
+ * starts ('0-0' for none). An empty topic is kept only for the short ttl, so
+ * that listening to random names leaves nothing behind for long.
  */
 const touch = `
-local age = redis.call('HGET', KEYS[1], 'age')
-if age then redis.call('PEXPIRE', KEYS[1], age) end
 local newest = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)[1]
+local age = redis.call('HGET', KEYS[1], 'age')
+if newest and age then redis.call('PEXPIRE', KEYS[1], age)
+elseif age then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 if newest then return newest[1] end
 return '0-0'
 `;
+
+/** How long a topic with no message stays known after it was last read or listened to (the memory broker sweeps such topics too). */
+export const emptyTopicTtlMs = 60_000;
 
 type Reply<T> = Promise<T>;
 type Arg = string | number | Buffer | Uint8Array;
@@ -144,7 +151,7 @@ type Arg = string | number | Buffer | Uint8Array;
 export interface RedisScriptCommands {
   rivuletPublishBuffer(meta: string, log: string, seen: string, ...args: Arg[]): Reply<unknown[]>;
   rivuletReadBuffer(meta: string, log: string, ...args: Arg[]): Reply<unknown[]>;
-  rivuletTouch(meta: string, log: string): Reply<string>;
+  rivuletTouch(meta: string, log: string, emptyTtl: string): Reply<string>;
 }
 
 /** Registers the broker's scripts on a connection (EVALSHA, falling back to EVAL once per script). */

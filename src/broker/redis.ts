@@ -6,7 +6,7 @@ import { createEpoch } from "./memory.js";
 import { parseStreamEntry, type RawStreamEntry } from "./redis-entry.js";
 import { createRedisKeys } from "./redis-keys.js";
 import { createRedisLiveReader } from "./redis-live-reader.js";
-import { defineRedisScripts } from "./redis-scripts.js";
+import { defineRedisScripts, emptyTopicTtlMs } from "./redis-scripts.js";
 
 /** Where the Redis broker connects and how it names and keeps things. */
 export interface RedisBrokerOptions {
@@ -144,6 +144,7 @@ export async function createRedisBroker(options: RedisBrokerOptions): Promise<Re
           createEpoch(),
           String(fallback.maxCount),
           String(fallback.maxAgeMs),
+          String(Math.min(fallback.maxAgeMs, emptyTopicTtlMs)),
         ),
       );
       const [headEpoch, headOffset, statusBuffer, raws] = reply as [Buffer, number, Buffer, RawStreamEntry[]];
