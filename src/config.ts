@@ -41,6 +41,8 @@ export interface Config {
   readonly streamLifetimeMs: number;
   /** HTTP/1.1: how long a client may take to send its request headers (and a new connection its first bytes). */
   readonly headersTimeoutMs: number;
+  /** Time a client has to send its whole request, headers and body (HTTP/1.1 and HTTP/2). */
+  readonly requestTimeoutMs: number;
   /** Most request headers (HTTP/1.1 and HTTP/2); more get 431. */
   readonly maxHeaders: number;
   /** A connection with no open call for this long is closed (HTTP/2 sessions, WebSockets). */
@@ -104,6 +106,7 @@ export const settings: readonly Setting[] = [
   { key: "streamsPerUser", flag: "streams-per-user", env: "RIVULET_STREAMS_PER_USER", kind: "integer", fallback: "100", min: 1, max: 1_000_000, help: "streams one user may hold open at once, all transports together" },
   { key: "streamLifetimeMs", flag: "stream-lifetime", env: "RIVULET_STREAM_LIFETIME", kind: "duration", fallback: "1h", min: 1000, help: "longest a stream stays open; then it ends with unavailable and the client resumes" },
   { key: "headersTimeoutMs", flag: "headers-timeout", env: "RIVULET_HEADERS_TIMEOUT", kind: "duration", fallback: "10s", min: 100, max: 300_000, help: "time a client has to send its request headers" },
+  { key: "requestTimeoutMs", flag: "request-timeout", env: "RIVULET_REQUEST_TIMEOUT", kind: "duration", fallback: "60s", min: 100, max: 3_600_000, help: "time a client has to send its whole request (a stream's response may last longer)" },
   { key: "maxHeaders", flag: "max-headers", env: "RIVULET_MAX_HEADERS", kind: "integer", fallback: "100", min: 16, max: 2000, help: "most request headers; more get 431" },
   { key: "idleTimeoutMs", flag: "idle-timeout", env: "RIVULET_IDLE_TIMEOUT", kind: "duration", fallback: "5m", min: 100, help: "closes an HTTP/2 connection or WebSocket with no open call for this long" },
   { key: "maxMessageBytes", flag: "max-message-bytes", env: "RIVULET_MAX_MESSAGE_BYTES", kind: "bytes", fallback: "1MiB", min: 1024, max: 64 * 1024 * 1024, help: "largest request message, after decompression" },

@@ -129,6 +129,7 @@ export async function startServer(options: ServerOptions): Promise<RivuletServer
     host: config.host,
     tls: config.tlsCert && config.tlsKey ? { certFile: config.tlsCert, keyFile: config.tlsKey } : undefined,
     headersTimeoutMs: config.headersTimeoutMs,
+    requestTimeoutMs: config.requestTimeoutMs,
     maxHeaders: config.maxHeaders,
     idleTimeoutMs: config.idleTimeoutMs,
     handler,

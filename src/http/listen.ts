@@ -11,6 +11,8 @@ export interface ListenOptions {
   readonly tls?: { readonly certFile: string; readonly keyFile: string };
   /** Time a client has to send its request headers; a new connection, its first bytes. */
   readonly headersTimeoutMs: number;
+  /** Time a client has to send its whole request (headers and body); the response may take longer. */
+  readonly requestTimeoutMs: number;
   /** Most request headers; more get 431 Request Header Fields Too Large. */
   readonly maxHeaders: number;
   /** An HTTP/2 session with no open stream for this long is closed. */
@@ -67,7 +69,16 @@ export async function listen(options: ListenOptions): Promise<Listener> {
     let openStreams = 0;
     session.on("stream", (stream: http2.ServerHttp2Stream) => {
       openStreams++;
-      stream.once("close", () => openStreams--);
+      // Like HTTP/1.1's requestTimeout: a request body that never ends must
+      // not hold its stream (and its handler) open forever. The response may
+      // stream for as long as it likes; only the request is timed.
+      // A request without a body (a GET: SSE, health) is complete with its headers.
+      const requestTimer = stream.endAfterHeaders ? undefined : setTimeout(() => stream.close(http2.constants.NGHTTP2_CANCEL), options.requestTimeoutMs);
+      stream.once("end", () => clearTimeout(requestTimer));
+      stream.once("close", () => {
+        clearTimeout(requestTimer);
+        openStreams--;
+      });
     });
     session.setTimeout(options.idleTimeoutMs, () => {
       if (openStreams === 0) session.destroy();
@@ -95,7 +106,7 @@ export async function listen(options: ListenOptions): Promise<Listener> {
   };
   const http1Limits = {
     headersTimeout: options.headersTimeoutMs,
-    requestTimeout: Math.max(60_000, options.headersTimeoutMs),
+    requestTimeout: Math.max(options.requestTimeoutMs, options.headersTimeoutMs),
     // How often Node checks those timeouts (its default is 30 s).
     connectionsCheckingInterval: Math.min(1000, options.headersTimeoutMs),
     maxHeadersCount: options.maxHeaders + 1,

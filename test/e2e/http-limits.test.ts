@@ -43,7 +43,7 @@ describe("HTTP limits", () => {
   let server: TestServer;
   let token: string;
   beforeAll(async () => {
-    server = await startTestServer({ config: { headersTimeoutMs: 500, maxHeaders: 100, maxMessageBytes: 64 * 1024, idleTimeoutMs: 1000 } });
+    server = await startTestServer({ config: { headersTimeoutMs: 500, requestTimeoutMs: 1000, keepaliveMs: 250, maxHeaders: 100, maxMessageBytes: 64 * 1024, idleTimeoutMs: 1000 } });
     token = await server.token("alice");
   });
   afterAll(() => server.close());
@@ -83,6 +83,54 @@ describe("HTTP limits", () => {
       // nghttp2 refuses the header block: the stream is reset, the session lives on.
       expect(refused).toBe("ERR_HTTP2_STREAM_ERROR");
       await stillServes();
+    } finally {
+      session.destroy();
+    }
+  });
+
+  it("cancels an HTTP/2 stream whose request body never ends, and keeps the session's other streams", async () => {
+    const session = http2.connect(server.url);
+    session.on("error", () => undefined);
+    try {
+      const stream = session.request({
+        ":method": "POST",
+        ":path": "/rivulet.chat.v1.ChatService/Send",
+        "content-type": "application/json",
+        authorization: `Bearer ${token}`,
+      });
+      stream.on("error", () => undefined);
+      stream.write('{"room":"limits",'); // and never the rest
+      const rstCode = await new Promise<number>((resolve) => stream.on("close", () => resolve(stream.rstCode ?? -1)));
+      expect(rstCode).toBe(http2.constants.NGHTTP2_CANCEL);
+      const status = await new Promise<number>((resolve, reject) => {
+        const healthz = session.request({ ":path": "/healthz" });
+        healthz.on("response", (headers) => resolve(Number(headers[":status"])));
+        healthz.on("error", reject);
+        healthz.resume();
+      });
+      expect(status).toBe(200);
+    } finally {
+      session.destroy();
+    }
+  });
+
+  it("times only the request: an SSE stream over HTTP/2 lives on past --request-timeout", async () => {
+    const session = http2.connect(server.url);
+    session.on("error", () => undefined);
+    try {
+      const message = encodeURIComponent(JSON.stringify({ room: "limits-long" }));
+      const stream = session.request({ ":path": `/sse/rivulet.chat.v1.ChatService/Subscribe?message=${message}`, authorization: `Bearer ${token}` });
+      let closed = false;
+      stream.on("close", () => (closed = true));
+      // Six keep-alive comments, 250 ms apart: well past the 1 s request timeout.
+      await new Promise<void>((resolve) => {
+        let comments = 0;
+        stream.on("data", (chunk: Buffer) => {
+          comments += chunk.toString().split("\n").filter((line) => line.startsWith(":")).length;
+          if (comments >= 6) resolve();
+        });
+      });
+      expect(closed).toBe(false);
     } finally {
       session.destroy();
     }
