@@ -102,3 +102,34 @@ describe("streams per user", () => {
     await open.return?.();
   });
 });
+
+describe("stream lifetime and deadlines", () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer({ config: { streamLifetimeMs: 1000, maxTimeoutMs: 1000 } });
+  });
+  afterAll(() => server.close());
+
+  it("ends a stream at --stream-lifetime with unavailable; it resumes from its cursor", async () => {
+    const chat = clientFor(ChatService, transportFor(server.url, "connect", "2"));
+    const alice = bearer(await server.token("alice"));
+    const first = await chat.send({ room: "lifetime", text: "one" }, alice);
+    const { items, error } = await drain(chat.subscribe({ room: "lifetime", history: 1 }, alice));
+    expect(items.map(textOf)).toEqual(["one"]);
+    expect(error?.code).toBe(Code.Unavailable);
+    expect(error?.rawMessage).toBe("stream lifetime reached: resume from your last cursor");
+    await chat.send({ room: "lifetime", text: "two" }, alice);
+    expect((await take(chat.subscribe({ room: "lifetime", cursor: first.message!.cursor }, alice), 1)).map(textOf)).toEqual(["two"]);
+  });
+
+  it("refuses a deadline over --max-timeout with invalid_argument", async () => {
+    const chat = clientFor(ChatService, transportFor(server.url, "connect", "1.1"));
+    const alice = bearer(await server.token("alice"));
+    const error = await chat.send({ room: "deadline", text: "x" }, { ...alice, timeoutMs: 60_000 }).then(
+      () => undefined,
+      (reason: unknown) => ConnectError.from(reason),
+    );
+    expect(error?.code).toBe(Code.InvalidArgument);
+    expect((await chat.send({ room: "deadline", text: "x" }, { ...alice, timeoutMs: 500 })).message?.text).toBe("x");
+  });
+});

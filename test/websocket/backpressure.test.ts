@@ -55,6 +55,10 @@ describe("a WebSocket client that stops reading", () => {
     const publisher = clientFor(ChatService, transportFor(server.url, "connect", "2"));
     await publisher.send({ room, text: "0" }, bearer(token));
     expect((await socket.until(1, SubscribeResponseSchema, 1)).messages.map(textOf)).toEqual(["0"]);
+    // A bystander reading at full speed on another socket, same room.
+    const bystander = await openRawSocket(server.url, { token });
+    bystander.call(1, "rivulet.chat.v1.ChatService/Subscribe", SubscribeRequestSchema, { room, history: 1 });
+    expect((await bystander.until(1, SubscribeResponseSchema, 1)).messages.map(textOf)).toEqual(["0"]);
     // ws's pause(): the client stops reading from its TCP socket.
     socket.socket.pause();
 
@@ -91,6 +95,12 @@ describe("a WebSocket client that stops reading", () => {
     expect(new Set(all).size).toBe(published);
     expect([...all].sort((a, b) => a - b)).toEqual(Array.from({ length: published }, (_, i) => i));
     socket.close();
+
+    // The bystander was never slowed down or ended: it has every message, and its stream is still open.
+    const seen = await bystander.until(1, SubscribeResponseSchema, published - 1);
+    expect(seen.ended).toBe(false);
+    expect([0, ...seen.messages.map(order)].sort((a, b) => a - b)).toEqual(Array.from({ length: published }, (_, i) => i));
+    bystander.close();
   });
 
   it("conflates a job watch: newer snapshots replace pending ones, and the terminal one arrives", async () => {
