@@ -1,3 +1,4 @@
+import http2 from "node:http2";
 import { SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ChatService, type SubscribeResponse } from "../../gen/rivulet/chat/v1/chat_pb.js";
@@ -73,16 +74,38 @@ describe("bad input on Connect and gRPC", () => {
     await expect(chat.send({ room: "r", text: "x" }, bearer(await makeToken()))).rejects.toMatchObject({ code: 16, rawMessage: message });
   });
 
-  it("an unknown method over gRPC → unimplemented", async () => {
-    const response = await fetch(`${server.url}/rivulet.chat.v1.ChatService/Shout`, {
-      method: "POST",
-      headers: { "content-type": "application/grpc-web+proto", authorization: `Bearer ${token}` },
-      body: new Uint8Array([0, 0, 0, 0, 0]),
+  /** A native gRPC call over h2c with a raw body; resolves with its HTTP status and grpc-status (trailers, or headers for trailers-only). */
+  function rawGrpc(path: string, body: Uint8Array): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const session = http2.connect(server.url);
+      session.on("error", reject);
+      const stream = session.request({ ":method": "POST", ":path": path, "content-type": "application/grpc+proto", te: "trailers", authorization: `Bearer ${token}` });
+      let status: string | undefined;
+      let httpStatus = 0;
+      stream.on("response", (headers) => {
+        httpStatus = Number(headers[":status"]);
+        status ??= headers["grpc-status"] as string | undefined;
+      });
+      stream.on("trailers", (trailers) => (status = trailers["grpc-status"] as string | undefined));
+      stream.on("error", reject);
+      stream.on("close", () => {
+        session.close();
+        resolve(`${httpStatus} ${status ?? "-"}`);
+      });
+      stream.resume();
+      stream.end(body);
     });
-    expect(response.status).toBe(404);
+  }
+
+  it.each([
+    // No route: HTTP 404, which gRPC clients read as UNIMPLEMENTED (gRPC's HTTP-to-status mapping).
+    ["an unknown method", "/rivulet.chat.v1.ChatService/Shout", grpcWebFrame(new Uint8Array()), "404 -"],
+    ["malformed Protobuf", "/rivulet.chat.v1.ChatService/Send", grpcWebFrame(new Uint8Array([0x0a, 0xff, 0xff])), "200 13"],
+  ])("%s over native gRPC (h2c) → %s", async (_name, path, body, status) => {
+    expect(await rawGrpc(path, body)).toBe(status);
   });
 
-  /** A gRPC-Web request: one data frame (flag 0, big-endian length) around `message`. */
+  /** One gRPC (and gRPC-Web) data frame: flag 0, big-endian length, `message`. */
   function grpcWebFrame(message: Uint8Array): Uint8Array<ArrayBuffer> {
     const frame = new Uint8Array(5 + message.length);
     new DataView(frame.buffer).setUint32(1, message.length);
