@@ -12,19 +12,28 @@ const maxTimerDelayMs = 2 ** 31 - 1;
 export async function* endStreamAt<T>(messages: AsyncIterable<T>, deadline: number, error: () => ConnectError): AsyncGenerator<T> {
   const iterator = messages[Symbol.asyncIterator]();
   let timer: NodeJS.Timeout | undefined;
-  const expired = new Promise<never>((_resolve, reject) => {
-    const arm = () => {
-      const left = deadline - Date.now();
-      if (left <= 0) reject(error());
-      else timer = setTimeout(arm, Math.min(left, maxTimerDelayMs));
-    };
-    arm();
-  });
-  expired.catch(() => undefined);
+  let expired: ConnectError | undefined;
+  // The wait for the current message only: racing every read against one
+  // long-lived promise would pile a reaction onto it per message until the
+  // deadline (a leak on a busy stream).
+  let interruptWait: ((reason: ConnectError) => void) | undefined;
+  const arm = () => {
+    const left = deadline - Date.now();
+    if (left > 0) {
+      timer = setTimeout(arm, Math.min(left, maxTimerDelayMs));
+      return;
+    }
+    expired = error();
+    interruptWait?.(expired);
+  };
+  arm();
   let done = false;
   try {
     for (;;) {
-      const result = await Promise.race([iterator.next(), expired]);
+      if (expired) throw expired;
+      const interrupted = new Promise<never>((_resolve, reject) => (interruptWait = reject));
+      const result = await Promise.race([iterator.next(), interrupted]);
+      interruptWait = undefined;
       if (result.done) {
         done = true;
         return;
