@@ -28,6 +28,8 @@ export interface BenchOptions {
   readonly rampFactor: number;
   readonly rampSteps: number;
   readonly timing: StepTiming;
+  /** `--cpu-prof`: server processes write V8 CPU profiles here (open them in Chrome DevTools). */
+  readonly cpuProfileDirectory: string | undefined;
   /** Where the JSON goes; undefined writes none. */
   readonly resultsDirectory: string | undefined;
 }
@@ -50,12 +52,13 @@ export function defaultOptions(quick: boolean): BenchOptions {
     rampFactor: 2,
     rampSteps: quick ? 5 : 7,
     timing: quick ? { durationMs: 1000, maxDrainMs: 2000 } : { durationMs: 2000, maxDrainMs: 4000 },
+    cpuProfileDirectory: undefined,
     resultsDirectory: new URL("../results/", import.meta.url).pathname,
   };
 }
 
 const usage = `Usage: npm run bench -- [--quick] [--scenarios broadcast,rooms,idle,llm,redis] [--targets ${allTargets.map((t) => t.name).join(",")}]
-  [--subscribers 1000,5000] [--payloads 64,1024] [--no-json]`;
+  [--subscribers 1000,5000] [--payloads 64,1024] [--cpu-prof] [--no-json]`;
 
 /** Parses `npm run bench` arguments; throws with the usage on a bad one. */
 export function parseBenchArgs(argv: readonly string[]): BenchOptions {
@@ -70,6 +73,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
         subscribers: { type: "string" },
         payloads: { type: "string" },
         "no-json": { type: "boolean" },
+        "cpu-prof": { type: "boolean" },
         help: { type: "boolean" },
       },
       strict: true,
@@ -95,6 +99,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     targets: list(values.targets)?.map(targetNamed) ?? defaults.targets,
     broadcastSubscribers: numbers(values.subscribers, "subscribers") ?? defaults.broadcastSubscribers,
     payloadBytes: numbers(values.payloads, "payloads") ?? defaults.payloadBytes,
+    cpuProfileDirectory: values["cpu-prof"] ? new URL("../results/profiles/", import.meta.url).pathname : undefined,
     resultsDirectory: values["no-json"] ? undefined : defaults.resultsDirectory,
   };
 }

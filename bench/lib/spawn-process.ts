@@ -39,11 +39,13 @@ export interface SpawnOptions {
   /** Preload the stats probe (server processes). */
   readonly probe?: boolean;
   readonly env?: Readonly<Record<string, string>>;
+  /** More node flags (`--cpu-prof`, …). */
+  readonly nodeArgs?: readonly string[];
 }
 
 /** Starts a bench process (with `tsx`, an IPC channel, optionally the probe), pinned where possible. */
 export function spawnBenchProcess(options: SpawnOptions): BenchProcess {
-  const nodeArgs = ["--import", "tsx", ...(options.probe ? ["--expose-gc", "--import", probePath] : []), options.script, ...(options.args ?? [])];
+  const nodeArgs = [...(options.nodeArgs ?? []), "--import", "tsx", ...(options.probe ? ["--expose-gc", "--import", probePath] : []), options.script, ...(options.args ?? [])];
   const [command, args] = canPin()
     ? ["taskset", ["-c", String(options.core), process.execPath, ...nodeArgs]]
     : [process.execPath, nodeArgs];

@@ -35,13 +35,21 @@ export interface SessionOptions {
   readonly serverArgs?: readonly string[];
   /** Publish through a second Rivulet instance (same arguments) instead of the subscribers' one: scenario (e). */
   readonly separatePublisherServer?: boolean;
+  /** Write a V8 CPU profile of each server process into this directory (`--cpu-prof`). */
+  readonly cpuProfileDirectory?: string;
 }
 
 /** Starts a server for `target` on the server core and a load generator on the other. */
 export async function startTargetSession(target: Target, options: SessionOptions = {}): Promise<TargetSession> {
-  const startServer = () => target.server.kind === "rivulet"
-    ? spawnBenchProcess({ script: "src/main.ts", args: rivuletArgs(options.serverArgs), core: serverCore, probe: true })
-    : spawnBenchProcess({ script: target.server.script ?? "", core: serverCore, probe: true });
+  let started = 0;
+  const startServer = () => {
+    const nodeArgs = options.cpuProfileDirectory
+      ? ["--cpu-prof", "--cpu-prof-dir", options.cpuProfileDirectory, "--cpu-prof-name", `${target.name}-${Date.now()}-${started++}.cpuprofile`]
+      : [];
+    return target.server.kind === "rivulet"
+      ? spawnBenchProcess({ script: "src/main.ts", args: rivuletArgs(options.serverArgs), core: serverCore, probe: true, nodeArgs })
+      : spawnBenchProcess({ script: target.server.script ?? "", core: serverCore, probe: true, nodeArgs });
+  };
   const server = startServer();
   const publishingServer = options.separatePublisherServer ? startServer() : undefined;
   const load = spawnBenchProcess({ script: "bench/load/load-worker.ts", core: loadCore });

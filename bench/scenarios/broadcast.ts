@@ -27,5 +27,6 @@ export function runBroadcast(options: BenchOptions, log: (line: string) => void)
       return result;
     },
     log,
+    { cpuProfileDirectory: options.cpuProfileDirectory },
   );
 }

@@ -31,5 +31,6 @@ export function runIdle(options: BenchOptions, log: (line: string) => void): Pro
       };
     },
     log,
+    { cpuProfileDirectory: options.cpuProfileDirectory },
   );
 }

@@ -35,5 +35,6 @@ export function runRooms(options: BenchOptions, log: (line: string) => void): Pr
         timing: options.timing,
       }),
     log,
+    { cpuProfileDirectory: options.cpuProfileDirectory },
   );
 }

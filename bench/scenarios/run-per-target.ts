@@ -1,5 +1,5 @@
 import type { Row } from "../lib/results.js";
-import { SkipError, startTargetSession, type TargetSession } from "../lib/target-session.js";
+import { SkipError, startTargetSession, type SessionOptions, type TargetSession } from "../lib/target-session.js";
 import type { Target } from "../targets/target.js";
 
 /** A row's identity, before its numbers. */
@@ -22,14 +22,14 @@ export async function runPerTarget(
   cases: readonly string[],
   measure: (session: TargetSession, caseName: string, index: number) => Promise<Omit<Row, keyof RowHead>>,
   log: (line: string) => void,
-  serverArgs: readonly string[] = [],
+  sessionOptions: SessionOptions = {},
 ): Promise<Row[]> {
   const rows: Row[] = [];
   for (const target of targets) {
     let session: TargetSession | undefined;
     let skipped: string | undefined;
     try {
-      session = await startTargetSession(target, { serverArgs });
+      session = await startTargetSession(target, sessionOptions);
     } catch (error) {
       skipped = error instanceof Error ? error.message : String(error);
     }
