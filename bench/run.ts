@@ -3,6 +3,7 @@
  * bare baselines and the peers in one run, prints markdown tables and writes
  * JSON to bench/results/. See bench/README.md.
  */
+import { spawnSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
@@ -10,7 +11,7 @@ import { pathToFileURL } from "node:url";
 import { parseBenchArgs, type BenchOptions, type ScenarioName } from "./lib/bench-options.js";
 import { renderMarkdown } from "./lib/report.js";
 import type { BenchResults, Row } from "./lib/results.js";
-import { canPin } from "./lib/spawn-process.js";
+import { canPin, loadCore } from "./lib/spawn-process.js";
 import { runBroadcast } from "./scenarios/broadcast.js";
 import { runIdle } from "./scenarios/idle.js";
 import { runLlm } from "./scenarios/llm.js";
@@ -49,11 +50,16 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
     process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
     process.exit(2);
   }
+  // The orchestrator publishes: it belongs on the load generators' core, not the servers'.
+  if (canPin()) spawnSync("taskset", ["-a", "-p", "-c", String(loadCore), String(process.pid)], { stdio: "ignore" });
   const started = Date.now();
-  runBench(options).then(
+  const log = (line: string) => process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}\n`);
+  runBench(options, log).then(
     ({ results, file }) => {
       process.stdout.write(renderMarkdown(results));
       process.stderr.write(`bench finished in ${((Date.now() - started) / 1000).toFixed(0)} s${file ? `; JSON in ${file}` : ""}\n`);
+      // The publishers' pooled HTTP/1.1 and HTTP/2 connections would keep the process alive for their idle timeouts.
+      process.exit(0);
     },
     (error: unknown) => {
       process.stderr.write(`bench failed: ${error instanceof Error ? error.stack : String(error)}\n`);

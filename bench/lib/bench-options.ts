@@ -49,9 +49,9 @@ export function defaultOptions(quick: boolean): BenchOptions {
     redisSubscribers: quick ? 100 : 1000,
     redisPublishRate: quick ? 50 : 100,
     fixedDeliveriesPerSecond: 10_000,
-    rampFactor: 2,
-    rampSteps: quick ? 5 : 7,
-    timing: quick ? { durationMs: 1000, maxDrainMs: 2000 } : { durationMs: 2000, maxDrainMs: 4000 },
+    rampFactor: quick ? 2.5 : 2,
+    rampSteps: quick ? 4 : 6,
+    timing: quick ? { durationMs: 500, maxDrainMs: 1500 } : { durationMs: 1500, maxDrainMs: 3000 },
     cpuProfileDirectory: undefined,
     resultsDirectory: new URL("../results/", import.meta.url).pathname,
   };

@@ -50,6 +50,7 @@ export interface StepPlan {
  * latency instead of silently lowering the rate (no coordinated omission).
  */
 export async function runStep(session: TargetSession, plan: StepPlan): Promise<StepResult> {
+  await settle(session, plan.timing.maxDrainMs * 3);
   await session.load.ask({ type: "reset" }, "reset-done");
   const before = await session.load.ask<Extract<LoadReply, { type: "report" }>>({ type: "report" }, "report");
   await session.resetProbe();
@@ -115,4 +116,20 @@ export async function runStep(session: TargetSession, plan: StepPlan): Promise<S
 /** Whether a step shows the server (or the bench) past its ceiling. */
 export function saturated(step: StepResult): boolean {
   return step.delivered < 0.97 * step.expected || step.deliveriesPerSecond < 0.9 * step.offeredPerSecond || step.latencyMs.p99 > 1000 || step.connectionsEnded > 0;
+}
+
+/**
+ * Waits until no delivery has arrived for 250 ms (at most `maxMs`): a saturated
+ * step leaves a backlog in the server's buffers, and the next step must not
+ * start while it still drains.
+ */
+async function settle(session: TargetSession, maxMs: number): Promise<void> {
+  const deadline = Date.now() + maxMs;
+  let previous = -1;
+  while (Date.now() < deadline) {
+    const report = await session.load.ask<Extract<LoadReply, { type: "report" }>>({ type: "report" }, "report");
+    if (report.delivered === previous) return;
+    previous = report.delivered;
+    await sleep(250);
+  }
 }

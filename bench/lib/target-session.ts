@@ -1,3 +1,4 @@
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { LoadReply } from "../load/load-protocol.js";
 import type { SubscriberPlan } from "../load/load-protocol.js";
@@ -44,7 +45,8 @@ export async function startTargetSession(target: Target, options: SessionOptions
   let started = 0;
   const startServer = () => {
     const nodeArgs = options.cpuProfileDirectory
-      ? ["--cpu-prof", "--cpu-prof-dir", options.cpuProfileDirectory, "--cpu-prof-name", `${target.name}-${Date.now()}-${started++}.cpuprofile`]
+      ? // Node's own file names (with pid and thread id): tsx's loader thread writes a profile too, and a fixed name would overwrite the main thread's.
+        ["--cpu-prof", "--cpu-prof-dir", join(options.cpuProfileDirectory, `${target.name}-${Date.now()}-${started++}`)]
       : [];
     return target.server.kind === "rivulet"
       ? spawnBenchProcess({ script: "src/main.ts", args: rivuletArgs(options.serverArgs), core: serverCore, probe: true, nodeArgs })

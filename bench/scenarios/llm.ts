@@ -44,7 +44,7 @@ export async function runLlm(options: BenchOptions, log: (line: string) => void)
   log(`llm · ${caseName} · ${rivuletConnect.label}`);
   let session;
   try {
-    session = await startTargetSession(rivuletConnect, { serverArgs: ["--token-interval", `${options.llmTokenIntervalMs}ms`] });
+    session = await startTargetSession(rivuletConnect, { serverArgs: ["--token-interval", `${options.llmTokenIntervalMs}ms`], cpuProfileDirectory: options.cpuProfileDirectory });
     const port = await session.server.ports;
     await session.resetProbe();
     const report = await session.load.ask<LlmReport>({ ...request, port: port.port, mode: "rivulet" }, "llm-done");
