@@ -16,6 +16,7 @@ export interface H2Stream {
   readonly body?: Uint8Array;
 }
 
+/** Where to connect, which streams to open, and where their DATA goes. */
 export interface H2ConnectionOptions {
   readonly port: number;
   readonly localAddress: string;

@@ -1,6 +1,7 @@
 import { connect, type Socket } from "node:net";
 import type { MarkerScanner } from "../lib/marker.js";
 
+/** Where to connect, what to GET, and where the body goes. */
 export interface StreamingGetOptions {
   readonly port: number;
   readonly localAddress: string;

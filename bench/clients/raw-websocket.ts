@@ -8,6 +8,7 @@ export interface WebSocketSender {
   send(opcode: 1 | 2, payload: Uint8Array): void;
 }
 
+/** Where to connect, the handshake, and the protocol's hooks. */
 export interface WebSocketOptions {
   readonly port: number;
   readonly localAddress: string;

@@ -34,6 +34,7 @@ export interface StepResult {
   readonly connectionsEnded: number;
 }
 
+/** What one step publishes, where, how fast and for how long. */
 export interface StepPlan {
   /** Published round-robin: message i goes to topics[i % length]. */
   readonly topics: readonly Topic[];

@@ -8,6 +8,7 @@ const probePath = fileURLToPath(new URL("./probe.ts", import.meta.url));
 
 /** Servers run on core 0, load generators and the publisher on core 1 (when there are two cores and taskset). */
 export const serverCore = 0;
+/** The core of the load generators and the orchestrator (the publisher). */
 export const loadCore = 1;
 
 let tasksetWorks: boolean | undefined;
@@ -30,6 +31,7 @@ export interface BenchProcess {
   stop(): Promise<void>;
 }
 
+/** What to run and where. */
 export interface SpawnOptions {
   /** A TypeScript or JavaScript file, relative to the repository root. */
   readonly script: string;

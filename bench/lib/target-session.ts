@@ -31,6 +31,7 @@ export interface TargetSession {
   stop(): Promise<void>;
 }
 
+/** How a session's servers start. */
 export interface SessionOptions {
   /** Added to Rivulet's command line. */
   readonly serverArgs?: readonly string[];
