@@ -51,7 +51,7 @@ export interface StepPlan {
  * latency instead of silently lowering the rate (no coordinated omission).
  */
 export async function runStep(session: TargetSession, plan: StepPlan): Promise<StepResult> {
-  await settle(session, plan.timing.maxDrainMs * 3);
+  await settle(session, plan.timing.maxDrainMs);
   await session.load.ask({ type: "reset" }, "reset-done");
   const before = await session.load.ask<Extract<LoadReply, { type: "report" }>>({ type: "report" }, "report");
   await session.resetProbe();
