@@ -55,7 +55,7 @@ export function defaultOptions(quick: boolean): BenchOptions {
     // ×2.5 per step: 10,000 to 390,000 deliveries/s in five steps, past what one core serves.
     rampFactor: 2.5,
     rampSteps: quick ? 4 : 5,
-    timing: quick ? { durationMs: 500, maxDrainMs: 1500 } : { durationMs: 1000, maxDrainMs: 2000 },
+    timing: quick ? { durationMs: 400, maxDrainMs: 1000 } : { durationMs: 1000, maxDrainMs: 1500 },
     cpuProfileDirectory: undefined,
     resultsDirectory: new URL("../results/", import.meta.url).pathname,
   };

@@ -120,7 +120,7 @@ export function saturated(step: StepResult): boolean {
 }
 
 /**
- * Waits until no delivery has arrived for 250 ms (at most `maxMs`): a saturated
+ * Waits until no delivery has arrived for 200 ms (at most `maxMs`): a saturated
  * step leaves a backlog in the server's buffers, and the next step must not
  * start while it still drains.
  */
@@ -131,6 +131,6 @@ async function settle(session: TargetSession, maxMs: number): Promise<void> {
     const report = await session.load.ask<Extract<LoadReply, { type: "report" }>>({ type: "report" }, "report");
     if (report.delivered === previous) return;
     previous = report.delivered;
-    await sleep(250);
+    await sleep(200);
   }
 }
