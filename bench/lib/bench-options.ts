@@ -1,0 +1,109 @@
+import { parseArgs } from "node:util";
+import { allTargets, targetNamed } from "../targets/all-targets.js";
+import type { Target } from "../targets/target.js";
+import type { StepTiming } from "./measure-step.js";
+
+/** The scenarios of issue 7, (a) to (e), in run order. */
+export const scenarioNames = ["broadcast", "rooms", "idle", "llm", "redis"] as const;
+/** One of `scenarioNames`. */
+export type ScenarioName = (typeof scenarioNames)[number];
+
+/** Everything a bench run measures and how long it spends: `--quick` shrinks counts and steps. */
+export interface BenchOptions {
+  readonly quick: boolean;
+  readonly scenarios: readonly ScenarioName[];
+  readonly targets: readonly Target[];
+  /** Scenario (a): subscriber counts and payload sizes, every combination. */
+  readonly broadcastSubscribers: readonly number[];
+  readonly payloadBytes: readonly number[];
+  /** Scenario (b): users, in rooms of ten, each also with a personal topic. */
+  readonly roomUsers: number;
+  /** Scenario (c). */
+  readonly idleConnections: number;
+  /** Scenario (d). */
+  readonly llmCompletions: number;
+  readonly llmTokenIntervalMs: number;
+  /** Scenario (e): subscribers on the second instance, publishes per second. */
+  readonly redisSubscribers: number;
+  readonly redisPublishRate: number;
+  readonly fixedDeliveriesPerSecond: number;
+  readonly rampFactor: number;
+  readonly rampSteps: number;
+  readonly timing: StepTiming;
+  /** `--cpu-prof`: server processes write V8 CPU profiles here (open them in Chrome DevTools). */
+  readonly cpuProfileDirectory: string | undefined;
+  /** Where the JSON goes; undefined writes none. */
+  readonly resultsDirectory: string | undefined;
+}
+
+/** The full run (`npm run bench`) or the quick one (`npm run bench -- --quick`). */
+export function defaultOptions(quick: boolean): BenchOptions {
+  return {
+    quick,
+    scenarios: scenarioNames,
+    targets: allTargets,
+    broadcastSubscribers: quick ? [250] : [1000, 5000],
+    payloadBytes: quick ? [64] : [64, 1024],
+    roomUsers: quick ? 100 : 1000,
+    idleConnections: quick ? 1000 : 10_000,
+    llmCompletions: quick ? 100 : 500,
+    llmTokenIntervalMs: 30,
+    // Well below Rivulet's ceiling (about 10,000 deliveries/s on the development machine): the hop's latency, not a backlog's.
+    redisSubscribers: quick ? 100 : 1000,
+    redisPublishRate: quick ? 20 : 5,
+    fixedDeliveriesPerSecond: 10_000,
+    // ×2.5 per step: 10,000 to 390,000 deliveries/s in five steps, past what one core serves.
+    rampFactor: 2.5,
+    rampSteps: quick ? 4 : 5,
+    timing: quick ? { durationMs: 400, maxDrainMs: 1000 } : { durationMs: 1000, maxDrainMs: 1500 },
+    cpuProfileDirectory: undefined,
+    resultsDirectory: new URL("../results/", import.meta.url).pathname,
+  };
+}
+
+const usage = `Usage: npm run bench -- [--quick] [--scenarios broadcast,rooms,idle,llm,redis] [--targets ${allTargets.map((t) => t.name).join(",")}]
+  [--subscribers 1000,5000] [--payloads 64,1024] [--cpu-prof] [--no-json]`;
+
+/** Parses `npm run bench` arguments; throws with the usage on a bad one. */
+export function parseBenchArgs(argv: readonly string[]): BenchOptions {
+  let values;
+  try {
+    values = parseArgs({
+      args: [...argv],
+      options: {
+        quick: { type: "boolean" },
+        scenarios: { type: "string" },
+        targets: { type: "string" },
+        subscribers: { type: "string" },
+        payloads: { type: "string" },
+        "no-json": { type: "boolean" },
+        "cpu-prof": { type: "boolean" },
+        help: { type: "boolean" },
+      },
+      strict: true,
+    }).values;
+  } catch (error) {
+    throw new Error(`${error instanceof Error ? error.message : String(error)}\n${usage}`, { cause: error });
+  }
+  if (values.help) throw new Error(usage);
+  const defaults = defaultOptions(values.quick === true);
+  const list = (text: string | undefined) => text?.split(",").map((s) => s.trim()).filter(Boolean);
+  const numbers = (text: string | undefined, name: string) => {
+    const items = list(text)?.map(Number);
+    if (items?.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`--${name} takes positive whole numbers\n${usage}`);
+    return items;
+  };
+  const scenarios = list(values.scenarios);
+  for (const name of scenarios ?? []) {
+    if (!(scenarioNames as readonly string[]).includes(name)) throw new Error(`unknown scenario "${name}"\n${usage}`);
+  }
+  return {
+    ...defaults,
+    scenarios: (scenarios as ScenarioName[] | undefined) ?? defaults.scenarios,
+    targets: list(values.targets)?.map(targetNamed) ?? defaults.targets,
+    broadcastSubscribers: numbers(values.subscribers, "subscribers") ?? defaults.broadcastSubscribers,
+    payloadBytes: numbers(values.payloads, "payloads") ?? defaults.payloadBytes,
+    cpuProfileDirectory: values["cpu-prof"] ? new URL("../results/profiles/", import.meta.url).pathname : undefined,
+    resultsDirectory: values["no-json"] ? undefined : defaults.resultsDirectory,
+  };
+}

@@ -1,0 +1,54 @@
+import type { StepResult } from "./measure-step.js";
+import type { Target } from "../targets/target.js";
+
+/** Idle memory per connection (scenario c). */
+export interface IdleResult {
+  readonly connections: number;
+  readonly rssBytesPerConnection: number;
+  readonly heapBytesPerConnection: number;
+  readonly rssBytes: number;
+}
+
+/** Token streams (scenario d). */
+export interface LlmResult {
+  readonly completions: number;
+  readonly failed: number;
+  readonly tokens: number;
+  readonly timeToFirstTokenMs: { readonly p50: number; readonly p99: number };
+  readonly interTokenMs: { readonly p50: number; readonly p99: number; readonly p999: number };
+  readonly serverCpuSeconds: number | undefined;
+  readonly eventLoopDelayP99Ms: number | undefined;
+}
+
+/** One row of the results: a target in one case of one scenario. */
+export interface Row {
+  readonly scenario: "broadcast" | "rooms" | "idle" | "llm" | "redis";
+  /** The case within the scenario, e.g. "1000 subscribers, 64 B". */
+  readonly case: string;
+  readonly target: string;
+  readonly label: string;
+  readonly role: Target["role"];
+  readonly family: Target["family"];
+  /** Why this row has no numbers (a bridge or broker missing on this checkout). */
+  readonly skipped?: string;
+  /** The step at the same fixed rate for every target. */
+  readonly fixed?: StepResult;
+  /** Every step of the ramp, in order. */
+  readonly ramp?: readonly StepResult[];
+  /** The ramp step with the most deliveries per second. */
+  readonly ceiling?: StepResult;
+  /** A step at half the ceiling: the latency figures the targets speak of. */
+  readonly half?: StepResult;
+  readonly idle?: IdleResult;
+  readonly llm?: LlmResult;
+  readonly notes?: readonly string[];
+}
+
+/** What `npm run bench` writes to bench/results/<time>.json. */
+export interface BenchResults {
+  readonly startedAt: string;
+  readonly finishedAt: string;
+  readonly quick: boolean;
+  readonly machine: { readonly cpus: number; readonly model: string; readonly node: string; readonly pinned: boolean; readonly loadAverage: readonly number[] };
+  readonly rows: readonly Row[];
+}

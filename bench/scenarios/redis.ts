@@ -1,0 +1,49 @@
+import { randomBytes } from "node:crypto";
+import type { BenchOptions } from "../lib/bench-options.js";
+import { runStep } from "../lib/measure-step.js";
+import type { Row } from "../lib/results.js";
+import { SkipError, startTargetSession, type SessionOptions } from "../lib/target-session.js";
+import { rivuletConnect } from "../targets/rivulet-connect.js";
+import type { Topic } from "../targets/target.js";
+
+const redisUrl = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
+
+/**
+ * Scenario (e): the Redis hop. The same subscribers and publish rate against
+ * one instance with the memory broker, then against two instances sharing
+ * Redis (publishing to one, subscribed to the other, a unique key prefix).
+ * The added latency is the difference of the two rows. Skipped, with the
+ * server's reason, where `--broker redis://` is refused.
+ */
+export async function runRedis(options: BenchOptions, log: (line: string) => void): Promise<Row[]> {
+  const topic: Topic = { kind: "room", name: "redis-hop" };
+  const subscribers = Array.from({ length: options.redisSubscribers }, (_, i) => ({ userId: `sub-${i}`, topics: [topic] }));
+  const caseName = `${options.redisSubscribers} subscribers, ${options.redisPublishRate} publishes/s, 64 B`;
+  const variants: { target: string; label: string; session: SessionOptions }[] = [
+    { target: "rivulet-memory", label: "Rivulet Connect, one instance, memory broker", session: {} },
+    {
+      target: "rivulet-redis",
+      label: "Rivulet Connect, two instances over Redis",
+      session: { serverArgs: ["--broker", redisUrl, "--redis-prefix", `bench-${randomBytes(6).toString("hex")}`], separatePublisherServer: true },
+    },
+  ];
+  const rows: Row[] = [];
+  for (const variant of variants) {
+    const head = { scenario: "redis", case: caseName, target: variant.target, label: variant.label, role: "rivulet", family: "http2" } as const;
+    log(`redis · ${caseName} · ${variant.label}`);
+    let session;
+    try {
+      session = await startTargetSession(rivuletConnect, variant.session);
+      await session.open(subscribers);
+      await session.warmUp([topic], 64);
+      const fixed = await runStep(session, { topics: [topic], fanOut: [subscribers.length], publishRate: options.redisPublishRate, payloadBytes: 64, timing: { ...options.timing, durationMs: 4 * options.timing.durationMs } });
+      rows.push({ ...head, fixed });
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      rows.push({ ...head, skipped: error instanceof SkipError ? message : `failed: ${message}` });
+    } finally {
+      await session?.stop();
+    }
+  }
+  return rows;
+}

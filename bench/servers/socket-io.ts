@@ -1,0 +1,22 @@
+import { createServer } from "node:http";
+import { Server } from "socket.io";
+import { announce, handlePublish } from "./topic-hub.js";
+
+// Peer: Socket.IO 4 with its defaults (WebSocket transport only, as the
+// bench's clients use it); topics are rooms, a publish is `io.to(topic).emit`,
+// which encodes the packet once for the whole room.
+const server = createServer((req, res) => {
+  if (!handlePublish(req, res, (topic, payload) => io.to(topic).emit("m", payload.toString("latin1")))) {
+    // socket.io answers its own paths; anything else is not ours either.
+    if (!req.url?.startsWith("/socket.io/")) res.writeHead(404).end();
+  }
+});
+const io = new Server(server, { transports: ["websocket"], perMessageDeflate: false });
+io.on("connection", (socket) => {
+  const topics = String(socket.handshake.query.topics ?? "").split(",").filter(Boolean);
+  void socket.join(topics);
+});
+server.listen(0, "127.0.0.1", () => {
+  const address = server.address();
+  if (address && typeof address === "object") announce(address.port);
+});

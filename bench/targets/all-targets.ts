@@ -1,0 +1,24 @@
+import { bareHttp2 } from "./bare-http2.js";
+import { bareSse } from "./bare-sse.js";
+import { bareWebSocket } from "./bare-websocket.js";
+import { grpcJs } from "./grpc-js.js";
+import { rivuletConnect } from "./rivulet-connect.js";
+import { rivuletGrpc } from "./rivulet-grpc.js";
+import { rivuletSse } from "./rivulet-sse.js";
+import { rivuletWebSocket } from "./rivulet-websocket.js";
+import { socketIo } from "./socket-io.js";
+import type { Target } from "./target.js";
+
+/** Every target, Rivulet's first, in table order. */
+export const allTargets: readonly Target[] = [
+  rivuletWebSocket, rivuletSse, rivuletConnect, rivuletGrpc,
+  bareWebSocket, bareSse, bareHttp2,
+  socketIo, grpcJs,
+];
+
+/** The target with this name; throws with the list when there is none. */
+export function targetNamed(name: string): Target {
+  const target = allTargets.find((t) => t.name === name);
+  if (!target) throw new Error(`unknown target "${name}"; known: ${allTargets.map((t) => t.name).join(", ")}`);
+  return target;
+}

@@ -1,0 +1,47 @@
+import { describe, expect, it } from "vitest";
+import { defaultOptions } from "../../bench/lib/bench-options.js";
+import { renderMarkdown } from "../../bench/lib/report.js";
+import { runBench } from "../../bench/run.js";
+import { bareWebSocket } from "../../bench/targets/bare-websocket.js";
+import { rivuletConnect } from "../../bench/targets/rivulet-connect.js";
+
+// The harness end to end at its smallest: real server processes (Rivulet's
+// src/main.ts and the bare ws baseline), a load-generator process, a tiny
+// broadcast. It checks that numbers come out, never how big they are: speed
+// is measured by `npm run bench`, not asserted in `npm test`.
+describe("npm run bench, smallest broadcast", () => {
+  it("measures Rivulet and a baseline and renders their rows", async () => {
+    const lines: string[] = [];
+    const { results, file } = await runBench(
+      {
+        ...defaultOptions(true),
+        scenarios: ["broadcast"],
+        targets: [rivuletConnect, bareWebSocket],
+        broadcastSubscribers: [10],
+        payloadBytes: [64],
+        fixedDeliveriesPerSecond: 500,
+        rampSteps: 2,
+        timing: { durationMs: 300, maxDrainMs: 2000 },
+        resultsDirectory: undefined,
+      },
+      (line) => lines.push(line),
+    );
+    expect(file).toBeUndefined();
+    expect(results.rows.map((row) => [row.scenario, row.target, row.skipped])).toEqual([
+      ["broadcast", "rivulet-connect", undefined],
+      ["broadcast", "bare-ws", undefined],
+    ]);
+    for (const row of results.rows) {
+      expect(row.fixed?.delivered).toBeGreaterThan(0);
+      expect(row.ramp?.length).toBeGreaterThanOrEqual(1);
+      expect(row.ceiling?.deliveriesPerSecond).toBeGreaterThan(0);
+      expect(row.ceiling?.serverCpuSeconds).toBeGreaterThan(0);
+      expect(row.half?.latencyMs.p99).toBeGreaterThan(0);
+      expect(row.half?.rssBytes).toBeGreaterThan(0);
+    }
+    const markdown = renderMarkdown(results);
+    expect(markdown).toContain("| 10 subscribers, 64 B | Rivulet Connect (h2c) |");
+    expect(markdown).toContain("| 10 subscribers, 64 B | bare ws send loop |");
+    expect(lines).toEqual(["broadcast · 10 subscribers, 64 B · Rivulet Connect (h2c)", "broadcast · 10 subscribers, 64 B · bare ws send loop"]);
+  }, 90_000);
+});
