@@ -16,7 +16,7 @@ import type { Config } from "./config.js";
 import { applyCors } from "./http/cors.js";
 import { listen } from "./http/listen.js";
 import type { Logger } from "./log.js";
-import { createInternalErrorInterceptor } from "./errors/internal-error-interceptor.js";
+import { createStreamGuardInterceptor } from "./limits/stream-guard.js";
 import { createUserLimitsInterceptor } from "./limits/user-limits.js";
 import { createMetrics } from "./metrics.js";
 import { ChatService } from "../gen/rivulet/chat/v1/chat_pb.js";
@@ -93,7 +93,7 @@ export async function startServer(options: ServerOptions): Promise<RivuletServer
     ...(options.extraServices?.(deps) ?? []),
   ];
   const interceptors: Interceptor[] = [
-    createInternalErrorInterceptor(logger),
+    createStreamGuardInterceptor(logger),
     createAuthInterceptor(verifier),
     createUserLimitsInterceptor(config),
   ];

@@ -1,5 +1,5 @@
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
-import { endStreamAt } from "../limits/end-stream-at.js";
+import { streamControlsKey } from "../limits/stream-guard.js";
 import { findBearerToken } from "./credentials.js";
 import { identityKey } from "./identity.js";
 import type { TokenVerifier } from "./tokens.js";
@@ -20,9 +20,10 @@ export function createAuthInterceptor(verifier: TokenVerifier): Interceptor {
     }
     const identity = await verifier.verify(token);
     request.contextValues.set(identityKey, identity);
-    const response = await next(request);
-    if (!response.stream || identity.expiresAt === undefined) return response;
-    const expired = () => new ConnectError("token expired: resume with a fresh token", Code.Unauthenticated);
-    return { ...response, message: endStreamAt(response.message, identity.expiresAt, expired) };
+    if (identity.expiresAt !== undefined) {
+      const expired = () => new ConnectError("token expired: resume with a fresh token", Code.Unauthenticated);
+      request.contextValues.get(streamControlsKey)?.endBy(identity.expiresAt, expired);
+    }
+    return next(request);
   };
 }

@@ -1,6 +1,6 @@
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { identityKey } from "../auth/identity.js";
-import { endStreamAt } from "./end-stream-at.js";
+import { streamControlsKey } from "./stream-guard.js";
 
 export interface UserLimits {
   /** Unary calls (every one of them a write: send, publish, report, start, cancel) a user may make per second, sustained. */
@@ -65,39 +65,14 @@ export function createUserLimitsInterceptor(limits: UserLimits, now: () => numbe
       throw new ConnectError(`at most ${limits.streamsPerUser} streams per user are open at once`, Code.ResourceExhausted);
     }
     openStreams.set(identity.userId, open + 1);
-    let released = false;
-    // Once, by whichever comes first: the stream ending, or the call's signal
-    // (a client gone before the stream was ever read never runs its finally).
-    const release = () => {
-      if (released) return;
-      released = true;
-      request.signal.removeEventListener("abort", release);
+    const controls = request.contextValues.get(streamControlsKey);
+    if (!controls) throw new Error("the stream guard interceptor must run outside the user limits");
+    controls.onEnd(() => {
       const left = (openStreams.get(identity.userId) ?? 1) - 1;
       if (left <= 0) openStreams.delete(identity.userId);
       else openStreams.set(identity.userId, left);
-    };
-    request.signal.addEventListener("abort", release, { once: true });
-    let response;
-    try {
-      response = await next(request);
-    } catch (error) {
-      release();
-      throw error;
-    }
-    if (!response.stream) {
-      release();
-      return response;
-    }
-    const lifetimeReached = () => new ConnectError("stream lifetime reached: resume from your last cursor", Code.Unavailable);
-    return { ...response, message: releasing(endStreamAt(response.message, now() + limits.streamLifetimeMs, lifetimeReached), release) };
+    });
+    controls.endBy(now() + limits.streamLifetimeMs, () => new ConnectError("stream lifetime reached: resume from your last cursor", Code.Unavailable));
+    return next(request);
   };
-}
-
-/** Passes the stream through and calls `release` once however it ends. */
-async function* releasing<T>(messages: AsyncIterable<T>, release: () => void): AsyncGenerator<T> {
-  try {
-    yield* messages;
-  } finally {
-    release();
-  }
 }
