@@ -40,13 +40,19 @@ export function createStreamGuardInterceptor(logger: Logger): Interceptor {
       request.signal.removeEventListener("abort", end);
       for (const callback of callbacks) callback();
     };
-    // A client gone before its stream was ever read never runs the stream's finally.
-    request.signal.addEventListener("abort", end, { once: true });
+    // A client gone before its stream was ever read never runs the stream's
+    // finally; one gone before this call even started (HTTP/2 rapid reset)
+    // fires no abort event either.
+    if (request.signal.aborted) end();
+    else request.signal.addEventListener("abort", end, { once: true });
     request.contextValues.set(streamControlsKey, {
       endBy(at, error) {
         if (at < deadline) [deadline, deadlineError] = [at, error];
       },
-      onEnd: (callback) => callbacks.push(callback),
+      onEnd(callback) {
+        if (ended) callback();
+        else callbacks.push(callback);
+      },
     });
     const hide = (error: unknown): unknown => {
       // A call the client abandoned ends however its work unwinds (AbortError and
