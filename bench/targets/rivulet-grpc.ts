@@ -1,26 +1,4 @@
-import { openH2Connection } from "../clients/raw-h2.js";
-import { envelope, rivuletSubscription } from "./rivulet-request.js";
-import type { Target } from "./target.js";
+import { rivuletH2Target } from "./rivulet-h2-target.js";
 
-/** Rivulet over gRPC on h2c: one connection per subscriber, one stream per topic. */
-export const rivuletGrpc: Target = {
-  name: "rivulet-grpc",
-  label: "Rivulet gRPC (h2c)",
-  role: "rivulet",
-  family: "http2",
-  server: { kind: "rivulet" },
-  topicsPerConnection: (spec) => [spec.topics.length],
-  connect(spec, context) {
-    const streams = spec.topics.map((topic) => {
-      const { method, request } = rivuletSubscription(topic);
-      return {
-        headers: [
-          [":method", "POST"], [":scheme", "http"], [":path", `/${method}`], [":authority", `127.0.0.1:${context.port}`],
-          ["content-type", "application/grpc"], ["te", "trailers"], ["authorization", `Bearer ${spec.token}`],
-        ] as const,
-        body: envelope(request),
-      };
-    });
-    return [openH2Connection({ port: context.port, localAddress: context.localAddress, streams, scanner: context.newScanner(), now: context.now, onEnd: context.onEnd })];
-  },
-};
+/** Rivulet over gRPC on h2c. */
+export const rivuletGrpc = rivuletH2Target("rivulet-grpc", "Rivulet gRPC (h2c)", [["content-type", "application/grpc"], ["te", "trailers"]]);
