@@ -1,11 +1,9 @@
 // Cross-language proof: a Python gRPC client (Debian's python3-grpcio, messages
 // generated from our protos with `protoc --python_out`) and a TypeScript client
 // talk to the same room over h2c gRPC, in both directions.
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import type { ChildProcess } from "node:child_process";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { createClient, type Client } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
@@ -13,27 +11,15 @@ import { SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ChatService, type ChatMessage } from "../../gen/rivulet/chat/v1/chat_pb.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
-import { debianPython, hasPythonModules, hasProtoc } from "../helpers/system.js";
+import { hasPythonModules, hasProtoc } from "../helpers/system.js";
+import { generatePythonMessages, killAll, runPythonScript, type Line, type PythonRun } from "./python-process.js";
 
 const available =
   hasPythonModules(["grpc", "google.protobuf"], "python3-grpcio python3-protobuf") && hasProtoc();
 
 const here = fileURLToPath(new URL(".", import.meta.url));
-const protoRoot = fileURLToPath(new URL("../../proto", import.meta.url));
-const bufBin = fileURLToPath(new URL("../../node_modules/.bin/buf", import.meta.url));
 /** Seconds a Python client waits before giving up, so a broken server fails the test instead of hanging it. */
 const pythonDeadline = "60";
-
-/** One JSON line a Python script printed. */
-type Line = Record<string, unknown>;
-
-/** A running Python script: its stdout as JSON lines, and how it ended. */
-interface PythonRun {
-  /** The next stdout line, parsed; rejects (with stderr) when stdout ends first. */
-  nextLine(): Promise<Line>;
-  /** Resolves when the process has exited and its output is closed. */
-  readonly exited: Promise<{ code: number | null; stderr: string }>;
-}
 
 describe.skipIf(!available)("a Python gRPC client (grpcio) and a TypeScript client share a room over h2c", () => {
   let server: TestServer;
@@ -43,15 +29,7 @@ describe.skipIf(!available)("a Python gRPC client (grpcio) and a TypeScript clie
   const children = new Set<ChildProcess>();
 
   beforeAll(async () => {
-    generated = mkdtempSync(join(tmpdir(), "rivulet-python-"));
-    // Every proto, so the generated modules follow whatever chat.proto imports.
-    // protoc reads them from a descriptor set that buf builds with the imports
-    // (google/protobuf/*.proto) included, so it needs no libprotobuf-dev headers;
-    // Python's own google.protobuf package provides those modules at run time.
-    const protos = readdirSync(protoRoot, { recursive: true, encoding: "utf8" }).filter((file) => file.endsWith(".proto"));
-    const descriptorSet = join(generated, "rivulet.binpb");
-    execFileSync(bufBin, ["build", protoRoot, "-o", descriptorSet]);
-    execFileSync("protoc", [`--python_out=${generated}`, `--descriptor_set_in=${descriptorSet}`, ...protos]);
+    generated = generatePythonMessages();
     server = await startTestServer();
     // connect-node's gRPC transport always speaks HTTP/2: h2c for an http:// URL.
     ts = createClient(ChatService, createGrpcTransport({ baseUrl: server.url }));
@@ -59,42 +37,13 @@ describe.skipIf(!available)("a Python gRPC client (grpcio) and a TypeScript clie
   });
 
   afterAll(async () => {
-    for (const child of children) {
-      if (child.exitCode === null && child.signalCode === null) child.kill();
-    }
+    killAll(children);
     await server?.close();
     if (generated) rmSync(generated, { recursive: true, force: true });
   });
 
   /** Runs test/python/<script> with Debian's Python and the generated messages on its path. */
-  function runPython(script: string, args: readonly string[]): PythonRun {
-    const child = spawn(debianPython, [join(here, script), ...args], {
-      env: { ...process.env, PYTHONPATH: generated, PYTHONDONTWRITEBYTECODE: "1" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    children.add(child);
-    let stderr = "";
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
-    const exited = new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
-      child.once("error", reject);
-      child.once("close", (code) => {
-        children.delete(child);
-        resolve({ code, stderr });
-      });
-    });
-    const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
-    return {
-      exited,
-      async nextLine() {
-        const next = await lines.next();
-        if (next.done) {
-          const { code } = await exited;
-          throw new Error(`${script} ended its output (exit code ${code}): ${stderr.trim()}`);
-        }
-        return JSON.parse(next.value) as Line;
-      },
-    };
-  }
+  const runPython = (script: string, args: readonly string[]): PythonRun => runPythonScript(join(here, script), args, generated, children);
 
   /** The script exited 0 (its stderr explains a failure). */
   async function expectSuccess(python: PythonRun): Promise<void> {

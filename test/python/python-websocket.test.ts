@@ -2,25 +2,19 @@
 // python3-websockets, messages generated from our protos with
 // `protoc --python_out`) subscribes and sends over GET /ws while TypeScript
 // sends and reads over Connect.
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { createInterface } from "node:readline";
+import type { ChildProcess } from "node:child_process";
+import { rmSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ChatService, type ChatMessage } from "../../gen/rivulet/chat/v1/chat_pb.js";
 import { bearer, clientFor, transportFor } from "../helpers/clients.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
-import { debianPython, hasProtoc, hasPythonModules } from "../helpers/system.js";
+import { hasProtoc, hasPythonModules } from "../helpers/system.js";
+import { generatePythonMessages, killAll, runPythonScript, type Line } from "./python-process.js";
 
 const available = hasPythonModules(["websockets", "google.protobuf"], "python3-websockets python3-protobuf") && hasProtoc();
 
 const script = fileURLToPath(new URL("ws_chat.py", import.meta.url));
-const protoRoot = fileURLToPath(new URL("../../proto", import.meta.url));
-const bufBin = fileURLToPath(new URL("../../node_modules/.bin/buf", import.meta.url));
-
-type Line = Record<string, unknown>;
 
 describe.skipIf(!available)("a Python websockets client speaks rivulet.v1 frames", () => {
   let server: TestServer;
@@ -29,53 +23,18 @@ describe.skipIf(!available)("a Python websockets client speaks rivulet.v1 frames
   const children = new Set<ChildProcess>();
 
   beforeAll(async () => {
-    generated = mkdtempSync(join(tmpdir(), "rivulet-python-ws-"));
-    // As python-grpc.test.ts: protoc reads a descriptor set buf builds with its imports, so no libprotobuf-dev is needed.
-    const protos = readdirSync(protoRoot, { recursive: true, encoding: "utf8" }).filter((file) => file.endsWith(".proto"));
-    const descriptorSet = join(generated, "rivulet.binpb");
-    execFileSync(bufBin, ["build", protoRoot, "-o", descriptorSet]);
-    execFileSync("protoc", [`--python_out=${generated}`, `--descriptor_set_in=${descriptorSet}`, ...protos]);
+    generated = generatePythonMessages();
     server = await startTestServer();
     alice = await server.token("alice");
   });
   afterAll(async () => {
-    for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill();
+    killAll(children);
     await server?.close();
     if (generated) rmSync(generated, { recursive: true, force: true });
   });
 
-  /** Runs ws_chat.py: its stdout as JSON lines, and how it ended. */
-  function runPython(args: readonly string[]) {
-    const child = spawn(debianPython, [script, "--url", `${server.url.replace(/^http/, "ws")}/ws`, ...args], {
-      env: { ...process.env, PYTHONPATH: generated, PYTHONDONTWRITEBYTECODE: "1" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    children.add(child);
-    let stderr = "";
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
-    const exited = new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
-      child.once("error", reject);
-      child.once("close", (code) => {
-        children.delete(child);
-        resolve({ code, stderr });
-      });
-    });
-    const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
-    return {
-      exited,
-      async nextLine(): Promise<Line> {
-        const next = await lines.next();
-        if (next.done) throw new Error(`ws_chat.py ended its output (exit code ${(await exited).code}): ${stderr.trim()}`);
-        return JSON.parse(next.value) as Line;
-      },
-      /** Every line until the script exits. */
-      async rest(): Promise<Line[]> {
-        const all: Line[] = [];
-        for (let next = await lines.next(); !next.done; next = await lines.next()) all.push(JSON.parse(next.value) as Line);
-        return all;
-      },
-    };
-  }
+  /** Runs ws_chat.py against the server's /ws: its stdout as JSON lines, and how it ended. */
+  const runPython = (args: readonly string[]) => runPythonScript(script, ["--url", `${server.url.replace(/^http/, "ws")}/ws`, ...args], generated, children);
 
   const chat = () => clientFor(ChatService, transportFor(server.url, "connect", "1.1"));
   const lineOf = (m: ChatMessage) => ({ cursor: m.cursor, id: m.id, author: m.author, text: m.text });
