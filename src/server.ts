@@ -5,6 +5,7 @@ import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Broker } from "./broker/broker.js";
 import { createMemoryBroker } from "./broker/memory.js";
 import { createRedisBroker } from "./broker/redis.js";
+import { createTopicHub } from "./broker/topic-hub.js";
 import { createAuthInterceptor } from "./auth/interceptor.js";
 import { createJwks } from "./auth/jwks.js";
 import { createDevelopmentSecret, createHmacTokens, createTokenVerifier, type TokenMinter } from "./auth/tokens.js";
@@ -76,6 +77,7 @@ export async function startServer(options: ServerOptions): Promise<RivuletServer
 
   const deps: ServiceDeps = {
     broker,
+    hub: createTopicHub(broker),
     retention: { maxCount: config.historyCount, maxAgeMs: config.historyAgeMs },
     finishedRetention: { maxCount: config.historyCount, maxAgeMs: config.finishedTtlMs },
     subscriberBuffer: config.subscriberBuffer,

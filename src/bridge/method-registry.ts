@@ -11,6 +11,7 @@ import {
 } from "@connectrpc/connect";
 import { createAsyncIterable, invokeUnaryImplementation, transformInvokeImplementation } from "@connectrpc/connect/protocol";
 import { streamPolicyOf, type StreamPolicy } from "../schema/stream-policy.js";
+import { responseSinkKey, type ResponseSink } from "../services/response-sink.js";
 
 /** A service and its implementation, as mounted on the Connect router. */
 export interface ServiceRegistration {
@@ -28,6 +29,11 @@ export interface CallInit {
   readonly requestHeader: Headers;
   /** Aborted when the client goes away or cancels. */
   readonly signal: AbortSignal;
+  /**
+   * Takes a streaming call's responses directly (topic streams then skip the
+   * iterator; see response-sink.ts). The iterator still ends the call.
+   */
+  readonly sink?: ResponseSink;
 }
 
 /** One unary or server-streaming method the bridges can call. */
@@ -76,7 +82,7 @@ export function createMethodRegistry(
             requestHeader: init.requestHeader,
             requestSignal: init.signal,
             shutdownSignal,
-            contextValues: createContextValues(),
+            contextValues: init.sink ? createContextValues().set(responseSinkKey, init.sink) : createContextValues(),
           });
           if (spec.kind === "unary") {
             return (async function* () {

@@ -1,3 +1,4 @@
+import type { Message } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { codeToHttpStatus } from "@connectrpc/connect/protocol-connect";
 import { redactUrl } from "../log.js";
@@ -117,15 +118,28 @@ export function createSseBridge(context: MountContext): Mount {
 
   /** Pulls the call's messages into the writer, at the pace the client reads, and ends the response. */
   async function run(request: SseRequest, writer: SseWriter, controller: AbortController, req: HttpRequest): Promise<void> {
+    let sent = 0;
+    const send = (response: Message) => {
+      writer.message(encode(request.method, response));
+      sent++;
+      metrics.deliveries.inc({ transport: "sse" });
+    };
     const responses = request.method.invoke(request.input, {
       protocolName: "sse",
       requestMethod: "GET",
       url: redactUrl(req.url ?? ""),
       requestHeader: request.header,
       signal: controller.signal,
+      // Topic streams hand fanned-out responses straight to the writer; the loop below only sees the end.
+      sink: {
+        send(response) {
+          if (writer.state() !== "closed") send(response);
+        },
+        congested: () => writer.ready() !== undefined,
+        drained: () => writer.ready() ?? Promise.resolve(),
+      },
     });
     const iterator = responses[Symbol.asyncIterator]();
-    let sent = 0;
     let failure: unknown;
     let completed = false;
     try {
@@ -139,9 +153,7 @@ export function createSseBridge(context: MountContext): Mount {
           break;
         }
         if (writer.state() === "closed") break;
-        writer.message(encode(request.method, result.value));
-        sent++;
-        metrics.deliveries.inc({ transport: "sse" });
+        send(result.value);
       }
     } catch (reason) {
       failure = reason;

@@ -6,6 +6,7 @@ import type { Call } from "../../gen/rivulet/bridge/v1/bridge_pb.js";
 import { bearerAuthorization } from "../auth/credentials.js";
 import type { Logger } from "../log.js";
 import type { Metrics } from "../metrics.js";
+import type { ResponseSink } from "../services/response-sink.js";
 import type { BridgeMethod } from "./method-registry.js";
 import { WebSocketCloseCode } from "./websocket-close-codes.js";
 import {
@@ -151,6 +152,20 @@ export function createWebSocketConnection(options: WebSocketConnectionOptions): 
     }
   }
 
+  function sinkOf(call: CallState): ResponseSink {
+    return {
+      send(response) {
+        if (!call.ended) sendResponse(call, response);
+      },
+      congested() {
+        if (!congested()) return false;
+        call.throttled = true;
+        return true;
+      },
+      drained: () => untilDrainedOrEnded(call),
+    };
+  }
+
   function sendPending(call: CallState): void {
     const response = call.pending;
     call.pending = undefined;
@@ -199,6 +214,8 @@ export function createWebSocketConnection(options: WebSocketConnectionOptions): 
         url: options.url,
         requestHeader: header,
         signal: call.controller.signal,
+        // Topic streams hand fanned-out responses straight to the outbox; the pump below only sees the end.
+        sink: method.kind === "server_streaming" ? sinkOf(call) : undefined,
       });
     } catch (error) {
       return finish(call, error);

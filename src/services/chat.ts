@@ -60,11 +60,12 @@ export function createChatService(deps: ServiceDeps): ServiceImpl<typeof ChatSer
       const topic = roomTopic(request.room);
       yield* streamTopic({
         broker: deps.broker,
+        hub: deps.hub,
         topic,
         policy: subscribePolicy,
         from: startOf(topic, request.cursor, request.history, subscribePolicy),
         bufferSize: deps.subscriberBuffer,
-        signal: context.signal,
+        context,
         cache: responses,
         toResponse(event, cursor) {
           if (event.kind === "gap") {

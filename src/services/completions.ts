@@ -146,11 +146,12 @@ export function createCompletions(deps: ServiceDeps) {
     }
     const events = streamTopic({
       broker: deps.broker,
+      hub: deps.hub,
       topic,
       policy,
       from,
       bufferSize: deps.subscriberBuffer,
-      signal: context.signal,
+      context,
       cache: responses,
       toResponse(event, cursor) {
         if (event.kind === "gap") {
@@ -160,6 +161,7 @@ export function createCompletions(deps: ServiceDeps) {
         response.cursor = cursor;
         return response;
       },
+      until: (response) => response.finishReason !== "",
     });
     // While this caller reads, it also watches for a generator gone silent.
     let checking = false;
@@ -172,10 +174,7 @@ export function createCompletions(deps: ServiceDeps) {
     }, Math.max(250, deps.completionStallMs / 4));
     watchdog.unref();
     try {
-      for await (const response of events) {
-        yield response;
-        if (response.finishReason !== "") return;
-      }
+      yield* events;
     } finally {
       clearInterval(watchdog);
     }

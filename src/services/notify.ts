@@ -68,11 +68,12 @@ export function createNotificationService(deps: ServiceDeps): ServiceImpl<typeof
       const topic = userTopic(identityOf(context).userId);
       yield* streamTopic({
         broker: deps.broker,
+        hub: deps.hub,
         topic,
         policy,
         from: startOf(topic, request.cursor, request.history, policy),
         bufferSize: deps.subscriberBuffer,
-        signal: context.signal,
+        context,
         cache: responses,
         toResponse(event, cursor) {
           if (event.kind === "gap") {

@@ -173,21 +173,20 @@ export function createProgressService(deps: ServiceDeps): ServiceImpl<typeof Pro
       if (caughtUp && isTerminal(job.state)) return; // finished: nothing more to send
       const updates = streamTopic({
         broker: deps.broker,
+        hub: deps.hub,
         topic,
         policy,
         from: after ? { after } : { last: 1 },
         bufferSize: deps.subscriberBuffer,
-        signal: context.signal,
+        context,
         cache: responses,
         toResponse(event, cursor) {
           if (event.kind === "gap") throw new Error("conflated streams have no gaps");
           return create(WatchResponseSchema, { job: snapshot(event.entry), cursor });
         },
+        until: (response) => response.job !== undefined && isTerminal(response.job.state),
       });
-      for await (const response of updates) {
-        yield response;
-        if (response.job && isTerminal(response.job.state)) return;
-      }
+      yield* updates;
     },
   };
 }

@@ -1,20 +1,29 @@
+import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
+import type { Message } from "@bufbuild/protobuf";
 import type { Broker, Entry, ReadFrom } from "../broker/broker.js";
 import { decodeCursor, encodeCursor } from "../broker/cursor.js";
 import { subscribe, type SubscriptionEvent } from "../broker/subscription.js";
+import type { TopicHub } from "../broker/topic-hub.js";
 import type { StreamPolicy } from "../schema/stream-policy.js";
+import { responseSinkKey, type ResponseSink } from "./response-sink.js";
 
-export interface TopicStreamOptions<R> {
+export interface TopicStreamOptions<R extends Message> {
   readonly broker: Broker;
+  /** The shared per-topic feeds: used when the call's transport takes responses directly. */
+  readonly hub: TopicHub;
   readonly topic: string;
   readonly policy: StreamPolicy;
   /** Where to start: see `startOf`. */
   readonly from: ReadFrom;
   readonly bufferSize: number;
-  readonly signal: AbortSignal;
+  /** The call: its signal ends the stream, and its `responseSinkKey` value, if any, takes the responses. */
+  readonly context: HandlerContext;
   /** Turns an event into the method's response; called once per entry, whatever the subscriber count. */
   readonly toResponse: (event: SubscriptionEvent, cursor: string) => R;
   /** Shared across subscribers of one method, so a fanned-out entry is decoded once. */
   readonly cache: WeakMap<Entry, R>;
+  /** The stream completes after the first response for which this is true (a finished job or completion). */
+  readonly until?: (response: R) => boolean;
 }
 
 /** Where a stream starts, from the request's cursor or history count. Throws invalid_argument for a bad cursor. */
@@ -27,25 +36,118 @@ export function startOf(topic: string, cursor: string, history: number, policy: 
  * Streams a topic as a method's responses. Each entry's response is built once
  * and shared by every subscriber (the bridges then encode it once too);
  * gap events are per subscriber.
+ *
+ * Two paths, the same responses in the same order: a call whose transport
+ * takes responses directly (a `ResponseSink` in its context) joins the topic's
+ * shared feed and yields nothing, ending when the stream does; any other call
+ * (connect-node's handlers) pulls its own subscription through this generator.
  */
-export async function* streamTopic<R>(options: TopicStreamOptions<R>): AsyncGenerator<R> {
-  const { topic, cache, toResponse } = options;
-  const events = subscribe(options.broker, topic, {
+export async function* streamTopic<R extends Message>(options: TopicStreamOptions<R>): AsyncGenerator<R> {
+  const sink = options.context.values.get(responseSinkKey);
+  if (sink) {
+    await streamToSink(options, sink);
+    return;
+  }
+  const events = subscribe(options.broker, options.topic, {
     from: options.from,
     policy: options.policy.slowConsumer,
     bufferSize: options.bufferSize,
-    signal: options.signal,
+    signal: options.context.signal,
   });
+  const respond = responder(options);
   for await (const event of events) {
-    if (event.kind === "gap") {
-      yield toResponse(event, encodeCursor(topic, event.position));
-      continue;
-    }
+    const response = respond(event);
+    yield response;
+    if (options.until?.(response)) return;
+  }
+}
+
+/** The response for an event: built once per entry and method, per subscriber for gaps. */
+function responder<R extends Message>(options: TopicStreamOptions<R>): (event: SubscriptionEvent) => R {
+  const { topic, cache, toResponse } = options;
+  return (event) => {
+    if (event.kind === "gap") return toResponse(event, encodeCursor(topic, event.position));
     let response = cache.get(event.entry);
     if (response === undefined) {
       response = toResponse(event, encodeCursor(topic, event.entry.position));
       cache.set(event.entry, response);
     }
-    yield response;
-  }
+    return response;
+  };
+}
+
+/**
+ * Feeds one call's sink from the topic's shared feed. Slow consumers as in
+ * `subscribe()`: while the connection is congested, lossless streams hold up
+ * to `bufferSize` responses and then end with `resource_exhausted`; conflated
+ * streams keep only the newest. Resolves when the stream completes (`until`),
+ * rejects when it fails or the call ends.
+ */
+function streamToSink<R extends Message>(options: TopicStreamOptions<R>, sink: ResponseSink): Promise<void> {
+  const { signal } = options.context;
+  const conflate = options.policy.slowConsumer === "conflate";
+  const respond = responder(options);
+  return new Promise<void>((resolve, reject) => {
+    if (signal.aborted) return reject(ConnectError.from(signal.reason, Code.Canceled));
+    let pending: R[] = [];
+    let waiting = false;
+    let done = false;
+    // Replaced by the hub's detach once attached; `finish` may run before (an aborted call).
+    let detach = (): void => undefined;
+
+    const finish = (error?: unknown) => {
+      if (done) return;
+      done = true;
+      pending = [];
+      detach();
+      signal.removeEventListener("abort", onAbort);
+      if (error === undefined) resolve();
+      else reject(error);
+    };
+    // Ending with the abort reason lets the caller tell a shutdown (`unavailable`) from a finished stream.
+    const onAbort = () => finish(ConnectError.from(signal.reason, Code.Canceled));
+
+    const deliver = (response: R) => {
+      sink.send(response);
+      if (options.until?.(response)) finish();
+    };
+    const flush = () => {
+      waiting = false;
+      while (!done && pending.length > 0) {
+        if (sink.congested()) return wait();
+        deliver(pending.shift()!);
+      }
+    };
+    const wait = () => {
+      if (waiting || done) return;
+      waiting = true;
+      void sink.drained().then(flush);
+    };
+
+    signal.addEventListener("abort", onAbort, { once: true });
+    detach = options.hub.attach(options.topic, {
+      from: options.from,
+      policy: options.policy.slowConsumer,
+      event(event, replay) {
+        if (done) return;
+        const response = respond(event);
+        if (pending.length === 0 && !sink.congested()) return deliver(response);
+        if (conflate) {
+          pending = [response];
+        } else if (!replay && pending.length >= options.bufferSize) {
+          return finish(new ConnectError("subscriber too slow: buffer full; resume from the last cursor", Code.ResourceExhausted));
+        } else {
+          pending.push(response);
+        }
+        wait();
+      },
+      ready() {
+        if (done) return undefined;
+        if (!sink.congested()) flush();
+        return pending.length === 0 ? undefined : sink.drained();
+      },
+      fail: finish,
+    });
+    if (done) detach();
+  });
 }

@@ -1,0 +1,271 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { Broker, Entry, ReadFrom } from "./broker.js";
+import type { SlowConsumerPolicy, SubscriptionEvent } from "./subscription.js";
+
+/** One subscriber fed by a topic's shared live feed. */
+export interface HubSubscriber {
+  /** Where to start; `{ last: 0 }` is live only. */
+  readonly from: ReadFrom;
+  /** `conflate`: while catching up, only the newest entry is read (see subscription.ts). */
+  readonly policy: SlowConsumerPolicy;
+  /**
+   * Takes the next event, synchronously, exactly once each and in log order.
+   * Called from the broker's live feed, so it must not block: queue and
+   * return. Throwing ends this subscriber (`fail` with the error) and no one else.
+   * `replay` is true for events of the subscriber's own catch-up reads (at
+   * most one batch at a time, after `ready()`), false for live ones.
+   */
+  event(event: SubscriptionEvent, replay: boolean): void;
+  /** Undefined when a catch-up batch may be handed over now; else resolves when it may. */
+  ready(): Promise<void> | undefined;
+  /** The subscription ended with an error (the live feed, a read, or `event` threw); nothing follows. */
+  fail(error: unknown): void;
+}
+
+/**
+ * Subscriptions that share one live feed per topic. With N subscribers on a
+ * topic, `subscribe()` (subscription.ts) costs N broker listeners and an
+ * async-iterator hop per subscriber per message; the hub costs one listener
+ * and one synchronous call per subscriber per message, which is what lets a
+ * fan-out write prepared frames straight into each connection's queue.
+ */
+export interface TopicHub {
+  /** Replays the log from `subscriber.from`, then follows the live feed. The returned function detaches. */
+  attach(topic: string, subscriber: HubSubscriber): () => void;
+  /** Topics with a live feed on this instance now. */
+  readonly topics: number;
+}
+
+interface Member {
+  readonly subscriber: HubSubscriber;
+  /** The position of the last event handed over: the feed skips what the catch-up already delivered. */
+  epoch: string | undefined;
+  last: number;
+  closed: boolean;
+}
+
+interface Feed {
+  readonly topic: string;
+  /** The position of the last entry dispatched (undefined epoch: not yet read). */
+  epoch: string | undefined;
+  last: number;
+  /** Members in sequence with the feed: each live entry goes to them at once. */
+  readonly live: Set<Member>;
+  /** Members still reading the log; they move to `live` once they reach the feed. */
+  readonly joining: Set<Member>;
+  /** The log holds entries the feed has not dispatched (a hole, a new epoch, or the first read). */
+  behind: boolean;
+  reading: boolean;
+  /** Joiners waiting for the feed to be in sequence again. */
+  waiters: Array<() => void>;
+  unlisten: () => void;
+}
+
+/**
+ * The same guarantees as `subscribe()`: the live feed is attached before the
+ * log is read; anything the live feed does not hand over in sequence (a hole,
+ * a new epoch) is read from the log, once for the whole topic, and an epoch
+ * change becomes a gap for every member. A new member replays on its own
+ * (at its own pace, `ready()`), then joins the live set at the exact
+ * position the feed has reached, so no entry is lost or repeated in between.
+ */
+export function createTopicHub(broker: Broker, readBatch = 256): TopicHub {
+  const feeds = new Map<string, Feed>();
+
+  function feedFor(topic: string): Feed {
+    const existing = feeds.get(topic);
+    if (existing) return existing;
+    const feed: Feed = {
+      topic,
+      epoch: undefined,
+      last: 0,
+      live: new Set(),
+      joining: new Set(),
+      behind: true,
+      reading: false,
+      waiters: [],
+      unlisten: () => undefined,
+    };
+    feeds.set(topic, feed);
+    feed.unlisten = broker.listen(topic, {
+      entry: (entry) => onLive(feed, entry),
+      error: (error) => failFeed(feed, ConnectError.from(error, Code.Unavailable)),
+    });
+    void catchUp(feed);
+    return feed;
+  }
+
+  function onLive(feed: Feed, entry: Entry): void {
+    const { epoch, offset } = entry.position;
+    if (feed.reading || feed.behind || feed.epoch === undefined) {
+      feed.behind = true;
+    } else if (epoch === feed.epoch && offset <= feed.last) {
+      return; // already dispatched
+    } else if (epoch === feed.epoch && offset === feed.last + 1) {
+      feed.last = offset;
+      dispatch(feed, { kind: "entry", entry });
+      return;
+    } else {
+      feed.behind = true; // a hole or a new epoch: read the log
+    }
+    void catchUp(feed);
+  }
+
+  /** Reads the log until the feed is in sequence again, dispatching what it finds. */
+  async function catchUp(feed: Feed): Promise<void> {
+    if (feed.reading) return;
+    feed.reading = true;
+    try {
+      while (feed.behind && feeds.get(feed.topic) === feed) {
+        feed.behind = false;
+        if (feed.epoch === undefined) {
+          const { head } = await broker.read(feed.topic, { last: 0 }, 1);
+          feed.epoch = head.epoch;
+          feed.last = head.offset;
+          continue;
+        }
+        const result = await broker.read(feed.topic, { after: { epoch: feed.epoch, offset: feed.last } }, readBatch);
+        if (result.gap) {
+          const resumeAfter = (result.entries[0]?.position.offset ?? result.head.offset + 1) - 1;
+          dispatch(feed, { kind: "gap", reason: result.gap, position: { epoch: result.head.epoch, offset: resumeAfter } });
+        }
+        feed.epoch = result.head.epoch;
+        for (const entry of result.entries) {
+          feed.last = entry.position.offset;
+          dispatch(feed, { kind: "entry", entry });
+        }
+        if (result.entries.length === 0 && result.gap) feed.last = result.head.offset;
+        if (feed.last < result.head.offset) feed.behind = true;
+      }
+    } catch (error) {
+      failFeed(feed, ConnectError.from(error, Code.Unavailable));
+    } finally {
+      feed.reading = false;
+      for (const wake of feed.waiters.splice(0)) wake();
+    }
+  }
+
+  function dispatch(feed: Feed, event: SubscriptionEvent): void {
+    for (const member of feed.live) {
+      if (event.kind === "entry") {
+        const { epoch, offset } = event.entry.position;
+        if (epoch === member.epoch && offset <= member.last) continue; // its catch-up already delivered it
+        member.epoch = epoch;
+        member.last = offset;
+      } else {
+        member.epoch = event.position.epoch;
+        member.last = event.position.offset;
+      }
+      hand(feed, member, event);
+    }
+  }
+
+  function hand(feed: Feed, member: Member, event: SubscriptionEvent): void {
+    try {
+      member.subscriber.event(event, false);
+    } catch (error) {
+      drop(feed, member);
+      member.subscriber.fail(error);
+    }
+  }
+
+  function failFeed(feed: Feed, error: ConnectError): void {
+    if (feeds.get(feed.topic) !== feed) return;
+    const members = [...feed.live, ...feed.joining];
+    close(feed);
+    for (const member of members) {
+      member.closed = true;
+      member.subscriber.fail(error);
+    }
+  }
+
+  function close(feed: Feed): void {
+    feeds.delete(feed.topic);
+    feed.unlisten();
+    feed.live.clear();
+    feed.joining.clear();
+    for (const wake of feed.waiters.splice(0)) wake();
+  }
+
+  function drop(feed: Feed, member: Member): void {
+    member.closed = true;
+    feed.live.delete(member);
+    feed.joining.delete(member);
+    if (feed.live.size === 0 && feed.joining.size === 0 && feeds.get(feed.topic) === feed) close(feed);
+  }
+
+  /** Resolves when the feed is in sequence (or gone). */
+  function settled(feed: Feed): Promise<void> | undefined {
+    if (!feed.reading && !feed.behind && feed.epoch !== undefined) return undefined;
+    if (feeds.get(feed.topic) !== feed) return undefined;
+    return new Promise((resolve) => feed.waiters.push(resolve));
+  }
+
+  /** Replays the log for one member, then moves it into the live set. */
+  async function join(feed: Feed, member: Member): Promise<void> {
+    const { subscriber } = member;
+    const { from } = subscriber;
+    let started = false;
+    try {
+      while (!member.closed) {
+        const ready = subscriber.ready();
+        if (ready) await ready;
+        if (member.closed) return;
+        if (subscriber.policy === "conflate") {
+          // Only the newest entry matters, and only when it is newer than what was sent.
+          const after = started ? { epoch: member.epoch ?? "", offset: member.last } : "after" in from ? from.after : undefined;
+          const result = await broker.read(feed.topic, { last: 1 }, 1);
+          if (member.closed) return;
+          const newest = result.entries.at(-1);
+          const stale = after !== undefined && newest !== undefined && after.epoch === result.head.epoch && newest.position.offset <= after.offset;
+          if (newest && !stale) subscriber.event({ kind: "entry", entry: newest }, true);
+          member.epoch = result.head.epoch;
+          member.last = result.head.offset;
+        } else {
+          const readFrom: ReadFrom = started ? { after: { epoch: member.epoch ?? "", offset: member.last } } : from;
+          // A history request is one read, however many entries it asks for (at most the method's history window).
+          const limit = "last" in readFrom ? Math.max(readBatch, readFrom.last) : readBatch;
+          const result = await broker.read(feed.topic, readFrom, limit);
+          if (member.closed) return;
+          if (result.gap) {
+            const resumeAfter = (result.entries[0]?.position.offset ?? result.head.offset + 1) - 1;
+            subscriber.event({ kind: "gap", reason: result.gap, position: { epoch: result.head.epoch, offset: resumeAfter } }, true);
+          }
+          for (const entry of result.entries) subscriber.event({ kind: "entry", entry }, true);
+          const newest = result.entries.at(-1)?.position.offset;
+          member.epoch = result.head.epoch;
+          member.last = newest ?? ("after" in readFrom && !result.gap ? readFrom.after.offset : result.head.offset);
+        }
+        started = true;
+        // Join when the feed is in sequence and this member has reached it.
+        for (let wait = settled(feed); wait; wait = settled(feed)) await wait;
+        if (member.closed) return;
+        if (feeds.get(feed.topic) !== feed) throw new ConnectError("topic feed ended", Code.Unavailable);
+        if (member.epoch === feed.epoch && member.last >= feed.last) {
+          feed.joining.delete(member);
+          feed.live.add(member);
+          return;
+        }
+      }
+    } catch (error) {
+      if (member.closed) return;
+      drop(feed, member);
+      subscriber.fail(error);
+    }
+  }
+
+  return {
+    attach(topic, subscriber) {
+      const feed = feedFor(topic);
+      const member: Member = { subscriber, epoch: undefined, last: 0, closed: false };
+      feed.joining.add(member);
+      void join(feed, member);
+      return () => {
+        if (!member.closed) drop(feed, member);
+      };
+    },
+    get topics() {
+      return feeds.size;
+    },
+  };
+}

@@ -1,0 +1,208 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import type { Broker, Listener, ReadFrom } from "../../src/broker/broker.js";
+import { createMemoryBroker } from "../../src/broker/memory.js";
+import type { SubscriptionEvent } from "../../src/broker/subscription.js";
+import { createTopicHub, type HubSubscriber } from "../../src/broker/topic-hub.js";
+
+const bytes = (text: string) => new TextEncoder().encode(text);
+const text = (event: SubscriptionEvent) => (event.kind === "entry" ? new TextDecoder().decode(event.entry.data) : `gap:${event.reason}`);
+
+/** The memory broker, counting live listeners and reads, with a live feed that loses what `drop` says. */
+function instrumented(broker: Broker, drop: (offset: number) => boolean = () => false) {
+  const counts = { listeners: 0, reads: 0 };
+  const listeners = new Set<Listener>();
+  const wrapped: Broker = {
+    ...broker,
+    read(topic, from, limit) {
+      counts.reads++;
+      return broker.read(topic, from, limit);
+    },
+    listen(topic, listener) {
+      counts.listeners++;
+      listeners.add(listener);
+      const stop = broker.listen(topic, {
+        entry: (entry) => {
+          if (!drop(entry.position.offset)) listener.entry(entry);
+        },
+        error: (error) => listener.error(error),
+      });
+      return () => {
+        counts.listeners--;
+        listeners.delete(listener);
+        stop();
+      };
+    },
+  };
+  return { broker: wrapped, counts, failFeeds: (error: Error) => [...listeners].forEach((l) => l.error(error)) };
+}
+
+/** A subscriber that records what it gets and can be awaited for a count of events. */
+function recorder(from: ReadFrom, policy: "lossless" | "conflate" = "lossless") {
+  const events: string[] = [];
+  let failure: unknown;
+  let waiter: { count: number; resolve: () => void } | undefined;
+  const subscriber: HubSubscriber = {
+    from,
+    policy,
+    event(event) {
+      events.push(text(event));
+      if (waiter && events.length >= waiter.count) waiter.resolve();
+    },
+    ready: () => undefined,
+    fail(error) {
+      failure = error;
+      waiter?.resolve();
+    },
+  };
+  return {
+    subscriber,
+    events,
+    failure: () => failure,
+    /** Resolves once `count` events arrived (or it failed). */
+    received(count: number): Promise<void> {
+      if (events.length >= count || failure !== undefined) return Promise.resolve();
+      return new Promise((resolve) => (waiter = { count, resolve }));
+    },
+  };
+}
+
+describe("topic hub: one live feed per topic, every subscriber exactly once and in order", () => {
+  it("serves many subscribers from one listener and closes the feed with the last of them", async () => {
+    const { broker, counts } = instrumented(createMemoryBroker());
+    const hub = createTopicHub(broker);
+    const subscribers = Array.from({ length: 50 }, () => recorder({ last: 0 }));
+    const detach = subscribers.map((s) => hub.attach("room", s.subscriber));
+    expect(counts.listeners).toBe(1);
+    // Live only: wait until every subscriber has joined the feed, then publish.
+    await broker.publish("room", bytes("warm-up"));
+    await Promise.all(subscribers.map((s) => s.received(0)));
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    for (const n of ["1", "2", "3"]) await broker.publish("room", bytes(n));
+    await Promise.all(subscribers.map((s) => s.received(3)));
+    for (const s of subscribers) expect(s.events.filter((e) => e !== "warm-up")).toEqual(["1", "2", "3"]);
+    detach.forEach((d) => d());
+    expect(hub.topics).toBe(0);
+    expect(counts.listeners).toBe(0);
+  });
+
+  it("replays history to a late subscriber, then joins it to the feed without a repeat or a loss", async () => {
+    const { broker } = instrumented(createMemoryBroker());
+    const hub = createTopicHub(broker, 2); // small batches: the replay takes several reads
+    const early = recorder({ last: 0 });
+    hub.attach("room", early.subscriber);
+    for (let i = 1; i <= 5; i++) await broker.publish("room", bytes(String(i)));
+    const late = recorder({ last: 4 });
+    hub.attach("room", late.subscriber);
+    for (let i = 6; i <= 9; i++) await broker.publish("room", bytes(String(i))); // while the late one replays
+    await late.received(8);
+    expect(late.events).toEqual(["2", "3", "4", "5", "6", "7", "8", "9"]);
+  });
+
+  it("fills holes in the live feed from the log, once for every subscriber", async () => {
+    const { broker, counts } = instrumented(createMemoryBroker(), (offset) => offset % 3 === 0);
+    const hub = createTopicHub(broker);
+    const subscribers = Array.from({ length: 20 }, () => recorder({ last: 0 }));
+    subscribers.forEach((s) => hub.attach("t", s.subscriber));
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    const readsBefore = counts.reads;
+    for (let i = 1; i <= 10; i++) await broker.publish("t", bytes(String(i)));
+    await Promise.all(subscribers.map((s) => s.received(10)));
+    for (const s of subscribers) expect(s.events).toEqual(["1", "2", "3", "4", "5", "6", "7", "8", "9", "10"]);
+    // Three holes (3, 6, 9): the feed reads the log for them, not each subscriber.
+    expect(counts.reads - readsBefore).toBeLessThanOrEqual(6);
+  });
+
+  it("gives a conflated subscriber the newest entry only, then follows live", async () => {
+    const broker = createMemoryBroker();
+    const hub = createTopicHub(broker);
+    for (const n of ["s1", "s2", "s3"]) await broker.publish("job", bytes(n));
+    const watcher = recorder({ last: 1 }, "conflate");
+    hub.attach("job", watcher.subscriber);
+    await watcher.received(1);
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    await broker.publish("job", bytes("done"));
+    await watcher.received(2);
+    expect(watcher.events).toEqual(["s3", "done"]);
+  });
+
+  it("answers a cursor from a lost epoch with a gap, then the retained entries", async () => {
+    const broker = createMemoryBroker();
+    const hub = createTopicHub(broker);
+    await broker.publish("t", bytes("a"));
+    const subscriber = recorder({ after: { epoch: "gone", offset: 7 } });
+    hub.attach("t", subscriber.subscriber);
+    await subscriber.received(2);
+    expect(subscriber.events).toEqual(["gap:epoch_changed", "a"]);
+  });
+
+  it("fails every subscriber with unavailable when the live feed fails, and starts a fresh feed after", async () => {
+    const { broker, failFeeds, counts } = instrumented(createMemoryBroker());
+    const hub = createTopicHub(broker);
+    const a = recorder({ last: 0 });
+    const b = recorder({ last: 0 });
+    hub.attach("t", a.subscriber);
+    hub.attach("t", b.subscriber);
+    failFeeds(new Error("connection lost"));
+    for (const s of [a, b]) {
+      expect(s.failure()).toBeInstanceOf(ConnectError);
+      expect((s.failure() as ConnectError).code).toBe(Code.Unavailable);
+    }
+    expect(counts.listeners).toBe(0);
+    const c = recorder({ last: 0 });
+    hub.attach("t", c.subscriber);
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    await broker.publish("t", bytes("x"));
+    await c.received(1);
+    expect(c.events).toEqual(["x"]);
+  });
+
+  it("ends only the subscriber whose handler throws", async () => {
+    const broker = createMemoryBroker();
+    const hub = createTopicHub(broker);
+    const good = recorder({ last: 0 });
+    const bad = recorder({ last: 0 });
+    bad.subscriber.event = () => {
+      throw new Error("boom");
+    };
+    hub.attach("t", good.subscriber);
+    hub.attach("t", bad.subscriber);
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    await broker.publish("t", bytes("1"));
+    await broker.publish("t", bytes("2"));
+    await good.received(2);
+    expect(good.events).toEqual(["1", "2"]);
+    expect((bad.failure() as Error).message).toBe("boom");
+  });
+
+  it("hands every subscriber a contiguous run, whenever it attaches (property)", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.record({ at: fc.nat(40), history: fc.nat(10) }), { minLength: 1, maxLength: 8 }),
+        fc.integer({ min: 1, max: 4 }),
+        async (joins, batch) => {
+          const { broker } = instrumented(createMemoryBroker(), (offset) => offset % 7 === 0);
+          const hub = createTopicHub(broker, batch);
+          const total = 40;
+          const subscribers: Array<{ from: number; rec: ReturnType<typeof recorder> }> = [];
+          for (let i = 1; i <= total; i++) {
+            for (const join of joins.filter((j) => j.at === i - 1)) {
+              const rec = recorder({ last: join.history });
+              subscribers.push({ from: Math.max(0, i - 1 - join.history), rec });
+              hub.attach("t", rec.subscriber);
+            }
+            await broker.publish("t", bytes(String(i)));
+            if (i % 5 === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+          }
+          for (const { from, rec } of subscribers) {
+            await rec.received(total - from);
+            const expected = Array.from({ length: total - from }, (_, k) => String(from + k + 1));
+            expect(rec.events).toEqual(expected);
+          }
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+});
