@@ -10,6 +10,7 @@ import { createAuthInterceptor } from "./auth/interceptor.js";
 import { createJwks } from "./auth/jwks.js";
 import { createDevelopmentSecret, createHmacTokens, createTokenVerifier, type TokenMinter } from "./auth/tokens.js";
 import { createMethodRegistry, type ServiceRegistration } from "./bridge/method-registry.js";
+import { createRpcStreamBridge } from "./bridge/rpc-stream-bridge.js";
 import { createSseBridge } from "./bridge/sse-bridge.js";
 import { createWebSocketBridge } from "./bridge/websocket-bridge.js";
 import type { HttpRequest, HttpResponse, Mount, MountContext } from "./bridge/mount.js";
@@ -117,7 +118,7 @@ export async function startServer(options: ServerOptions): Promise<RivuletServer
     metrics,
     shutdownSignal: shutdown.signal,
   };
-  const mounts: Mount[] = [createHealthMount(broker, metrics.registry), ...(development ? [createDevTokenMount(tokens)] : []), createWebSocketBridge(context), createSseBridge(context), createDemoPageMount()];
+  const mounts: Mount[] = [createHealthMount(broker, metrics.registry), ...(development ? [createDevTokenMount(tokens)] : []), createWebSocketBridge(context), createSseBridge(context), createRpcStreamBridge(context), createDemoPageMount()];
 
   const handler = (req: HttpRequest, res: HttpResponse) => {
     const url = new URL(req.url ?? "/", "http://localhost");

@@ -34,6 +34,8 @@ export interface CallInit {
    * iterator; see response-sink.ts). The iterator still ends the call.
    */
   readonly sink?: ResponseSink;
+  /** The client's deadline (Connect and gRPC timeout headers): the call ends with deadline_exceeded after it. */
+  readonly timeoutMs?: number;
 }
 
 /** One unary or server-streaming method the bridges can call. */
@@ -81,6 +83,7 @@ export function createMethodRegistry(
             url: init.url,
             requestHeader: init.requestHeader,
             requestSignal: init.signal,
+            timeoutMs: init.timeoutMs,
             shutdownSignal,
             contextValues: init.sink ? createContextValues().set(responseSinkKey, init.sink) : createContextValues(),
           });

@@ -1,0 +1,295 @@
+import http2 from "node:http2";
+import { fromBinary, toBinary, type Message } from "@bufbuild/protobuf";
+import { compressedFlag } from "@connectrpc/connect/protocol";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { endStreamFlag, endStreamToJson, parseTimeout as parseConnectTimeout } from "@connectrpc/connect/protocol-connect";
+import { parseTimeout as parseGrpcTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
+import { redactUrl } from "../log.js";
+import type { ResponseSink } from "../services/response-sink.js";
+import type { BridgeMethod } from "./method-registry.js";
+import type { HttpRequest, HttpResponse, Mount, MountContext } from "./mount.js";
+
+/**
+ * Server-streaming calls over the Connect protocol (`application/connect+proto`,
+ * HTTP/1.1 and HTTP/2) and gRPC (`application/grpc[+proto]`, HTTP/2), written
+ * straight to the response.
+ *
+ * Why by hand: connect-node runs every response of every stream through its
+ * own pipeline of async iterables (serialize, envelope, join, write), per
+ * subscriber; a message fanned out to N streams is serialized N times and
+ * costs N chains of promise hops. Here a topic stream's responses arrive
+ * through a `ResponseSink` (see response-sink.ts), each response is
+ * enveloped once and the same bytes are queued on every stream, and the
+ * queue of each stream is written once per event-loop turn.
+ *
+ * Only the common case is taken: binary Protobuf, no request compression,
+ * no gRPC-Web. Everything else (JSON, compressed requests, gRPC-Web, unary
+ * and client-streaming methods) goes on to connect-node, which serves the
+ * whole protocol. Both answer with the same codes and messages: the calls go
+ * through the same interceptors, timeouts are parsed by connect-es's own
+ * helpers, and end-of-stream errors are written by its own serializers.
+ */
+export function createRpcStreamBridge(context: MountContext): Mount {
+  const { methods, config, logger, metrics } = context;
+  const envelopes = new WeakMap<Message, Buffer>();
+
+  /** The response's 5-byte-prefixed Protobuf envelope, made once per response object. */
+  function envelopeOf(method: BridgeMethod, response: Message): Buffer {
+    let envelope = envelopes.get(response);
+    if (envelope === undefined) {
+      envelope = envelopeBytes(0, toBinary(method.method.output, response));
+      envelopes.set(response, envelope);
+    }
+    return envelope;
+  }
+
+  async function serve(req: HttpRequest, res: HttpResponse, method: BridgeMethod, protocol: Protocol): Promise<void> {
+    const writer = new StreamWriter(res, protocol);
+    const controller = new AbortController();
+    res.once("close", () => controller.abort(new ConnectError("the client went away", Code.Canceled)));
+    metrics.streams.inc({ transport: protocol });
+    try {
+      const failure = await run(req, method, protocol, writer, controller.signal);
+      writer.end(failure);
+    } finally {
+      metrics.streams.dec({ transport: protocol });
+    }
+  }
+
+  /** Runs the call; resolves with its error, or undefined when it completed. */
+  async function run(req: HttpRequest, method: BridgeMethod, protocol: Protocol, writer: StreamWriter, signal: AbortSignal): Promise<ConnectError | undefined> {
+    try {
+      const timeoutHeader = protocol === "grpc" ? req.headers["grpc-timeout"] : req.headers["connect-timeout-ms"];
+      const timeout = (protocol === "grpc" ? parseGrpcTimeout : parseConnectTimeout)(single(timeoutHeader), config.maxTimeoutMs);
+      if (timeout.error) throw timeout.error;
+      const input = parseInput(method, await readRequest(req, config.maxMessageBytes, method.method.methodKind));
+      const send = (response: Message) => {
+        writer.write(envelopeOf(method, response));
+        metrics.deliveries.inc({ transport: protocol });
+      };
+      const sink: ResponseSink = {
+        send(response) {
+          if (!writer.closed) send(response);
+        },
+        congested: () => writer.congested(),
+        drained: () => writer.drained(),
+      };
+      const responses = method.invoke(input, {
+        protocolName: protocol,
+        requestMethod: "POST",
+        url: redactUrl(req.url ?? ""),
+        requestHeader: headersOf(req),
+        signal,
+        sink,
+        timeoutMs: timeout.timeoutMs,
+      });
+      // Topic streams deliver through the sink and end this loop; other streams yield here.
+      for await (const response of responses) {
+        if (writer.closed) break;
+        if (writer.congested()) await writer.drained();
+        send(response);
+      }
+      return undefined;
+    } catch (error) {
+      if (error instanceof ConnectError) return error;
+      logger.error({ err: error, method: method.method.name }, "rpc stream failed unexpectedly");
+      return new ConnectError("internal error", Code.Internal);
+    }
+  }
+
+  return {
+    handle(req, res, url) {
+      if (req.method !== "POST") return false;
+      const method = methods.get(url.pathname.slice(1));
+      if (method?.kind !== "server_streaming") return false;
+      const protocol = protocolOf(req);
+      if (protocol === undefined) return false;
+      serve(req, res, method, protocol).catch((error: unknown) => {
+        logger.error({ err: error, url: redactUrl(req.url ?? "") }, "rpc stream handler failed");
+        destroy(res);
+      });
+      return true;
+    },
+  };
+}
+
+type Protocol = "connect" | "grpc";
+
+/** The calls taken here: binary Protobuf, identity request encoding, gRPC on HTTP/2 only. */
+function protocolOf(req: HttpRequest): Protocol | undefined {
+  const type = (req.headers["content-type"] ?? "").toLowerCase();
+  if (type === "application/connect+proto") {
+    const encoding = req.headers["connect-content-encoding"];
+    return encoding === undefined || encoding === "identity" ? "connect" : undefined;
+  }
+  if ((type === "application/grpc" || type === "application/grpc+proto") && req.httpVersionMajor === 2) {
+    const encoding = req.headers["grpc-encoding"];
+    return encoding === undefined || encoding === "identity" ? "grpc" : undefined;
+  }
+  return undefined;
+}
+
+function single(value: string | string[] | undefined): string | null {
+  return value === undefined ? null : Array.isArray(value) ? (value[0] ?? null) : value;
+}
+
+/** The request headers as handlers see them (HTTP/2 pseudo-headers left out). */
+function headersOf(req: HttpRequest): Headers {
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (name.startsWith(":") || value === undefined) continue;
+    if (Array.isArray(value)) for (const v of value) headers.append(name, v);
+    else headers.set(name, value);
+  }
+  return headers;
+}
+
+/**
+ * Reads the request body: exactly one uncompressed envelope of at most
+ * `maxBytes`, answered with connect-es's own codes and messages when not.
+ */
+async function readRequest(req: HttpRequest, maxBytes: number, methodKind: string): Promise<Uint8Array> {
+  const chunks: Buffer[] = [];
+  let length = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    length += chunk.length;
+    if (length > maxBytes + 5) {
+      throw new ConnectError(`message size is larger than configured readMaxBytes ${maxBytes}`, Code.ResourceExhausted);
+    }
+    chunks.push(chunk);
+  }
+  const body = Buffer.concat(chunks, length);
+  if (body.length === 0) throw new ConnectError(`protocol error: missing input message for ${methodKind} method`, Code.Unimplemented);
+  if (body.length < 5) throw new ConnectError("protocol error: incomplete envelope", Code.InvalidArgument);
+  const flags = body[0]!;
+  const size = body.readUInt32BE(1);
+  if (size > maxBytes) throw new ConnectError(`message size ${size} is larger than configured readMaxBytes ${maxBytes}`, Code.ResourceExhausted);
+  if (body.length < 5 + size) throw new ConnectError("protocol error: incomplete envelope", Code.InvalidArgument);
+  if (body.length > 5 + size) throw new ConnectError(`protocol error: received extra input message for ${methodKind} method`, Code.Unimplemented);
+  if ((flags & compressedFlag) !== 0) throw new ConnectError("received compressed envelope, but do not know how to decompress", Code.Internal);
+  if (flags !== 0) throw new ConnectError("protocol error: unexpected envelope flags", Code.InvalidArgument);
+  return body.subarray(5);
+}
+
+/** Decodes the request message; connect-es (like grpc-go) reports undecodable bytes as internal. */
+function parseInput(method: BridgeMethod, bytes: Uint8Array): Message {
+  try {
+    return fromBinary(method.method.input, bytes);
+  } catch (error) {
+    throw new ConnectError(`parse binary: ${error instanceof Error ? error.message : String(error)}`, Code.Internal);
+  }
+}
+
+function envelopeBytes(flags: number, data: Uint8Array): Buffer {
+  const envelope = Buffer.allocUnsafe(5 + data.length);
+  envelope[0] = flags;
+  envelope.writeUInt32BE(data.length, 1);
+  envelope.set(data, 5);
+  return envelope;
+}
+
+function destroy(res: HttpResponse): void {
+  if ("stream" in res) res.stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+  else res.destroy();
+}
+
+/** Responses with envelopes waiting for the end of the turn; written together by one setImmediate. */
+const dirty = new Set<StreamWriter>();
+let flushScheduled = false;
+
+/** Queued bytes that make a stream write at once rather than at the end of the turn. */
+const flushBytes = 64 * 1024;
+
+/**
+ * One stream's response: headers on the first write or at the end (as
+ * connect-node, which lets a call fail before it is committed to), envelopes batched per turn,
+ * and backpressure from the socket (`write` returning false until `drain`).
+ */
+class StreamWriter {
+  private queue: Buffer[] = [];
+  private queuedBytes = 0;
+  private headersSent = false;
+  private waiting: Promise<void> | undefined;
+  closed = false;
+
+  constructor(
+    private readonly res: HttpResponse,
+    private readonly protocol: Protocol,
+  ) {
+    res.once("close", () => {
+      this.closed = true;
+      dirty.delete(this);
+      this.queue = [];
+    });
+    // A write to a socket that just failed: 'close' follows.
+    res.on("error", () => undefined);
+  }
+
+  write(envelope: Buffer): void {
+    this.queue.push(envelope);
+    this.queuedBytes += envelope.length;
+    if (this.queuedBytes >= flushBytes) return this.flush();
+    dirty.add(this);
+    if (flushScheduled) return;
+    flushScheduled = true;
+    setImmediate(() => {
+      flushScheduled = false;
+      const writers = [...dirty];
+      dirty.clear();
+      for (const writer of writers) writer.flush();
+    });
+  }
+
+  congested(): boolean {
+    return this.waiting !== undefined;
+  }
+
+  drained(): Promise<void> {
+    return this.waiting ?? Promise.resolve();
+  }
+
+  flush(): void {
+    dirty.delete(this);
+    if (this.closed || this.queue.length === 0) return;
+    const payload = this.queue.length === 1 ? this.queue[0]! : Buffer.concat(this.queue, this.queuedBytes);
+    this.queue = [];
+    this.queuedBytes = 0;
+    this.sendHeaders();
+    // Both response classes take a Buffer; TypeScript cannot call the union of their overloads.
+    if (!(this.res as { write(chunk: Uint8Array): boolean }).write(payload) && !this.waiting) {
+      this.waiting = new Promise<void>((resolve) => {
+        const done = () => {
+          this.res.off("drain", done);
+          this.res.off("close", done);
+          this.waiting = undefined;
+          resolve();
+        };
+        this.res.on("drain", done);
+        this.res.on("close", done);
+      });
+    }
+  }
+
+  /** Ends the response: Connect's end-of-stream envelope, or gRPC's status trailers. */
+  end(error: ConnectError | undefined): void {
+    if (this.closed) return;
+    this.flush();
+    this.closed = true;
+    if (this.protocol === "connect") {
+      const json = JSON.stringify(endStreamToJson(new Headers(), error, undefined));
+      this.sendHeaders();
+      this.res.end(envelopeBytes(endStreamFlag, Buffer.from(json)));
+      return;
+    }
+    // Headers, then the status in trailers, as connect-node writes them (no trailers-only responses).
+    this.sendHeaders();
+    (this.res as { addTrailers(trailers: Record<string, string>): void }).addTrailers(Object.fromEntries(setTrailerStatus(new Headers(), error)));
+    this.res.end();
+  }
+
+  private sendHeaders(): void {
+    if (this.headersSent) return;
+    this.headersSent = true;
+    this.res.writeHead(200, { "content-type": this.protocol === "grpc" ? "application/grpc+proto" : "application/connect+proto" });
+  }
+}
