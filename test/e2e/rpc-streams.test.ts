@@ -115,7 +115,7 @@ describe("Connect and gRPC server streams: the direct writer and connect-node ag
     const response = await fetch(`${server.url}/rivulet.chat.v1.ChatService/Subscribe`, {
       method: "POST",
       headers: { "content-type": "application/connect+proto", authorization: `Bearer ${token}` },
-      body,
+      body: Uint8Array.from(body),
     });
     expect(response.status).toBe(200);
     const bytes = Buffer.from(await response.arrayBuffer());
