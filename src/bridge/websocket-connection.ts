@@ -12,13 +12,12 @@ import { WebSocketCloseCode } from "./websocket-close-codes.js";
 import {
   decodeClientFrame,
   encodeEndFrame,
-  encodeMessageFrame,
   encodePongFrame,
   WebSocketFrameError,
   wireErrorOf,
 } from "./websocket-frames.js";
 import { createWebSocketOutbox } from "./websocket-outbox.js";
-import { cursorOfResponse, type PayloadCache } from "./websocket-payload-cache.js";
+import type { PayloadCache } from "./websocket-payload-cache.js";
 
 /** What one socket needs from the bridge. */
 export interface WebSocketConnectionOptions {
@@ -96,8 +95,7 @@ export function createWebSocketConnection(options: WebSocketConnectionOptions): 
   }
 
   function sendResponse(call: CallState, response: Message): void {
-    const output = call.method.method.output;
-    enqueue(encodeMessageFrame(call.id, options.payloads.encode(output, response), cursorOfResponse(output, response)));
+    outbox.enqueueWire(options.payloads.messageFrame(call.method.method.output, response, call.id));
     metrics.deliveries.inc({ transport });
   }
 

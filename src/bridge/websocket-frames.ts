@@ -84,6 +84,31 @@ export function encodeMessageFrame(id: number, payload: Uint8Array, cursor: stri
   return frame;
 }
 
+/**
+ * A server-to-client WebSocket message on the wire (RFC 6455 §5.2): one
+ * final, unmasked binary frame around `payload`. Built here rather than by
+ * ws's `send` so that one message fanned out to many sockets is framed once
+ * and the same bytes are queued on every socket.
+ */
+export function webSocketBinaryFrame(payload: Uint8Array): Buffer {
+  const length = payload.length;
+  const headerLength = length < 126 ? 2 : length < 65_536 ? 4 : 10;
+  const frame = Buffer.allocUnsafe(headerLength + length);
+  frame[0] = 0x82; // FIN, opcode 2 (binary)
+  if (length < 126) {
+    frame[1] = length;
+  } else if (length < 65_536) {
+    frame[1] = 126;
+    frame.writeUInt16BE(length, 2);
+  } else {
+    frame[1] = 127;
+    frame.writeUInt32BE(Math.floor(length / 2 ** 32), 2);
+    frame.writeUInt32BE(length >>> 0, 6);
+  }
+  frame.set(payload, headerLength);
+  return frame;
+}
+
 /** `ServerFrame{end{id, error?}}`: the last frame of a call. */
 export function encodeEndFrame(id: number, error?: WireError): Uint8Array {
   return toBinary(ServerFrameSchema, create(ServerFrameSchema, { kind: { case: "end", value: { id, error } } }));

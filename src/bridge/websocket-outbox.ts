@@ -1,10 +1,13 @@
 import type { Duplex } from "node:stream";
 import type { WebSocket } from "ws";
+import { webSocketBinaryFrame } from "./websocket-frames.js";
 
 /** The outgoing side of one socket: batched writes and backpressure. */
 export interface WebSocketOutbox {
-  /** Queues a frame; frames queued in the same event-loop turn are written together. */
+  /** Queues a `ServerFrame`; frames queued in the same event-loop turn are written together. */
   enqueue(frame: Uint8Array): void;
+  /** Queues a whole WebSocket message already framed for the wire (`webSocketBinaryFrame`), shared by many sockets. */
+  enqueueWire(message: Buffer): void;
   /** Writes what is queued now. */
   flush(): void;
   /** Drops what is queued and takes no more (the socket is closing). */
@@ -19,14 +22,18 @@ export interface WebSocketOutbox {
 const flushThresholdBytes = 64 * 1024;
 
 /**
- * Batches a socket's frames: those queued in one turn are written inside one
- * cork/uncork, so the kernel sees one write (writev) for the batch rather
- * than one per frame, the cost that dominates fan-out on loopback.
- * `maxBufferedBytes` must be at least the TCP socket's high-water mark
- * (16 KiB), so that congestion always ends with a `drain` event.
+ * Batches a socket's messages: those queued in one turn go to the TCP socket
+ * in one write, so the kernel sees one system call for the batch rather than
+ * one per message, the cost that dominates fan-out on loopback. Messages are
+ * framed here (`webSocketBinaryFrame`), not by ws's `send`: a fanned-out
+ * message arrives framed once for all sockets. ws still writes its own
+ * control frames (ping, close) to the same socket; both write synchronously,
+ * so frames never interleave. `maxBufferedBytes` must be at least the TCP
+ * socket's high-water mark (16 KiB), so that congestion always ends with a
+ * `drain` event.
  */
 export function createWebSocketOutbox(socket: WebSocket, transport: Duplex, maxBufferedBytes: number): WebSocketOutbox {
-  let queue: Uint8Array[] = [];
+  let queue: Buffer[] = [];
   let queuedBytes = 0;
   let flushScheduled = false;
   let discarding = false;
@@ -35,33 +42,35 @@ export function createWebSocketOutbox(socket: WebSocket, transport: Duplex, maxB
   function flush(): void {
     flushScheduled = false;
     if (queue.length === 0) return;
-    const frames = queue;
+    const messages = queue;
+    const bytes = queuedBytes;
     queue = [];
     queuedBytes = 0;
     if (socket.readyState !== socket.OPEN) return;
-    transport.cork();
-    for (const frame of frames) socket.send(frame, { binary: true });
-    transport.uncork();
+    transport.write(messages.length === 1 ? messages[0]! : Buffer.concat(messages, bytes));
+  }
+
+  function enqueueWire(message: Buffer): void {
+    if (discarding) return;
+    queue.push(message);
+    queuedBytes += message.length;
+    if (queuedBytes >= flushThresholdBytes) flush();
+    else if (!flushScheduled) {
+      flushScheduled = true;
+      setImmediate(flush);
+    }
   }
 
   return {
-    enqueue(frame) {
-      if (discarding) return;
-      queue.push(frame);
-      queuedBytes += frame.length;
-      if (queuedBytes >= flushThresholdBytes) flush();
-      else if (!flushScheduled) {
-        flushScheduled = true;
-        setImmediate(flush);
-      }
-    },
+    enqueue: (frame) => enqueueWire(webSocketBinaryFrame(frame)),
+    enqueueWire,
     flush,
     discard() {
       discarding = true;
       queue = [];
       queuedBytes = 0;
     },
-    // ws's bufferedAmount: bytes handed to the TCP socket but not yet taken by the kernel.
+    // ws's bufferedAmount: bytes handed to the TCP socket (by ws or by flush) but not yet taken by the kernel.
     congested: () => socket.bufferedAmount > maxBufferedBytes,
     drained() {
       draining ??= new Promise<void>((resolve) => {

@@ -1,9 +1,16 @@
 import { ScalarType, toBinary, type DescField, type DescMessage, type Message } from "@bufbuild/protobuf";
+import { encodeMessageFrame, webSocketBinaryFrame } from "./websocket-frames.js";
 
-/** Encodes response messages to Protobuf binary, once per object. */
+/** Encodes response messages to Protobuf binary and to wire frames, once per object. */
 export interface PayloadCache {
   /** The binary encoding of `response`, computed on first use and reused after. */
   encode(schema: DescMessage, response: Message): Uint8Array;
+  /**
+   * The whole WebSocket message for `response` on call `id`: the frame header
+   * and `ServerFrame{message{id, payload, cursor}}`. Sockets that use the same
+   * call id (most clients number their calls from 1) share one Buffer.
+   */
+  messageFrame(schema: DescMessage, response: Message, id: number): Buffer;
 }
 
 /**
@@ -14,14 +21,29 @@ export interface PayloadCache {
  */
 export function createPayloadCache(): PayloadCache {
   const encodings = new WeakMap<Message, Uint8Array>();
+  const frames = new WeakMap<Message, Map<number, Buffer>>();
+  const encode = (schema: DescMessage, response: Message) => {
+    let bytes = encodings.get(response);
+    if (bytes === undefined) {
+      bytes = toBinary(schema, response);
+      encodings.set(response, bytes);
+    }
+    return bytes;
+  };
   return {
-    encode(schema, response) {
-      let bytes = encodings.get(response);
-      if (bytes === undefined) {
-        bytes = toBinary(schema, response);
-        encodings.set(response, bytes);
+    encode,
+    messageFrame(schema, response, id) {
+      let byId = frames.get(response);
+      if (byId === undefined) {
+        byId = new Map();
+        frames.set(response, byId);
       }
-      return bytes;
+      let frame = byId.get(id);
+      if (frame === undefined) {
+        frame = webSocketBinaryFrame(encodeMessageFrame(id, encode(schema, response), cursorOfResponse(schema, response)));
+        byId.set(id, frame);
+      }
+      return frame;
     },
   };
 }
