@@ -3,7 +3,7 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["gen/**", "node_modules/**", "bench/results/**", "web/dist/**", "test/python/gen/**"] },
+  { ignores: ["gen/**", "dist/**", "node_modules/**", "bench/results/**", "web/dist/**", "test/python/gen/**"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -240,7 +240,8 @@ function createDevTokenMount(tokens: TokenMinter): Mount {
 
 /** GET /: the demo page. */
 function createDemoPageMount(): Mount {
-  const page = readFile(new URL("../web/index.html", import.meta.url));
+  // src/server.ts runs from the sources (tests, tsx) or compiled as dist/src/server.js (npm start).
+  const page = readFile(new URL(import.meta.url.includes("/dist/src/") ? "../../web/index.html" : "../web/index.html", import.meta.url));
   return {
     handle(req, res, url) {
       if (url.pathname !== "/" || req.method !== "GET") return false;

@@ -1,10 +1,23 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { availableParallelism } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-/** The repository's root: processes run from it so `--import tsx` and relative paths resolve. */
+/** The repository's root: processes run from it so relative paths resolve. */
 export const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
-const probePath = fileURLToPath(new URL("./probe.ts", import.meta.url));
+
+/**
+ * Where `npm run build` put the JavaScript of a TypeScript file of the
+ * repository. Bench processes run compiled, under plain Node, as production
+ * does (`npm start`): under tsx, esbuild's keepNames gives every function a
+ * `name` property by defineProperty, which turns each closure's properties
+ * into a dictionary (about 250 bytes more per closure, and slower to create),
+ * and would make every server look slower and bigger than it is.
+ */
+export function compiled(script: string): string {
+  return join(repoRoot, "dist", script.replace(/\.ts$/, ".js"));
+}
+const probePath = compiled("bench/lib/probe.ts");
 
 /** Servers run on core 0, load generators and the publisher on core 1 (when there are two cores and taskset). */
 export const serverCore = 0;
@@ -33,7 +46,7 @@ export interface BenchProcess {
 
 /** What to run and where. */
 export interface SpawnOptions {
-  /** A TypeScript or JavaScript file, relative to the repository root. */
+  /** A TypeScript file, relative to the repository root: its compiled JavaScript in dist/ runs (`npm run build`). */
   readonly script: string;
   readonly args?: readonly string[];
   /** The core to pin it to (ignored where pinning is unavailable). */
@@ -45,9 +58,9 @@ export interface SpawnOptions {
   readonly nodeArgs?: readonly string[];
 }
 
-/** Starts a bench process (with `tsx`, an IPC channel, optionally the probe), pinned where possible. */
+/** Starts a bench process (compiled, with an IPC channel, optionally the probe), pinned where possible. */
 export function spawnBenchProcess(options: SpawnOptions): BenchProcess {
-  const nodeArgs = [...(options.nodeArgs ?? []), "--import", "tsx", ...(options.probe ? ["--expose-gc", "--import", probePath] : []), options.script, ...(options.args ?? [])];
+  const nodeArgs = [...(options.nodeArgs ?? []), ...(options.probe ? ["--expose-gc", "--import", probePath] : []), compiled(options.script), ...(options.args ?? [])];
   const [command, args] = canPin()
     ? ["taskset", ["-c", String(options.core), process.execPath, ...nodeArgs]]
     : [process.execPath, nodeArgs];

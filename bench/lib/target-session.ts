@@ -46,7 +46,7 @@ export async function startTargetSession(target: Target, options: SessionOptions
   let started = 0;
   const startServer = () => {
     const nodeArgs = options.cpuProfileDirectory
-      ? // Node's own file names (with pid and thread id): tsx's loader thread writes a profile too, and a fixed name would overwrite the main thread's.
+      ? // Node's own file names (with pid and thread id): a fixed name would overwrite the profile of an earlier process of the same target.
         ["--cpu-prof", "--cpu-prof-dir", join(options.cpuProfileDirectory, `${target.name}-${Date.now()}-${started++}`)]
       : [];
     return target.server.kind === "rivulet"

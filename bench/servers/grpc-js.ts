@@ -1,5 +1,5 @@
 import { createServer } from "node:http";
-import { fileURLToPath } from "node:url";
+import { resolve } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { announce, createTopicHub, handlePublish } from "./topic-hub.js";
@@ -10,7 +10,8 @@ import { announce, createTopicHub, handlePublish } from "./topic-hub.js";
 // grpc-js serializes: once per subscriber. Publishes arrive on an HTTP/1.1
 // control port; a topic is a room.
 const definition = protoLoader.loadSync("rivulet/chat/v1/chat.proto", {
-  includeDirs: [fileURLToPath(new URL("../../proto", import.meta.url))],
+  // Bench processes run from the repository root (bench/lib/spawn-process.ts).
+  includeDirs: [resolve("proto")],
   keepCase: false,
   longs: String,
   defaults: false,

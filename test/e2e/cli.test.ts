@@ -14,9 +14,9 @@ afterEach(() => {
   child = undefined;
 });
 
-/** Starts `src/main.ts` as `npm start` does; resolves with the port it logs and every log line. */
+/** Starts the compiled server as `npm start` does (test/global-setup.ts builds it); resolves with the port it logs and every log line. */
 async function start(args: string[], env: Record<string, string> = {}) {
-  child = spawn(process.execPath, ["--import", "tsx", "src/main.ts", ...args], { cwd: root, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  child = spawn(process.execPath, ["dist/src/main.js", ...args], { cwd: root, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
   const lines: Record<string, unknown>[] = [];
   const port = await new Promise<number>((resolve, reject) => {
     createInterface({ input: child!.stdout! }).on("line", (line) => {
