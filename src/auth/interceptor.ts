@@ -21,8 +21,7 @@ export function createAuthInterceptor(verifier: TokenVerifier): Interceptor {
     const identity = await verifier.verify(token);
     request.contextValues.set(identityKey, identity);
     if (identity.expiresAt !== undefined) {
-      const expired = () => new ConnectError("token expired: resume with a fresh token", Code.Unauthenticated);
-      request.contextValues.get(streamControlsKey)?.endBy(identity.expiresAt, expired);
+      request.contextValues.get(streamControlsKey)?.endBy(identity.expiresAt, Code.Unauthenticated, "token expired: resume with a fresh token");
     }
     return next(request);
   };

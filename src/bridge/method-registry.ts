@@ -87,12 +87,26 @@ export function createMethodRegistry(
             shutdownSignal,
             contextValues: init.sink ? createContextValues().set(responseSinkKey, init.sink) : createContextValues(),
           });
+          // Aborting the context when the call's iterator is done (as connect-es's own
+          // handlers do) unlinks it from the request and shutdown signals: a stream
+          // that detached (ResponseSink.detach) then keeps nothing of it.
           if (spec.kind === "unary") {
             return (async function* () {
-              yield await invokeUnaryImplementation(spec, context, input, [...interceptors]);
+              try {
+                yield await invokeUnaryImplementation(spec, context, input, [...interceptors]);
+              } finally {
+                context.abort();
+              }
             })();
           }
-          return transformInvokeImplementation(spec, context, [...interceptors])(createAsyncIterable([input]));
+          const responses = transformInvokeImplementation(spec, context, [...interceptors])(createAsyncIterable([input]));
+          return (async function* () {
+            try {
+              yield* responses;
+            } finally {
+              context.abort();
+            }
+          })();
         },
       });
     }

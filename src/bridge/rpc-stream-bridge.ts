@@ -30,7 +30,7 @@ import type { HttpRequest, HttpResponse, Mount, MountContext } from "./mount.js"
  * helpers, and end-of-stream errors are written by its own serializers.
  */
 export function createRpcStreamBridge(context: MountContext): Mount {
-  const { methods, config, logger, metrics } = context;
+  const { methods, config, logger, metrics, shutdownSignal } = context;
   const envelopes = new WeakMap<Message, Buffer>();
 
   /** The response's 5-byte-prefixed Protobuf envelope, made once per response object. */
@@ -43,15 +43,24 @@ export function createRpcStreamBridge(context: MountContext): Mount {
     return envelope;
   }
 
+  /** Calls in progress: shutdown ends them with its reason (`unavailable`), as connect-node's handlers do. */
+  const active = new Set<AbortController>();
+  shutdownSignal.addEventListener("abort", () => {
+    for (const controller of active) controller.abort(shutdownSignal.reason);
+  }, { once: true });
+
   async function serve(req: HttpRequest, res: HttpResponse, method: BridgeMethod, protocol: Protocol): Promise<void> {
     const writer = new StreamWriter(res, protocol);
     const controller = new AbortController();
+    if (shutdownSignal.aborted) controller.abort(shutdownSignal.reason);
     res.once("close", () => controller.abort(new ConnectError("the client went away", Code.Canceled)));
+    active.add(controller);
     metrics.streams.inc({ transport: protocol });
     try {
       const failure = await run(req, method, protocol, writer, controller.signal);
       writer.end(failure);
     } finally {
+      active.delete(controller);
       metrics.streams.dec({ transport: protocol });
     }
   }
@@ -59,42 +68,56 @@ export function createRpcStreamBridge(context: MountContext): Mount {
   /** Runs the call; resolves with its error, or undefined when it completed. */
   async function run(req: HttpRequest, method: BridgeMethod, protocol: Protocol, writer: StreamWriter, signal: AbortSignal): Promise<ConnectError | undefined> {
     try {
-      const timeoutHeader = protocol === "grpc" ? req.headers["grpc-timeout"] : req.headers["connect-timeout-ms"];
-      const timeout = (protocol === "grpc" ? parseGrpcTimeout : parseConnectTimeout)(single(timeoutHeader), config.maxTimeoutMs);
-      if (timeout.error) throw timeout.error;
-      const input = parseInput(method, await readRequest(req, config.maxMessageBytes, method.method.methodKind));
-      const send = (response: Message) => {
-        writer.write(envelopeOf(method, response));
-        metrics.deliveries.inc({ transport: protocol });
-      };
-      const sink: ResponseSink = {
-        send(response) {
-          if (!writer.closed) send(response);
-        },
-        congested: () => writer.congested(),
-        drained: () => writer.drained(),
-      };
-      const responses = method.invoke(input, {
-        protocolName: protocol,
-        requestMethod: "POST",
-        url: redactUrl(req.url ?? ""),
-        requestHeader: headersOf(req),
-        signal,
-        sink,
-        timeoutMs: timeout.timeoutMs,
-      });
-      // Topic streams deliver through the sink and end this loop; other streams yield here.
-      for await (const response of responses) {
-        if (writer.closed) break;
-        if (writer.congested()) await writer.drained();
-        send(response);
-      }
+      // A stream that outlived its handler ends when it says so. `pull` has
+      // returned: nothing holds the finished iterator chain while it runs.
+      const { detached } = await pull(req, method, protocol, writer, signal);
+      if (detached) await detached;
       return undefined;
     } catch (error) {
       if (error instanceof ConnectError) return error;
       logger.error({ err: error, method: method.method.name }, "rpc stream failed unexpectedly");
       return new ConnectError("internal error", Code.Internal);
     }
+  }
+
+  /** Reads the request, starts the call and writes what it yields; resolves with the detached stream's end, if it detached. */
+  async function pull(req: HttpRequest, method: BridgeMethod, protocol: Protocol, writer: StreamWriter, signal: AbortSignal): Promise<{ detached: Promise<void> | undefined }> {
+    const timeoutHeader = protocol === "grpc" ? req.headers["grpc-timeout"] : req.headers["connect-timeout-ms"];
+    const timeout = (protocol === "grpc" ? parseGrpcTimeout : parseConnectTimeout)(single(timeoutHeader), config.maxTimeoutMs);
+    if (timeout.error) throw timeout.error;
+    const input = parseInput(method, await readRequest(req, config.maxMessageBytes, method.method.methodKind));
+    const send = (response: Message) => {
+      writer.write(envelopeOf(method, response));
+      metrics.deliveries.inc({ transport: protocol });
+    };
+    let detached: Promise<void> | undefined;
+    const sink: ResponseSink = {
+      send(response) {
+        if (!writer.closed) send(response);
+      },
+      congested: () => writer.congested(),
+      drained: () => writer.drained(),
+      signal,
+      detach(ended) {
+        detached = ended;
+      },
+    };
+    const responses = method.invoke(input, {
+      protocolName: protocol,
+      requestMethod: "POST",
+      url: redactUrl(req.url ?? ""),
+      requestHeader: headersOf(req),
+      signal,
+      sink,
+      timeoutMs: timeout.timeoutMs,
+    });
+    // Topic streams deliver through the sink and end this loop; other streams yield here.
+    for await (const response of responses) {
+      if (writer.closed) break;
+      if (writer.congested()) await writer.drained();
+      send(response);
+    }
+    return { detached };
   }
 
   return {

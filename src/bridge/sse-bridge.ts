@@ -20,6 +20,13 @@ const flushBytes = 64 * 1024;
  */
 const holdMs = 100;
 
+/** What a call's response loop tells the code that ends the response. */
+interface CallProgress {
+  sent: number;
+  /** Set when the stream outlived its handler (ResponseSink.detach). */
+  detached: Promise<void> | undefined;
+}
+
 interface ActiveCall {
   readonly writer: SseWriter;
   readonly controller: AbortController;
@@ -116,12 +123,51 @@ export function createSseBridge(context: MountContext): Mount {
     await run(request, writer, controller, req);
   }
 
-  /** Pulls the call's messages into the writer, at the pace the client reads, and ends the response. */
+  /** Runs the call and ends the response. */
   async function run(request: SseRequest, writer: SseWriter, controller: AbortController, req: HttpRequest): Promise<void> {
-    let sent = 0;
+    const call: CallProgress = { sent: 0, detached: undefined };
+    const { completed, failure: pulled } = await pull(request, writer, controller, req, call);
+    let failure = pulled;
+    if (completed && call.detached) {
+      // A stream that outlived its handler ends when it says so. `pull` has
+      // returned: nothing holds the finished iterator chain while it runs.
+      try {
+        await call.detached;
+      } catch (reason) {
+        failure = reason;
+      }
+    }
+    const { sent } = call;
+    // Gone (client closed, dropped as stalled, or told to reconnect on shutdown): nothing more to say.
+    if (writer.state() === "closed") return;
+    if (shutdownSignal.aborted) return goodbye(writer);
+    if (failure === undefined) {
+      if (sent === 0 && request.resuming && writer.state() === "pending") {
+        // The stream had already finished at the client's cursor: 204 stops a
+        // browser's EventSource from reconnecting (WHATWG HTML §9.2.3).
+        return writer.noContent();
+      }
+      return writer.end(encodeEnd());
+    }
+    const { error, hidden } = publicError(failure);
+    if (hidden !== undefined) {
+      logger.error({ err: hidden, method: request.name, url: redactUrl(req.url ?? "") }, "sse call failed unexpectedly");
+    }
+    if (error.code === Code.ResourceExhausted) metrics.slowConsumersDropped.inc({ transport: "sse" });
+    if (writer.state() === "pending") {
+      const headers: Record<string, string> = error.code === Code.Unauthenticated ? { "www-authenticate": "Bearer" } : {};
+      // The Connect protocol's own status table, so SSE answers as a Connect unary call would.
+      return writer.fail(codeToHttpStatus(error.code), JSON.stringify(errorJson(error)), headers);
+    }
+    writer.end(encodeError(error));
+  }
+
+  /** Pulls the call's messages into the writer, at the pace the client reads. */
+  async function pull(request: SseRequest, writer: SseWriter, controller: AbortController, req: HttpRequest, call: CallProgress): Promise<{ completed: boolean; failure: unknown }> {
+    const { method } = request;
     const send = (response: Message) => {
-      writer.message(encode(request.method, response));
-      sent++;
+      writer.message(encode(method, response));
+      call.sent++;
       metrics.deliveries.inc({ transport: "sse" });
     };
     const responses = request.method.invoke(request.input, {
@@ -137,6 +183,10 @@ export function createSseBridge(context: MountContext): Mount {
         },
         congested: () => writer.ready() !== undefined,
         drained: () => writer.ready() ?? Promise.resolve(),
+        signal: controller.signal,
+        detach(ended) {
+          call.detached = ended;
+        },
       },
     });
     const iterator = responses[Symbol.asyncIterator]();
@@ -162,28 +212,7 @@ export function createSseBridge(context: MountContext): Mount {
       // Left while the call was suspended at a yield: let it run its finally blocks.
       void iterator.return?.().catch(() => undefined);
     }
-    // Gone (client closed, dropped as stalled, or told to reconnect on shutdown): nothing more to say.
-    if (writer.state() === "closed") return;
-    if (shutdownSignal.aborted) return goodbye(writer);
-    if (failure === undefined) {
-      if (sent === 0 && request.resuming && writer.state() === "pending") {
-        // The stream had already finished at the client's cursor: 204 stops a
-        // browser's EventSource from reconnecting (WHATWG HTML §9.2.3).
-        return writer.noContent();
-      }
-      return writer.end(encodeEnd());
-    }
-    const { error, hidden } = publicError(failure);
-    if (hidden !== undefined) {
-      logger.error({ err: hidden, method: request.name, url: redactUrl(req.url ?? "") }, "sse call failed unexpectedly");
-    }
-    if (error.code === Code.ResourceExhausted) metrics.slowConsumersDropped.inc({ transport: "sse" });
-    if (writer.state() === "pending") {
-      const headers: Record<string, string> = error.code === Code.Unauthenticated ? { "www-authenticate": "Bearer" } : {};
-      // The Connect protocol's own status table, so SSE answers as a Connect unary call would.
-      return writer.fail(codeToHttpStatus(error.code), JSON.stringify(errorJson(error)), headers);
-    }
-    writer.end(encodeError(error));
+    return { completed, failure };
   }
 
   return {

@@ -58,6 +58,8 @@ interface CallState {
   pending: Message | undefined;
   /** Whether this call ever waited for the socket to drain (for the slow-consumer metric). */
   throttled: boolean;
+  /** Set when the stream outlived its handler (ResponseSink.detach): the call ends when this settles. */
+  detached: Promise<void> | undefined;
 }
 
 const transport = "websocket";
@@ -119,34 +121,45 @@ export function createWebSocketConnection(options: WebSocketConnectionOptions): 
     enqueue(encodeEndFrame(call.id, error));
   }
 
-  async function pump(call: CallState, responses: AsyncIterable<Message>): Promise<void> {
+  /**
+   * Runs a call to its end and sends its `end` frame. The responses are read
+   * in `pull`, which returns before a detached stream's long wait: nothing
+   * then holds the call's finished iterator chain (its handler context and
+   * the interceptors' wrappers).
+   */
+  function run(call: CallState, responses: AsyncIterable<Message>): void {
+    pull(call, responses)
+      .then(() => call.detached)
+      .then(
+        () => finish(call),
+        (error: unknown) => finish(call, error),
+      );
+  }
+
+  /** Reads the call's responses into the outbox, at the pace the socket drains. */
+  async function pull(call: CallState, responses: AsyncIterable<Message>): Promise<void> {
     const streaming = call.method.kind === "server_streaming";
     const conflate = streaming && call.method.policy.slowConsumer === "conflate";
-    try {
-      for await (const response of responses) {
-        if (call.ended) break;
-        if (streaming && congested()) {
-          call.throttled = true;
-          if (conflate) {
-            // Keep reading, keep only the newest: it is sent when the socket drains.
-            if (call.pending === undefined) void waitForDrain().then(() => sendPending(call));
-            call.pending = response;
-            continue;
-          }
-          // Lossless: stop reading this stream until the socket drains; the method's
-          // own bounded buffer ends it with resource_exhausted if it stays slow.
-          await untilDrainedOrEnded(call);
-          if (call.ended) break;
+    for await (const response of responses) {
+      if (call.ended) break;
+      if (streaming && congested()) {
+        call.throttled = true;
+        if (conflate) {
+          // Keep reading, keep only the newest: it is sent when the socket drains.
+          if (call.pending === undefined) void waitForDrain().then(() => sendPending(call));
+          call.pending = response;
+          continue;
         }
-        sendResponse(call, response);
-      }
-      if (call.pending !== undefined) {
+        // Lossless: stop reading this stream until the socket drains; the method's
+        // own bounded buffer ends it with resource_exhausted if it stays slow.
         await untilDrainedOrEnded(call);
-        sendPending(call);
+        if (call.ended) break;
       }
-      finish(call);
-    } catch (error) {
-      finish(call, error);
+      sendResponse(call, response);
+    }
+    if (call.pending !== undefined) {
+      await untilDrainedOrEnded(call);
+      sendPending(call);
     }
   }
 
@@ -161,6 +174,10 @@ export function createWebSocketConnection(options: WebSocketConnectionOptions): 
         return true;
       },
       drained: () => untilDrainedOrEnded(call),
+      signal: call.controller.signal,
+      detach(ended) {
+        call.detached = ended;
+      },
     };
   }
 
@@ -200,7 +217,7 @@ export function createWebSocketConnection(options: WebSocketConnectionOptions): 
     // One auth interceptor for every transport: it reads `authorization`, so the handshake's token stands in.
     if (!header.has("authorization") && options.handshakeToken) header.set("authorization", bearerAuthorization(options.handshakeToken));
 
-    const call: CallState = { id, method, controller: new AbortController(), ended: false, pending: undefined, throttled: false };
+    const call: CallState = { id, method, controller: new AbortController(), ended: false, pending: undefined, throttled: false, detached: undefined };
     calls.set(id, call);
     idleSince = undefined;
     if (method.kind === "server_streaming") metrics.streams.inc({ transport });
@@ -218,7 +235,7 @@ export function createWebSocketConnection(options: WebSocketConnectionOptions): 
     } catch (error) {
       return finish(call, error);
     }
-    void pump(call, responses);
+    run(call, responses);
   }
 
   function onFrame(data: Uint8Array): void {

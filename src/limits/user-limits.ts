@@ -53,6 +53,15 @@ export function createUserLimitsInterceptor(limits: UserLimits, now: () => numbe
     }
   }
 
+  /** The end of one stream of `userId`; a closure over the user id alone, since a detached stream keeps it (see StreamLease). */
+  function closeStream(userId: string): () => void {
+    return () => {
+      const left = (openStreams.get(userId) ?? 1) - 1;
+      if (left <= 0) openStreams.delete(userId);
+      else openStreams.set(userId, left);
+    };
+  }
+
   return (next) => async (request) => {
     const identity = request.contextValues.get(identityKey);
     if (!identity) return next(request);
@@ -67,12 +76,8 @@ export function createUserLimitsInterceptor(limits: UserLimits, now: () => numbe
     openStreams.set(identity.userId, open + 1);
     const controls = request.contextValues.get(streamControlsKey);
     if (!controls) throw new Error("the stream guard interceptor must run outside the user limits");
-    controls.onEnd(() => {
-      const left = (openStreams.get(identity.userId) ?? 1) - 1;
-      if (left <= 0) openStreams.delete(identity.userId);
-      else openStreams.set(identity.userId, left);
-    });
-    controls.endBy(now() + limits.streamLifetimeMs, () => new ConnectError("stream lifetime reached: resume from your last cursor", Code.Unavailable));
+    controls.onEnd(closeStream(identity.userId));
+    controls.endBy(now() + limits.streamLifetimeMs, Code.Unavailable, "stream lifetime reached: resume from your last cursor");
     return next(request);
   };
 }

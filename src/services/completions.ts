@@ -162,6 +162,8 @@ export function createCompletions(deps: ServiceDeps) {
         return response;
       },
       until: (response) => response.finishReason !== "",
+      // The watchdog below runs while this caller reads: the handler stays.
+      detachable: false,
     });
     // While this caller reads, it also watches for a generator gone silent.
     let checking = false;

@@ -20,6 +20,16 @@ export interface ResponseSink {
   congested(): boolean;
   /** Resolves when the connection drains, or when the call ends. */
   drained(): Promise<void>;
+  /** Aborted when the call ends on the transport's side: the client cancelled or went away, or the server shuts down. */
+  readonly signal: AbortSignal;
+  /**
+   * Called instead of yielding when a stream outlives its handler: the call's
+   * iterator then ends at once (freeing the handler, its context and the
+   * interceptors' wrappers, which is most of an idle stream's memory), and
+   * the transport ends the call when `ended` settles: completed, or with its
+   * error. Called at most once, before the iterator ends.
+   */
+  detach(ended: Promise<void>): void;
 }
 
 /** The context value a transport sets to take responses directly. */

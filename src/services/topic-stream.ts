@@ -5,6 +5,7 @@ import { decodeCursor, encodeCursor } from "../broker/cursor.js";
 import { subscribe, type SubscriptionEvent } from "../broker/subscription.js";
 import type { TopicHub } from "../broker/topic-hub.js";
 import type { StreamPolicy } from "../schema/stream-policy.js";
+import { streamControlsKey } from "../limits/stream-guard.js";
 import { responseSinkKey, type ResponseSink } from "./response-sink.js";
 
 export interface TopicStreamOptions<R extends Message> {
@@ -24,6 +25,12 @@ export interface TopicStreamOptions<R extends Message> {
   readonly cache: WeakMap<Entry, R>;
   /** The stream completes after the first response for which this is true (a finished job or completion). */
   readonly until?: (response: R) => boolean;
+  /**
+   * False when the handler must keep running while the stream does (it does
+   * work of its own around `yield*`, as completions watch for a stalled
+   * generator); otherwise a stream with a sink detaches from its handler.
+   */
+  readonly detachable?: boolean;
 }
 
 /** Where a stream starts, from the request's cursor or history count. Throws invalid_argument for a bad cursor. */
@@ -43,9 +50,24 @@ export function startOf(topic: string, cursor: string, history: number, policy: 
  * (connect-node's handlers) pulls its own subscription through this generator.
  */
 export async function* streamTopic<R extends Message>(options: TopicStreamOptions<R>): AsyncGenerator<R> {
-  const sink = options.context.values.get(responseSinkKey);
+  const { context } = options;
+  const sink = context.values.get(responseSinkKey);
+  const controls = context.values.get(streamControlsKey);
+  if (sink && controls && options.detachable !== false) {
+    // The stream guard's deadline and end-of-call work move to the stream itself,
+    // and the handler returns: nothing of the call's setup stays in memory.
+    const lease = controls.handOver();
+    const timeoutMs = context.timeoutMs();
+    const timeoutAt = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs;
+    const end =
+      timeoutAt < lease.deadline
+        ? { at: timeoutAt, error: () => new ConnectError("the operation timed out", Code.DeadlineExceeded) }
+        : { at: lease.deadline, error: () => lease.deadlineError() };
+    sink.detach(streamToSink(options, sink, sink.signal, { end, release: lease.release }));
+    return;
+  }
   if (sink) {
-    await streamToSink(options, sink);
+    await streamToSink(options, sink, context.signal, { end: undefined, release: () => undefined });
     return;
   }
   const events = subscribe(options.broker, options.topic, {
@@ -76,6 +98,15 @@ function responder<R extends Message>(options: TopicStreamOptions<R>): (event: S
   };
 }
 
+/** What ends a stream besides its signal: a deadline, and work to do once it ended. */
+interface StreamEnd {
+  readonly end: { readonly at: number; readonly error: () => ConnectError } | undefined;
+  readonly release: () => void;
+}
+
+/** setTimeout's largest delay; longer waits re-arm. */
+const maxTimerDelayMs = 2 ** 31 - 1;
+
 /**
  * Feeds one call's sink from the topic's shared feed. Slow consumers as in
  * `subscribe()`: while the connection is congested, lossless streams hold up
@@ -83,13 +114,20 @@ function responder<R extends Message>(options: TopicStreamOptions<R>): (event: S
  * streams keep only the newest. Resolves when the stream completes (`until`),
  * rejects when it fails or the call ends.
  */
-function streamToSink<R extends Message>(options: TopicStreamOptions<R>, sink: ResponseSink): Promise<void> {
-  const { signal } = options.context;
-  const conflate = options.policy.slowConsumer === "conflate";
+function streamToSink<R extends Message>(options: TopicStreamOptions<R>, sink: ResponseSink, signal: AbortSignal, ending: StreamEnd): Promise<void> {
+  // What the stream keeps, named one by one: its closures must not hold
+  // `options`, whose `context` is the call's whole handler context.
+  const { hub, topic, from, bufferSize, until } = options;
+  const policy = options.policy.slowConsumer;
+  const conflate = policy === "conflate";
   const respond = responder(options);
   return new Promise<void>((resolve, reject) => {
-    if (signal.aborted) return reject(ConnectError.from(signal.reason, Code.Canceled));
+    if (signal.aborted) {
+      ending.release();
+      return reject(ConnectError.from(signal.reason, Code.Canceled));
+    }
     let pending: R[] = [];
+    let timer: NodeJS.Timeout | undefined;
     let waiting = false;
     let done = false;
     // Replaced by the hub's detach once attached; `finish` may run before (an aborted call).
@@ -100,7 +138,9 @@ function streamToSink<R extends Message>(options: TopicStreamOptions<R>, sink: R
       done = true;
       pending = [];
       detach();
+      clearTimeout(timer);
       signal.removeEventListener("abort", onAbort);
+      ending.release();
       if (error === undefined) resolve();
       else reject(error);
     };
@@ -109,7 +149,7 @@ function streamToSink<R extends Message>(options: TopicStreamOptions<R>, sink: R
 
     const deliver = (response: R) => {
       sink.send(response);
-      if (options.until?.(response)) finish();
+      if (until?.(response)) finish();
     };
     const flush = () => {
       waiting = false;
@@ -125,16 +165,26 @@ function streamToSink<R extends Message>(options: TopicStreamOptions<R>, sink: R
     };
 
     signal.addEventListener("abort", onAbort, { once: true });
-    detach = options.hub.attach(options.topic, {
-      from: options.from,
-      policy: options.policy.slowConsumer,
+    const deadline = ending.end;
+    if (deadline) {
+      const arm = () => {
+        const left = deadline.at - Date.now();
+        if (left > 0) timer = setTimeout(arm, Math.min(left, maxTimerDelayMs)).unref();
+        else finish(deadline.error());
+      };
+      arm();
+      if (done) return;
+    }
+    detach = hub.attach(topic, {
+      from,
+      policy,
       event(event, replay) {
         if (done) return;
         const response = respond(event);
         if (pending.length === 0 && !sink.congested()) return deliver(response);
         if (conflate) {
           pending = [response];
-        } else if (!replay && pending.length >= options.bufferSize) {
+        } else if (!replay && pending.length >= bufferSize) {
           return finish(new ConnectError("subscriber too slow: buffer full; resume from the last cursor", Code.ResourceExhausted));
         } else {
           pending.push(response);
