@@ -36,20 +36,13 @@ const roles = new Set(["system", "user", "assistant"]);
 export function createCompletions(deps: ServiceDeps) {
   const policy = streamPolicyOf(ChatService.method.complete);
   const responses = new WeakMap<Entry, CompleteResponse>();
-  // Events this instance published, by their bytes: a broker that hands
-  // subscribers the very bytes it was given (the memory broker) spares
-  // decoding them again. Other instances' events are decoded as usual.
-  const published = new WeakMap<Uint8Array, CompleteResponse>();
   const retention: Retention = { maxCount: maxMaxTokens + 16, maxAgeMs: deps.finishedRetention.maxAgeMs };
   const topicOf = (owner: string, id: string) => `chat.completion/${owner}/${id}`;
   const cancelTopicOf = (owner: string, id: string) => `chat.completion-cancel/${owner}/${id}`;
 
   /** Appends an event on top of `expectHead`: whoever appended something else in between (see `endIfStalled`) wins. */
   function publishEvent(topic: string, fields: MessageInitShape<typeof CompleteResponseSchema>, expectHead: Position) {
-    const event = create(CompleteResponseSchema, fields);
-    const data = toBinary(CompleteResponseSchema, event);
-    published.set(data, event);
-    return deps.broker.publish(topic, data, { retention, expectHead });
+    return deps.broker.publish(topic, toBinary(CompleteResponseSchema, create(CompleteResponseSchema, fields)), { retention, expectHead });
   }
 
   /**
@@ -164,8 +157,7 @@ export function createCompletions(deps: ServiceDeps) {
         if (event.kind === "gap") {
           throw new ConnectError("completion expired: its events are gone", Code.NotFound);
         }
-        // Called once per entry (see `cache`), so the published event is free to become its response.
-        const response = published.get(event.entry.data) ?? fromBinary(CompleteResponseSchema, event.entry.data);
+        const response = fromBinary(CompleteResponseSchema, event.entry.data);
         response.cursor = cursor;
         return response;
       },
