@@ -10,6 +10,8 @@ import type { LlmReport, LoadRequest } from "./load-protocol.js";
 
 // Completions per HTTP/2 connection: Rivulet allows 1000 streams per connection; browsers open far fewer.
 const streamsPerConnection = 100;
+/** Tokens per completion in a warm-up round (see scenarios/llm.ts). */
+const warmUpTokens = 20;
 
 interface Timings {
   readonly timeToFirstToken: Histogram;
@@ -58,15 +60,17 @@ export async function runLlmLoad(request: Extract<LoadRequest, { type: "llm" }>)
   const warmUp = [{ role: "user", content: "warm up" }];
   if (request.mode === "direct") for await (const _ of generator.generate({ messages: warmUp, model: "", maxTokens: 2 }, signal));
   else for (const client of clients) for await (const _ of client.complete({ messages: warmUp, maxTokens: 2 }, { headers: { authorization: `Bearer ${token}` }, signal }));
+  // 0 asks for the server's default (256), more than any reply here.
+  const maxTokens = request.warmUp ? warmUpTokens : request.mode === "direct" ? 1000 : 0;
   const runs = Array.from({ length: request.completions }, async (_, index) => {
     const messages = [{ role: "user", content: `bench completion ${index}: tell me about streams` }];
     const start = nowMicros();
     try {
       if (request.mode === "direct") {
-        await timeTokens(start, filterTokens(generator.generate({ messages, model: "", maxTokens: 1000 }, signal)), timings);
+        await timeTokens(start, filterTokens(generator.generate({ messages, model: "", maxTokens }, signal)), timings);
       } else {
         const client = clients[Math.floor(index / streamsPerConnection)]!;
-        const stream = client.complete({ messages }, { headers: { authorization: `Bearer ${token}` }, signal });
+        const stream = client.complete({ messages, maxTokens }, { headers: { authorization: `Bearer ${token}` }, signal });
         await timeTokens(start, filterDeltas(stream), timings);
       }
     } catch (error) {

@@ -25,6 +25,8 @@ export type LoadRequest =
   | {
       readonly type: "llm";
       readonly mode: "rivulet" | "direct";
+      /** An untimed round of the same completions, 20 tokens each, whose report is discarded (JIT warm-up, see scenarios/llm.ts). */
+      readonly warmUp?: boolean;
       readonly port: number;
       readonly secret: string;
       readonly completions: number;

@@ -8,6 +8,17 @@ import { loadCore, spawnBenchProcess } from "../lib/spawn-process.js";
 import { SkipError, startTargetSession } from "../lib/target-session.js";
 import { rivuletConnect } from "../targets/rivulet-connect.js";
 
+/**
+ * Untimed rounds of the same completions (20 tokens each) before the timed one,
+ * on both sides, so that the numbers are those of processes whose hot paths V8
+ * has optimized, as in a server that has been up for a while. The load
+ * generator's one completion per connection was far from enough: 100
+ * completions measured in cold processes took about twice the server CPU per
+ * token and 50 ms more to their first token than after these rounds, the fifth
+ * of which still made a difference.
+ */
+const warmUpRounds = 5;
+
 function toResult(report: LlmReport, server?: { cpuSeconds: number; eventLoopDelayP99Ms: number }): LlmResult {
   const ttft = createHistogram(report.timeToFirstToken);
   const gaps = createHistogram(report.interToken);
@@ -35,6 +46,7 @@ export async function runLlm(options: BenchOptions, log: (line: string) => void)
   log(`llm · ${caseName} · embedded generator, called directly`);
   const direct = spawnBenchProcess({ script: "bench/load/load-worker.ts", core: loadCore });
   try {
+    for (let round = 0; round < warmUpRounds; round++) await direct.ask<LlmReport>({ ...request, mode: "direct", warmUp: true }, "llm-done");
     const report = await direct.ask<LlmReport>({ ...request, mode: "direct" }, "llm-done");
     rows.push({ scenario: "llm", case: caseName, target: "generator", label: "generator called directly", role: "baseline", family: "http2", llm: toResult(report) });
   } finally {
@@ -46,6 +58,7 @@ export async function runLlm(options: BenchOptions, log: (line: string) => void)
   try {
     session = await startTargetSession(rivuletConnect, { serverArgs: ["--token-interval", `${options.llmTokenIntervalMs}ms`], cpuProfileDirectory: options.cpuProfileDirectory });
     const port = await session.server.ports;
+    for (let round = 0; round < warmUpRounds; round++) await session.load.ask<LlmReport>({ ...request, port: port.port, mode: "rivulet", warmUp: true }, "llm-done");
     await session.resetProbe();
     const report = await session.load.ask<LlmReport>({ ...request, port: port.port, mode: "rivulet" }, "llm-done");
     const stats = await session.probe();

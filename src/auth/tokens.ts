@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { decodeProtectedHeader, errors, jwtVerify, SignJWT, type JWTPayload, type JWTVerifyGetKey } from "jose";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Identity } from "./identity.js";
+import { createTokenCache, type TokenCache } from "./token-cache.js";
 
 /** Verifies bearer tokens and turns their claims into an Identity. */
 export interface TokenVerifier {
@@ -34,6 +35,9 @@ const maxTokenLength = 8192;
 const jwksAlgorithms = ["RS256", "ES256"];
 /** Tolerated clock difference for `exp` and `nbf`, in seconds. */
 const clockToleranceSeconds = 5;
+/** Verified tokens remembered per verifier (see token-cache.ts), and for how long at most. */
+const cachedTokens = 10_000;
+const cachedTokenMaxAgeMs = 60_000;
 
 /**
  * Verifies HS256 tokens against a secret and RS256/ES256 tokens against a JWKS,
@@ -44,10 +48,15 @@ const clockToleranceSeconds = 5;
  * JWKS public key used as an HMAC secret, and an RS256 token never against the
  * secret. The `alg` header only picks which allow-list applies; jose enforces it.
  */
-export function createTokenVerifier(keys: TokenKeys): TokenVerifier {
+export function createTokenVerifier(
+  keys: TokenKeys,
+  cache: TokenCache = createTokenCache({ maxEntries: cachedTokens, maxAgeMs: cachedTokenMaxAgeMs }),
+): TokenVerifier {
   return {
     async verify(token: string): Promise<Identity> {
       if (token.length > maxTokenLength) throw unauthenticated("token too long");
+      const cached = cache.get(token);
+      if (cached !== undefined) return cached;
       let alg: unknown;
       try {
         alg = decodeProtectedHeader(token).alg;
@@ -64,7 +73,10 @@ export function createTokenVerifier(keys: TokenKeys): TokenVerifier {
         } else {
           throw unauthenticated(`tokens signed with ${typeof alg === "string" ? alg : "no algorithm"} are not accepted`);
         }
-        return identityOfClaims(payload);
+        const identity = identityOfClaims(payload);
+        // jose refuses a token once `exp <= now - tolerance` (seconds): valid until (exp + tolerance) s.
+        cache.set(token, identity, ((payload.exp ?? 0) + clockToleranceSeconds) * 1000);
+        return identity;
       } catch (error) {
         throw toConnectError(error);
       }
