@@ -32,6 +32,8 @@ import type { HttpRequest, HttpResponse, Mount, MountContext } from "./mount.js"
 export function createRpcStreamBridge(context: MountContext): Mount {
   const { methods, config, logger, metrics, shutdownSignal } = context;
   const envelopes = new WeakMap<Message, Buffer>();
+  // The labelled children, looked up once: `inc({ transport })` hashes the labels on every delivery.
+  const deliveries = { connect: metrics.deliveries.labels({ transport: "connect" }), grpc: metrics.deliveries.labels({ transport: "grpc" }) };
 
   /** The response's 5-byte-prefixed Protobuf envelope, made once per response object. */
   function envelopeOf(method: BridgeMethod, response: Message): Buffer {
@@ -88,7 +90,7 @@ export function createRpcStreamBridge(context: MountContext): Mount {
     const input = parseInput(method, await readRequest(req, config.maxMessageBytes, method.method.methodKind));
     const send = (response: Message) => {
       writer.write(envelopeOf(method, response));
-      metrics.deliveries.inc({ transport: protocol });
+      deliveries[protocol].inc();
     };
     let detached: Promise<void> | undefined;
     const sink: ResponseSink = {

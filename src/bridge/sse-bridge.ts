@@ -50,6 +50,8 @@ export function createSseBridge(context: MountContext): Mount {
   const { methods, config, logger, metrics, shutdownSignal } = context;
   const retryMs = config.sseRetryMs;
   const encode = createSseMessageEncoder();
+  // The labelled child, looked up once: `inc({ transport })` hashes the labels on every delivery.
+  const deliveries = metrics.deliveries.labels({ transport: "sse" });
   const calls = new Set<ActiveCall>();
   const emptied: Array<() => void> = [];
   const heartbeat = createSseHeartbeat(config.keepaliveMs, (writer) => {
@@ -168,7 +170,7 @@ export function createSseBridge(context: MountContext): Mount {
     const send = (response: Message) => {
       writer.message(encode(method, response));
       call.sent++;
-      metrics.deliveries.inc({ transport: "sse" });
+      deliveries.inc();
     };
     const responses = request.method.invoke(request.input, {
       protocolName: "sse",

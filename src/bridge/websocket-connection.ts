@@ -74,6 +74,8 @@ const maxCloseReasonBytes = 123;
 export function createWebSocketConnection(options: WebSocketConnectionOptions): WebSocketConnection {
   const { socket, limits, logger, metrics } = options;
   const calls = new Map<number, CallState>();
+  // The labelled child, looked up once: `inc({ transport })` hashes the labels on every delivery.
+  const deliveries = metrics.deliveries.labels({ transport });
   const outbox = createWebSocketOutbox(socket, options.transport, limits.maxBufferedBytes);
   const enqueue = outbox.enqueue;
   const congested = outbox.congested;
@@ -98,7 +100,7 @@ export function createWebSocketConnection(options: WebSocketConnectionOptions): 
 
   function sendResponse(call: CallState, response: Message): void {
     outbox.enqueueWire(options.payloads.messageFrame(call.method.method.output, response, call.id));
-    metrics.deliveries.inc({ transport });
+    deliveries.inc();
   }
 
   /** Ends a call once: releases it and sends its `end` frame. */

@@ -63,7 +63,10 @@ export async function* streamTopic<R extends Message>(options: TopicStreamOption
       timeoutAt < lease.deadline
         ? { at: timeoutAt, error: () => new ConnectError("the operation timed out", Code.DeadlineExceeded) }
         : { at: lease.deadline, error: () => lease.deadlineError() };
-    sink.detach(streamToSink(options, sink, sink.signal, { end, release: lease.release }));
+    const ended = streamToSink(options, sink, sink.signal, { end, release: lease.release });
+    // Handled here too: the transport awaits it only once this call's iterator has ended.
+    ended.catch(() => undefined);
+    sink.detach(ended);
     return;
   }
   if (sink) {
