@@ -4,6 +4,7 @@ import { compressedFlag } from "@connectrpc/connect/protocol";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { endStreamFlag, endStreamToJson, parseTimeout as parseConnectTimeout } from "@connectrpc/connect/protocol-connect";
 import { parseTimeout as parseGrpcTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
+import { createTurnFlush } from "../http/turn-flush.js";
 import { redactUrl } from "../log.js";
 import type { ResponseSink } from "../services/response-sink.js";
 import type { BridgeMethod } from "./method-registry.js";
@@ -218,9 +219,8 @@ function destroy(res: HttpResponse): void {
   else res.destroy();
 }
 
-/** Responses with envelopes waiting for the end of the turn; written together by one setImmediate. */
-const dirty = new Set<StreamWriter>();
-let flushScheduled = false;
+/** Streams with envelopes waiting for the end of the turn: one setImmediate for all of them. */
+const turn = createTurnFlush<StreamWriter>();
 
 /** Queued bytes that make a stream write at once rather than at the end of the turn. */
 const flushBytes = 64 * 1024;
@@ -243,7 +243,7 @@ class StreamWriter {
   ) {
     res.once("close", () => {
       this.closed = true;
-      dirty.delete(this);
+      turn.cancel(this);
       this.queue = [];
     });
     // A write to a socket that just failed: 'close' follows.
@@ -254,15 +254,7 @@ class StreamWriter {
     this.queue.push(envelope);
     this.queuedBytes += envelope.length;
     if (this.queuedBytes >= flushBytes) return this.flush();
-    dirty.add(this);
-    if (flushScheduled) return;
-    flushScheduled = true;
-    setImmediate(() => {
-      flushScheduled = false;
-      const writers = [...dirty];
-      dirty.clear();
-      for (const writer of writers) writer.flush();
-    });
+    turn.schedule(this);
   }
 
   congested(): boolean {
@@ -274,7 +266,7 @@ class StreamWriter {
   }
 
   flush(): void {
-    dirty.delete(this);
+    turn.cancel(this);
     if (this.closed || this.queue.length === 0) return;
     const payload = this.queue.length === 1 ? this.queue[0]! : Buffer.concat(this.queue, this.queuedBytes);
     this.queue = [];

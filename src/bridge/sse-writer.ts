@@ -1,4 +1,5 @@
 import http2 from "node:http2";
+import { createTurnFlush } from "../http/turn-flush.js";
 import type { HttpResponse } from "./mount.js";
 import { encodeComment, encodeRetry } from "./sse-encoder.js";
 
@@ -66,22 +67,11 @@ interface Block {
   readonly message: boolean;
 }
 
-/** Responses with blocks waiting for the end of the tick; flushed together by one setImmediate. */
-const dirty = new Set<SseWriterImpl>();
-let flushScheduled = false;
+/** Responses with blocks waiting for the end of the turn: one setImmediate for all of them. */
+const turn = createTurnFlush<SseWriterImpl>();
 
 function scheduleFlush(writer: SseWriterImpl): void {
-  dirty.add(writer);
-  if (flushScheduled) return;
-  flushScheduled = true;
-  // setImmediate runs after the I/O and promise callbacks of this turn: every
-  // event that a broker fan-out or a history replay queued by then goes out together.
-  setImmediate(() => {
-    flushScheduled = false;
-    const writers = [...dirty];
-    dirty.clear();
-    for (const writer of writers) writer.flush();
-  });
+  turn.schedule(writer);
 }
 
 /** A refusal before any event: an HTTP status with a Connect error JSON body, never cached. */
@@ -161,7 +151,7 @@ class SseWriterImpl implements SseWriter {
       else this.res.once("finish", () => this.res.socket?.destroySoon());
     }
     this.push({ bytes: Buffer.from(block), message: false });
-    dirty.delete(this);
+    turn.cancel(this);
     const payload = this.take();
     this.status = "closed";
     this.res.end(payload);
@@ -255,7 +245,7 @@ class SseWriterImpl implements SseWriter {
   private close(): void {
     this.clearHold();
     this.status = "closed";
-    dirty.delete(this);
+    turn.cancel(this);
     this.queue = [];
     this.queuedBytes = 0;
     if (this.closeReported) return;

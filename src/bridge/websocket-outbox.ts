@@ -1,5 +1,6 @@
 import type { Duplex } from "node:stream";
 import type { WebSocket } from "ws";
+import { createTurnFlush, type Flushable } from "../http/turn-flush.js";
 import { webSocketBinaryFrame } from "./websocket-frames.js";
 
 /** The outgoing side of one socket: batched writes and backpressure. */
@@ -18,6 +19,9 @@ export interface WebSocketOutbox {
   drained(): Promise<void>;
 }
 
+/** Sockets with messages waiting for the end of the turn: one setImmediate for all of them. */
+const turn = createTurnFlush<Flushable>();
+
 /** Queued bytes past which a batch is written at once instead of at the end of the turn. */
 const flushThresholdBytes = 64 * 1024;
 
@@ -35,12 +39,10 @@ const flushThresholdBytes = 64 * 1024;
 export function createWebSocketOutbox(socket: WebSocket, transport: Duplex, maxBufferedBytes: number): WebSocketOutbox {
   let queue: Buffer[] = [];
   let queuedBytes = 0;
-  let flushScheduled = false;
   let discarding = false;
   let draining: Promise<void> | undefined;
 
   function flush(): void {
-    flushScheduled = false;
     if (queue.length === 0) return;
     const messages = queue;
     const bytes = queuedBytes;
@@ -55,11 +57,9 @@ export function createWebSocketOutbox(socket: WebSocket, transport: Duplex, maxB
     queue.push(message);
     queuedBytes += message.length;
     if (queuedBytes >= flushThresholdBytes) flush();
-    else if (!flushScheduled) {
-      flushScheduled = true;
-      setImmediate(flush);
-    }
+    else turn.schedule(flushable);
   }
+  const flushable = { flush };
 
   return {
     enqueue: (frame) => enqueueWire(webSocketBinaryFrame(frame)),
@@ -67,6 +67,7 @@ export function createWebSocketOutbox(socket: WebSocket, transport: Duplex, maxB
     flush,
     discard() {
       discarding = true;
+      turn.cancel(flushable);
       queue = [];
       queuedBytes = 0;
     },
