@@ -48,7 +48,7 @@ export function defaultOptions(quick: boolean): BenchOptions {
     idleConnections: quick ? 1000 : 10_000,
     llmCompletions: quick ? 100 : 500,
     llmTokenIntervalMs: 30,
-    // Well below Rivulet's ceiling (about 10,000 deliveries/s on the development machine): the hop's latency, not a backlog's.
+    // Far below every ceiling (5,000 deliveries/s): the hop's latency, not a backlog's.
     redisSubscribers: quick ? 100 : 1000,
     redisPublishRate: quick ? 20 : 5,
     fixedDeliveriesPerSecond: 10_000,
