@@ -3,6 +3,7 @@
 // and resumes with a fresh one; writes past the rate and streams past the cap
 // get resource_exhausted while other users carry on.
 import { Code, ConnectError } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ChatService, type SubscribeResponse } from "../../gen/rivulet/chat/v1/chat_pb.js";
 import { bearer, clientFor, collect, take, transportFor } from "../helpers/clients.js";
@@ -100,6 +101,52 @@ describe("streams per user", () => {
     await collect({ [Symbol.asyncIterator]: () => completion });
     expect((await take(chat.subscribe({ room: "cap", history: 1 }, alice), 1)).map(textOf)).toEqual(["hello"]);
     await open.return?.();
+  });
+});
+
+describe("streams per user, on the direct writers and on connect-node", () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer({ config: { streamsPerUser: 2 } });
+  });
+  afterAll(() => server.close());
+
+  // Binary Connect and gRPC streams detach from their handlers (their place is
+  // released by the stream's lease); Connect JSON is served by connect-node.
+  it.each([
+    ["Connect binary over h2c", () => transportFor(server.url, "connect", "2")],
+    ["gRPC over h2c", () => transportFor(server.url, "grpc", "2")],
+    ["Connect JSON over h2c", () => createConnectTransport({ baseUrl: server.url, httpVersion: "2", useBinaryFormat: false })],
+  ] as const)("%s: a cancelled stream frees its place exactly once, round after round", async (name, transport) => {
+    const chat = clientFor(ChatService, transport());
+    const user = bearer(await server.token(`cap-${name.replace(/\W+/g, "-")}`));
+    await chat.send({ room: "cap2", text: "hello" }, user);
+    /** An open stream and its cancel (an aborted signal resets the HTTP/2 stream). */
+    const open = async () => {
+      const controller = new AbortController();
+      const stream = chat.subscribe({ room: "cap2", history: 1 }, { ...user, signal: controller.signal })[Symbol.asyncIterator]();
+      await stream.next();
+      return { cancel: () => controller.abort() };
+    };
+    /** Opens a stream once the server has released a place (the cancel travels as its own frame). */
+    const openWhenFree = async () => {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return await open();
+        } catch (error) {
+          if (ConnectError.from(error).code !== Code.ResourceExhausted || attempt >= 50) throw error;
+        }
+      }
+    };
+    let held = [await open(), await open()];
+    for (let round = 0; round < 3; round++) {
+      // Both places taken: a third is refused (a double release would have let it in).
+      expect((await drain(chat.subscribe({ room: "cap2", history: 1 }, user))).error?.code).toBe(Code.ResourceExhausted);
+      held[0]!.cancel();
+      held = [held[1]!, await openWhenFree()];
+    }
+    expect((await drain(chat.subscribe({ room: "cap2", history: 1 }, user))).error?.code).toBe(Code.ResourceExhausted);
+    for (const stream of held) stream.cancel();
   });
 });
 
