@@ -153,8 +153,13 @@ export function createTopicHub(broker: Broker, readBatch = 256): TopicHub {
         member.epoch = epoch;
         member.last = offset;
       } else {
-        member.epoch = event.position.epoch;
-        member.last = event.position.offset;
+        const { epoch, offset } = event.position;
+        // A member that joined ahead of the feed may already be past the gap.
+        if (epoch === member.epoch && offset <= member.last) continue;
+        member.epoch = epoch;
+        member.last = offset;
+        // Conflated streams have no gaps: their next entry is simply the newest (as in subscribe()).
+        if (member.subscriber.policy === "conflate") continue;
       }
       hand(feed, member, event);
     }
@@ -206,37 +211,12 @@ export function createTopicHub(broker: Broker, readBatch = 256): TopicHub {
     const { subscriber } = member;
     const { from } = subscriber;
     let started = false;
+    let read = true;
+    let askedFeed = false;
     try {
       while (!member.closed) {
-        const ready = subscriber.ready();
-        if (ready) await ready;
+        if (read) await readOnce();
         if (member.closed) return;
-        if (subscriber.policy === "conflate") {
-          // Only the newest entry matters, and only when it is newer than what was sent.
-          const after = started ? { epoch: member.epoch ?? "", offset: member.last } : "after" in from ? from.after : undefined;
-          const result = await broker.read(feed.topic, { last: 1 }, 1);
-          if (member.closed) return;
-          const newest = result.entries.at(-1);
-          const stale = after !== undefined && newest !== undefined && after.epoch === result.head.epoch && newest.position.offset <= after.offset;
-          if (newest && !stale) subscriber.event({ kind: "entry", entry: newest }, true);
-          member.epoch = result.head.epoch;
-          member.last = result.head.offset;
-        } else {
-          const readFrom: ReadFrom = started ? { after: { epoch: member.epoch ?? "", offset: member.last } } : from;
-          // A history request is one read, however many entries it asks for (at most the method's history window).
-          const limit = "last" in readFrom ? Math.max(readBatch, readFrom.last) : readBatch;
-          const result = await broker.read(feed.topic, readFrom, limit);
-          if (member.closed) return;
-          if (result.gap) {
-            const resumeAfter = (result.entries[0]?.position.offset ?? result.head.offset + 1) - 1;
-            subscriber.event({ kind: "gap", reason: result.gap, position: { epoch: result.head.epoch, offset: resumeAfter } }, true);
-          }
-          for (const entry of result.entries) subscriber.event({ kind: "entry", entry }, true);
-          const newest = result.entries.at(-1)?.position.offset;
-          member.epoch = result.head.epoch;
-          member.last = newest ?? ("after" in readFrom && !result.gap ? readFrom.after.offset : result.head.offset);
-        }
-        started = true;
         // Join when the feed is in sequence and this member has reached it.
         for (let wait = settled(feed); wait; wait = settled(feed)) await wait;
         if (member.closed) return;
@@ -246,11 +226,56 @@ export function createTopicHub(broker: Broker, readBatch = 256): TopicHub {
           feed.live.add(member);
           return;
         }
+        if (member.epoch !== feed.epoch && !askedFeed) {
+          // The log is in an epoch the feed has not seen yet (the topic was lost and
+          // recreated, and nothing was published since): the feed reads it once, rather
+          // than this member reading again and again.
+          askedFeed = true;
+          read = false;
+          feed.behind = true;
+          void catchUp(feed);
+          continue;
+        }
+        askedFeed = false;
+        read = true;
       }
     } catch (error) {
       if (member.closed) return;
       drop(feed, member);
       subscriber.fail(error);
+    }
+
+    /** One read of the log for this member: a batch of entries, or the newest for a conflated stream. */
+    async function readOnce(): Promise<void> {
+      const ready = subscriber.ready();
+      if (ready) await ready;
+      if (member.closed) return;
+      if (subscriber.policy === "conflate") {
+        // Only the newest entry matters, and only when it is newer than what was sent.
+        const after = started ? { epoch: member.epoch ?? "", offset: member.last } : "after" in from ? from.after : undefined;
+        const result = await broker.read(feed.topic, { last: 1 }, 1);
+        if (member.closed) return;
+        const newest = result.entries.at(-1);
+        const stale = after !== undefined && newest !== undefined && after.epoch === result.head.epoch && newest.position.offset <= after.offset;
+        if (newest && !stale) subscriber.event({ kind: "entry", entry: newest }, true);
+        member.epoch = result.head.epoch;
+        member.last = result.head.offset;
+      } else {
+        const readFrom: ReadFrom = started ? { after: { epoch: member.epoch ?? "", offset: member.last } } : from;
+        // A history request is one read, however many entries it asks for (at most the method's history window).
+        const limit = "last" in readFrom ? Math.max(readBatch, readFrom.last) : readBatch;
+        const result = await broker.read(feed.topic, readFrom, limit);
+        if (member.closed) return;
+        if (result.gap) {
+          const resumeAfter = (result.entries[0]?.position.offset ?? result.head.offset + 1) - 1;
+          subscriber.event({ kind: "gap", reason: result.gap, position: { epoch: result.head.epoch, offset: resumeAfter } }, true);
+        }
+        for (const entry of result.entries) subscriber.event({ kind: "entry", entry }, true);
+        const newest = result.entries.at(-1)?.position.offset;
+        member.epoch = result.head.epoch;
+        member.last = newest ?? ("after" in readFrom && !result.gap ? readFrom.after.offset : result.head.offset);
+      }
+      started = true;
     }
   }
 

@@ -176,6 +176,45 @@ describe("topic hub: one live feed per topic, every subscriber exactly once and 
     expect((bad.failure() as Error).message).toBe("boom");
   });
 
+  it("joins a subscriber that reads a new epoch the feed has not seen, without reading in a loop", async () => {
+    // A log that loses its topic (Redis data flushed): reads see a new epoch at once,
+    // the live feed hears of it only at the next publish, which never comes here.
+    let epoch = "e1";
+    let reads = 0;
+    const memory = createMemoryBroker();
+    const broker: Broker = {
+      ...memory,
+      async read(_topic, from, _limit) {
+        reads++;
+        const gap = "after" in from && from.after.epoch !== epoch ? ("epoch_changed" as const) : undefined;
+        return { head: { epoch, offset: 0 }, entries: [], gap };
+      },
+      listen: () => () => undefined,
+    };
+    const hub = createTopicHub(broker);
+    const first = recorder({ last: 0 });
+    const watcher = recorder({ last: 1 }, "conflate");
+    hub.attach("t", first.subscriber);
+    hub.attach("t", watcher.subscriber);
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    epoch = "e2";
+    const second = recorder({ last: 0 });
+    const third = recorder({ after: { epoch: "e1", offset: 0 } });
+    hub.attach("t", second.subscriber);
+    hub.attach("t", third.subscriber);
+    await first.received(1);
+    await third.received(1);
+    // The feed read the new epoch once and told its live member; the newcomers joined.
+    expect(first.events).toEqual(["gap:epoch_changed"]);
+    // Conflated streams have no gaps (a job watch's next snapshot is simply the newest).
+    expect(watcher.events).toEqual([]);
+    expect(watcher.failure()).toBeUndefined();
+    expect(third.events).toEqual(["gap:epoch_changed"]);
+    expect(second.events).toEqual([]);
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    expect(reads).toBeLessThan(12);
+  });
+
   it("hands every subscriber a contiguous run, whenever it attaches (property)", async () => {
     await fc.assert(
       fc.asyncProperty(
