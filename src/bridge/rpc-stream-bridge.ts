@@ -177,12 +177,17 @@ function headersOf(req: HttpRequest): Headers {
 async function readRequest(req: HttpRequest, maxBytes: number, methodKind: string): Promise<Uint8Array> {
   const chunks: Buffer[] = [];
   let length = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    length += chunk.length;
-    if (length > maxBytes + 5) {
-      throw new ConnectError(`message size is larger than configured readMaxBytes ${maxBytes}`, Code.ResourceExhausted);
+  try {
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      length += chunk.length;
+      if (length > maxBytes + 5) {
+        throw new ConnectError(`message size is larger than configured readMaxBytes ${maxBytes}`, Code.ResourceExhausted);
+      }
+      chunks.push(chunk);
     }
-    chunks.push(chunk);
+  } catch (error) {
+    // A reset or a dropped connection mid-body is the client's doing, not a server bug.
+    throw error instanceof ConnectError ? error : new ConnectError("the client went away while sending its request", Code.Canceled);
   }
   const body = Buffer.concat(chunks, length);
   if (body.length === 0) throw new ConnectError(`protocol error: missing input message for ${methodKind} method`, Code.Unimplemented);

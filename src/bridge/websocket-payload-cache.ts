@@ -19,6 +19,9 @@ export interface PayloadCache {
  * `createMethodRegistry`), so a message sent to N sockets is encoded once; the
  * WeakMap lets an encoding go when its message does.
  */
+/** Distinct call ids whose frames are kept per response; frames for other ids are built per send. */
+const maxCachedIdsPerResponse = 4;
+
 export function createPayloadCache(): PayloadCache {
   const encodings = new WeakMap<Message, Uint8Array>();
   const frames = new WeakMap<Message, Map<number, Buffer>>();
@@ -41,7 +44,9 @@ export function createPayloadCache(): PayloadCache {
       let frame = byId.get(id);
       if (frame === undefined) {
         frame = webSocketBinaryFrame(encodeMessageFrame(id, encode(schema, response), cursorOfResponse(schema, response)));
-        byId.set(id, frame);
+        // Call ids are the clients' choice: a response kept in history must not
+        // keep a copy per id, so only the first few ids are cached.
+        if (byId.size < maxCachedIdsPerResponse) byId.set(id, frame);
       }
       return frame;
     },

@@ -24,7 +24,14 @@ export function createTurnFlush<W extends Flushable>(): TurnFlush<W> {
     scheduled = false;
     const writers = [...dirty];
     dirty.clear();
-    for (const writer of writers) writer.flush();
+    for (const writer of writers) {
+      try {
+        writer.flush();
+      } catch (error) {
+        // One writer's bug must not leave the others' bytes unwritten, nor end the process.
+        process.emitWarning(error instanceof Error ? error : new Error(String(error)), "RivuletFlushWarning");
+      }
+    }
   };
   return {
     schedule(writer) {

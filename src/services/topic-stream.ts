@@ -156,9 +156,14 @@ function streamToSink<R extends Message>(options: TopicStreamOptions<R>, sink: R
     };
     const flush = () => {
       waiting = false;
-      while (!done && pending.length > 0) {
-        if (sink.congested()) return wait();
-        deliver(pending.shift()!);
+      try {
+        while (!done && pending.length > 0) {
+          if (sink.congested()) return wait();
+          deliver(pending.shift()!);
+        }
+      } catch (error) {
+        // Runs from a drain callback: a throw must end this stream, not the process.
+        finish(error);
       }
     };
     const wait = () => {
