@@ -1,4 +1,5 @@
 import http2 from "node:http2";
+import { brotliCompressSync, gzipSync } from "node:zlib";
 import { fromBinary, toBinary, type Message } from "@bufbuild/protobuf";
 import { compressedFlag } from "@connectrpc/connect/protocol";
 import { Code, ConnectError } from "@connectrpc/connect";
@@ -24,7 +25,8 @@ import type { HttpRequest, HttpResponse, Mount, MountContext } from "./mount.js"
  * queue of each stream is written once per event-loop turn.
  *
  * Only the common case is taken: binary Protobuf, no request compression,
- * no gRPC-Web. Everything else (JSON, compressed requests, gRPC-Web, unary
+ * no gRPC-Web. Responses are compressed as connect-node would (gzip or br,
+ * when the client accepts one, messages of 1 KiB or more), once per message. Everything else (JSON, compressed requests, gRPC-Web, unary
  * and client-streaming methods) goes on to connect-node, which serves the
  * whole protocol. Both answer with the same codes and messages: the calls go
  * through the same interceptors, timeouts are parsed by connect-es's own
@@ -32,16 +34,23 @@ import type { HttpRequest, HttpResponse, Mount, MountContext } from "./mount.js"
  */
 export function createRpcStreamBridge(context: MountContext): Mount {
   const { methods, config, logger, metrics, shutdownSignal } = context;
-  const envelopes = new WeakMap<Message, Buffer>();
+  // One envelope per response object and encoding, shared by every stream.
+  const envelopes: Record<Encoding, WeakMap<Message, Buffer>> = { identity: new WeakMap(), gzip: new WeakMap(), br: new WeakMap() };
   // The labelled children, looked up once: `inc({ transport })` hashes the labels on every delivery.
   const deliveries = { connect: metrics.deliveries.labels({ transport: "connect" }), grpc: metrics.deliveries.labels({ transport: "grpc" }) };
 
-  /** The response's 5-byte-prefixed Protobuf envelope, made once per response object. */
-  function envelopeOf(method: BridgeMethod, response: Message): Buffer {
-    let envelope = envelopes.get(response);
+  /**
+   * The response's 5-byte-prefixed Protobuf envelope, made once per response
+   * object and encoding. As connect-node does, messages under
+   * `compressMinBytes` go uncompressed whatever was negotiated (the flag says so).
+   */
+  function envelopeOf(method: BridgeMethod, response: Message, encoding: Encoding): Buffer {
+    let envelope = envelopes[encoding].get(response);
     if (envelope === undefined) {
-      envelope = envelopeBytes(0, toBinary(method.method.output, response));
-      envelopes.set(response, envelope);
+      const plain = envelopes.identity.get(response) ?? envelopeBytes(0, toBinary(method.method.output, response));
+      envelopes.identity.set(response, plain);
+      envelope = encoding === "identity" || plain.length - 5 < compressMinBytes ? plain : envelopeBytes(compressedFlag, compress(encoding, plain.subarray(5)));
+      envelopes[encoding].set(response, envelope);
     }
     return envelope;
   }
@@ -53,7 +62,7 @@ export function createRpcStreamBridge(context: MountContext): Mount {
   }, { once: true });
 
   async function serve(req: HttpRequest, res: HttpResponse, method: BridgeMethod, protocol: Protocol): Promise<void> {
-    const writer = new StreamWriter(res, protocol);
+    const writer = new StreamWriter(res, protocol, acceptedEncoding(req, protocol));
     const controller = new AbortController();
     if (shutdownSignal.aborted) controller.abort(shutdownSignal.reason);
     res.once("close", () => controller.abort(new ConnectError("the client went away", Code.Canceled)));
@@ -89,8 +98,9 @@ export function createRpcStreamBridge(context: MountContext): Mount {
     const timeout = (protocol === "grpc" ? parseGrpcTimeout : parseConnectTimeout)(single(timeoutHeader), config.maxTimeoutMs);
     if (timeout.error) throw timeout.error;
     const input = parseInput(method, await readRequest(req, config.maxMessageBytes, method.method.methodKind));
+    const { encoding } = writer;
     const send = (response: Message) => {
-      writer.write(envelopeOf(method, response));
+      writer.write(envelopeOf(method, response, encoding));
       deliveries[protocol].inc();
     };
     let detached: Promise<void> | undefined;
@@ -140,6 +150,28 @@ export function createRpcStreamBridge(context: MountContext): Mount {
 }
 
 type Protocol = "connect" | "grpc";
+type Encoding = "identity" | "gzip" | "br";
+
+/** connect-node's default: smaller messages are not worth compressing. */
+const compressMinBytes = 1024;
+
+/**
+ * The response encoding: the first of the client's accepted encodings that
+ * the server has (gzip, br), as connect-node negotiates it; identity when
+ * none. Compressed once per message and shared, like the plain envelope.
+ */
+function acceptedEncoding(req: HttpRequest, protocol: Protocol): Encoding {
+  const header = single(req.headers[protocol === "grpc" ? "grpc-accept-encoding" : "connect-accept-encoding"]);
+  for (const name of (header ?? "").split(",")) {
+    const trimmed = name.trim();
+    if (trimmed === "gzip" || trimmed === "br") return trimmed;
+  }
+  return "identity";
+}
+
+function compress(encoding: "gzip" | "br", data: Uint8Array): Uint8Array {
+  return encoding === "gzip" ? gzipSync(data) : brotliCompressSync(data);
+}
 
 /** The calls taken here: binary Protobuf, identity request encoding, gRPC on HTTP/2 only. */
 function protocolOf(req: HttpRequest): Protocol | undefined {
@@ -245,6 +277,8 @@ class StreamWriter {
   constructor(
     private readonly res: HttpResponse,
     private readonly protocol: Protocol,
+    /** The response encoding negotiated for this stream's messages. */
+    readonly encoding: Encoding,
   ) {
     res.once("close", () => {
       this.closed = true;
@@ -312,6 +346,8 @@ class StreamWriter {
   private sendHeaders(): void {
     if (this.headersSent) return;
     this.headersSent = true;
-    this.res.writeHead(200, { "content-type": this.protocol === "grpc" ? "application/grpc+proto" : "application/connect+proto" });
+    const headers: Record<string, string> = { "content-type": this.protocol === "grpc" ? "application/grpc+proto" : "application/connect+proto" };
+    if (this.encoding !== "identity") headers[this.protocol === "grpc" ? "grpc-encoding" : "connect-content-encoding"] = this.encoding;
+    this.res.writeHead(200, headers);
   }
 }

@@ -1,8 +1,11 @@
+import { once } from "node:events";
 import http2 from "node:http2";
+import { gunzipSync } from "node:zlib";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { compressionGzip, createConnectTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ChatService } from "../../gen/rivulet/chat/v1/chat_pb.js";
+import { ChatService, SubscribeRequestSchema, SubscribeResponseSchema } from "../../gen/rivulet/chat/v1/chat_pb.js";
 import { bearer, clientFor, take, transportFor } from "../helpers/clients.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 
@@ -66,6 +69,42 @@ describe("Connect and gRPC server streams: the direct writer and connect-node ag
     if (direct === "connect") expect(after).toEqual({ connect: before.connect + 3, grpc: before.grpc });
     else if (direct === "grpc") expect(after).toEqual({ connect: before.connect, grpc: before.grpc + 3 });
     else expect(after).toEqual(before);
+  });
+
+  it.each(cases)("$name: a message over 1 KiB arrives whole (compressed when the client accepts gzip or br)", async ({ name, transport }) => {
+    const room = `big-${name.replace(/[^a-z0-9]+/gi, "-")}`;
+    const text = "é".repeat(1500); // 3,000 bytes of UTF-8
+    const chat = clientFor(ChatService, transport());
+    await chat.send({ room, text }, bearer(token));
+    const [response] = await take(chat.subscribe({ room, history: 1 }, bearer(token)), 1);
+    expect(response?.event.case === "message" && response.event.value.text).toBe(text);
+  });
+
+  it("compresses a large message once for gRPC clients that accept gzip, and says so in grpc-encoding", async () => {
+    const room = "big-raw";
+    await clientFor(ChatService, transportFor(server.url, "connect", "2")).send({ room, text: "x".repeat(3000) }, bearer(token));
+    const session = http2.connect(server.url);
+    const request = session.request({
+      ":method": "POST",
+      ":path": "/rivulet.chat.v1.ChatService/Subscribe",
+      "content-type": "application/grpc+proto",
+      "grpc-accept-encoding": "gzip",
+      te: "trailers",
+      authorization: `Bearer ${token}`,
+    });
+    request.end(envelope(0, toBinary(SubscribeRequestSchema, create(SubscribeRequestSchema, { room, history: 1 }))));
+    const [headers] = (await once(request, "response")) as [http2.IncomingHttpHeaders];
+    expect(headers["grpc-encoding"]).toBe("gzip");
+    let received = Buffer.alloc(0);
+    for await (const chunk of request as AsyncIterable<Buffer>) {
+      received = Buffer.concat([received, chunk]);
+      if (received.length >= 5 && received.length >= 5 + received.readUInt32BE(1)) break;
+    }
+    request.close();
+    session.close();
+    expect(received[0]).toBe(1); // the compressed flag
+    const message = fromBinary(SubscribeResponseSchema, gunzipSync(received.subarray(5, 5 + received.readUInt32BE(1))));
+    expect(message.event.case === "message" && message.event.value.text).toBe("x".repeat(3000));
   });
 
   it.each(cases)("$name: the same error codes and messages", async ({ transport }) => {
