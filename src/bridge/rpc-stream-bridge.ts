@@ -5,6 +5,7 @@ import { compressedFlag } from "@connectrpc/connect/protocol";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { endStreamFlag, endStreamToJson, parseTimeout as parseConnectTimeout } from "@connectrpc/connect/protocol-connect";
 import { parseTimeout as parseGrpcTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
+import { requestHeaders } from "../http/request-headers.js";
 import { createTurnFlush } from "../http/turn-flush.js";
 import { redactUrl } from "../log.js";
 import type { ResponseSink } from "../services/response-sink.js";
@@ -119,7 +120,7 @@ export function createRpcStreamBridge(context: MountContext): Mount {
       protocolName: protocol,
       requestMethod: "POST",
       url: redactUrl(req.url ?? ""),
-      requestHeader: headersOf(req),
+      requestHeader: requestHeaders(req),
       signal,
       sink,
       timeoutMs: timeout.timeoutMs,
@@ -191,16 +192,6 @@ function single(value: string | string[] | undefined): string | null {
   return value === undefined ? null : Array.isArray(value) ? (value[0] ?? null) : value;
 }
 
-/** The request headers as handlers see them (HTTP/2 pseudo-headers left out). */
-function headersOf(req: HttpRequest): Headers {
-  const headers = new Headers();
-  for (const [name, value] of Object.entries(req.headers)) {
-    if (name.startsWith(":") || value === undefined) continue;
-    if (Array.isArray(value)) for (const v of value) headers.append(name, v);
-    else headers.set(name, value);
-  }
-  return headers;
-}
 
 /**
  * Reads the request body: exactly one uncompressed envelope of at most

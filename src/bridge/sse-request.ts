@@ -2,6 +2,7 @@ import { fromBinary, fromJsonString, type Message } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { codeToHttpStatus } from "@connectrpc/connect/protocol-connect";
 import { bearerAuthorization, findBearerToken } from "../auth/credentials.js";
+import { requestHeaders } from "../http/request-headers.js";
 import type { BridgeMethod } from "./method-registry.js";
 import type { HttpRequest } from "./mount.js";
 import { cursorFieldOf } from "./sse-cursor.js";
@@ -113,15 +114,6 @@ function decodeInput(method: BridgeMethod, query: URLSearchParams, maxMessageByt
   }
 }
 
-/** The request's headers as a Headers object (HTTP/2 pseudo-headers left out). */
-function requestHeaders(req: HttpRequest): Headers {
-  const header = new Headers();
-  for (const [key, value] of Object.entries(req.headers)) {
-    if (key.startsWith(":") || value === undefined) continue;
-    for (const item of Array.isArray(value) ? value : [value]) header.append(key, item);
-  }
-  return header;
-}
 
 /**
  * The auth interceptor reads only `authorization`; a browser's cookie or

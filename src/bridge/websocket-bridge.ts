@@ -3,6 +3,7 @@ import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { WebSocketServer, type WebSocket } from "ws";
 import { findBearerToken } from "../auth/credentials.js";
+import { requestHeaders } from "../http/request-headers.js";
 import { redactUrl } from "../log.js";
 import type { Mount, MountContext } from "./mount.js";
 import { WebSocketCloseCode, websocketSubprotocol } from "./websocket-close-codes.js";
@@ -66,7 +67,7 @@ export function createWebSocketBridge(context: MountContext): Mount {
       logger,
       metrics,
       limits: { maxCalls: config.wsMaxCalls, maxMessageBytes: config.maxMessageBytes, maxBufferedBytes: config.wsMaxBufferedBytes },
-      handshakeToken: findBearerToken(headersOf(req), url.searchParams),
+      handshakeToken: findBearerToken(requestHeaders(req), url.searchParams),
       url: redactUrl(url.pathname + url.search),
       onClosed() {
         connections.delete(connection);
@@ -132,13 +133,4 @@ export function originAllowed(req: IncomingMessage, allowedOrigins: readonly str
 function refuse(socket: Duplex, status: number, statusText: string, body: string): true {
   socket.end(`HTTP/1.1 ${status} ${statusText}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
   return true;
-}
-
-function headersOf(req: IncomingMessage): Headers {
-  const headers = new Headers();
-  for (const [name, value] of Object.entries(req.headers)) {
-    if (value === undefined) continue;
-    for (const one of Array.isArray(value) ? value : [value]) headers.append(name, one);
-  }
-  return headers;
 }
