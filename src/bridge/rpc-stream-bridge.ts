@@ -1,10 +1,11 @@
 import http2 from "node:http2";
 import { brotliCompressSync, gzipSync } from "node:zlib";
 import { fromBinary, toBinary, type Message } from "@bufbuild/protobuf";
-import { compressedFlag } from "@connectrpc/connect/protocol";
+import { compressedFlag, encodeEnvelope } from "@connectrpc/connect/protocol";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { endStreamFlag, endStreamToJson, parseTimeout as parseConnectTimeout } from "@connectrpc/connect/protocol-connect";
 import { parseTimeout as parseGrpcTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
+import { drainedOrClosed } from "../http/drained.js";
 import { requestHeaders } from "../http/request-headers.js";
 import { createTurnFlush } from "../http/turn-flush.js";
 import { redactUrl } from "../log.js";
@@ -36,7 +37,7 @@ import type { HttpRequest, HttpResponse, Mount, MountContext } from "./mount.js"
 export function createRpcStreamBridge(context: MountContext): Mount {
   const { methods, config, logger, metrics, shutdownSignal } = context;
   // One envelope per response object and encoding, shared by every stream.
-  const envelopes: Record<Encoding, WeakMap<Message, Buffer>> = { identity: new WeakMap(), gzip: new WeakMap(), br: new WeakMap() };
+  const envelopes: Record<Encoding, WeakMap<Message, Uint8Array>> = { identity: new WeakMap(), gzip: new WeakMap(), br: new WeakMap() };
   // The labelled children, looked up once: `inc({ transport })` hashes the labels on every delivery.
   const deliveries = { connect: metrics.deliveries.labels({ transport: "connect" }), grpc: metrics.deliveries.labels({ transport: "grpc" }) };
 
@@ -45,12 +46,12 @@ export function createRpcStreamBridge(context: MountContext): Mount {
    * object and encoding. As connect-node does, messages under
    * `compressMinBytes` go uncompressed whatever was negotiated (the flag says so).
    */
-  function envelopeOf(method: BridgeMethod, response: Message, encoding: Encoding): Buffer {
+  function envelopeOf(method: BridgeMethod, response: Message, encoding: Encoding): Uint8Array {
     let envelope = envelopes[encoding].get(response);
     if (envelope === undefined) {
-      const plain = envelopes.identity.get(response) ?? envelopeBytes(0, toBinary(method.method.output, response));
+      const plain = envelopes.identity.get(response) ?? encodeEnvelope(0, toBinary(method.method.output, response));
       envelopes.identity.set(response, plain);
-      envelope = encoding === "identity" || plain.length - 5 < compressMinBytes ? plain : envelopeBytes(compressedFlag, compress(encoding, plain.subarray(5)));
+      envelope = encoding === "identity" || plain.length - 5 < compressMinBytes ? plain : encodeEnvelope(compressedFlag, compress(encoding, plain.subarray(5)));
       envelopes[encoding].set(response, envelope);
     }
     return envelope;
@@ -234,14 +235,6 @@ function parseInput(method: BridgeMethod, bytes: Uint8Array): Message {
   }
 }
 
-function envelopeBytes(flags: number, data: Uint8Array): Buffer {
-  const envelope = Buffer.allocUnsafe(5 + data.length);
-  envelope[0] = flags;
-  envelope.writeUInt32BE(data.length, 1);
-  envelope.set(data, 5);
-  return envelope;
-}
-
 function destroy(res: HttpResponse): void {
   if ("stream" in res) res.stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
   else res.destroy();
@@ -259,7 +252,7 @@ const flushBytes = 64 * 1024;
  * and backpressure from the socket (`write` returning false until `drain`).
  */
 class StreamWriter {
-  private queue: Buffer[] = [];
+  private queue: Uint8Array[] = [];
   private queuedBytes = 0;
   private headersSent = false;
   private waiting: Promise<void> | undefined;
@@ -280,7 +273,7 @@ class StreamWriter {
     res.on("error", () => undefined);
   }
 
-  write(envelope: Buffer): void {
+  write(envelope: Uint8Array): void {
     this.queue.push(envelope);
     this.queuedBytes += envelope.length;
     if (this.queuedBytes >= flushBytes) return this.flush();
@@ -304,15 +297,8 @@ class StreamWriter {
     this.sendHeaders();
     // Both response classes take a Buffer; TypeScript cannot call the union of their overloads.
     if (!(this.res as { write(chunk: Uint8Array): boolean }).write(payload) && !this.waiting) {
-      this.waiting = new Promise<void>((resolve) => {
-        const done = () => {
-          this.res.off("drain", done);
-          this.res.off("close", done);
-          this.waiting = undefined;
-          resolve();
-        };
-        this.res.on("drain", done);
-        this.res.on("close", done);
+      this.waiting = drainedOrClosed(this.res).then(() => {
+        this.waiting = undefined;
       });
     }
   }
@@ -325,7 +311,7 @@ class StreamWriter {
     if (this.protocol === "connect") {
       const json = JSON.stringify(endStreamToJson(new Headers(), error, undefined));
       this.sendHeaders();
-      this.res.end(envelopeBytes(endStreamFlag, Buffer.from(json)));
+      this.res.end(encodeEnvelope(endStreamFlag, Buffer.from(json)));
       return;
     }
     // Headers, then the status in trailers, as connect-node writes them (no trailers-only responses).

@@ -1,4 +1,5 @@
 import http2 from "node:http2";
+import { drainedOrClosed } from "../http/drained.js";
 import { createTurnFlush } from "../http/turn-flush.js";
 import type { HttpResponse } from "./mount.js";
 import { encodeComment, encodeRetry } from "./sse-encoder.js";
@@ -190,18 +191,11 @@ class SseWriterImpl implements SseWriter {
     this.wroteSinceTick = true;
     // Both response classes take a Buffer; TypeScript cannot call the union of their overloads.
     if (!(this.res as { write(chunk: Uint8Array): boolean }).write(payload)) {
-      this.drained = new Promise<void>((resolve) => {
-        const done = () => {
-          this.res.off("drain", done);
-          this.res.off("close", done);
-          this.drained = undefined;
-          this.stalledTicks = 0;
-          resolve();
-          // Blocks queued while the socket was full (keep-alives) go now.
-          if (this.queue.length > 0) scheduleFlush(this);
-        };
-        this.res.on("drain", done);
-        this.res.on("close", done);
+      this.drained = drainedOrClosed(this.res).then(() => {
+        this.drained = undefined;
+        this.stalledTicks = 0;
+        // Blocks queued while the socket was full (keep-alives) go now.
+        if (this.queue.length > 0) scheduleFlush(this);
       });
     }
   }

@@ -1,5 +1,6 @@
 import type { Duplex } from "node:stream";
 import type { WebSocket } from "ws";
+import { drainedOrClosed } from "../http/drained.js";
 import { createTurnFlush, type Flushable } from "../http/turn-flush.js";
 import { webSocketBinaryFrame } from "./websocket-frames.js";
 
@@ -74,15 +75,8 @@ export function createWebSocketOutbox(socket: WebSocket, transport: Duplex, maxB
     // ws's bufferedAmount: bytes handed to the TCP socket (by ws or by flush) but not yet taken by the kernel.
     congested: () => socket.bufferedAmount > maxBufferedBytes,
     drained() {
-      draining ??= new Promise<void>((resolve) => {
-        const done = () => {
-          transport.off("drain", done);
-          transport.off("close", done);
-          draining = undefined;
-          resolve();
-        };
-        transport.on("drain", done);
-        transport.on("close", done);
+      draining ??= drainedOrClosed(transport).then(() => {
+        draining = undefined;
       });
       return draining;
     },
