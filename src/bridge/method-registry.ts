@@ -9,7 +9,7 @@ import {
   type MethodImplSpec,
   type ServiceImpl,
 } from "@connectrpc/connect";
-import { createAsyncIterable, invokeUnaryImplementation, transformInvokeImplementation } from "@connectrpc/connect/protocol";
+import { createAsyncIterable, transformInvokeImplementation } from "@connectrpc/connect/protocol";
 import { streamPolicyOf, type StreamPolicy } from "../schema/stream-policy.js";
 import { responseSinkKey, type ResponseSink } from "../services/response-sink.js";
 
@@ -87,18 +87,10 @@ export function createMethodRegistry(
             shutdownSignal,
             contextValues: init.sink ? createContextValues().set(responseSinkKey, init.sink) : createContextValues(),
           });
+          // connect-es's invoke helper serves unary and server-streaming specs alike.
           // Aborting the context when the call's iterator is done (as connect-es's own
           // handlers do) unlinks it from the request and shutdown signals: a stream
           // that detached (ResponseSink.detach) then keeps nothing of it.
-          if (spec.kind === "unary") {
-            return (async function* () {
-              try {
-                yield await invokeUnaryImplementation(spec, context, input, [...interceptors]);
-              } finally {
-                context.abort();
-              }
-            })();
-          }
           const responses = transformInvokeImplementation(spec, context, [...interceptors])(createAsyncIterable([input]));
           return (async function* () {
             try {
