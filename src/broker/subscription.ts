@@ -1,5 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { Broker, Entry, GapReason, Position, ReadFrom } from "./broker.js";
+import type { Broker, Entry, GapReason, Position, ReadFrom, ReadResult } from "./broker.js";
 
 /** What a subscriber receives: entries in log order, or a gap before them. */
 export type SubscriptionEvent =
@@ -10,6 +10,15 @@ export type SubscriptionEvent =
       /** The position the stream continues after: resume from here to skip the gap. */
       readonly position: Position;
     };
+
+/**
+ * The gap event of a read that could not start where asked (its `gap`):
+ * the stream continues after the position just before the first entry returned.
+ */
+export function gapEvent(result: ReadResult, reason: GapReason): SubscriptionEvent {
+  const resumeAfter = (result.entries[0]?.position.offset ?? result.head.offset + 1) - 1;
+  return { kind: "gap", reason, position: { epoch: result.head.epoch, offset: resumeAfter } };
+}
 
 /**
  * - `lossless`: every entry in order; more than `bufferSize` undelivered live
@@ -114,10 +123,7 @@ export function subscribe(broker: Broker, topic: string, options: SubscribeOptio
             const from: ReadFrom = started ? { after: { epoch: epoch ?? "", offset: last } } : options.from;
             const result = await broker.read(topic, from, readBatch);
             const newest = result.entries.at(-1)?.position.offset;
-            if (result.gap) {
-              const resumeAfter = (result.entries[0]?.position.offset ?? result.head.offset + 1) - 1;
-              queue.push({ kind: "gap", reason: result.gap, position: { epoch: result.head.epoch, offset: resumeAfter } });
-            }
+            if (result.gap) queue.push(gapEvent(result, result.gap));
             for (const entry of result.entries) queue.push({ kind: "entry", entry });
             epoch = result.head.epoch;
             last = newest ?? ("after" in from && !result.gap ? from.after.offset : result.head.offset);

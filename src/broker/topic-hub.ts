@@ -1,6 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Broker, Entry, ReadFrom } from "./broker.js";
-import type { SlowConsumerPolicy, SubscriptionEvent } from "./subscription.js";
+import { gapEvent, type SlowConsumerPolicy, type SubscriptionEvent } from "./subscription.js";
 
 /** One subscriber fed by a topic's shared live feed. */
 export interface HubSubscriber {
@@ -125,10 +125,7 @@ export function createTopicHub(broker: Broker, readBatch = 256): TopicHub {
           continue;
         }
         const result = await broker.read(feed.topic, { after: { epoch: feed.epoch, offset: feed.last } }, readBatch);
-        if (result.gap) {
-          const resumeAfter = (result.entries[0]?.position.offset ?? result.head.offset + 1) - 1;
-          dispatch(feed, { kind: "gap", reason: result.gap, position: { epoch: result.head.epoch, offset: resumeAfter } });
-        }
+        if (result.gap) dispatch(feed, gapEvent(result, result.gap));
         feed.epoch = result.head.epoch;
         for (const entry of result.entries) {
           feed.last = entry.position.offset;
@@ -266,10 +263,7 @@ export function createTopicHub(broker: Broker, readBatch = 256): TopicHub {
         const limit = "last" in readFrom ? Math.max(readBatch, readFrom.last) : readBatch;
         const result = await broker.read(feed.topic, readFrom, limit);
         if (member.closed) return;
-        if (result.gap) {
-          const resumeAfter = (result.entries[0]?.position.offset ?? result.head.offset + 1) - 1;
-          subscriber.event({ kind: "gap", reason: result.gap, position: { epoch: result.head.epoch, offset: resumeAfter } }, true);
-        }
+        if (result.gap) subscriber.event(gapEvent(result, result.gap), true);
         for (const entry of result.entries) subscriber.event({ kind: "entry", entry }, true);
         const newest = result.entries.at(-1)?.position.offset;
         member.epoch = result.head.epoch;
