@@ -1,6 +1,7 @@
 import { create, fromBinary, toBinary, type DescMessage, type DescMethod, type DescMethodStreaming, type DescMethodUnary, type Message, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
 import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type StreamResponse, type Transport, type UnaryResponse } from "@connectrpc/connect";
+import { callLifetime } from "./call-lifetime.js";
 import { ensureIdempotencyKey, isResumable, resumeRequest } from "./websocket-resume.js";
 import { backoffDelay, createWebSocketSession, type SessionCall, type SessionState, type WebSocketConstructor } from "./websocket-session.js";
 
@@ -205,38 +206,6 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): We
       },
     };
   }
-}
-
-/**
- * A call's abort signal and deadline, released when the call ends. `abort`
- * runs only for an abort that comes after this returns; a signal aborted
- * already shows as `abortedBefore`, so the caller never starts the call.
- */
-function callLifetime(signal: AbortSignal | undefined, timeoutMs: number | undefined, abort: (reason: ConnectError) => void) {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  let aborted = false;
-  let abortedBefore: ConnectError | undefined;
-  const fire = (reason: ConnectError) => {
-    if (aborted) return;
-    aborted = true;
-    release();
-    abort(reason);
-  };
-  const onAbort = () => fire(ConnectError.from(signal?.reason, Code.Canceled));
-  const release = () => {
-    clearTimeout(timer);
-    signal?.removeEventListener("abort", onAbort);
-  };
-  if (signal?.aborted) {
-    aborted = true;
-    abortedBefore = ConnectError.from(signal.reason, Code.Canceled);
-  } else {
-    signal?.addEventListener("abort", onAbort);
-    if (timeoutMs !== undefined && timeoutMs > 0) {
-      timer = setTimeout(() => fire(new ConnectError(`the call did not finish within ${timeoutMs} ms`, Code.DeadlineExceeded)), timeoutMs);
-    }
-  }
-  return { abortedBefore, release };
 }
 
 function fullName(method: DescMethod): string {
