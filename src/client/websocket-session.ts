@@ -61,6 +61,13 @@ export interface Session {
   readonly state: SessionState;
   /** Sends the call now, or when the socket (re)opens. */
   start(call: SessionCall): void;
+  /**
+   * Sends the call again on a new socket, whose handshake asks `url` anew:
+   * for a call the server refused because the handshake's credentials
+   * expired. Call it from the call's `end`, so the socket closed is the one
+   * that refused it; its other calls are asked `interrupted`, as after a drop.
+   */
+  restartOnNewSocket(call: SessionCall): void;
   /** Forgets the call; sends `cancel` when it is open on the socket. */
   cancel(call: SessionCall): void;
   /** Closes the socket and fails every open call with `canceled`; the session stays closed. */
@@ -237,6 +244,17 @@ export function createWebSocketSession(options: SessionOptions): Session {
       calls.set(call, undefined);
       if (state === "open" && socket?.readyState === open) sendCall(call);
       else if (state === "idle") void connect();
+    },
+    restartOnNewSocket(call) {
+      if (state === "closed") return call.end(new ConnectError("the WebSocket transport is closed", Code.Canceled));
+      calls.set(call, undefined);
+      if (state === "idle") return void connect();
+      // Connecting or waiting: the next handshake asks for the URL anyway.
+      if (state !== "open") return;
+      const ws = socket;
+      // Every call on this socket shares its expired credentials: resumable ones go along to the new socket.
+      dropped(new ConnectError("reconnecting with fresh credentials", Code.Unavailable), true);
+      ws?.close(WebSocketCloseCode.normal, "credentials expired");
     },
     cancel(call) {
       const id = calls.get(call);
