@@ -3,6 +3,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { codeFromString } from "@connectrpc/connect/protocol-connect";
 import { ClientFrameSchema, ServerFrameSchema, type Error as WireError } from "../../gen/rivulet/bridge/v1/bridge_pb.js";
 import { shouldReconnect, WebSocketCloseCode, websocketSubprotocol } from "../bridge/websocket-close-codes.js";
+import { backoffDelay } from "./backoff.js";
 
 /** The part of the WHATWG WebSocket API the session uses: browsers' own WebSocket and the `ws` package both provide it. */
 export interface WebSocketLike {
@@ -225,7 +226,7 @@ export function createWebSocketSession(options: SessionOptions): Session {
 
   function scheduleReconnect(): void {
     setState("waiting");
-    const delay = backoffDelay(attempt++, options.backoffInitialMs, options.backoffMaxMs, Math.random());
+    const delay = backoffDelay(attempt++, { initialMs: options.backoffInitialMs, maxMs: options.backoffMaxMs });
     retryTimer = setTimeout(() => {
       retryTimer = undefined;
       if (state === "waiting") void connect();
@@ -277,17 +278,6 @@ export function createWebSocketSession(options: SessionOptions): Session {
       for (const call of open) call.end(new ConnectError("the WebSocket transport is closed", Code.Canceled));
     },
   };
-}
-
-/**
- * Exponential backoff with full jitter: a delay drawn uniformly from
- * [0, min(maxMs, initialMs × 2^attempt)), `random` in [0, 1). The jitter
- * spreads a crowd of clients that lost the same server over the whole window
- * instead of letting them reconnect in waves (the "Full Jitter" of AWS's
- * "Exponential Backoff and Jitter").
- */
-export function backoffDelay(attempt: number, initialMs: number, maxMs: number, random: number): number {
-  return random * Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 52));
 }
 
 function errorOf(error: WireError | undefined): ConnectError | undefined {

@@ -4,7 +4,8 @@ import { Code, ConnectError, type StreamResponse, type Transport, type UnaryResp
 import { callLifetime } from "./call-lifetime.js";
 import { canRefreshToken, currentToken, type TokenSource } from "./token-source.js";
 import { ensureIdempotencyKey, isResumable, resumeRequest } from "./websocket-resume.js";
-import { backoffDelay, createWebSocketSession, type SessionCall, type SessionState, type WebSocketConstructor } from "./websocket-session.js";
+import { backoffDelay } from "./backoff.js";
+import { createWebSocketSession, type SessionCall, type SessionState, type WebSocketConstructor } from "./websocket-session.js";
 
 export type { SessionState as WebSocketTransportState, WebSocketConstructor, WebSocketLike } from "./websocket-session.js";
 
@@ -71,6 +72,7 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): We
   if (!WebSocketImpl) throw new Error("no WebSocket implementation: pass options.WebSocket (in Node 20, the ws package's WebSocket)");
   const backoffInitialMs = options.backoffInitialMs ?? 500;
   const backoffMaxMs = options.backoffMaxMs ?? 30_000;
+  const backoff = { initialMs: backoffInitialMs, maxMs: backoffMaxMs };
   const pingIntervalMs = options.pingIntervalMs ?? 15_000;
   const session = createWebSocketSession({
     url: options.url,
@@ -212,7 +214,7 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): We
           retryTimer = setTimeout(() => {
             retryTimer = undefined;
             if (!done) session.start(call);
-          }, backoffDelay(retries++, backoffInitialMs, backoffMaxMs, Math.random()));
+          }, backoffDelay(retries++, backoff));
           return;
         }
         if (resumable && error?.code === Code.Unauthenticated && renewal && !done && !refusedFresh()) {
@@ -222,7 +224,7 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): We
           retryTimer = setTimeout(() => {
             retryTimer = undefined;
             void start();
-          }, backoffDelay(retries++, backoffInitialMs, backoffMaxMs, Math.random()));
+          }, backoffDelay(retries++, backoff));
           return;
         }
         settle(error);
