@@ -4,13 +4,21 @@ import { codeFromHttpStatus, codeFromString } from "@connectrpc/connect/protocol
 import { GapSchema, type Gap } from "../../gen/rivulet/stream/v1/gap_pb.js";
 import { backoffDelay, type BackoffOptions } from "./backoff.js";
 import { createSseParser, type ParsedSseEvent } from "./sse-parser.js";
+import { canRefreshToken, currentToken, type TokenSource } from "./token-source.js";
 
 /** Where and how an SSE client connects. Works in browsers and in Node (global `fetch`). */
 export interface SseClientOptions {
   /** The server, e.g. "https://rivulet.example.com". */
   readonly baseUrl: string;
-  /** A bearer token, or a function asked for a fresh one before every (re)connection. */
-  readonly token?: string | (() => string | Promise<string>);
+  /**
+   * A bearer token, or a function asked for a fresh one before every
+   * (re)connection. With a function, a stream the server ends because its
+   * token expired (`unauthenticated` after the 200) reconnects with a new
+   * token and resumes after the last event id; the subscription ends with
+   * `unauthenticated` only when the server refuses the new token too (401).
+   * A fixed string cannot be renewed: its expiry ends the subscription.
+   */
+  readonly token?: TokenSource;
   /** Browsers: "include" sends the `access_token` cookie to another origin. */
   readonly credentials?: RequestCredentials;
   /** Reconnection delays; the first ceiling defaults to the server's `retry:` (else 1 s), the cap to 30 s. */
@@ -95,8 +103,7 @@ export function createSseClient(options: SseClientOptions): SseClient {
           const headers = new Headers(subscribeOptions.headers);
           headers.set("accept", "text/event-stream");
           if (lastEventId !== "") headers.set("last-event-id", lastEventId);
-          const token = typeof options.token === "function" ? await options.token() : options.token;
-          if (token !== undefined) headers.set("authorization", `Bearer ${token}`);
+          if (options.token !== undefined) headers.set("authorization", `Bearer ${await currentToken(options.token)}`);
           const response = await doFetch(url, { headers, signal: connection.signal, credentials: options.credentials, cache: "no-store" });
           // 204: the stream had already finished at our position (docs/protocol.md).
           if (response.status === 204) return;
@@ -127,7 +134,10 @@ export function createSseClient(options: SseClientOptions): SseClient {
                 if (event.type === "end") return;
                 if (event.type === "error") {
                   const failure = errorOf(event.data);
-                  if (!retryableCodes.has(failure.code)) fatal = failure;
+                  // `unauthenticated` after a 200 is an accepted token that expired: worth a
+                  // reconnection when a fresh one can be had (a refused one answers 401, fatal above).
+                  const renewable = failure.code === Code.Unauthenticated && canRefreshToken(options.token);
+                  if (!retryableCodes.has(failure.code) && !renewable) fatal = failure;
                   throw failure;
                 }
                 if (event.type !== "message") continue;

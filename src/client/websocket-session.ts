@@ -3,6 +3,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { codeFromString } from "@connectrpc/connect/protocol-connect";
 import { ClientFrameSchema, ServerFrameSchema, type Error as WireError } from "../../gen/rivulet/bridge/v1/bridge_pb.js";
 import { shouldReconnect, WebSocketCloseCode, websocketSubprotocol } from "../bridge/websocket-close-codes.js";
+import { backoffDelay } from "./backoff.js";
 
 /** The part of the WHATWG WebSocket API the session uses: browsers' own WebSocket and the `ws` package both provide it. */
 export interface WebSocketLike {
@@ -61,6 +62,13 @@ export interface Session {
   readonly state: SessionState;
   /** Sends the call now, or when the socket (re)opens. */
   start(call: SessionCall): void;
+  /**
+   * Sends the call again on a new socket, whose handshake asks `url` anew:
+   * for a call the server refused because the handshake's credentials
+   * expired. Call it from the call's `end`, so the socket closed is the one
+   * that refused it; its other calls are asked `interrupted`, as after a drop.
+   */
+  restartOnNewSocket(call: SessionCall): void;
   /** Forgets the call; sends `cancel` when it is open on the socket. */
   cancel(call: SessionCall): void;
   /** Closes the socket and fails every open call with `canceled`; the session stays closed. */
@@ -218,7 +226,7 @@ export function createWebSocketSession(options: SessionOptions): Session {
 
   function scheduleReconnect(): void {
     setState("waiting");
-    const delay = backoffDelay(attempt++, options.backoffInitialMs, options.backoffMaxMs, Math.random());
+    const delay = backoffDelay(attempt++, { initialMs: options.backoffInitialMs, maxMs: options.backoffMaxMs });
     retryTimer = setTimeout(() => {
       retryTimer = undefined;
       if (state === "waiting") void connect();
@@ -237,6 +245,17 @@ export function createWebSocketSession(options: SessionOptions): Session {
       calls.set(call, undefined);
       if (state === "open" && socket?.readyState === open) sendCall(call);
       else if (state === "idle") void connect();
+    },
+    restartOnNewSocket(call) {
+      if (state === "closed") return call.end(new ConnectError("the WebSocket transport is closed", Code.Canceled));
+      calls.set(call, undefined);
+      if (state === "idle") return void connect();
+      // Connecting or waiting: the next handshake asks for the URL anyway.
+      if (state !== "open") return;
+      const ws = socket;
+      // Every call on this socket shares its expired credentials: resumable ones go along to the new socket.
+      dropped(new ConnectError("reconnecting with fresh credentials", Code.Unavailable), true);
+      ws?.close(WebSocketCloseCode.normal, "credentials expired");
     },
     cancel(call) {
       const id = calls.get(call);
@@ -259,17 +278,6 @@ export function createWebSocketSession(options: SessionOptions): Session {
       for (const call of open) call.end(new ConnectError("the WebSocket transport is closed", Code.Canceled));
     },
   };
-}
-
-/**
- * Exponential backoff with full jitter: a delay drawn uniformly from
- * [0, min(maxMs, initialMs × 2^attempt)), `random` in [0, 1). The jitter
- * spreads a crowd of clients that lost the same server over the whole window
- * instead of letting them reconnect in waves (the "Full Jitter" of AWS's
- * "Exponential Backoff and Jitter").
- */
-export function backoffDelay(attempt: number, initialMs: number, maxMs: number, random: number): number {
-  return random * Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 52));
 }
 
 function errorOf(error: WireError | undefined): ConnectError | undefined {

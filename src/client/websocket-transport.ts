@@ -1,8 +1,11 @@
 import { create, fromBinary, toBinary, type DescMessage, type DescMethod, type DescMethodStreaming, type DescMethodUnary, type Message, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
 import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type StreamResponse, type Transport, type UnaryResponse } from "@connectrpc/connect";
+import { callLifetime } from "./call-lifetime.js";
+import { canRefreshToken, currentToken, type TokenSource } from "./token-source.js";
 import { ensureIdempotencyKey, isResumable, resumeRequest } from "./websocket-resume.js";
-import { backoffDelay, createWebSocketSession, type SessionCall, type SessionState, type WebSocketConstructor } from "./websocket-session.js";
+import { backoffDelay } from "./backoff.js";
+import { createWebSocketSession, type SessionCall, type SessionState, type WebSocketConstructor } from "./websocket-session.js";
 
 export type { SessionState as WebSocketTransportState, WebSocketConstructor, WebSocketLike } from "./websocket-session.js";
 
@@ -15,6 +18,15 @@ export interface WebSocketTransportOptions {
    * per-call `headers` (such as `authorization`) travel in each call frame.
    */
   readonly url: string | (() => string | Promise<string>);
+  /**
+   * A bearer token for every call, sent as the call frame's `authorization`
+   * header (it takes precedence over a call's own): no URL carries it, and a
+   * fresh one needs no new socket. A function is asked before each call and
+   * again when a resumable stream ends with `unauthenticated` (its token
+   * expired); the stream then resumes from its cursor. A function that throws
+   * ends the call with its error.
+   */
+  readonly token?: TokenSource;
   /** The WebSocket constructor; defaults to `globalThis.WebSocket` (browsers, Node 22). In Node 20 pass `ws`'s `WebSocket`. */
   readonly WebSocket?: WebSocketConstructor;
   /** Upper bound of the first reconnect delay; it doubles per failed attempt up to `backoffMaxMs`. Default 500 ms. */
@@ -46,18 +58,28 @@ export interface WebSocketTransport extends Transport {
  * on the wire when the socket dropped is sent again only when that is safe:
  * its request carries an `idempotency_key` (filled in here when empty) or the
  * method is declared free of side effects; otherwise it fails `unavailable`.
+ *
+ * A resumable stream whose token expires (`unauthenticated`) resumes with a
+ * fresh one when there is a way to get it: `token` as a function, else `url`
+ * as a function for calls relying on the handshake's credentials (the socket
+ * is then replaced). It ends with `unauthenticated` when the fresh token is
+ * refused too: the call, sent again with it, ended so before any response and
+ * within one ping interval (a server refuses within a round trip, while an
+ * accepted token lasts its lifetime, however quiet the stream).
  */
 export function createWebSocketTransport(options: WebSocketTransportOptions): WebSocketTransport {
   const WebSocketImpl = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
   if (!WebSocketImpl) throw new Error("no WebSocket implementation: pass options.WebSocket (in Node 20, the ws package's WebSocket)");
   const backoffInitialMs = options.backoffInitialMs ?? 500;
   const backoffMaxMs = options.backoffMaxMs ?? 30_000;
+  const backoff = { initialMs: backoffInitialMs, maxMs: backoffMaxMs };
+  const pingIntervalMs = options.pingIntervalMs ?? 15_000;
   const session = createWebSocketSession({
     url: options.url,
     WebSocket: WebSocketImpl,
     backoffInitialMs,
     backoffMaxMs,
-    pingIntervalMs: options.pingIntervalMs ?? 15_000,
+    pingIntervalMs,
     onStateChange: options.onStateChange,
   });
 
@@ -78,10 +100,12 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): We
       // Safe to send twice: a key the server deduplicates, or a method declared idempotent in the schema.
       const replayable = ensureIdempotencyKey(method.input, request) || method.idempotency !== MethodOptions_IdempotencyLevel.IDEMPOTENCY_UNKNOWN;
       const bytes = toBinary(method.input, request);
-      const headers = headerRecord(header);
+      let headers = headerRecord(header);
       return new Promise<UnaryResponse<I, O>>((resolve, reject) => {
         let response: MessageShape<O> | undefined;
+        let stopped = false;
         const lifetime = callLifetime(signal, timeoutMs, (reason) => {
+          stopped = true;
           session.cancel(call);
           reject(reason);
         });
@@ -98,8 +122,14 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): We
           },
           interrupted: (sent) => !sent || replayable,
         };
-        if (lifetime.abortedBefore) reject(lifetime.abortedBefore);
-        else session.start(call);
+        if (lifetime.abortedBefore) return reject(lifetime.abortedBefore);
+        withToken(headers).then(
+          (withAuthorization) => {
+            headers = withAuthorization;
+            if (!stopped) session.start(call);
+          },
+          (error: unknown) => call.end(ConnectError.from(error)),
+        );
       });
     },
 
@@ -124,9 +154,21 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): We
     },
   };
 
+  /** The call's headers with the token option's `authorization`, asking a token function anew. */
+  async function withToken(headers: Record<string, string>): Promise<Record<string, string>> {
+    if (options.token === undefined) return headers;
+    return { ...headers, authorization: `Bearer ${await currentToken(options.token)}` };
+  }
+
   /** A server-streaming call as an async iterable that survives reconnects when the method is resumable. */
-  function openStream(method: DescMethod, request: Message, signal: AbortSignal | undefined, timeoutMs: number | undefined, headers: Record<string, string>): AsyncIterable<Message> {
+  function openStream(method: DescMethod, request: Message, signal: AbortSignal | undefined, timeoutMs: number | undefined, callHeaders: Record<string, string>): AsyncIterable<Message> {
     const resumable = isResumable(method);
+    let headers = callHeaders;
+    // A fresh token has a way to reach the server: the token function, or a new handshake for calls using the socket's.
+    const renewal = canRefreshToken(options.token) ? "token" : typeof options.url === "function" && options.token === undefined && !("authorization" in headers) ? "handshake" : undefined;
+    /** When the call was last sent, and whether with credentials asked for just before (cleared by a response). */
+    let sentAt = 0;
+    let freshCredentials = false;
     const queue: Message[] = [];
     let last: Message | undefined;
     let done = false;
@@ -152,10 +194,14 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): We
       settle(reason);
     });
     const call: SessionCall = {
-      request: () => ({ method: fullName(method), request: toBinary(method.input, resumeRequest(method.input, method.output, request, last)), headers }),
+      request: () => {
+        sentAt = performance.now();
+        return { method: fullName(method), request: toBinary(method.input, resumeRequest(method.input, method.output, request, last)), headers };
+      },
       message(payload) {
         const response = fromBinary(method.output, payload);
         retries = 0;
+        freshCredentials = false;
         last = response;
         queue.push(response);
         notify();
@@ -168,15 +214,37 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): We
           retryTimer = setTimeout(() => {
             retryTimer = undefined;
             if (!done) session.start(call);
-          }, backoffDelay(retries++, backoffInitialMs, backoffMaxMs, Math.random()));
+          }, backoffDelay(retries++, backoff));
+          return;
+        }
+        if (resumable && error?.code === Code.Unauthenticated && renewal && !done && !refusedFresh()) {
+          freshCredentials = true;
+          // Synchronously, so the socket replaced is the one whose handshake expired, once for all its calls.
+          if (renewal === "handshake") return session.restartOnNewSocket(call);
+          retryTimer = setTimeout(() => {
+            retryTimer = undefined;
+            void start();
+          }, backoffDelay(retries++, backoff));
           return;
         }
         settle(error);
       },
       interrupted: () => resumable,
     };
+    /** The server refused credentials asked for just before sending: it answers a refusal within a round trip. */
+    const refusedFresh = () => freshCredentials && performance.now() - sentAt < pingIntervalMs;
+    /** (Re)starts the call, with a token asked for now when the transport has a token option. */
+    const start = () =>
+      withToken(headers).then(
+        (withAuthorization) => {
+          headers = withAuthorization;
+          freshCredentials ||= renewal === "token";
+          if (!done) session.start(call);
+        },
+        (error: unknown) => settle(ConnectError.from(error)),
+      );
     if (lifetime.abortedBefore) settle(lifetime.abortedBefore);
-    else session.start(call);
+    else void start();
 
     return {
       [Symbol.asyncIterator]() {
@@ -205,38 +273,6 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): We
       },
     };
   }
-}
-
-/**
- * A call's abort signal and deadline, released when the call ends. `abort`
- * runs only for an abort that comes after this returns; a signal aborted
- * already shows as `abortedBefore`, so the caller never starts the call.
- */
-function callLifetime(signal: AbortSignal | undefined, timeoutMs: number | undefined, abort: (reason: ConnectError) => void) {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  let aborted = false;
-  let abortedBefore: ConnectError | undefined;
-  const fire = (reason: ConnectError) => {
-    if (aborted) return;
-    aborted = true;
-    release();
-    abort(reason);
-  };
-  const onAbort = () => fire(ConnectError.from(signal?.reason, Code.Canceled));
-  const release = () => {
-    clearTimeout(timer);
-    signal?.removeEventListener("abort", onAbort);
-  };
-  if (signal?.aborted) {
-    aborted = true;
-    abortedBefore = ConnectError.from(signal.reason, Code.Canceled);
-  } else {
-    signal?.addEventListener("abort", onAbort);
-    if (timeoutMs !== undefined && timeoutMs > 0) {
-      timer = setTimeout(() => fire(new ConnectError(`the call did not finish within ${timeoutMs} ms`, Code.DeadlineExceeded)), timeoutMs);
-    }
-  }
-  return { abortedBefore, release };
 }
 
 function fullName(method: DescMethod): string {

@@ -1,3 +1,4 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { backoffDelay } from "../../src/client/backoff.js";
 
@@ -12,5 +13,16 @@ describe("backoffDelay: exponential with full jitter and a cap", () => {
   it("draws uniformly from zero to the ceiling (full jitter)", () => {
     expect(backoffDelay(3, options, () => 0)).toBe(0);
     expect(backoffDelay(3, options, () => 0.5)).toBe(400);
+  });
+
+  it("stays in [0, min(cap, initial × 2^attempt)) for any attempt and draw", () => {
+    fc.assert(
+      fc.property(fc.nat(10_000), fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }), (attempt, random) => {
+        const delay = backoffDelay(attempt, { initialMs: 500, maxMs: 30_000 }, () => random);
+        expect(delay).toBeGreaterThanOrEqual(0);
+        expect(delay).toBeLessThan(30_000);
+        expect(delay).toBeLessThan(500 * 2 ** attempt);
+      }),
+    );
   });
 });
