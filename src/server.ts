@@ -17,6 +17,7 @@ import type { HttpRequest, HttpResponse, Mount, MountContext } from "./bridge/mo
 import type { Config } from "./config.js";
 import { applyCors } from "./http/cors.js";
 import { listen } from "./http/listen.js";
+import { writeHead } from "./http/write-head.js";
 import type { Logger } from "./log.js";
 import { createStreamGuardInterceptor } from "./limits/stream-guard.js";
 import { createUserLimitsInterceptor } from "./limits/user-limits.js";
@@ -247,7 +248,7 @@ function createDemoPageMount(): Mount {
       if (url.pathname !== "/" || req.method !== "GET") return false;
       void page.then(
         (html) => {
-          res.writeHead(200, { "content-type": "text/html; charset=utf-8", "cache-control": "no-cache" });
+          writeHead(res, 200, { "content-type": "text/html; charset=utf-8", "cache-control": "no-cache" });
           res.end(html);
         },
         () => sendText(res, 404, "demo page missing\n"),
@@ -258,6 +259,6 @@ function createDemoPageMount(): Mount {
 }
 
 function sendText(res: HttpResponse, status: number, text: string, contentType = "text/plain; charset=utf-8", noStore = false): void {
-  res.writeHead(status, { "content-type": contentType, ...(noStore ? { "cache-control": "no-store" } : {}) });
+  writeHead(res, status, { "content-type": contentType, ...(noStore ? { "cache-control": "no-store" } : {}) });
   res.end(text);
 }

@@ -8,6 +8,7 @@ import { parseTimeout as parseGrpcTimeout, setTrailerStatus } from "@connectrpc/
 import { drainedOrClosed } from "../http/drained.js";
 import { requestHeaders } from "../http/request-headers.js";
 import { createTurnFlush } from "../http/turn-flush.js";
+import { writeHead } from "../http/write-head.js";
 import { redactUrl } from "../log.js";
 import type { ResponseSink } from "../services/response-sink.js";
 import type { BridgeMethod } from "./method-registry.js";
@@ -325,6 +326,6 @@ class StreamWriter {
     this.headersSent = true;
     const headers: Record<string, string> = { "content-type": this.protocol === "grpc" ? "application/grpc+proto" : "application/connect+proto" };
     if (this.encoding !== "identity") headers[this.protocol === "grpc" ? "grpc-encoding" : "connect-content-encoding"] = this.encoding;
-    this.res.writeHead(200, headers);
+    writeHead(this.res, 200, headers);
   }
 }

@@ -1,6 +1,7 @@
 import http2 from "node:http2";
 import { drainedOrClosed } from "../http/drained.js";
 import { createTurnFlush } from "../http/turn-flush.js";
+import { writeHead } from "../http/write-head.js";
 import type { HttpResponse } from "./mount.js";
 import { encodeComment, encodeRetry } from "./sse-encoder.js";
 
@@ -77,7 +78,7 @@ function scheduleFlush(writer: SseWriterImpl): void {
 
 /** A refusal before any event: an HTTP status with a Connect error JSON body, never cached. */
 export function sendJsonError(res: HttpResponse, status: number, body: string, headers: Readonly<Record<string, string>> = {}): void {
-  res.writeHead(status, { "content-type": "application/json", "cache-control": "no-store", ...headers });
+  writeHead(res, status, { "content-type": "application/json", "cache-control": "no-store", ...headers });
   res.end(body);
 }
 
@@ -169,7 +170,7 @@ class SseWriterImpl implements SseWriter {
     if (this.status !== "pending") return;
     this.clearHold();
     this.status = "closed";
-    this.res.writeHead(204, { "cache-control": this.options.headers["cache-control"] ?? "no-cache" });
+    writeHead(this.res, 204, { "cache-control": this.options.headers["cache-control"] ?? "no-cache" });
     this.res.end();
   }
 
@@ -211,7 +212,7 @@ class SseWriterImpl implements SseWriter {
   private open(): void {
     this.clearHold();
     this.status = "open";
-    this.res.writeHead(200, this.options.headers);
+    writeHead(this.res, 200, this.options.headers);
     const retry = Buffer.from(encodeRetry(this.options.retryMs));
     this.queue.unshift({ bytes: retry, message: false });
     this.queuedBytes += retry.length;

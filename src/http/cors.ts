@@ -1,5 +1,6 @@
 import { cors } from "@connectrpc/connect";
 import type { HttpRequest, HttpResponse } from "../bridge/mount.js";
+import { writeHead } from "./write-head.js";
 
 const allowedMethods = [...cors.allowedMethods, "OPTIONS"].join(", ");
 const allowedHeaders = [...cors.allowedHeaders, "Authorization", "Last-Event-ID"].join(", ");
@@ -18,7 +19,7 @@ export function applyCors(req: HttpRequest, res: HttpResponse, allowedOrigins: r
   res.setHeader("access-control-allow-credentials", "true");
   res.setHeader("vary", "Origin");
   if (req.method === "OPTIONS" && req.headers["access-control-request-method"] !== undefined) {
-    res.writeHead(204, {
+    writeHead(res, 204, {
       "access-control-allow-methods": allowedMethods,
       "access-control-allow-headers": allowedHeaders,
       "access-control-max-age": "7200",

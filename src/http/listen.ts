@@ -4,6 +4,7 @@ import http2 from "node:http2";
 import net from "node:net";
 import type { Duplex } from "node:stream";
 import type { HttpRequest, HttpResponse } from "../bridge/mount.js";
+import { writeHead } from "./write-head.js";
 
 export interface ListenOptions {
   readonly port: number;
@@ -92,7 +93,8 @@ export async function listen(options: ListenOptions): Promise<Listener> {
   const tooManyHeaders = (req: IncomingMessage) => req.rawHeaders.length / 2 > options.maxHeaders;
   const handler = (req: HttpRequest, res: HttpResponse) => {
     if ("rawHeaders" in req && req.httpVersionMajor === 1 && tooManyHeaders(req as IncomingMessage)) {
-      res.writeHead(431, { connection: "close", "content-type": "text/plain" }).end(`more than ${options.maxHeaders} request headers\n`);
+      writeHead(res, 431, { connection: "close", "content-type": "text/plain" });
+      res.end(`more than ${options.maxHeaders} request headers\n`);
       return;
     }
     options.handler(req, res);

@@ -1,0 +1,18 @@
+import type { OutgoingHttpHeaders } from "node:http";
+import type { HttpResponse } from "../bridge/mount.js";
+
+/** The `writeHead` overload HTTP/1.1 and HTTP/2 compatibility responses share. */
+interface HeadWriter {
+  writeHead(statusCode: number, headers?: OutgoingHttpHeaders): unknown;
+}
+
+/**
+ * Sends a response's status and headers on HTTP/1.1 or HTTP/2. Since
+ * @types/node 22 the two response classes declare `writeHead` overloads that
+ * TypeScript cannot call through their union, so callers go through the one
+ * overload both implement.
+ */
+export function writeHead(res: HttpResponse, statusCode: number, headers: OutgoingHttpHeaders = {}): void {
+  const writer: HeadWriter = res;
+  writer.writeHead(statusCode, headers);
+}
