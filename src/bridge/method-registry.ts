@@ -9,6 +9,7 @@ import {
   type MethodImplSpec,
   type ServiceImpl,
 } from "@connectrpc/connect";
+// connect-es internals: pinned exactly, guarded by test/platform/pinned-internals.test.ts (docs/development.md, "Pinned versions").
 import { createAsyncIterable, transformInvokeImplementation } from "@connectrpc/connect/protocol";
 import { streamPolicyOf, type StreamPolicy } from "../schema/stream-policy.js";
 import { responseSinkKey, type ResponseSink } from "../services/response-sink.js";

@@ -1,6 +1,7 @@
 import http2 from "node:http2";
 import { brotliCompressSync, gzipSync } from "node:zlib";
 import { fromBinary, toBinary, type Message } from "@bufbuild/protobuf";
+// connect-es internals: pinned exactly, guarded by test/platform/pinned-internals.test.ts (docs/development.md, "Pinned versions").
 import { compressedFlag, encodeEnvelope } from "@connectrpc/connect/protocol";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { endStreamFlag, endStreamToJson, parseTimeout as parseConnectTimeout } from "@connectrpc/connect/protocol-connect";

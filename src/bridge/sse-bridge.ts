@@ -1,5 +1,6 @@
 import type { Message } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
+// connect-es internals: pinned exactly, guarded by test/platform/pinned-internals.test.ts (docs/development.md, "Pinned versions").
 import { codeToHttpStatus } from "@connectrpc/connect/protocol-connect";
 import { redactUrl } from "../log.js";
 import type { HttpRequest, HttpResponse, Mount, MountContext } from "./mount.js";

@@ -1,4 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
+// connect-es internals: pinned exactly, guarded by test/platform/pinned-internals.test.ts (docs/development.md, "Pinned versions").
 import { codeToString } from "@connectrpc/connect/protocol-connect";
 
 /**

@@ -1,5 +1,6 @@
 import { fromBinary, fromJsonString, type Message } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
+// connect-es internals: pinned exactly, guarded by test/platform/pinned-internals.test.ts (docs/development.md, "Pinned versions").
 import { codeToHttpStatus } from "@connectrpc/connect/protocol-connect";
 import { bearerAuthorization, findBearerToken } from "../auth/credentials.js";
 import { requestHeaders } from "../http/request-headers.js";

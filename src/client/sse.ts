@@ -1,5 +1,6 @@
 import { create, fromJsonString, toJsonString, type DescMessage, type DescMethodServerStreaming, type Message, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
+// connect-es internals: pinned exactly, guarded by test/platform/pinned-internals.test.ts (docs/development.md, "Pinned versions").
 import { codeFromHttpStatus, codeFromString } from "@connectrpc/connect/protocol-connect";
 import { GapSchema, type Gap } from "../../gen/rivulet/stream/v1/gap_pb.js";
 import { backoffDelay, type BackoffOptions } from "./backoff.js";

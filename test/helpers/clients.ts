@@ -5,6 +5,7 @@ import {
   createGrpcWebTransport,
   createNodeHttpClient,
 } from "@connectrpc/connect-node";
+// connect-es internals: pinned exactly, guarded by test/platform/pinned-internals.test.ts (docs/development.md, "Pinned versions").
 import { createTransport as createGrpcProtocolTransport } from "@connectrpc/connect/protocol-grpc";
 import type { DescService } from "@bufbuild/protobuf";
 

@@ -1,5 +1,6 @@
 import { create, fromBinary, fromJsonString, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Transport } from "@connectrpc/connect";
+// connect-es internals: pinned exactly, guarded by test/platform/pinned-internals.test.ts (docs/development.md, "Pinned versions").
 import { codeFromString } from "@connectrpc/connect/protocol-connect";
 import { EventSource } from "eventsource";
 import WebSocket from "ws";

@@ -1,0 +1,116 @@
+// connect-es's protocol helpers that Rivulet imports from its `/protocol*`
+// subpaths, each with literal inputs and outputs. Those subpaths are meant for
+// protocol implementations and may change in a minor release; package.json
+// pins @connectrpc/* exactly for that reason (docs/development.md, "Pinned
+// versions"). When an upgrade changes one of them, this file fails and names
+// the helper: read its diff before changing the pin.
+// `createTransport` from protocol-grpc (test/helpers/clients.ts) is not here:
+// every gRPC test over HTTP/1.1 runs through it.
+import { create, isMessage } from "@bufbuild/protobuf";
+import { Code, ConnectError, createContextValues, createHandlerContext, createMethodImplSpec, type Interceptor, type MethodImplSpec } from "@connectrpc/connect";
+import { compressedFlag, createAsyncIterable, encodeEnvelope, transformInvokeImplementation } from "@connectrpc/connect/protocol";
+import {
+  codeFromHttpStatus,
+  codeFromString,
+  codeToHttpStatus,
+  codeToString,
+  endStreamFlag,
+  endStreamToJson,
+  parseTimeout as parseConnectTimeout,
+} from "@connectrpc/connect/protocol-connect";
+import { parseTimeout as parseGrpcTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
+import { describe, expect, it } from "vitest";
+import { CounterService, CountRequestSchema, CountResponseSchema, type CountRequest } from "../../gen/rivulet/testing/v1/counter_pb.js";
+
+/** A timeout parse as plain data, so a changed result shows in the diff. */
+function timeoutOf(result: { timeoutMs?: number; error?: ConnectError }): unknown {
+  return { timeoutMs: result.timeoutMs, code: result.error?.code, message: result.error?.rawMessage };
+}
+
+describe("pinned connect-es internals behave as Rivulet relies on", () => {
+  it("protocol: encodeEnvelope and compressedFlag frame a message (flags byte, 4-byte big-endian length)", () => {
+    expect(compressedFlag, "compressedFlag").toBe(0b01);
+    expect([...encodeEnvelope(0, new Uint8Array([1, 2, 3]))], "encodeEnvelope").toEqual([0, 0, 0, 0, 3, 1, 2, 3]);
+    expect([...encodeEnvelope(compressedFlag, new Uint8Array(300))].slice(0, 5), "encodeEnvelope").toEqual([1, 0, 0, 1, 44]);
+  });
+
+  it("protocol-connect: endStreamFlag and endStreamToJson write the end-of-stream message", () => {
+    expect(endStreamFlag, "endStreamFlag").toBe(0b10);
+    expect(endStreamToJson(new Headers(), undefined, undefined), "endStreamToJson").toEqual({});
+    const error = new ConnectError("boom ü", Code.ResourceExhausted, { "x-b": "2" });
+    expect(JSON.parse(JSON.stringify(endStreamToJson(new Headers({ "x-a": "1" }), error, undefined))), "endStreamToJson").toEqual({
+      error: { code: "resource_exhausted", message: "boom ü" },
+      metadata: { "x-a": ["1"], "x-b": ["2"] },
+    });
+  });
+
+  it("protocol-connect: parseTimeout reads connect-timeout-ms and enforces the maximum", () => {
+    const cases: [string | null, unknown][] = [
+      [null, { timeoutMs: undefined, code: undefined, message: undefined }],
+      ["1500", { timeoutMs: 1500, code: undefined, message: undefined }],
+      ["abc", { timeoutMs: undefined, code: Code.InvalidArgument, message: "protocol error: invalid connect timeout value: abc" }],
+      ["99999999999", { timeoutMs: undefined, code: Code.InvalidArgument, message: "protocol error: invalid connect timeout value: 99999999999" }],
+      ["70000", { timeoutMs: 70000, code: Code.InvalidArgument, message: "timeout 70000ms must be <= 60000" }],
+    ];
+    for (const [header, expected] of cases) expect(timeoutOf(parseConnectTimeout(header, 60_000)), `parseTimeout (connect) of ${header}`).toEqual(expected);
+  });
+
+  it("protocol-grpc: parseTimeout reads grpc-timeout units and enforces the maximum", () => {
+    const cases: [string | null, unknown][] = [
+      [null, { timeoutMs: undefined, code: undefined, message: undefined }],
+      ["2S", { timeoutMs: 2000, code: undefined, message: undefined }],
+      ["100m", { timeoutMs: 100, code: undefined, message: undefined }],
+      ["1M", { timeoutMs: 60000, code: undefined, message: undefined }],
+      ["5u", { timeoutMs: 0.005, code: undefined, message: undefined }],
+      ["bogus", { timeoutMs: undefined, code: Code.InvalidArgument, message: "protocol error: invalid grpc timeout value: bogus" }],
+      ["61S", { timeoutMs: 61000, code: Code.InvalidArgument, message: "timeout 61000ms must be <= 60000" }],
+    ];
+    for (const [header, expected] of cases) expect(timeoutOf(parseGrpcTimeout(header, 60_000)), `parseTimeout (grpc) of ${header}`).toEqual(expected);
+  });
+
+  it("protocol-grpc: setTrailerStatus writes grpc-status, a percent-encoded grpc-message and the error's metadata", () => {
+    expect([...setTrailerStatus(new Headers(), undefined)], "setTrailerStatus").toEqual([["grpc-status", "0"]]);
+    const error = new ConnectError("boom ü%", Code.ResourceExhausted, { "x-b": "2" });
+    expect([...setTrailerStatus(new Headers(), error)], "setTrailerStatus").toEqual([
+      ["grpc-message", "boom%20%C3%BC%25"],
+      ["grpc-status", "8"],
+      ["x-b", "2"],
+    ]);
+  });
+
+  it("protocol-connect: codeToString, codeFromString, codeToHttpStatus and codeFromHttpStatus follow the Connect spec's tables", () => {
+    expect(codeToString(Code.ResourceExhausted), "codeToString").toBe("resource_exhausted");
+    expect(codeFromString("deadline_exceeded"), "codeFromString").toBe(Code.DeadlineExceeded);
+    expect(codeFromString("nope"), "codeFromString").toBeUndefined();
+    const toHttp = Object.fromEntries([Code.Canceled, Code.InvalidArgument, Code.NotFound, Code.ResourceExhausted, Code.Unavailable, Code.Unauthenticated, Code.Internal].map((c) => [codeToString(c), codeToHttpStatus(c)]));
+    expect(toHttp, "codeToHttpStatus").toEqual({ canceled: 499, invalid_argument: 400, not_found: 404, resource_exhausted: 429, unavailable: 503, unauthenticated: 401, internal: 500 });
+    const fromHttp = Object.fromEntries([400, 401, 403, 404, 429, 500, 503, 418].map((s) => [s, codeToString(codeFromHttpStatus(s))]));
+    expect(fromHttp, "codeFromHttpStatus").toEqual({ 400: "internal", 401: "unauthenticated", 403: "permission_denied", 404: "unimplemented", 429: "unavailable", 500: "unknown", 503: "unavailable", 418: "unknown" });
+  });
+
+  it("protocol: transformInvokeImplementation runs a server-streaming spec over createAsyncIterable's input", async () => {
+    const method = CounterService.method.count;
+    const seen: string[] = [];
+    const spec = createMethodImplSpec(method, async function* (request: CountRequest) {
+      for (let value = 1; value <= request.to; value++) yield create(CountResponseSchema, { value });
+    }) as MethodImplSpec;
+    const context = createHandlerContext({
+      service: CounterService,
+      method,
+      protocolName: "test",
+      requestMethod: "POST",
+      url: "http://localhost/rivulet.testing.v1.CounterService/Count",
+      requestHeader: new Headers(),
+      contextValues: createContextValues(),
+    });
+    const interceptor: Interceptor = (next) => (req) => {
+      seen.push(req.method.name);
+      return next(req);
+    };
+    const responses = transformInvokeImplementation(spec, context, [interceptor])(createAsyncIterable([create(CountRequestSchema, { to: 3 })]));
+    const values: number[] = [];
+    for await (const response of responses) if (isMessage(response, CountResponseSchema)) values.push(response.value);
+    expect(values, "transformInvokeImplementation").toEqual([1, 2, 3]);
+    expect(seen, "transformInvokeImplementation runs interceptors").toEqual(["Count"]);
+  });
+});
