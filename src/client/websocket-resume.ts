@@ -61,7 +61,7 @@ export function ensureIdempotencyKey(input: DescMessage, request: Message): bool
   return true;
 }
 
-/** 128 random bits in hex: `crypto.getRandomValues` exists in browsers (insecure contexts too) and Node 20. */
+/** 128 random bits in hex: `crypto.getRandomValues` exists in browsers (insecure contexts too) and Node. */
 function randomKey(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(16));
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");

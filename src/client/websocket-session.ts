@@ -1,5 +1,6 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
+// connect-es internals: pinned exactly, guarded by test/platform/pinned-internals.test.ts (docs/development.md, "Pinned versions").
 import { codeFromString } from "@connectrpc/connect/protocol-connect";
 import { ClientFrameSchema, ServerFrameSchema, type Error as WireError } from "../../gen/rivulet/bridge/v1/bridge_pb.js";
 import { shouldReconnect, WebSocketCloseCode, websocketSubprotocol } from "../bridge/websocket-close-codes.js";
@@ -22,7 +23,7 @@ export interface WebSocketEventLike {
   readonly reason?: string;
 }
 
-/** A WebSocket constructor: `globalThis.WebSocket` in browsers, `ws`'s default export in Node 20. */
+/** A WebSocket constructor: `globalThis.WebSocket` in browsers and Node, or another runtime's (`ws`'s default export fits). */
 export type WebSocketConstructor = new (url: string, protocols: string[]) => WebSocketLike;
 
 /** The connection's state, for UIs and tests. */

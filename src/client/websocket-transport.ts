@@ -27,7 +27,7 @@ export interface WebSocketTransportOptions {
    * ends the call with its error.
    */
   readonly token?: TokenSource;
-  /** The WebSocket constructor; defaults to `globalThis.WebSocket` (browsers, Node 22). In Node 20 pass `ws`'s `WebSocket`. */
+  /** The WebSocket constructor; defaults to `globalThis.WebSocket` (browsers, Node). Pass one where the runtime has none, or `ws`'s for its TLS options. */
   readonly WebSocket?: WebSocketConstructor;
   /** Upper bound of the first reconnect delay; it doubles per failed attempt up to `backoffMaxMs`. Default 500 ms. */
   readonly backoffInitialMs?: number;
@@ -69,7 +69,7 @@ export interface WebSocketTransport extends Transport {
  */
 export function createWebSocketTransport(options: WebSocketTransportOptions): WebSocketTransport {
   const WebSocketImpl = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
-  if (!WebSocketImpl) throw new Error("no WebSocket implementation: pass options.WebSocket (in Node 20, the ws package's WebSocket)");
+  if (!WebSocketImpl) throw new Error("no WebSocket implementation: pass options.WebSocket (e.g. the ws package's WebSocket)");
   const backoffInitialMs = options.backoffInitialMs ?? 500;
   const backoffMaxMs = options.backoffMaxMs ?? 30_000;
   const backoff = { initialMs: backoffInitialMs, maxMs: backoffMaxMs };

@@ -6,7 +6,6 @@
 import { setTimeout as delay } from "node:timers/promises";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import WebSocket from "ws";
 import { ChatService, type SubscribeResponse } from "../../gen/rivulet/chat/v1/chat_pb.js";
 import { createSseClient } from "../../src/client/sse.js";
 import { createSseTransport } from "../../src/client/sse-transport.js";
@@ -77,8 +76,8 @@ describe("typed clients across token expiry", () => {
   /** Subscribes from the room's start (history covers what was published before the subscription went live). */
   const request = (room: string) => ({ room, history: 1000 });
 
-  function webSocketClient(options: Omit<WebSocketTransportOptions, "WebSocket">) {
-    const transport = createWebSocketTransport({ ...options, WebSocket });
+  function webSocketClient(options: WebSocketTransportOptions) {
+    const transport = createWebSocketTransport(options);
     return { chat: createClient(ChatService, transport), close: () => transport.close() };
   }
 

@@ -4,7 +4,6 @@
 // runs the same attacks and must get the same outcome. Afterwards every
 // stored notification is still there, and nobody saw another user's.
 import { Code, ConnectError, createClient, type Client, type Transport } from "@connectrpc/connect";
-import WebSocket from "ws";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { NotificationService, type SubscribeResponse } from "../../gen/rivulet/notify/v1/notify_pb.js";
 import { ProgressService } from "../../gen/rivulet/progress/v1/progress_pb.js";
@@ -36,7 +35,7 @@ describe("authorization on every transport", () => {
   beforeAll(async () => {
     server = await startTestServer();
     const connect = transportFor(server.url, "connect", "1.1");
-    const ws = createWebSocketTransport({ url: `${server.url.replace(/^http/, "ws")}/ws`, WebSocket });
+    const ws = createWebSocketTransport({ url: `${server.url.replace(/^http/, "ws")}/ws` });
     sockets.push(ws);
     transports.push(
       { name: "Connect", transport: transportFor(server.url, "connect", "2") },

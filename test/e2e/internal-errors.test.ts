@@ -2,7 +2,6 @@
 // arrives as `internal` / "internal error" on every transport, and its text
 // goes to the server log only.
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
-import WebSocket from "ws";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CounterService } from "../../gen/rivulet/testing/v1/counter_pb.js";
 import { createWebSocketTransport } from "../../src/client/websocket-transport.js";
@@ -20,7 +19,7 @@ describe("internal errors", () => {
   afterAll(() => server.close());
 
   it("reach Connect, gRPC and gRPC-Web clients on HTTP/1.1 and HTTP/2, and WebSocket clients, as internal with no detail", async () => {
-    const ws = createWebSocketTransport({ url: `${server.url.replace(/^http/, "ws")}/ws`, WebSocket });
+    const ws = createWebSocketTransport({ url: `${server.url.replace(/^http/, "ws")}/ws` });
     try {
       for (const { name, transport } of [...allTransports(server.url), { name: "WebSocket", transport: ws }]) {
         const error = await createClient(CounterService, transport)

@@ -6,7 +6,6 @@ import { connect, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { createClient } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
-import WebSocket from "ws";
 import { ChatService, SubscribeRequestSchema, SubscribeResponseSchema, type SubscribeResponse } from "../../gen/rivulet/chat/v1/chat_pb.js";
 import { websocketOpenChannel } from "../../src/bridge/websocket-bridge.js";
 import { createWebSocketTransport, type WebSocketTransportState } from "../../src/client/websocket-transport.js";
@@ -76,7 +75,6 @@ describe("WebSocket liveness", () => {
     const states: WebSocketTransportState[] = [];
     const transport = createWebSocketTransport({
       url: `${server.url.replace(/^http/, "ws")}/ws?access_token=${token}`,
-      WebSocket,
       pingIntervalMs: 100,
       backoffInitialMs: 10,
       onStateChange(state) {

@@ -4,7 +4,6 @@
 // own implementation of the test-only CounterService that fails on cue.
 import { Code, ConnectError, createClient, type ServiceImpl } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import WebSocket from "ws";
 import { CounterService } from "../../gen/rivulet/testing/v1/counter_pb.js";
 import { createWebSocketTransport, type WebSocketTransport } from "../../src/client/websocket-transport.js";
 import { collect } from "../helpers/clients.js";
@@ -33,7 +32,6 @@ describe("the typed transport continues a resumable stream the server ended", ()
     server = await startTestServer({ extraServices: () => [{ service: CounterService, impl }] });
     transport = createWebSocketTransport({
       url: `${server.url.replace(/^http/, "ws")}/ws?access_token=${await server.token("alice")}`,
-      WebSocket,
       backoffInitialMs: 10,
     });
   });
