@@ -34,7 +34,7 @@ const flushThresholdBytes = 64 * 1024;
  * message arrives framed once for all sockets. ws still writes its own
  * control frames (ping, close) to the same socket; both write synchronously,
  * so frames never interleave. `maxBufferedBytes` must be at least the TCP
- * socket's high-water mark (16 KiB), so that congestion always ends with a
+ * socket's high-water mark (64 KiB since Node 22), so that congestion always ends with a
  * `drain` event.
  */
 export function createWebSocketOutbox(socket: WebSocket, transport: Duplex, maxBufferedBytes: number): WebSocketOutbox {

@@ -7,6 +7,14 @@ import { startTestServer, type TestServer } from "../helpers/server.js";
 import { nextEvents, readSse, ssePath, type RawSseEvent } from "../helpers/sse.js";
 
 /**
+ * Bytes sent while a reader is stalled must exceed its 4 KiB window plus the
+ * server's write buffer, Node's default high-water mark: 16 KiB before Node 22,
+ * 64 KiB since. Chat texts are padded to 3,000 characters (the limit is 4,096);
+ * progress messages (limit 1,024) are sent in greater number instead.
+ */
+const chatPadding = "x".repeat(3000);
+
+/**
  * A reader that stops reading: an HTTP/2 stream with a 4 KiB window, paused
  * after its first bytes, so the server cannot write ahead. The bridge stops
  * pulling, and the method's policy from the schema applies: lossless streams
@@ -46,9 +54,8 @@ describe("SSE slow consumers follow the method's policy", () => {
     const room = "slow-chat";
     const first = (await chat.send({ room, text: "m0" }, bearer(token))).message!.cursor;
     const total = 80;
-    const padding = "x".repeat(1000);
     const events = await stallThen(ssePath("rivulet.chat.v1.ChatService/Subscribe", { room }, { lastEventId: first }), async () => {
-      for (let i = 1; i <= total; i++) await chat.send({ room, text: `m${i} ${padding}` }, bearer(token));
+      for (let i = 1; i <= total; i++) await chat.send({ room, text: `m${i} ${chatPadding}` }, bearer(token));
     });
     const messages = events.filter((e) => e.event === undefined);
     const texts = messages.map((e) => (JSON.parse(e.data) as { message: { text: string } }).message.text.split(" ")[0]);
@@ -67,7 +74,7 @@ describe("SSE slow consumers follow the method's policy", () => {
   it("conflate (progress): skips intermediate snapshots but delivers the terminal one, then end", async () => {
     const progress = clientFor(ProgressService, transportFor(server.url, "connect", "2"));
     const { job } = await progress.start({ kind: "export" }, bearer(token));
-    const reports = 200;
+    const reports = 400;
     const padding = "x".repeat(1000);
     const events = await stallThen(ssePath("rivulet.progress.v1.ProgressService/Watch", { jobId: job!.id }), async () => {
       for (let i = 1; i < reports; i++) await progress.report({ jobId: job!.id, fraction: i / reports, message: `${i} ${padding}` }, bearer(token));
@@ -116,7 +123,7 @@ describe("SSE drops a client that reads nothing at all", () => {
       // The server resets the stream (CANCEL); even a paused client sees that.
       const reset = new Promise((resolve) => stream.once("close", resolve));
       // More than the stream's window and the server's write buffer: the server's writes back up.
-      for (let i = 1; i <= 40; i++) await chat.send({ room, text: `m${i} ${"x".repeat(1000)}` }, bearer(token));
+      for (let i = 1; i <= 40; i++) await chat.send({ room, text: `m${i} ${chatPadding}` }, bearer(token));
       await reset;
       expect(stream.rstCode).toBe(http2.constants.NGHTTP2_CANCEL);
     } finally {
