@@ -1,6 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Broker, Entry, ReadFrom } from "./broker.js";
-import { gapEvent, type SlowConsumerPolicy, type SubscriptionEvent } from "./subscription.js";
+import { gapEvent, readLimit, type SlowConsumerPolicy, type SubscriptionEvent } from "./subscription.js";
 
 /** One subscriber fed by a topic's shared live feed. */
 export interface HubSubscriber {
@@ -259,9 +259,7 @@ export function createTopicHub(broker: Broker, readBatch = 256): TopicHub {
         member.last = result.head.offset;
       } else {
         const readFrom: ReadFrom = started ? { after: { epoch: member.epoch ?? "", offset: member.last } } : from;
-        // A history request is one read, however many entries it asks for (at most the method's history window).
-        const limit = "last" in readFrom ? Math.max(readBatch, readFrom.last) : readBatch;
-        const result = await broker.read(feed.topic, readFrom, limit);
+        const result = await broker.read(feed.topic, readFrom, readLimit(readFrom, readBatch));
         if (member.closed) return;
         if (result.gap) subscriber.event(gapEvent(result, result.gap), true);
         for (const entry of result.entries) subscriber.event({ kind: "entry", entry }, true);
