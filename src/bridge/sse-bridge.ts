@@ -7,6 +7,7 @@ import { encodeEnd, encodeError, encodeRetry, errorJson } from "./sse-encoder.js
 import { createSseHeartbeat } from "./sse-heartbeat.js";
 import { createSseMessageEncoder } from "./sse-message-encoder.js";
 import { publicError } from "./sse-public-error.js";
+import { transientRetryMs } from "./sse-transient-error.js";
 import { parseSseRequest, ssePathPrefix, type SseRequest } from "./sse-request.js";
 import { createSseWriter, sendJsonError, type SseWriter } from "./sse-writer.js";
 
@@ -40,8 +41,9 @@ interface ActiveCall {
  * router's interceptors, so authentication and error codes match Connect's.
  *
  * Lifecycle of one response: held until the first event or `holdMs` (so
- * early failures get an HTTP status), then `retry:`, one event per message, keep-alive
- * comments from one shared timer, and `event: end` or `event: error`. A
+ * early refusals get an HTTP status; transient failures get a stream that
+ * says `event: error`, see `transientRetryMs`), then `retry:`, one event per
+ * message, keep-alive comments from one shared timer, and `event: end` or `event: error`. A
  * resumed stream that ends with nothing to send answers 204. On shutdown
  * every stream gets a short `retry:` and an `unavailable` error, then closes,
  * so clients reconnect to another instance.
@@ -156,12 +158,17 @@ export function createSseBridge(context: MountContext): Mount {
       logger.error({ err: hidden, method: request.name, url: redactUrl(req.url ?? "") }, "sse call failed unexpectedly");
     }
     if (error.code === Code.ResourceExhausted) metrics.slowConsumersDropped.inc({ transport: "sse" });
-    if (writer.state() === "pending") {
+    const transientRetry = transientRetryMs(error, retryMs);
+    if (writer.state() === "pending" && transientRetry === undefined) {
       const headers: Record<string, string> = error.code === Code.Unauthenticated ? { "www-authenticate": "Bearer" } : {};
       // The Connect protocol's own status table, so SSE answers as a Connect unary call would.
       return writer.fail(codeToHttpStatus(error.code), JSON.stringify(errorJson(error)), headers);
     }
-    writer.end(encodeError(error));
+    // A transient failure before the first event opens the stream (200, `retry:`)
+    // just to say `event: error` and end it: a browser's EventSource then
+    // reconnects, where a 503 would have closed it for good (§9.2.3).
+    const retry = transientRetry !== undefined && transientRetry !== retryMs ? encodeRetry(transientRetry) : "";
+    writer.end(retry + encodeError(error));
   }
 
   /** Pulls the call's messages into the writer, at the pace the client reads. */

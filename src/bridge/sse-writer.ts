@@ -47,8 +47,12 @@ export interface SseWriter {
   message(block: Buffer): void;
   /** Undefined when more may be queued now; else resolves on 'drain' or close. */
   ready(): Promise<void> | undefined;
-  /** The shared keep-alive timer's tick: sends a comment to an idle response, reports a stalled one. */
-  tick(): TickResult;
+  /**
+   * The shared keep-alive timer's tick, `ticksPerInterval` of them per
+   * keep-alive interval: sends a comment to a response that wrote nothing for
+   * that many ticks, reports one whose client read nothing for twice that many.
+   */
+  tick(ticksPerInterval: number): TickResult;
   /**
    * Writes what is queued plus a last block (end or error event) and ends the
    * response. With `closeConnection` an HTTP/1.1 connection is closed after
@@ -91,7 +95,8 @@ class SseWriterImpl implements SseWriter {
   private queue: Block[] = [];
   private queuedBytes = 0;
   private drained: Promise<void> | undefined;
-  private wroteSinceTick = false;
+  /** Ticks since the last write: a write between two ticks counts from the later one. */
+  private idleTicks = 0;
   private stalledTicks = 0;
   private closeReported = false;
   private holdTimer: NodeJS.Timeout | undefined;
@@ -127,19 +132,20 @@ class SseWriterImpl implements SseWriter {
     return this.drained;
   }
 
-  tick(): TickResult {
+  tick(ticksPerInterval: number): TickResult {
     // A held response opens by its own timer.
     if (this.status !== "open") return "idle";
     if (this.drained) {
-      // Not one byte read by the client for two whole intervals.
-      return ++this.stalledTicks >= 2 ? "stalled" : "active";
+      // Not one byte read by the client for about two whole intervals.
+      return ++this.stalledTicks >= 2 * ticksPerInterval ? "stalled" : "active";
     }
     this.stalledTicks = 0;
-    if (!this.wroteSinceTick) {
+    // The last write came after the tick `ticksPerInterval` ago: at most one
+    // interval of silence, never two.
+    if (++this.idleTicks >= ticksPerInterval) {
       this.push({ bytes: Buffer.from(encodeComment("keep-alive")), message: false });
       this.flush();
     }
-    this.wroteSinceTick = false;
     return "active";
   }
 
@@ -188,7 +194,7 @@ class SseWriterImpl implements SseWriter {
   flush(): void {
     if (this.status === "closed" || this.queue.length === 0 || this.drained) return;
     const payload = this.take();
-    this.wroteSinceTick = true;
+    this.idleTicks = 0;
     // Both response classes take a Buffer; TypeScript cannot call the union of their overloads.
     if (!(this.res as { write(chunk: Uint8Array): boolean }).write(payload)) {
       this.drained = drainedOrClosed(this.res).then(() => {
