@@ -18,6 +18,57 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
   return destination === undefined ? pino(options) : pino(options, destination);
 }
 
+/** The process's log on stdout, with a shutdown that cannot hang on it. */
+export interface ProcessLog {
+  readonly logger: Logger;
+  /**
+   * Waits, for at most `timeoutMs`, until stdout has taken the lines still
+   * queued for it. `process.exit` is then safe: it drops what is left rather
+   * than wait on a reader that went away (`| head`) or stopped reading.
+   */
+  close(timeoutMs: number): Promise<void>;
+}
+
+/** Bytes of log lines queued for a stdout that is not being read, past which new lines are dropped. */
+const maxQueuedLogBytes = 16 * 1024 * 1024;
+
+/**
+ * The logger `npm start` uses. It writes through `process.stdout`, which on a
+ * pipe or socket is non-blocking (libuv): a stalled reader never blocks the
+ * server, and nothing is left in a thread that exit would wait for. pino's
+ * own stdout destination (sonic-boom) writes from libuv's thread pool and
+ * flushes synchronously at exit, so a closed pipe made it retry forever and a
+ * full one blocked exit. Lines past `maxQueuedLogBytes` are dropped (memory
+ * stays bounded); after EPIPE none are written.
+ */
+export function createProcessLog(level: string): ProcessLog {
+  const stdout = process.stdout;
+  let broken = false;
+  stdout.on("error", () => (broken = true));
+  const destination: DestinationStream = {
+    write(line: string) {
+      if (!broken && stdout.writableLength < maxQueuedLogBytes) stdout.write(line);
+    },
+  };
+  return {
+    logger: createLogger(level, destination),
+    close(timeoutMs) {
+      if (broken || stdout.writableLength === 0) return Promise.resolve();
+      return new Promise<void>((resolve) => {
+        const finish = () => {
+          clearTimeout(timer);
+          stdout.off("error", finish);
+          resolve();
+        };
+        const timer = setTimeout(finish, timeoutMs);
+        stdout.once("error", finish);
+        // Writes complete in order: this callback runs once every line before it is out.
+        stdout.write("", finish);
+      });
+    },
+  };
+}
+
 /** The query parameter the server takes a bearer token from (src/auth/credentials.ts), as it reads it: decoded. */
 const tokenParameter = "access_token";
 

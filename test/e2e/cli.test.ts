@@ -61,4 +61,42 @@ describe("the command line", () => {
     expect(code).toBe(2);
     expect(stderr).toContain("rivulet: --port (PORT): must be at most 65535");
   });
+
+  describe("shuts down within --shutdown-grace whatever its stdout does", () => {
+    /** Resolves with the exit code, or "still running" if the process outlives the grace by `marginMs` (before the fix it never exited). */
+    const exitWithin = (server: ChildProcess, graceMs: number, marginMs = 5000) =>
+      new Promise<number | string>((resolve) => {
+        const timer = setTimeout(() => resolve("still running"), graceMs + marginMs);
+        server.once("exit", (code) => {
+          clearTimeout(timer);
+          resolve(code ?? "killed");
+        });
+      });
+
+    it("exits when the reader of its log has gone away (| head -c N)", async () => {
+      const { process: server } = await start(["--port", "0", "--host", "127.0.0.1", "--shutdown-grace", "1s"], { RIVULET_AUTH_SECRET: testSecret });
+      // The reader takes the first lines and closes: every later write gets EPIPE.
+      server.stdout!.destroy();
+      const exited = exitWithin(server, 1000);
+      server.kill("SIGTERM");
+      expect(await exited).toBe(0);
+    });
+
+    it("exits when the reader of its log stops reading (the pipe is full)", async () => {
+      const { port, process: server } = await start(["--port", "0", "--host", "127.0.0.1", "--shutdown-grace", "1s", "--log-level", "debug"], { RIVULET_AUTH_SECRET: testSecret });
+      server.stdout!.pause();
+      const token = await createHmacTokens(testSecret).mint({ userId: "alice" });
+      // Each stream logs its URL at debug: 60 lines of 15 KB, more than any pipe or socket buffer holds.
+      const path = `/sse/rivulet.chat.v1.ChatService/Subscribe?message=${encodeURIComponent(JSON.stringify({ room: "stdout" }))}&padding=${"x".repeat(15_000)}`;
+      const opened = new AbortController();
+      const responses = await Promise.all(
+        Array.from({ length: 60 }, () => fetch(`http://127.0.0.1:${port}${path}`, { headers: { authorization: `Bearer ${token}` }, signal: opened.signal })),
+      );
+      expect(responses.map((r) => r.status)).toEqual(responses.map(() => 200));
+      opened.abort();
+      const exited = exitWithin(server, 1000);
+      server.kill("SIGTERM");
+      expect(await exited).toBe(0);
+    });
+  });
 });
