@@ -1,5 +1,8 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
+import { mkdtemp, rm, stat } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { afterEach, describe, expect, it } from "vitest";
 import { ChatService } from "../../gen/rivulet/chat/v1/chat_pb.js";
@@ -9,14 +12,16 @@ import { testSecret } from "../helpers/server.js";
 
 const root = new URL("../..", import.meta.url).pathname;
 let child: ChildProcess | undefined;
+const others: ChildProcess[] = [];
 afterEach(() => {
-  child?.kill("SIGKILL");
+  for (const running of [child, ...others.splice(0)]) running?.kill("SIGKILL");
   child = undefined;
 });
 
 /** Starts the compiled server as `npm start` does (test/global-setup.ts builds it); resolves with the port it logs and every log line. */
-async function start(args: string[], env: Record<string, string> = {}) {
-  child = spawn(process.execPath, ["dist/src/main.js", ...args], { cwd: root, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+async function start(args: string[], env: Record<string, string> = {}, cwd = root) {
+  if (child) others.push(child);
+  child = spawn(process.execPath, [join(root, "dist/src/main.js"), ...args], { cwd, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
   const lines: Record<string, unknown>[] = [];
   const port = await new Promise<number>((resolve, reject) => {
     createInterface({ input: child!.stdout! }).on("line", (line) => {
@@ -52,6 +57,28 @@ describe("the command line", () => {
     expect(lines.find((l) => String(l.msg).startsWith("DEVELOPMENT MODE"))).toMatchObject({ level: 40 });
     expect((await fetch(`http://127.0.0.1:${port}/dev/token?user=alice`)).status).toBe(200);
   });
+
+  it("keeps the development secret in .rivulet/dev-secret: a second instance and a restart accept the first one's tokens", async () => {
+    const cwd = await mkdtemp(join(tmpdir(), "rivulet-dev-"));
+    try {
+      const args = ["--port", "0", "--host", "127.0.0.1", "--shutdown-grace", "1s"];
+      const first = await start(args, {}, cwd);
+      const token = bearer(await (await fetch(`http://127.0.0.1:${first.port}/dev/token?user=alice`)).text());
+      const second = await start(args, {}, cwd);
+      const onSecond = clientFor(ChatService, transportFor(`http://127.0.0.1:${second.port}`, "connect", "1.1"));
+      expect((await onSecond.send({ room: "dev", text: "minted by the first instance" }, token)).message?.author).toBe("alice");
+      expect((await stat(join(cwd, ".rivulet/dev-secret"))).mode & 0o777).toBe(0o600);
+
+      const exited = once(first.process, "exit");
+      first.process.kill("SIGTERM");
+      await exited;
+      const restarted = await start(args, {}, cwd);
+      const onRestarted = clientFor(ChatService, transportFor(`http://127.0.0.1:${restarted.port}`, "connect", "1.1"));
+      expect((await onRestarted.send({ room: "dev", text: "after a restart" }, token)).message?.author).toBe("alice");
+    } finally {
+      await rm(cwd, { recursive: true, force: true });
+    }
+  }, 60_000);
 
   it("refuses a bad value with a clear message and exit code 2", async () => {
     child = spawn(process.execPath, ["--import", "tsx", "src/main.ts", "--port", "99999"], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
