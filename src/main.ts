@@ -53,8 +53,15 @@ function stopOnSignals(server: RivuletServer, log: ProcessLog, shutdownGraceMs: 
   process.on("SIGINT", () => stop("SIGINT"));
 }
 
-function failedToStart(error: unknown, _config?: Config): never {
-  process.stderr.write(`rivulet: failed to start: ${error instanceof Error ? error.stack : String(error)}\n`);
+/** One line for what an operator can fix (a port in use, a privileged port); a stack trace only for what is a bug. */
+function failedToStart(error: unknown, config?: Config): never {
+  const code = (error as { code?: unknown } | null)?.code;
+  let message: string;
+  if (config && code === "EADDRINUSE") message = `port ${config.port} is in use; pass --port`;
+  else if (config && code === "EACCES") message = `port ${config.port} needs privileges this process lacks; pass --port`;
+  else if (config && code === "EADDRNOTAVAIL") message = `address ${config.host} is not one of this host's; pass --host`;
+  else message = `failed to start: ${error instanceof Error ? error.stack : String(error)}`;
+  process.stderr.write(`rivulet: ${message}\n`);
   process.exit(1);
 }
 

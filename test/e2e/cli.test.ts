@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { mkdtemp, rm, stat } from "node:fs/promises";
+import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -87,6 +88,22 @@ describe("the command line", () => {
     const [code] = await once(child, "exit");
     expect(code).toBe(2);
     expect(stderr).toContain("rivulet: --port (PORT): must be at most 65535");
+  });
+
+  it("says in one line that the port is in use, with no stack trace, and exits with 1", async () => {
+    const taken = createServer();
+    taken.listen(0, "127.0.0.1");
+    await once(taken, "listening");
+    try {
+      const { port } = taken.address() as AddressInfo;
+      child = spawn(process.execPath, [join(root, "dist/src/main.js"), "--port", String(port), "--host", "127.0.0.1"], { cwd: root, env: { ...process.env, RIVULET_AUTH_SECRET: testSecret }, stdio: ["ignore", "ignore", "pipe"] });
+      let stderr = "";
+      child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+      const [code] = await once(child, "exit");
+      expect({ code, stderr }).toEqual({ code: 1, stderr: `rivulet: port ${port} is in use; pass --port\n` });
+    } finally {
+      taken.close();
+    }
   });
 
   describe("shuts down within --shutdown-grace whatever its stdout does", () => {
