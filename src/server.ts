@@ -241,12 +241,18 @@ function createDevTokenMount(tokens: TokenMinter): Mount {
   };
 }
 
-/** GET /: the demo page. */
+/** GET /: the demo page; GET /favicon.ico: 204, so browsers stop asking and logs stay free of 404s. */
 function createDemoPageMount(): Mount {
   // src/server.ts runs from the sources (tests, tsx) or compiled as dist/src/server.js (npm start).
   const page = readFile(new URL(import.meta.url.includes("/dist/src/") ? "../../web/index.html" : "../web/index.html", import.meta.url));
   return {
     handle(req, res, url) {
+      if (url.pathname === "/favicon.ico" && (req.method === "GET" || req.method === "HEAD")) {
+        // No icon to serve: an empty answer browsers may cache for a day.
+        res.writeHead(204, { "cache-control": "public, max-age=86400" });
+        res.end();
+        return true;
+      }
       if (url.pathname !== "/" || req.method !== "GET") return false;
       void page.then(
         (html) => {
