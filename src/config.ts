@@ -214,7 +214,15 @@ function parseValue(setting: Setting, raw: string): unknown {
       break;
     }
   }
-  if (setting.min !== undefined && value < setting.min) throw fail(`must be at least ${setting.min}`);
-  if (setting.max !== undefined && value > setting.max) throw fail(`must be at most ${setting.max}`);
+  if (setting.min !== undefined && value < setting.min) throw fail(`must be at least ${inUnitOf(setting.kind, setting.min)}`);
+  if (setting.max !== undefined && value > setting.max) throw fail(`must be at most ${inUnitOf(setting.kind, setting.max)}`);
   return value;
+}
+
+/** A bound as the flag is written (`1s`, `64KiB`), not in the milliseconds or bytes it is kept in: the largest unit that divides it. */
+function inUnitOf(kind: Kind, value: number): string {
+  const units: readonly (readonly [string, number])[] =
+    kind === "duration" ? [["h", 3_600_000], ["m", 60_000], ["s", 1000], ["ms", 1]] : kind === "bytes" ? [["MiB", 1024 * 1024], ["KiB", 1024], ["", 1]] : [["", 1]];
+  const [unit, size] = units.find(([, size]) => value !== 0 && value % size === 0) ?? units[units.length - 1]!;
+  return `${value / size}${unit}`;
 }

@@ -8,7 +8,8 @@ import { createRedisBroker } from "./broker/redis.js";
 import { createTopicHub } from "./broker/topic-hub.js";
 import { createAuthInterceptor } from "./auth/interceptor.js";
 import { createJwks } from "./auth/jwks.js";
-import { createDevelopmentSecret, createHmacTokens, createTokenVerifier, type TokenMinter } from "./auth/tokens.js";
+import { loadDevelopmentSecret, developmentSecretPath } from "./auth/development-secret.js";
+import { createRandomSecret, createHmacTokens, createTokenVerifier, type TokenMinter } from "./auth/tokens.js";
 import { createMethodRegistry, type ServiceRegistration } from "./bridge/method-registry.js";
 import { createRpcStreamBridge } from "./bridge/rpc-stream-bridge.js";
 import { createSseBridge } from "./bridge/sse-bridge.js";
@@ -62,7 +63,9 @@ export async function startServer(options: ServerOptions): Promise<RivuletServer
 
   const development = config.authSecret === undefined && config.authJwks === undefined;
   const claimRules = { issuer: config.authIssuer, audience: config.authAudience };
-  const secret = config.authSecret === undefined ? createDevelopmentSecret() : new TextEncoder().encode(config.authSecret);
+  // Development mode's secret lives in a file so tokens outlive a restart and are shared by local instances.
+  const secret =
+    config.authSecret !== undefined ? new TextEncoder().encode(config.authSecret) : development ? await loadDevelopmentSecret(developmentSecretPath) : createRandomSecret();
   const tokens = createHmacTokens(secret, claimRules);
   const verifier = createTokenVerifier({
     ...claimRules,
@@ -72,7 +75,7 @@ export async function startServer(options: ServerOptions): Promise<RivuletServer
   });
   if (development) {
     logger.warn(
-      "DEVELOPMENT MODE: no --auth-secret or --auth-jwks given. Tokens are signed with a random secret and anyone can mint one at GET /dev/token. Never run this way in production.",
+      `DEVELOPMENT MODE: no --auth-secret or --auth-jwks given. Tokens are signed with the secret in ${developmentSecretPath} (created once, shared by instances started in this directory) and anyone can mint one at GET /dev/token. Never run this way in production.`,
     );
   }
 
@@ -238,12 +241,18 @@ function createDevTokenMount(tokens: TokenMinter): Mount {
   };
 }
 
-/** GET /: the demo page. */
+/** GET /: the demo page; GET /favicon.ico: 204, so browsers stop asking and logs stay free of 404s. */
 function createDemoPageMount(): Mount {
   // src/server.ts runs from the sources (tests, tsx) or compiled as dist/src/server.js (npm start).
   const page = readFile(new URL(import.meta.url.includes("/dist/src/") ? "../../web/index.html" : "../web/index.html", import.meta.url));
   return {
     handle(req, res, url) {
+      if (url.pathname === "/favicon.ico" && (req.method === "GET" || req.method === "HEAD")) {
+        // No icon to serve: an empty answer browsers may cache for a day.
+        res.writeHead(204, { "cache-control": "public, max-age=86400" });
+        res.end();
+        return true;
+      }
       if (url.pathname !== "/" || req.method !== "GET") return false;
       void page.then(
         (html) => {

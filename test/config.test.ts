@@ -31,6 +31,12 @@ describe("configuration", () => {
     [["--port", "70000"], "--port (PORT): must be at most 65535"],
     [["--port", "abc"], "--port (PORT): must be a whole number"],
     [["--history-age", "soon"], "must be a duration"],
+    // Bounds speak the flag's unit, not the milliseconds or bytes they are kept in.
+    [["--history-age", "5"], '--history-age (RIVULET_HISTORY_AGE): must be at least 1s, got "5"'],
+    [["--headers-timeout", "6m"], "--headers-timeout (RIVULET_HEADERS_TIMEOUT): must be at most 5m, got"],
+    [["--keepalive", "50ms"], "--keepalive (RIVULET_KEEPALIVE): must be at least 100ms, got"],
+    [["--ws-max-buffered", "1KiB"], "--ws-max-buffered (RIVULET_WS_MAX_BUFFERED): must be at least 64KiB, got"],
+    [["--max-message-bytes", "65MiB"], "--max-message-bytes (RIVULET_MAX_MESSAGE_BYTES): must be at most 64MiB, got"],
     [["--max-message-bytes", "1GB"], "must be a size"],
     [["--broker", "kafka://x"], '--broker must be "memory" or a redis:// URL'],
     [["--allowed-origins", "*"], "--allowed-origins: \"*\" would let every web site use your users' cookies"],
