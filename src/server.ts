@@ -17,6 +17,7 @@ import type { HttpRequest, HttpResponse, Mount, MountContext } from "./bridge/mo
 import type { Config } from "./config.js";
 import { applyCors } from "./http/cors.js";
 import { listen } from "./http/listen.js";
+import { requestCompression } from "./http/request-compression.js";
 import type { Logger } from "./log.js";
 import { createStreamGuardInterceptor } from "./limits/stream-guard.js";
 import { createUserLimitsInterceptor } from "./limits/user-limits.js";
@@ -107,6 +108,7 @@ export async function startServer(options: ServerOptions): Promise<RivuletServer
     },
     interceptors,
     readMaxBytes: config.maxMessageBytes,
+    acceptCompression: requestCompression,
     maxTimeoutMs: config.maxTimeoutMs,
     shutdownSignal: shutdown.signal,
   });
