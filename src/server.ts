@@ -19,6 +19,7 @@ import { applyCors } from "./http/cors.js";
 import { listen } from "./http/listen.js";
 import { requestCompression } from "./http/request-compression.js";
 import type { Logger } from "./log.js";
+import { clampDeadline } from "./limits/clamp-deadline.js";
 import { createStreamGuardInterceptor } from "./limits/stream-guard.js";
 import { createUserLimitsInterceptor } from "./limits/user-limits.js";
 import { createMetrics } from "./metrics.js";
@@ -125,6 +126,7 @@ export async function startServer(options: ServerOptions): Promise<RivuletServer
   const handler = (req: HttpRequest, res: HttpResponse) => {
     const url = new URL(req.url ?? "/", "http://localhost");
     if (applyCors(req, res, config.allowedOrigins)) return;
+    clampDeadline(req.headers, config.maxTimeoutMs);
     for (const mount of mounts) if (mount.handle?.(req, res, url)) return;
     connectHandler(req, res);
   };
