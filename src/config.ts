@@ -110,7 +110,7 @@ export const settings: readonly Setting[] = [
   { key: "maxHeaders", flag: "max-headers", env: "RIVULET_MAX_HEADERS", kind: "integer", fallback: "100", min: 16, max: 2000, help: "most request headers; more get 431" },
   { key: "idleTimeoutMs", flag: "idle-timeout", env: "RIVULET_IDLE_TIMEOUT", kind: "duration", fallback: "5m", min: 100, help: "closes an HTTP/2 connection or WebSocket with no open call for this long" },
   { key: "maxMessageBytes", flag: "max-message-bytes", env: "RIVULET_MAX_MESSAGE_BYTES", kind: "bytes", fallback: "1MiB", min: 1024, max: 64 * 1024 * 1024, help: "largest request message, after decompression" },
-  { key: "maxTimeoutMs", flag: "max-timeout", env: "RIVULET_MAX_TIMEOUT", kind: "duration", fallback: "24h", min: 1000, help: "largest deadline a client may ask for" },
+  { key: "maxTimeoutMs", flag: "max-timeout", env: "RIVULET_MAX_TIMEOUT", kind: "duration", fallback: "24h", min: 1000, max: 576 * 3_600_000, help: "largest deadline a client may ask for; longer ones are lowered to it (at most 576h: Node's timers reach 24.8 days)" },
   { key: "keepaliveMs", flag: "keepalive", env: "RIVULET_KEEPALIVE", kind: "duration", fallback: "15s", min: 100, help: "SSE comment and WebSocket ping interval" },
   { key: "sseRetryMs", flag: "sse-retry", env: "RIVULET_SSE_RETRY", kind: "duration", fallback: "2s", min: 0, max: 3_600_000, help: "SSE reconnection delay sent to clients (retry:)" },
   { key: "tokenIntervalMs", flag: "token-interval", env: "RIVULET_TOKEN_INTERVAL", kind: "duration", fallback: "30ms", min: 0, help: "pace of the embedded completion model" },

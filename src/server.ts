@@ -18,7 +18,9 @@ import type { HttpRequest, HttpResponse, Mount, MountContext } from "./bridge/mo
 import type { Config } from "./config.js";
 import { applyCors } from "./http/cors.js";
 import { listen } from "./http/listen.js";
+import { requestCompression } from "./http/request-compression.js";
 import type { Logger } from "./log.js";
+import { clampDeadline } from "./limits/clamp-deadline.js";
 import { createStreamGuardInterceptor } from "./limits/stream-guard.js";
 import { createUserLimitsInterceptor } from "./limits/user-limits.js";
 import { createMetrics } from "./metrics.js";
@@ -110,6 +112,7 @@ export async function startServer(options: ServerOptions): Promise<RivuletServer
     },
     interceptors,
     readMaxBytes: config.maxMessageBytes,
+    acceptCompression: requestCompression,
     maxTimeoutMs: config.maxTimeoutMs,
     shutdownSignal: shutdown.signal,
   });
@@ -126,6 +129,7 @@ export async function startServer(options: ServerOptions): Promise<RivuletServer
   const handler = (req: HttpRequest, res: HttpResponse) => {
     const url = new URL(req.url ?? "/", "http://localhost");
     if (applyCors(req, res, config.allowedOrigins)) return;
+    clampDeadline(req.headers, config.maxTimeoutMs);
     for (const mount of mounts) if (mount.handle?.(req, res, url)) return;
     connectHandler(req, res);
   };

@@ -51,6 +51,13 @@ describe("configuration", () => {
     expect(() => loadConfig(argv, {})).toThrow(message);
   });
 
+  it("bounds --max-timeout at 576h: a longer deadline would overflow Node's timers and end calls at once", () => {
+    expect(loadConfig(["--max-timeout", "576h"], {})).toMatchObject({ maxTimeoutMs: 576 * 3_600_000 });
+    expect(() => loadConfig(["--max-timeout", "1000h"], {})).toThrow(ConfigError);
+    expect(() => loadConfig(["--max-timeout", "1000h"], {})).toThrow("--max-timeout (RIVULET_MAX_TIMEOUT): must be at most");
+    expect(() => loadConfig([], { RIVULET_MAX_TIMEOUT: "577h" })).toThrow("--max-timeout (RIVULET_MAX_TIMEOUT): must be at most");
+  });
+
   it("documents every flag in --help", () => {
     expect(usage()).toContain("--auth-secret");
     expect(usage()).toContain("RIVULET_BROKER");
