@@ -1,8 +1,12 @@
 import type { DescService } from "@bufbuild/protobuf";
 import { Health } from "../../gen/grpc/health/v1/health_pb.js";
+import { ServerReflection } from "../../gen/grpc/reflection/v1/reflection_pb.js";
+import { ServerReflection as ServerReflectionV1alpha } from "../../gen/grpc/reflection/v1alpha/reflection_pb.js";
 import type { ServiceRegistration } from "../bridge/method-registry.js";
 import { createHealthService } from "./health.js";
 import { createReadinessWatch } from "./readiness-watch.js";
+import { createReflectionIndex } from "./reflection-index.js";
+import { createReflectionService, createReflectionServiceV1alpha } from "./reflection.js";
 
 /**
  * How often Health/Watch asks for readiness while anyone watches: a Redis
@@ -28,11 +32,14 @@ export interface GrpcServices {
  * these services themselves, so tools list everything that answers.
  */
 export function createGrpcServices(served: readonly DescService[], ready: () => Promise<boolean>): GrpcServices {
-  const own = [Health];
+  const own = [Health, ServerReflection, ServerReflectionV1alpha];
+  const index = createReflectionIndex([...served, ...own]);
   const health = createHealthService(served.map((service) => service.typeName), createReadinessWatch(ready, readinessPollMs));
   return {
     registrations: [
       { service: Health, impl: health },
+      { service: ServerReflection, impl: createReflectionService(index) },
+      { service: ServerReflectionV1alpha, impl: createReflectionServiceV1alpha(index) },
     ],
     publicServiceNames: new Set(own.map((service) => service.typeName)),
   };
