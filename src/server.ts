@@ -28,6 +28,7 @@ import { ChatService } from "../gen/rivulet/chat/v1/chat_pb.js";
 import { NotificationService } from "../gen/rivulet/notify/v1/notify_pb.js";
 import { ProgressService } from "../gen/rivulet/progress/v1/progress_pb.js";
 import { createChatService } from "./services/chat.js";
+import { createGrpcServices } from "./grpc/grpc-services.js";
 import { createEmbeddedGenerator, createOpenAiGenerator } from "./services/generator.js";
 import { createNotificationService } from "./services/notify.js";
 import { createProgressService } from "./services/progress.js";
@@ -100,15 +101,19 @@ export async function startServer(options: ServerOptions): Promise<RivuletServer
     { service: ProgressService, impl: createProgressService(deps) },
     ...(options.extraServices?.(deps) ?? []),
   ];
+  // gRPC health and reflection: served by connect-node only (the bridges
+  // carry Rivulet's services; HTTP probes have /readyz), and without
+  // credentials. Health says NOT_SERVING from the start of a shutdown.
+  const grpc = createGrpcServices(registrations.map(({ service }) => service), async () => !shutdown.signal.aborted && (await broker.ready()));
   const interceptors: Interceptor[] = [
     createStreamGuardInterceptor(logger),
-    createAuthInterceptor(verifier),
+    createAuthInterceptor(verifier, grpc.publicServiceNames),
     createUserLimitsInterceptor(config),
   ];
 
   const connectHandler = connectNodeAdapter({
     routes(router: ConnectRouter) {
-      for (const { service, impl } of registrations) router.service(service, impl);
+      for (const { service, impl } of [...registrations, ...grpc.registrations]) router.service(service, impl);
     },
     interceptors,
     readMaxBytes: config.maxMessageBytes,
