@@ -19,6 +19,14 @@ describe("configuration", () => {
     expect(loadConfig([], { RIVULET_REDIS_PREFIX: "app2:", RIVULET_INSTANCE_ID: "web-2" })).toMatchObject({ redisPrefix: "app2:", instanceId: "web-2" });
   });
 
+  it("reads --sse-compression on or off (default off), and refuses anything else", () => {
+    expect(loadConfig([], {}).sseCompression).toBe(false);
+    expect(loadConfig([], { RIVULET_SSE_COMPRESSION: "on" }).sseCompression).toBe(true);
+    expect(loadConfig(["--sse-compression", "off"], { RIVULET_SSE_COMPRESSION: "on" }).sseCompression).toBe(false);
+    expect(() => loadConfig(["--sse-compression", "true"], {})).toThrow(ConfigError);
+    expect(() => loadConfig(["--sse-compression", "true"], {})).toThrow('--sse-compression (RIVULET_SSE_COMPRESSION): must be "on" or "off", got "true"');
+  });
+
   it("parses sizes, durations and lists", () => {
     expect(loadConfig(["--max-message-bytes", "64KiB", "--keepalive", "500ms", "--allowed-origins", "https://a.example, http://b.example:8080"], {})).toMatchObject({
       maxMessageBytes: 65536,

@@ -1,6 +1,7 @@
 import type { Message } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { codeToHttpStatus } from "@connectrpc/connect/protocol-connect";
+import { acceptsGzip } from "../http/accept-encoding.js";
 import { redactUrl } from "../log.js";
 import type { HttpRequest, HttpResponse, Mount, MountContext } from "./mount.js";
 import { encodeEnd, encodeError, encodeRetry, errorJson } from "./sse-encoder.js";
@@ -20,6 +21,13 @@ const flushBytes = 64 * 1024;
  * shows as open at once.
  */
 const holdMs = 100;
+/**
+ * zlib's settings for `--sse-compression on`: chosen for memory, which a
+ * stream holds for its whole life. A 1 KiB window still spans the last few
+ * events, whose field names and values repeat; a larger one compressed our
+ * events no better and cost more per connection (docs/protocol.md "Compression").
+ */
+const gzip = { level: 6, windowBits: 10, memLevel: 2 } as const;
 
 /** What a call's response loop tells the code that ends the response. */
 interface CallProgress {
@@ -91,6 +99,11 @@ export function createSseBridge(context: MountContext): Mount {
     }
 
     const controller = new AbortController();
+    if (config.sseCompression) {
+      // The body depends on Accept-Encoding, so caches must key on it (RFC 9110 §12.5.5); CORS may have set `Vary: Origin`.
+      const vary = res.getHeader("vary");
+      res.setHeader("vary", typeof vary === "string" ? `${vary}, Accept-Encoding` : "Accept-Encoding");
+    }
     const writer = createSseWriter(res, {
       headers: {
         "content-type": "text/event-stream; charset=utf-8",
@@ -104,6 +117,8 @@ export function createSseBridge(context: MountContext): Mount {
       conflate: request.method.policy.slowConsumer === "conflate",
       flushBytes,
       holdMs,
+      // Compressed per connection: the event bytes are still built once per message.
+      gzip: config.sseCompression && acceptsGzip(req.headers["accept-encoding"]) ? { zlib: gzip } : undefined,
       onClose() {
         calls.delete(call);
         heartbeat.delete(writer);

@@ -1,5 +1,5 @@
 import http2 from "node:http2";
-import { drainedOrClosed } from "../http/drained.js";
+import { createGzipBody, createIdentityBody, type GzipBodyOptions, type ResponseBody } from "../http/response-body.js";
 import { createTurnFlush } from "../http/turn-flush.js";
 import type { HttpResponse } from "./mount.js";
 import { encodeComment, encodeRetry } from "./sse-encoder.js";
@@ -20,6 +20,12 @@ export interface SseWriterOptions {
    * status; a quiet stream is opened after this, so clients see it is live.
    */
   readonly holdMs: number;
+  /**
+   * Gzip-encode the body (`Content-Encoding: gzip`), each batch flushed in
+   * full as it is written; undefined sends it as is. Only for a client whose
+   * `Accept-Encoding` takes gzip.
+   */
+  readonly gzip?: Omit<GzipBodyOptions, "maxPendingBytes"> | undefined;
   /** Called once when the response is done or the client went away. */
   readonly onClose: () => void;
 }
@@ -35,6 +41,8 @@ export type TickResult = "idle" | "active" | "stalled";
  *   `holdMs`, so a call that fails at once still gets a real HTTP status.
  * - Blocks queued in the same tick go out in one `write` (one system call for
  *   a burst, not one per event); more than `flushBytes` are written at once.
+ *   With gzip, that write is one compressed, sync-flushed chunk: every
+ *   block written reaches the client whole, none waits for the next.
  * - `ready()` is the backpressure signal: while the socket's buffer is full
  *   (`write` returned false) the caller stops pulling messages until 'drain',
  *   so a slow client holds at most one batch here and the method's own
@@ -100,6 +108,8 @@ class SseWriterImpl implements SseWriter {
   private stalledTicks = 0;
   private closeReported = false;
   private holdTimer: NodeJS.Timeout | undefined;
+  /** Set when the 200 goes out: where the blocks are written. */
+  private body: ResponseBody | undefined;
 
   constructor(
     private readonly res: HttpResponse,
@@ -161,7 +171,7 @@ class SseWriterImpl implements SseWriter {
     turn.cancel(this);
     const payload = this.take();
     this.status = "closed";
-    this.res.end(payload);
+    this.body!.end(payload);
   }
 
   fail(status: number, body: string, headers: Readonly<Record<string, string>> = {}): void {
@@ -181,6 +191,7 @@ class SseWriterImpl implements SseWriter {
 
   destroy(): void {
     this.close();
+    this.body?.destroy();
     if ("stream" in this.res) {
       // RST_STREAM CANCEL: a plain destroy would reset with NO_ERROR, which a
       // client that stopped reading does not even notice (RFC 9113 §8.1).
@@ -195,9 +206,8 @@ class SseWriterImpl implements SseWriter {
     if (this.status === "closed" || this.queue.length === 0 || this.drained) return;
     const payload = this.take();
     this.idleTicks = 0;
-    // Both response classes take a Buffer; TypeScript cannot call the union of their overloads.
-    if (!(this.res as { write(chunk: Uint8Array): boolean }).write(payload)) {
-      this.drained = drainedOrClosed(this.res).then(() => {
+    if (!this.body!.write(payload)) {
+      this.drained = this.body!.drained().then(() => {
         this.drained = undefined;
         this.stalledTicks = 0;
         // Blocks queued while the socket was full (keep-alives) go now.
@@ -217,7 +227,9 @@ class SseWriterImpl implements SseWriter {
   private open(): void {
     this.clearHold();
     this.status = "open";
-    this.res.writeHead(200, this.options.headers);
+    const { gzip } = this.options;
+    this.res.writeHead(200, gzip ? { ...this.options.headers, "content-encoding": "gzip" } : this.options.headers);
+    this.body = gzip ? createGzipBody(this.res, { ...gzip, maxPendingBytes: this.options.flushBytes }) : createIdentityBody(this.res);
     const retry = Buffer.from(encodeRetry(this.options.retryMs));
     this.queue.unshift({ bytes: retry, message: false });
     this.queuedBytes += retry.length;

@@ -18,14 +18,18 @@ const keepAlive: RawSseEvent = { event: "comment", data: "keep-alive" };
  * opens), so `advanceTimersByTime` runs its ticks at once, while the socket,
  * the 100 ms hold and the end-of-turn flush run on real time. A chat message
  * sent after the advance shows on the wire whether the comment came first:
- * no wall-clock assertion anywhere.
+ * no wall-clock assertion anywhere. Gzip-encoded (fetch accepts gzip), the
+ * comments go through the compressed stream, flushed like any event.
  */
-describe("SSE keep-alive", () => {
+describe.each([
+  ["plain", false],
+  ["gzip", true],
+])("SSE keep-alive (%s)", (_encoding, gzip) => {
   let server: TestServer;
   let token: string;
   beforeAll(async () => {
     // Long enough that no real tick can happen during the test if faking failed.
-    server = await startTestServer({ config: { keepaliveMs: intervalMs } });
+    server = await startTestServer({ config: { keepaliveMs: intervalMs, sseCompression: gzip } });
     token = await server.token("alice");
   });
   afterEach(() => {
@@ -39,6 +43,7 @@ describe("SSE keep-alive", () => {
     const room = "keepalive";
     const send = (text: string) => chat.send({ room, text }, bearer(token));
     const response = await fetch(`${server.url}${ssePath("rivulet.chat.v1.ChatService/Subscribe", { room })}`, { headers: { authorization: `Bearer ${token}` } });
+    expect(response.headers.get("content-encoding")).toBe(gzip ? "gzip" : null);
     const events = readSse(response);
     const next = async () => (await events.next()).value as RawSseEvent;
     const message = (text: string) => expect.objectContaining({ data: expect.stringContaining(`"text":"${text}"`) }) as RawSseEvent;
