@@ -14,6 +14,12 @@ import { createReflectionService, createReflectionServiceV1alpha } from "./refle
  */
 const readinessPollMs = 1000;
 
+/**
+ * Most Health/Watch calls open at once, server-wide: they carry no
+ * credentials, so no per-user limit counts them. A probe holds one or two.
+ */
+export const maxHealthWatches = 1000;
+
 /** gRPC's standard services, ready to mount beside Rivulet's own. */
 export interface GrpcServices {
   /** Health, and reflection v1 and v1alpha. */
@@ -34,7 +40,7 @@ export interface GrpcServices {
 export function createGrpcServices(served: readonly DescService[], ready: () => Promise<boolean>): GrpcServices {
   const own = [Health, ServerReflection, ServerReflectionV1alpha];
   const index = createReflectionIndex([...served, ...own]);
-  const health = createHealthService(served.map((service) => service.typeName), createReadinessWatch(ready, readinessPollMs));
+  const health = createHealthService(served.map((service) => service.typeName), createReadinessWatch(ready, readinessPollMs), maxHealthWatches);
   return {
     registrations: [
       { service: Health, impl: health },

@@ -3,12 +3,13 @@
 // credentials, Check per service, and Watch following the broker's readiness.
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { Health, HealthCheckResponse_ServingStatus as Status } from "../../gen/grpc/health/v1/health_pb.js";
 import { ChatService } from "../../gen/rivulet/chat/v1/chat_pb.js";
 import { NotificationService } from "../../gen/rivulet/notify/v1/notify_pb.js";
 import { ProgressService } from "../../gen/rivulet/progress/v1/progress_pb.js";
 import { redisServerAvailable, startPrivateRedis, uniquePrefix, type PrivateRedis } from "../broker/test-redis.js";
+import { maxHealthWatches } from "../../src/grpc/grpc-services.js";
 import { clientFor, transportFor } from "../helpers/clients.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 
@@ -52,6 +53,28 @@ describe("gRPC health on the memory broker", () => {
     abort.abort();
     await expect(next).rejects.toMatchObject({ code: Code.Canceled });
   });
+
+  it(`holds at most ${maxHealthWatches} Watch calls at once (they carry no credentials): one more is resource_exhausted until one ends`, async () => {
+    // Over several HTTP/2 connections, as many probes would come; each call with its own signal to end it.
+    const clients = Array.from({ length: 4 }, () => healthClient(server.url));
+    const calls: AbortController[] = [];
+    const open = (i: number) => {
+      const call = new AbortController();
+      calls.push(call);
+      return clients[i % clients.length]!.watch({ service: "" }, { signal: call.signal })[Symbol.asyncIterator]();
+    };
+    try {
+      const watches = Array.from({ length: maxHealthWatches }, (_, i) => open(i));
+      for (const watch of await Promise.all(watches.map((watch) => watch.next()))) expect(watch.value).toMatchObject({ status: Status.SERVING });
+      await expect(open(0).next()).rejects.toMatchObject({ code: Code.ResourceExhausted });
+      // Ending one frees its place (the server sees the cancel a moment later).
+      calls[0]!.abort();
+      const freed = await vi.waitFor(() => open(1).next(), { timeout: 10_000, interval: 50 });
+      expect(freed.value).toMatchObject({ status: Status.SERVING });
+    } finally {
+      for (const call of calls) call.abort();
+    }
+  }, 60_000);
 
   it("exempts only health from credentials: Rivulet's services still refuse a call without a token", async () => {
     const chat = clientFor(ChatService, transportFor(server.url, "grpc", "2"));
