@@ -52,6 +52,8 @@ export interface Config {
   readonly keepaliveMs: number;
   /** The SSE `retry:` sent when a stream opens: how long browsers wait before reconnecting. */
   readonly sseRetryMs: number;
+  /** Gzip SSE responses for clients that accept it (docs/protocol.md "Compression"). */
+  readonly sseCompression: boolean;
   readonly tokenIntervalMs: number;
   readonly completionStallMs: number;
   readonly llmUrl: string | undefined;
@@ -67,7 +69,7 @@ export interface Config {
   readonly wsMaxBufferedBytes: number;
 }
 
-type Kind = "string" | "integer" | "duration" | "bytes" | "list";
+type Kind = "string" | "integer" | "duration" | "bytes" | "list" | "switch";
 
 /** One setting: its flag, environment variable, default and meaning. README's table mirrors this list. */
 interface Setting {
@@ -110,9 +112,10 @@ export const settings: readonly Setting[] = [
   { key: "maxHeaders", flag: "max-headers", env: "RIVULET_MAX_HEADERS", kind: "integer", fallback: "100", min: 16, max: 2000, help: "most request headers; more get 431" },
   { key: "idleTimeoutMs", flag: "idle-timeout", env: "RIVULET_IDLE_TIMEOUT", kind: "duration", fallback: "5m", min: 100, help: "closes an HTTP/2 connection or WebSocket with no open call for this long" },
   { key: "maxMessageBytes", flag: "max-message-bytes", env: "RIVULET_MAX_MESSAGE_BYTES", kind: "bytes", fallback: "1MiB", min: 1024, max: 64 * 1024 * 1024, help: "largest request message, after decompression" },
-  { key: "maxTimeoutMs", flag: "max-timeout", env: "RIVULET_MAX_TIMEOUT", kind: "duration", fallback: "24h", min: 1000, help: "largest deadline a client may ask for" },
+  { key: "maxTimeoutMs", flag: "max-timeout", env: "RIVULET_MAX_TIMEOUT", kind: "duration", fallback: "24h", min: 1000, max: 576 * 3_600_000, help: "largest deadline a client may ask for; longer ones are lowered to it (at most 576h: Node's timers reach 24.8 days)" },
   { key: "keepaliveMs", flag: "keepalive", env: "RIVULET_KEEPALIVE", kind: "duration", fallback: "15s", min: 100, help: "SSE comment and WebSocket ping interval" },
   { key: "sseRetryMs", flag: "sse-retry", env: "RIVULET_SSE_RETRY", kind: "duration", fallback: "2s", min: 0, max: 3_600_000, help: "SSE reconnection delay sent to clients (retry:)" },
+  { key: "sseCompression", flag: "sse-compression", env: "RIVULET_SSE_COMPRESSION", kind: "switch", fallback: "off", help: "on: gzip SSE responses for clients that accept it (about 80 KiB more per connection)" },
   { key: "tokenIntervalMs", flag: "token-interval", env: "RIVULET_TOKEN_INTERVAL", kind: "duration", fallback: "30ms", min: 0, help: "pace of the embedded completion model" },
   { key: "completionStallMs", flag: "completion-stall", env: "RIVULET_COMPLETION_STALL", kind: "duration", fallback: "60s", min: 1000, help: "a completion with no new token for this long ends with finish_reason error (its instance died or its model stalled)" },
   { key: "llmUrl", flag: "llm-url", env: "RIVULET_LLM_URL", kind: "string", fallback: undefined, help: "base URL of an OpenAI-compatible API; unset uses the embedded model" },
@@ -197,6 +200,9 @@ function parseValue(setting: Setting, raw: string): unknown {
       return raw;
     case "list":
       return raw.split(",").map((s) => s.trim()).filter(Boolean);
+    case "switch":
+      if (raw !== "on" && raw !== "off") throw fail('must be "on" or "off"');
+      return raw === "on";
     case "integer":
       if (!/^\d+$/.test(raw)) throw fail("must be a whole number");
       value = Number(raw);
@@ -214,7 +220,15 @@ function parseValue(setting: Setting, raw: string): unknown {
       break;
     }
   }
-  if (setting.min !== undefined && value < setting.min) throw fail(`must be at least ${setting.min}`);
-  if (setting.max !== undefined && value > setting.max) throw fail(`must be at most ${setting.max}`);
+  if (setting.min !== undefined && value < setting.min) throw fail(`must be at least ${inUnitOf(setting.kind, setting.min)}`);
+  if (setting.max !== undefined && value > setting.max) throw fail(`must be at most ${inUnitOf(setting.kind, setting.max)}`);
   return value;
+}
+
+/** A bound as the flag is written (`1s`, `64KiB`), not in the milliseconds or bytes it is kept in: the largest unit that divides it. */
+function inUnitOf(kind: Kind, value: number): string {
+  const units: readonly (readonly [string, number])[] =
+    kind === "duration" ? [["h", 3_600_000], ["m", 60_000], ["s", 1000], ["ms", 1]] : kind === "bytes" ? [["MiB", 1024 * 1024], ["KiB", 1024], ["", 1]] : [["", 1]];
+  const [unit, size] = units.find(([, size]) => value !== 0 && value % size === 0) ?? units[units.length - 1]!;
+  return `${value / size}${unit}`;
 }

@@ -1,6 +1,9 @@
-import { ConfigError, loadConfig, usage } from "./config.js";
-import { createLogger } from "./log.js";
-import { startServer } from "./server.js";
+import { ConfigError, loadConfig, usage, type Config } from "./config.js";
+import { createProcessLog, type ProcessLog } from "./log.js";
+import { startServer, type RivuletServer } from "./server.js";
+
+/** What the log still gets after the server has closed, when the grace is already spent: enough for a healthy pipe. */
+const minimumLogFlushMs = 100;
 
 /** The command line: `npm start -- --port 0`, see `--help`. */
 async function main(): Promise<void> {
@@ -18,22 +21,48 @@ async function main(): Promise<void> {
     }
     throw error;
   }
-  const logger = createLogger(config.logLevel);
-  const server = await startServer({ config, logger });
+  const log = createProcessLog(config.logLevel);
+  let server: RivuletServer;
+  try {
+    server = await startServer({ config, logger: log.logger });
+  } catch (error) {
+    await log.close(minimumLogFlushMs);
+    return failedToStart(error, config);
+  }
+  stopOnSignals(server, log, config.shutdownGraceMs);
+}
+
+/** SIGTERM or SIGINT: a graceful shutdown that, log included, fits in --shutdown-grace wherever stdout goes; a second signal exits at once. */
+function stopOnSignals(server: RivuletServer, log: ProcessLog, shutdownGraceMs: number): void {
+  const { logger } = log;
   let signals = 0;
   const stop = (signal: string) => {
     if (++signals > 1) {
       logger.warn({ signal }, "second signal: exiting now");
-      process.exit(1);
+      void log.close(0).then(() => process.exit(1));
+      return;
     }
+    const deadline = Date.now() + shutdownGraceMs;
     logger.info({ signal }, "received signal");
-    void server.close().then(() => process.exit(0));
+    void server
+      .close()
+      .then(() => log.close(Math.max(deadline - Date.now(), minimumLogFlushMs)))
+      .then(() => process.exit(0));
   };
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
 }
 
-main().catch((error: unknown) => {
-  process.stderr.write(`rivulet: failed to start: ${error instanceof Error ? error.stack : String(error)}\n`);
+/** One line for what an operator can fix (a port in use, a privileged port); a stack trace only for what is a bug. */
+function failedToStart(error: unknown, config?: Config): never {
+  const code = (error as { code?: unknown } | null)?.code;
+  let message: string;
+  if (config && code === "EADDRINUSE") message = `port ${config.port} is in use; pass --port`;
+  else if (config && code === "EACCES") message = `port ${config.port} needs privileges this process lacks; pass --port`;
+  else if (config && code === "EADDRNOTAVAIL") message = `address ${config.host} is not one of this host's; pass --host`;
+  else message = `failed to start: ${error instanceof Error ? error.stack : String(error)}`;
+  process.stderr.write(`rivulet: ${message}\n`);
   process.exit(1);
-});
+}
+
+main().catch((error: unknown) => failedToStart(error));

@@ -8,7 +8,8 @@ import { createRedisBroker } from "./broker/redis.js";
 import { createTopicHub } from "./broker/topic-hub.js";
 import { createAuthInterceptor } from "./auth/interceptor.js";
 import { createJwks } from "./auth/jwks.js";
-import { createDevelopmentSecret, createHmacTokens, createTokenVerifier, type TokenMinter } from "./auth/tokens.js";
+import { loadDevelopmentSecret, developmentSecretPath } from "./auth/development-secret.js";
+import { createRandomSecret, createHmacTokens, createTokenVerifier, type TokenMinter } from "./auth/tokens.js";
 import { createMethodRegistry, type ServiceRegistration } from "./bridge/method-registry.js";
 import { createRpcStreamBridge } from "./bridge/rpc-stream-bridge.js";
 import { createSseBridge } from "./bridge/sse-bridge.js";
@@ -18,7 +19,9 @@ import type { Config } from "./config.js";
 import { applyCors } from "./http/cors.js";
 import { listen } from "./http/listen.js";
 import { writeHead } from "./http/write-head.js";
+import { requestCompression } from "./http/request-compression.js";
 import type { Logger } from "./log.js";
+import { clampDeadline } from "./limits/clamp-deadline.js";
 import { createStreamGuardInterceptor } from "./limits/stream-guard.js";
 import { createUserLimitsInterceptor } from "./limits/user-limits.js";
 import { createMetrics } from "./metrics.js";
@@ -26,6 +29,7 @@ import { ChatService } from "../gen/rivulet/chat/v1/chat_pb.js";
 import { NotificationService } from "../gen/rivulet/notify/v1/notify_pb.js";
 import { ProgressService } from "../gen/rivulet/progress/v1/progress_pb.js";
 import { createChatService } from "./services/chat.js";
+import { createGrpcServices } from "./grpc/grpc-services.js";
 import { createEmbeddedGenerator, createOpenAiGenerator } from "./services/generator.js";
 import { createNotificationService } from "./services/notify.js";
 import { createProgressService } from "./services/progress.js";
@@ -63,7 +67,9 @@ export async function startServer(options: ServerOptions): Promise<RivuletServer
 
   const development = config.authSecret === undefined && config.authJwks === undefined;
   const claimRules = { issuer: config.authIssuer, audience: config.authAudience };
-  const secret = config.authSecret === undefined ? createDevelopmentSecret() : new TextEncoder().encode(config.authSecret);
+  // Development mode's secret lives in a file so tokens outlive a restart and are shared by local instances.
+  const secret =
+    config.authSecret !== undefined ? new TextEncoder().encode(config.authSecret) : development ? await loadDevelopmentSecret(developmentSecretPath) : createRandomSecret();
   const tokens = createHmacTokens(secret, claimRules);
   const verifier = createTokenVerifier({
     ...claimRules,
@@ -73,7 +79,7 @@ export async function startServer(options: ServerOptions): Promise<RivuletServer
   });
   if (development) {
     logger.warn(
-      "DEVELOPMENT MODE: no --auth-secret or --auth-jwks given. Tokens are signed with a random secret and anyone can mint one at GET /dev/token. Never run this way in production.",
+      `DEVELOPMENT MODE: no --auth-secret or --auth-jwks given. Tokens are signed with the secret in ${developmentSecretPath} (created once, shared by instances started in this directory) and anyone can mint one at GET /dev/token. Never run this way in production.`,
     );
   }
 
@@ -96,18 +102,23 @@ export async function startServer(options: ServerOptions): Promise<RivuletServer
     { service: ProgressService, impl: createProgressService(deps) },
     ...(options.extraServices?.(deps) ?? []),
   ];
+  // gRPC health and reflection: served by connect-node only (the bridges
+  // carry Rivulet's services; HTTP probes have /readyz), and without
+  // credentials. Health says NOT_SERVING from the start of a shutdown.
+  const grpc = createGrpcServices(registrations.map(({ service }) => service), async () => !shutdown.signal.aborted && (await broker.ready()));
   const interceptors: Interceptor[] = [
     createStreamGuardInterceptor(logger),
-    createAuthInterceptor(verifier),
+    createAuthInterceptor(verifier, grpc.publicServiceNames),
     createUserLimitsInterceptor(config),
   ];
 
   const connectHandler = connectNodeAdapter({
     routes(router: ConnectRouter) {
-      for (const { service, impl } of registrations) router.service(service, impl);
+      for (const { service, impl } of [...registrations, ...grpc.registrations]) router.service(service, impl);
     },
     interceptors,
     readMaxBytes: config.maxMessageBytes,
+    acceptCompression: requestCompression,
     maxTimeoutMs: config.maxTimeoutMs,
     shutdownSignal: shutdown.signal,
   });
@@ -124,6 +135,7 @@ export async function startServer(options: ServerOptions): Promise<RivuletServer
   const handler = (req: HttpRequest, res: HttpResponse) => {
     const url = new URL(req.url ?? "/", "http://localhost");
     if (applyCors(req, res, config.allowedOrigins)) return;
+    clampDeadline(req.headers, config.maxTimeoutMs);
     for (const mount of mounts) if (mount.handle?.(req, res, url)) return;
     connectHandler(req, res);
   };
@@ -239,12 +251,18 @@ function createDevTokenMount(tokens: TokenMinter): Mount {
   };
 }
 
-/** GET /: the demo page. */
+/** GET /: the demo page; GET /favicon.ico: 204, so browsers stop asking and logs stay free of 404s. */
 function createDemoPageMount(): Mount {
   // src/server.ts runs from the sources (tests, tsx) or compiled as dist/src/server.js (npm start).
   const page = readFile(new URL(import.meta.url.includes("/dist/src/") ? "../../web/index.html" : "../web/index.html", import.meta.url));
   return {
     handle(req, res, url) {
+      if (url.pathname === "/favicon.ico" && (req.method === "GET" || req.method === "HEAD")) {
+        // No icon to serve: an empty answer browsers may cache for a day.
+        res.writeHead(204, { "cache-control": "public, max-age=86400" });
+        res.end();
+        return true;
+      }
       if (url.pathname !== "/" || req.method !== "GET") return false;
       void page.then(
         (html) => {

@@ -19,6 +19,14 @@ describe("configuration", () => {
     expect(loadConfig([], { RIVULET_REDIS_PREFIX: "app2:", RIVULET_INSTANCE_ID: "web-2" })).toMatchObject({ redisPrefix: "app2:", instanceId: "web-2" });
   });
 
+  it("reads --sse-compression on or off (default off), and refuses anything else", () => {
+    expect(loadConfig([], {}).sseCompression).toBe(false);
+    expect(loadConfig([], { RIVULET_SSE_COMPRESSION: "on" }).sseCompression).toBe(true);
+    expect(loadConfig(["--sse-compression", "off"], { RIVULET_SSE_COMPRESSION: "on" }).sseCompression).toBe(false);
+    expect(() => loadConfig(["--sse-compression", "true"], {})).toThrow(ConfigError);
+    expect(() => loadConfig(["--sse-compression", "true"], {})).toThrow('--sse-compression (RIVULET_SSE_COMPRESSION): must be "on" or "off", got "true"');
+  });
+
   it("parses sizes, durations and lists", () => {
     expect(loadConfig(["--max-message-bytes", "64KiB", "--keepalive", "500ms", "--allowed-origins", "https://a.example, http://b.example:8080"], {})).toMatchObject({
       maxMessageBytes: 65536,
@@ -31,6 +39,12 @@ describe("configuration", () => {
     [["--port", "70000"], "--port (PORT): must be at most 65535"],
     [["--port", "abc"], "--port (PORT): must be a whole number"],
     [["--history-age", "soon"], "must be a duration"],
+    // Bounds speak the flag's unit, not the milliseconds or bytes they are kept in.
+    [["--history-age", "5"], '--history-age (RIVULET_HISTORY_AGE): must be at least 1s, got "5"'],
+    [["--headers-timeout", "6m"], "--headers-timeout (RIVULET_HEADERS_TIMEOUT): must be at most 5m, got"],
+    [["--keepalive", "50ms"], "--keepalive (RIVULET_KEEPALIVE): must be at least 100ms, got"],
+    [["--ws-max-buffered", "1KiB"], "--ws-max-buffered (RIVULET_WS_MAX_BUFFERED): must be at least 64KiB, got"],
+    [["--max-message-bytes", "65MiB"], "--max-message-bytes (RIVULET_MAX_MESSAGE_BYTES): must be at most 64MiB, got"],
     [["--max-message-bytes", "1GB"], "must be a size"],
     [["--broker", "kafka://x"], '--broker must be "memory" or a redis:// URL'],
     [["--allowed-origins", "*"], "--allowed-origins: \"*\" would let every web site use your users' cookies"],
@@ -43,6 +57,13 @@ describe("configuration", () => {
   ])("refuses %j with a clear error", (argv, message) => {
     expect(() => loadConfig(argv, {})).toThrow(ConfigError);
     expect(() => loadConfig(argv, {})).toThrow(message);
+  });
+
+  it("bounds --max-timeout at 576h: a longer deadline would overflow Node's timers and end calls at once", () => {
+    expect(loadConfig(["--max-timeout", "576h"], {})).toMatchObject({ maxTimeoutMs: 576 * 3_600_000 });
+    expect(() => loadConfig(["--max-timeout", "1000h"], {})).toThrow(ConfigError);
+    expect(() => loadConfig(["--max-timeout", "1000h"], {})).toThrow("--max-timeout (RIVULET_MAX_TIMEOUT): must be at most");
+    expect(() => loadConfig([], { RIVULET_MAX_TIMEOUT: "577h" })).toThrow("--max-timeout (RIVULET_MAX_TIMEOUT): must be at most");
   });
 
   it("documents every flag in --help", () => {

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { settings } from "../src/config.js";
+import { describeShellBlocks } from "./docs/describe-shell-blocks.js";
 
 /** Keeps README.md true: every setting documented, the quick-start commands real. */
 describe("README", () => {
@@ -18,3 +19,6 @@ describe("README", () => {
     }
   });
 });
+
+// Every command of the README, run as written against a real server (test/docs/).
+describeShellBlocks("README.md");

@@ -3,8 +3,8 @@ import { allTargets, targetNamed } from "../targets/all-targets.js";
 import type { Target } from "../targets/target.js";
 import type { StepTiming } from "./measure-step.js";
 
-/** The scenarios of issue 7, (a) to (e), in run order. */
-export const scenarioNames = ["broadcast", "rooms", "idle", "llm", "redis"] as const;
+/** The scenarios of issue 7, (a) to (e), and SSE gzip (f, issue 12), in run order. */
+export const scenarioNames = ["broadcast", "rooms", "idle", "llm", "redis", "compression"] as const;
 /** One of `scenarioNames`. */
 export type ScenarioName = (typeof scenarioNames)[number];
 
@@ -62,7 +62,7 @@ export function defaultOptions(quick: boolean): BenchOptions {
   };
 }
 
-const usage = `Usage: npm run bench -- [--quick] [--scenarios broadcast,rooms,idle,llm,redis] [--targets ${allTargets.map((t) => t.name).join(",")}]
+const usage = `Usage: npm run bench -- [--quick] [--scenarios broadcast,rooms,idle,llm,redis,compression] [--targets ${allTargets.map((t) => t.name).join(",")}]
   [--subscribers 1000,5000] [--payloads 64,1024] [--cpu-prof] [--no-json]`;
 
 /** Parses `npm run bench` arguments; throws with the usage on a bad one. */

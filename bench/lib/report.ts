@@ -85,5 +85,14 @@ export function renderMarkdown(results: BenchResults): string {
       return [row.case, row.label, `${row.fixed.delivered}/${row.fixed.expected}`, ms(row.fixed.latencyMs.p50), ms(row.fixed.latencyMs.p99), ms(row.fixed.latencyMs.p999), added];
     })));
   }
+  const compression = rows.filter((r) => r.scenario === "compression");
+  if (compression.length > 0) {
+    const header = ["case", "target", "deliveries", "wire bytes per delivery", "server CPU µs per delivery", "RSS KiB per idle connection"];
+    sections.push(`### (f) SSE gzip\n\n` + table(header, compression.map((row) => {
+      if (row.skipped || !row.compression) return skippedLine(row, header.length);
+      const c = row.compression;
+      return [row.case, row.label, number(c.deliveries), number(c.wireBytesPerDelivery, 1), number(c.serverCpuMicrosPerDelivery, 1), number(c.rssBytesPerConnection / 1024, 1)];
+    })));
+  }
   return `${sections.join("\n\n")}\n`;
 }

@@ -20,9 +20,20 @@ export interface LlmResult {
   readonly eventLoopDelayP99Ms: number | undefined;
 }
 
+/** SSE with and without gzip (scenario f). */
+export interface CompressionResult {
+  readonly deliveries: number;
+  /** What the subscribers' sockets read (chunked framing and gzip included), per delivered message. */
+  readonly wireBytesPerDelivery: number;
+  /** The server's user + system CPU, publishes included, per delivered message. */
+  readonly serverCpuMicrosPerDelivery: number;
+  /** RSS (after a full GC) per subscribed, idle connection. */
+  readonly rssBytesPerConnection: number;
+}
+
 /** One row of the results: a target in one case of one scenario. */
 export interface Row {
-  readonly scenario: "broadcast" | "rooms" | "idle" | "llm" | "redis";
+  readonly scenario: "broadcast" | "rooms" | "idle" | "llm" | "redis" | "compression";
   /** The case within the scenario, e.g. "1000 subscribers, 64 B". */
   readonly case: string;
   readonly target: string;
@@ -41,6 +52,7 @@ export interface Row {
   readonly half?: StepResult;
   readonly idle?: IdleResult;
   readonly llm?: LlmResult;
+  readonly compression?: CompressionResult;
   readonly notes?: readonly string[];
 }
 

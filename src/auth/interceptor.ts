@@ -11,9 +11,14 @@ import type { TokenVerifier } from "./tokens.js";
  * `unauthenticated` before any service code runs, and a stream outlives its
  * token by no more than a timer tick: when `exp` passes, it ends with
  * `unauthenticated` and the client resumes from its cursor with a fresh token.
+ *
+ * `publicServices` (full service names) are exempt: gRPC health and
+ * reflection, which probes and tools call without credentials. A call to
+ * them carries no identity, whatever token it sends.
  */
-export function createAuthInterceptor(verifier: TokenVerifier): Interceptor {
+export function createAuthInterceptor(verifier: TokenVerifier, publicServices: ReadonlySet<string> = new Set()): Interceptor {
   return (next) => async (request) => {
+    if (publicServices.has(request.service.typeName)) return next(request);
     const token = findBearerToken(request.header);
     if (token === undefined || token === "") {
       throw new ConnectError("missing credentials: send Authorization: Bearer <token>", Code.Unauthenticated);

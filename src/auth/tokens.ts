@@ -106,8 +106,8 @@ export function createHmacTokens(secret: string | Uint8Array, rules: ClaimRules 
   };
 }
 
-/** A random secret for development mode: tokens die with the process. */
-export function createDevelopmentSecret(): Uint8Array {
+/** A random secret, for a minter whose tokens nobody accepts (JWKS-only deployments). */
+export function createRandomSecret(): Uint8Array {
   return randomBytes(32);
 }
 

@@ -2,12 +2,14 @@ import type { Message } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 // connect-es internals: pinned exactly, guarded by test/platform/pinned-internals.test.ts (docs/development.md, "Pinned versions").
 import { codeToHttpStatus } from "@connectrpc/connect/protocol-connect";
+import { acceptsGzip } from "../http/accept-encoding.js";
 import { redactUrl } from "../log.js";
 import type { HttpRequest, HttpResponse, Mount, MountContext } from "./mount.js";
 import { encodeEnd, encodeError, encodeRetry, errorJson } from "./sse-encoder.js";
 import { createSseHeartbeat } from "./sse-heartbeat.js";
 import { createSseMessageEncoder } from "./sse-message-encoder.js";
 import { publicError } from "./sse-public-error.js";
+import { transientRetryMs } from "./sse-transient-error.js";
 import { parseSseRequest, ssePathPrefix, type SseRequest } from "./sse-request.js";
 import { createSseWriter, sendJsonError, type SseWriter } from "./sse-writer.js";
 
@@ -20,6 +22,13 @@ const flushBytes = 64 * 1024;
  * shows as open at once.
  */
 const holdMs = 100;
+/**
+ * zlib's settings for `--sse-compression on`: chosen for memory, which a
+ * stream holds for its whole life. A 1 KiB window still spans the last few
+ * events, whose field names and values repeat; a larger one compressed our
+ * events no better and cost more per connection (docs/protocol.md "Compression").
+ */
+const gzip = { level: 6, windowBits: 10, memLevel: 2 } as const;
 
 /** What a call's response loop tells the code that ends the response. */
 interface CallProgress {
@@ -41,8 +50,9 @@ interface ActiveCall {
  * router's interceptors, so authentication and error codes match Connect's.
  *
  * Lifecycle of one response: held until the first event or `holdMs` (so
- * early failures get an HTTP status), then `retry:`, one event per message, keep-alive
- * comments from one shared timer, and `event: end` or `event: error`. A
+ * early refusals get an HTTP status; transient failures get a stream that
+ * says `event: error`, see `transientRetryMs`), then `retry:`, one event per
+ * message, keep-alive comments from one shared timer, and `event: end` or `event: error`. A
  * resumed stream that ends with nothing to send answers 204. On shutdown
  * every stream gets a short `retry:` and an `unavailable` error, then closes,
  * so clients reconnect to another instance.
@@ -90,6 +100,11 @@ export function createSseBridge(context: MountContext): Mount {
     }
 
     const controller = new AbortController();
+    if (config.sseCompression) {
+      // The body depends on Accept-Encoding, so caches must key on it (RFC 9110 §12.5.5); CORS may have set `Vary: Origin`.
+      const vary = res.getHeader("vary");
+      res.setHeader("vary", typeof vary === "string" ? `${vary}, Accept-Encoding` : "Accept-Encoding");
+    }
     const writer = createSseWriter(res, {
       headers: {
         "content-type": "text/event-stream; charset=utf-8",
@@ -103,6 +118,8 @@ export function createSseBridge(context: MountContext): Mount {
       conflate: request.method.policy.slowConsumer === "conflate",
       flushBytes,
       holdMs,
+      // Compressed per connection: the event bytes are still built once per message.
+      gzip: config.sseCompression && acceptsGzip(req.headers["accept-encoding"]) ? { zlib: gzip } : undefined,
       onClose() {
         calls.delete(call);
         heartbeat.delete(writer);
@@ -157,12 +174,17 @@ export function createSseBridge(context: MountContext): Mount {
       logger.error({ err: hidden, method: request.name, url: redactUrl(req.url ?? "") }, "sse call failed unexpectedly");
     }
     if (error.code === Code.ResourceExhausted) metrics.slowConsumersDropped.inc({ transport: "sse" });
-    if (writer.state() === "pending") {
+    const transientRetry = transientRetryMs(error, retryMs);
+    if (writer.state() === "pending" && transientRetry === undefined) {
       const headers: Record<string, string> = error.code === Code.Unauthenticated ? { "www-authenticate": "Bearer" } : {};
       // The Connect protocol's own status table, so SSE answers as a Connect unary call would.
       return writer.fail(codeToHttpStatus(error.code), JSON.stringify(errorJson(error)), headers);
     }
-    writer.end(encodeError(error));
+    // A transient failure before the first event opens the stream (200, `retry:`)
+    // just to say `event: error` and end it: a browser's EventSource then
+    // reconnects, where a 503 would have closed it for good (§9.2.3).
+    const retry = transientRetry !== undefined && transientRetry !== retryMs ? encodeRetry(transientRetry) : "";
+    writer.end(retry + encodeError(error));
   }
 
   /** Pulls the call's messages into the writer, at the pace the client reads. */

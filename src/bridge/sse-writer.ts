@@ -1,5 +1,5 @@
 import http2 from "node:http2";
-import { drainedOrClosed } from "../http/drained.js";
+import { createGzipBody, createIdentityBody, type GzipBodyOptions, type ResponseBody } from "../http/response-body.js";
 import { createTurnFlush } from "../http/turn-flush.js";
 import { writeHead } from "../http/write-head.js";
 import type { HttpResponse } from "./mount.js";
@@ -21,6 +21,12 @@ export interface SseWriterOptions {
    * status; a quiet stream is opened after this, so clients see it is live.
    */
   readonly holdMs: number;
+  /**
+   * Gzip-encode the body (`Content-Encoding: gzip`), each batch flushed in
+   * full as it is written; undefined sends it as is. Only for a client whose
+   * `Accept-Encoding` takes gzip.
+   */
+  readonly gzip?: Omit<GzipBodyOptions, "maxPendingBytes"> | undefined;
   /** Called once when the response is done or the client went away. */
   readonly onClose: () => void;
 }
@@ -36,6 +42,8 @@ export type TickResult = "idle" | "active" | "stalled";
  *   `holdMs`, so a call that fails at once still gets a real HTTP status.
  * - Blocks queued in the same tick go out in one `write` (one system call for
  *   a burst, not one per event); more than `flushBytes` are written at once.
+ *   With gzip, that write is one compressed, sync-flushed chunk: every
+ *   block written reaches the client whole, none waits for the next.
  * - `ready()` is the backpressure signal: while the socket's buffer is full
  *   (`write` returned false) the caller stops pulling messages until 'drain',
  *   so a slow client holds at most one batch here and the method's own
@@ -48,8 +56,12 @@ export interface SseWriter {
   message(block: Buffer): void;
   /** Undefined when more may be queued now; else resolves on 'drain' or close. */
   ready(): Promise<void> | undefined;
-  /** The shared keep-alive timer's tick: sends a comment to an idle response, reports a stalled one. */
-  tick(): TickResult;
+  /**
+   * The shared keep-alive timer's tick, `ticksPerInterval` of them per
+   * keep-alive interval: sends a comment to a response that wrote nothing for
+   * that many ticks, reports one whose client read nothing for twice that many.
+   */
+  tick(ticksPerInterval: number): TickResult;
   /**
    * Writes what is queued plus a last block (end or error event) and ends the
    * response. With `closeConnection` an HTTP/1.1 connection is closed after
@@ -92,10 +104,13 @@ class SseWriterImpl implements SseWriter {
   private queue: Block[] = [];
   private queuedBytes = 0;
   private drained: Promise<void> | undefined;
-  private wroteSinceTick = false;
+  /** Ticks since the last write: a write between two ticks counts from the later one. */
+  private idleTicks = 0;
   private stalledTicks = 0;
   private closeReported = false;
   private holdTimer: NodeJS.Timeout | undefined;
+  /** Set when the 200 goes out: where the blocks are written. */
+  private body: ResponseBody | undefined;
 
   constructor(
     private readonly res: HttpResponse,
@@ -128,19 +143,20 @@ class SseWriterImpl implements SseWriter {
     return this.drained;
   }
 
-  tick(): TickResult {
+  tick(ticksPerInterval: number): TickResult {
     // A held response opens by its own timer.
     if (this.status !== "open") return "idle";
     if (this.drained) {
-      // Not one byte read by the client for two whole intervals.
-      return ++this.stalledTicks >= 2 ? "stalled" : "active";
+      // Not one byte read by the client for about two whole intervals.
+      return ++this.stalledTicks >= 2 * ticksPerInterval ? "stalled" : "active";
     }
     this.stalledTicks = 0;
-    if (!this.wroteSinceTick) {
+    // The last write came after the tick `ticksPerInterval` ago: at most one
+    // interval of silence, never two.
+    if (++this.idleTicks >= ticksPerInterval) {
       this.push({ bytes: Buffer.from(encodeComment("keep-alive")), message: false });
       this.flush();
     }
-    this.wroteSinceTick = false;
     return "active";
   }
 
@@ -156,7 +172,7 @@ class SseWriterImpl implements SseWriter {
     turn.cancel(this);
     const payload = this.take();
     this.status = "closed";
-    this.res.end(payload);
+    this.body!.end(payload);
   }
 
   fail(status: number, body: string, headers: Readonly<Record<string, string>> = {}): void {
@@ -176,6 +192,7 @@ class SseWriterImpl implements SseWriter {
 
   destroy(): void {
     this.close();
+    this.body?.destroy();
     if ("stream" in this.res) {
       // RST_STREAM CANCEL: a plain destroy would reset with NO_ERROR, which a
       // client that stopped reading does not even notice (RFC 9113 §8.1).
@@ -189,10 +206,9 @@ class SseWriterImpl implements SseWriter {
   flush(): void {
     if (this.status === "closed" || this.queue.length === 0 || this.drained) return;
     const payload = this.take();
-    this.wroteSinceTick = true;
-    // Both response classes take a Buffer; TypeScript cannot call the union of their overloads.
-    if (!(this.res as { write(chunk: Uint8Array): boolean }).write(payload)) {
-      this.drained = drainedOrClosed(this.res).then(() => {
+    this.idleTicks = 0;
+    if (!this.body!.write(payload)) {
+      this.drained = this.body!.drained().then(() => {
         this.drained = undefined;
         this.stalledTicks = 0;
         // Blocks queued while the socket was full (keep-alives) go now.
@@ -212,7 +228,9 @@ class SseWriterImpl implements SseWriter {
   private open(): void {
     this.clearHold();
     this.status = "open";
-    writeHead(this.res, 200, this.options.headers);
+    const { gzip } = this.options;
+    writeHead(this.res, 200, gzip ? { ...this.options.headers, "content-encoding": "gzip" } : this.options.headers);
+    this.body = gzip ? createGzipBody(this.res, { ...gzip, maxPendingBytes: this.options.flushBytes }) : createIdentityBody(this.res);
     const retry = Buffer.from(encodeRetry(this.options.retryMs));
     this.queue.unshift({ bytes: retry, message: false });
     this.queuedBytes += retry.length;

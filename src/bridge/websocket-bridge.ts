@@ -66,7 +66,7 @@ export function createWebSocketBridge(context: MountContext): Mount {
       payloads,
       logger,
       metrics,
-      limits: { maxCalls: config.wsMaxCalls, maxMessageBytes: config.maxMessageBytes, maxBufferedBytes: config.wsMaxBufferedBytes },
+      limits: { maxCalls: config.wsMaxCalls, maxMessageBytes: config.maxMessageBytes, maxBufferedBytes: config.wsMaxBufferedBytes, maxStallMs: config.idleTimeoutMs },
       handshakeToken: findBearerToken(requestHeaders(req), url.searchParams),
       url: redactUrl(url.pathname + url.search),
       onClosed() {

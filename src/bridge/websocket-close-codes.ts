@@ -13,6 +13,7 @@
  * | 1003 | unsupported data    | a text frame arrived: the protocol is binary only              | no        |
  * | 1006 | abnormal closure    | never sent: the connection dropped, or a silent peer was terminated | yes  |
  * | 1007 | invalid payload     | a binary frame did not decode as `rivulet.bridge.v1.ClientFrame` | no      |
+ * | 1008 | policy violation    | the client stopped reading (pings unanswered behind its backlog for `--idle-timeout`); its calls got `end{resource_exhausted}` first | yes |
  * | 1009 | message too big     | a frame exceeded `--ws-max-payload` (sent by `ws` itself)      | no        |
  * | 1011 | internal error      | the server failed in a way the client did not cause            | yes       |
  * | 1012 | service restart     | the server is shutting down: reconnect (elsewhere) and resume  | yes       |
@@ -24,6 +25,7 @@ export const WebSocketCloseCode = {
   unsupportedData: 1003,
   abnormal: 1006,
   invalidPayload: 1007,
+  policyViolation: 1008,
   messageTooBig: 1009,
   internalError: 1011,
   serviceRestart: 1012,

@@ -16,6 +16,7 @@ import {
   WebSocketFrameError,
   wireErrorOf,
 } from "./websocket-frames.js";
+import { createWebSocketLiveness } from "./websocket-liveness.js";
 import { createWebSocketOutbox } from "./websocket-outbox.js";
 import type { PayloadCache } from "./websocket-payload-cache.js";
 
@@ -28,7 +29,13 @@ export interface WebSocketConnectionOptions {
   readonly payloads: PayloadCache;
   readonly logger: Logger;
   readonly metrics: Metrics;
-  readonly limits: { readonly maxCalls: number; readonly maxMessageBytes: number; readonly maxBufferedBytes: number };
+  readonly limits: {
+    readonly maxCalls: number;
+    readonly maxMessageBytes: number;
+    readonly maxBufferedBytes: number;
+    /** How long a peer that stopped reading (its pings stuck behind its backlog) is kept before it is closed with 1008. */
+    readonly maxStallMs: number;
+  };
   /** The handshake's bearer token (header, cookie or `access_token`), used by calls that carry none. */
   readonly handshakeToken: string | undefined;
   /** The handshake URL with credentials redacted: what handlers see as the request URL. */
@@ -43,7 +50,11 @@ export interface WebSocketConnection {
   readonly openCalls: number;
   /** When the last call ended (or the socket opened) while no call is open; undefined while calls are open. */
   readonly idleSince: number | undefined;
-  /** One heartbeat round (shared timer): terminates a peer that did not answer the previous protocol ping, else pings. */
+  /**
+   * One heartbeat round (shared timer): pings, terminates a silent peer that
+   * did not answer the previous ping, or closes one that stopped reading
+   * (see websocket-liveness.ts).
+   */
   heartbeat(): void;
   /** Sends what is queued, then closes with `code`; open calls are released without `end` frames. */
   close(code: number, reason: string): void;
@@ -81,7 +92,8 @@ export function createWebSocketConnection(options: WebSocketConnectionOptions): 
   const congested = outbox.congested;
   const waitForDrain = outbox.drained;
   let closing = false;
-  let alive = true;
+  const liveness = createWebSocketLiveness(limits.maxStallMs);
+  let writtenAtLastRound = 0;
   let idleSince: number | undefined = Date.now();
 
   /** Waits for the socket to drain, or for the call to end (a cancel releases its stream at once, not at the next drain). */
@@ -268,6 +280,21 @@ export function createWebSocketConnection(options: WebSocketConnectionOptions): 
     socket.close(code, truncate(reason));
   }
 
+  /**
+   * The peer stopped reading: each open call ends with resource_exhausted, its
+   * `end` frame queued behind what the peer has not read (a few bytes per
+   * call), and the close code says why. A peer that reads again before ws's
+   * close timeout (30 s) finds both; its lossless streams resume from their
+   * last cursor.
+   */
+  function closeTooSlow(): void {
+    logger.debug({ buffered: socket.bufferedAmount }, "websocket peer stopped reading: closing");
+    for (const call of [...calls.values()]) {
+      finish(call, new ConnectError("subscriber too slow: the connection stopped draining; resume from the last cursor", Code.ResourceExhausted));
+    }
+    close(WebSocketCloseCode.policyViolation, "too slow: the client stopped reading");
+  }
+
   /** Aborts every call without `end` frames: the socket is gone or going. */
   function release(): void {
     for (const call of calls.values()) {
@@ -279,7 +306,7 @@ export function createWebSocketConnection(options: WebSocketConnectionOptions): 
   }
 
   socket.on("message", (data: Buffer, isBinary: boolean) => {
-    alive = true;
+    liveness.heard();
     if (closing) return;
     // RFC 6455 §7.4.1: 1003 for a data type the endpoint cannot accept.
     if (!isBinary) return close(WebSocketCloseCode.unsupportedData, "text frames are not supported: send binary rivulet.bridge.v1.ClientFrame");
@@ -297,9 +324,9 @@ export function createWebSocketConnection(options: WebSocketConnectionOptions): 
       void waitForDrain().then(() => socket.resume());
     }
   });
-  socket.on("pong", () => {
-    alive = true;
-  });
+  socket.on("pong", () => liveness.heard());
+  // The kernel took what was queued: the peer is reading, even if its pong is still on the way.
+  options.transport.on("drain", () => liveness.heard());
   // ws emits errors (oversized frames: 1009, bad framing: 1002) and then closes the socket itself.
   socket.on("error", (error) => logger.debug({ err: error }, "websocket error"));
   socket.on("close", () => {
@@ -317,13 +344,22 @@ export function createWebSocketConnection(options: WebSocketConnectionOptions): 
       return idleSince;
     },
     heartbeat() {
-      if (!alive) {
-        logger.debug("websocket peer did not answer a ping: terminating");
-        socket.terminate();
-        return;
+      // ws's bufferedAmount: bytes the server holds because the kernel's buffers for this socket are full.
+      const receiving = outbox.writtenBytes !== writtenAtLastRound || socket.bufferedAmount > 0;
+      writtenAtLastRound = outbox.writtenBytes;
+      switch (liveness.round(Date.now(), receiving)) {
+        case "ping":
+          if (socket.readyState === socket.OPEN) socket.ping();
+          return;
+        case "wait":
+          return;
+        case "terminate":
+          logger.debug("websocket peer did not answer a ping: terminating");
+          socket.terminate();
+          return;
+        case "too-slow":
+          return closeTooSlow();
       }
-      alive = false;
-      if (socket.readyState === socket.OPEN) socket.ping();
     },
     close,
   };

@@ -18,6 +18,8 @@ export interface WebSocketOutbox {
   congested(): boolean;
   /** Resolves when the socket's buffers drain, or when it closes. */
   drained(): Promise<void>;
+  /** Bytes of frames written to the socket so far (liveness: whether anything was sent to the peer lately). */
+  readonly writtenBytes: number;
 }
 
 /** Sockets with messages waiting for the end of the turn: one setImmediate for all of them. */
@@ -42,6 +44,7 @@ export function createWebSocketOutbox(socket: WebSocket, transport: Duplex, maxB
   let queuedBytes = 0;
   let discarding = false;
   let draining: Promise<void> | undefined;
+  let writtenBytes = 0;
 
   function flush(): void {
     if (queue.length === 0) return;
@@ -50,6 +53,7 @@ export function createWebSocketOutbox(socket: WebSocket, transport: Duplex, maxB
     queue = [];
     queuedBytes = 0;
     if (socket.readyState !== socket.OPEN) return;
+    writtenBytes += bytes;
     transport.write(messages.length === 1 ? messages[0]! : Buffer.concat(messages, bytes));
   }
 
@@ -79,6 +83,9 @@ export function createWebSocketOutbox(socket: WebSocket, transport: Duplex, maxB
         draining = undefined;
       });
       return draining;
+    },
+    get writtenBytes() {
+      return writtenBytes;
     },
   };
 }

@@ -21,6 +21,17 @@ export function gapEvent(result: ReadResult, reason: GapReason): SubscriptionEve
 }
 
 /**
+ * How many entries a catch-up read asks for. A history request (`{ last: n }`)
+ * is one read of all `n` entries, however many batches that is: the log is
+ * addressed from its newest entry, so a request cut to one batch would lose
+ * the oldest ones (nothing after it could say so), and `n` is bounded by the
+ * method's history window. Reads after a position go one batch at a time.
+ */
+export function readLimit(from: ReadFrom, readBatch: number): number {
+  return "last" in from ? Math.max(readBatch, from.last) : readBatch;
+}
+
+/**
  * - `lossless`: every entry in order; more than `bufferSize` undelivered live
  *   entries end the subscription with `resource_exhausted`.
  * - `conflate`: only the newest entry is kept pending; older undelivered
@@ -34,7 +45,7 @@ export interface SubscribeOptions {
   readonly policy: SlowConsumerPolicy;
   /** Most live entries held for a slow subscriber (lossless). */
   readonly bufferSize: number;
-  /** Most entries fetched from the log in one read while catching up. */
+  /** Most entries fetched from the log in one read while catching up after a position. */
   readonly readBatch?: number;
   /** Ends the subscription: the iterator then throws the abort reason as a ConnectError. */
   readonly signal: AbortSignal;
@@ -48,7 +59,8 @@ export interface SubscribeOptions {
  * the replay and the live part, and an epoch change mid-stream becomes a gap.
  *
  * Catch-up reads are driven by the consumer (one batch whenever its queue is
- * empty), so a subscriber far behind holds at most one batch in memory.
+ * empty), so a subscriber far behind holds at most one batch in memory; a
+ * history request is read whole at once (see `readLimit`).
  */
 export function subscribe(broker: Broker, topic: string, options: SubscribeOptions): AsyncIterable<SubscriptionEvent> {
   const { policy, bufferSize, signal } = options;
@@ -121,7 +133,7 @@ export function subscribe(broker: Broker, topic: string, options: SubscribeOptio
             last = result.head.offset;
           } else {
             const from: ReadFrom = started ? { after: { epoch: epoch ?? "", offset: last } } : options.from;
-            const result = await broker.read(topic, from, readBatch);
+            const result = await broker.read(topic, from, readLimit(from, readBatch));
             const newest = result.entries.at(-1)?.position.offset;
             if (result.gap) queue.push(gapEvent(result, result.gap));
             for (const entry of result.entries) queue.push({ kind: "entry", entry });

@@ -1,6 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Broker, Entry, ReadFrom } from "./broker.js";
-import { gapEvent, type SlowConsumerPolicy, type SubscriptionEvent } from "./subscription.js";
+import { gapEvent, readLimit, type SlowConsumerPolicy, type SubscriptionEvent } from "./subscription.js";
 
 /** One subscriber fed by a topic's shared live feed. */
 export interface HubSubscriber {
@@ -56,6 +56,13 @@ interface Feed {
   /** The log holds entries the feed has not dispatched (a hole, a new epoch, or the first read). */
   behind: boolean;
   reading: boolean;
+  /** Live entries that arrived while the feed read the log: dispatched after the read when they follow it. */
+  overtaken: Entry[];
+  /**
+   * The entries dispatched last, in sequence, ending at `last`: a joiner whose
+   * read the feed overtook takes what it missed from here instead of reading again.
+   */
+  recent: Entry[];
   /** Joiners waiting for the feed to be in sequence again. */
   waiters: Array<() => void>;
   unlisten: () => void;
@@ -68,6 +75,14 @@ interface Feed {
  * change becomes a gap for every member. A new member replays on its own
  * (at its own pace, `ready()`), then joins the live set at the exact
  * position the feed has reached, so no entry is lost or repeated in between.
+ *
+ * Reads are slower than the live feed (one shared command connection, queued
+ * behind every other read under load), so the log moves on while one is in
+ * flight and the feed hears of it first. Neither the feed nor a joiner reads
+ * again for that: the feed keeps what arrived during its read and dispatches
+ * it after, and a joiner takes what the feed dispatched meanwhile from its
+ * `recent` entries. Reading again instead was a livelock under a steady
+ * publish rate: every read overtaken, so joiners never joined (issue 11).
  */
 export function createTopicHub(broker: Broker, readBatch = 256): TopicHub {
   const feeds = new Map<string, Feed>();
@@ -83,6 +98,8 @@ export function createTopicHub(broker: Broker, readBatch = 256): TopicHub {
       joining: new Set(),
       behind: true,
       reading: false,
+      overtaken: [],
+      recent: [],
       waiters: [],
       unlisten: () => undefined,
     };
@@ -97,6 +114,12 @@ export function createTopicHub(broker: Broker, readBatch = 256): TopicHub {
 
   function onLive(feed: Feed, entry: Entry): void {
     const { epoch, offset } = entry.position;
+    if (feed.reading && !feed.behind) {
+      // Kept for after the read, up to a batch; past that, the log is read again anyway.
+      if (feed.overtaken.length < readBatch) feed.overtaken.push(entry);
+      else feed.behind = true;
+      return;
+    }
     if (feed.reading || feed.behind || feed.epoch === undefined) {
       feed.behind = true;
     } else if (epoch === feed.epoch && offset <= feed.last) {
@@ -122,27 +145,48 @@ export function createTopicHub(broker: Broker, readBatch = 256): TopicHub {
           const { head } = await broker.read(feed.topic, { last: 0 }, 1);
           feed.epoch = head.epoch;
           feed.last = head.offset;
-          continue;
+        } else {
+          const result = await broker.read(feed.topic, { after: { epoch: feed.epoch, offset: feed.last } }, readBatch);
+          if (result.gap) dispatch(feed, gapEvent(result, result.gap));
+          feed.epoch = result.head.epoch;
+          for (const entry of result.entries) {
+            feed.last = entry.position.offset;
+            dispatch(feed, { kind: "entry", entry });
+          }
+          if (result.entries.length === 0 && result.gap) feed.last = result.head.offset;
+          if (feed.last < result.head.offset) feed.behind = true;
         }
-        const result = await broker.read(feed.topic, { after: { epoch: feed.epoch, offset: feed.last } }, readBatch);
-        if (result.gap) dispatch(feed, gapEvent(result, result.gap));
-        feed.epoch = result.head.epoch;
-        for (const entry of result.entries) {
-          feed.last = entry.position.offset;
-          dispatch(feed, { kind: "entry", entry });
-        }
-        if (result.entries.length === 0 && result.gap) feed.last = result.head.offset;
-        if (feed.last < result.head.offset) feed.behind = true;
+        dispatchOvertaken(feed);
       }
     } catch (error) {
       failFeed(feed, ConnectError.from(error, Code.Unavailable));
     } finally {
       feed.reading = false;
+      feed.overtaken = [];
       for (const wake of feed.waiters.splice(0)) wake();
     }
   }
 
+  /** After a read: the live entries that arrived meanwhile, those the read did not return, if they follow it. */
+  function dispatchOvertaken(feed: Feed): void {
+    const overtaken = feed.overtaken;
+    feed.overtaken = [];
+    for (const entry of overtaken) {
+      const { epoch, offset } = entry.position;
+      if (epoch === feed.epoch && offset <= feed.last) continue; // the read returned it
+      if (epoch !== feed.epoch || offset !== feed.last + 1) {
+        feed.behind = true; // a hole or a new epoch: read the log
+        return;
+      }
+      feed.last = offset;
+      dispatch(feed, { kind: "entry", entry });
+    }
+  }
+
   function dispatch(feed: Feed, event: SubscriptionEvent): void {
+    // `recent` stays one run in sequence: a gap starts it again.
+    if (event.kind === "gap") feed.recent = [];
+    else if (feed.recent.push(event.entry) > readBatch) feed.recent.shift();
     for (const member of feed.live) {
       if (event.kind === "entry") {
         const { epoch, offset } = event.entry.position;
@@ -186,6 +230,8 @@ export function createTopicHub(broker: Broker, readBatch = 256): TopicHub {
     feed.unlisten();
     feed.live.clear();
     feed.joining.clear();
+    feed.overtaken = [];
+    feed.recent = [];
     for (const wake of feed.waiters.splice(0)) wake();
   }
 
@@ -201,6 +247,14 @@ export function createTopicHub(broker: Broker, readBatch = 256): TopicHub {
     if (!feed.reading && !feed.behind && feed.epoch !== undefined) return undefined;
     if (feeds.get(feed.topic) !== feed) return undefined;
     return new Promise((resolve) => feed.waiters.push(resolve));
+  }
+
+  /** The entries the feed dispatched after a member's position, when `recent` holds all of them. */
+  function missedFromRecent(feed: Feed, member: Member): readonly Entry[] | undefined {
+    const first = feed.recent[0]?.position;
+    if (first === undefined || member.epoch !== feed.epoch || first.epoch !== feed.epoch) return undefined;
+    if (first.offset > member.last + 1 || member.last >= feed.last) return undefined;
+    return feed.recent.slice(member.last + 1 - first.offset);
   }
 
   /** Replays the log for one member, then moves it into the live set. */
@@ -219,6 +273,24 @@ export function createTopicHub(broker: Broker, readBatch = 256): TopicHub {
         if (member.closed) return;
         if (feeds.get(feed.topic) !== feed) throw new ConnectError("topic feed ended", Code.Unavailable);
         if (member.epoch === feed.epoch && member.last >= feed.last) {
+          feed.joining.delete(member);
+          feed.live.add(member);
+          return;
+        }
+        const missed = missedFromRecent(feed, member);
+        if (missed) {
+          // The feed overtook this member's read: what it dispatched since is in `recent`.
+          // Handed over as a catch-up batch, so only once the subscriber may take one.
+          const ready = subscriber.ready();
+          if (ready) {
+            await ready;
+            read = false;
+            continue;
+          }
+          if (subscriber.policy === "conflate") subscriber.event({ kind: "entry", entry: missed.at(-1)! }, true);
+          else for (const entry of missed) subscriber.event({ kind: "entry", entry }, true);
+          if (member.closed) return;
+          member.last = feed.last;
           feed.joining.delete(member);
           feed.live.add(member);
           return;
@@ -259,9 +331,7 @@ export function createTopicHub(broker: Broker, readBatch = 256): TopicHub {
         member.last = result.head.offset;
       } else {
         const readFrom: ReadFrom = started ? { after: { epoch: member.epoch ?? "", offset: member.last } } : from;
-        // A history request is one read, however many entries it asks for (at most the method's history window).
-        const limit = "last" in readFrom ? Math.max(readBatch, readFrom.last) : readBatch;
-        const result = await broker.read(feed.topic, readFrom, limit);
+        const result = await broker.read(feed.topic, readFrom, readLimit(readFrom, readBatch));
         if (member.closed) return;
         if (result.gap) subscriber.event(gapEvent(result, result.gap), true);
         for (const entry of result.entries) subscriber.event({ kind: "entry", entry }, true);

@@ -1,7 +1,7 @@
 import type { ConnectError } from "@connectrpc/connect";
 
-/** setTimeout's largest delay; longer waits re-arm. */
-const maxTimerDelayMs = 2 ** 31 - 1;
+/** setTimeout's largest delay (2^31-1 ms, about 24.8 days): Node fires a longer one after 1 ms. Longer waits here re-arm. */
+export const maxTimerDelayMs = 2 ** 31 - 1;
 
 /**
  * Passes a stream's messages through until `deadline` (ms since the Unix

@@ -1,5 +1,5 @@
 import { Code, ConnectError, createContextKey, type Interceptor } from "@connectrpc/connect";
-import type { Logger } from "../log.js";
+import { redactUrl, type Logger } from "../log.js";
 import { endStreamAt } from "./end-stream-at.js";
 
 /**
@@ -101,7 +101,7 @@ export function createStreamGuardInterceptor(logger: Logger): Interceptor {
       // A call the client abandoned ends however its work unwinds (AbortError and
       // the like): nobody reads the answer, and it is no bug worth a log line.
       if (error instanceof ConnectError || request.signal.aborted) return error;
-      logger.error({ err: error, procedure: request.url }, "internal error");
+      logger.error({ err: error, procedure: redactUrl(request.url) }, "internal error");
       return new ConnectError("internal error", Code.Internal);
     };
 

@@ -22,8 +22,10 @@ export function checkId(field: string, value: string, max = 128): void {
   }
 }
 
-/** Free text of `min` to `max` characters (Unicode code points). */
+/** Free text of `min` to `max` characters (Unicode code points); when required (`min` > 0), not whitespace alone. */
 export function checkText(field: string, value: string, min: number, max: number): void {
+  // A required text needs something to read: whitespace alone (spaces, tabs, line breaks, NBSP) is as empty as "".
+  if (min > 0 && !/\S/.test(value)) throw invalid(value === "" ? `${field} is required` : `${field} must not be only whitespace`);
   // A string of n UTF-16 units holds between n/2 and n code points: most need no counting.
   if (value.length <= max && value.length >= 2 * min) return;
   const length = codePoints(value, max + 1);

@@ -72,6 +72,18 @@ describe("subscribe(): history, then live, exactly once and in order", () => {
     expect(text((await live).value)).toBe("21");
   });
 
+  it("replays a history longer than one read batch in full, then continues live", async () => {
+    const broker = createMemoryBroker();
+    for (let i = 1; i <= 12; i++) await broker.publish("t", bytes(String(i)));
+    const events = subscribe(broker, "t", { from: { last: 10 }, policy: "lossless", bufferSize: 2, readBatch: 4, signal: new AbortController().signal })[Symbol.asyncIterator]();
+    const received: string[] = [];
+    while (received.length < 10) received.push(text((await events.next()).value));
+    expect(received).toEqual(Array.from({ length: 10 }, (_, i) => String(i + 3)));
+    const live = events.next();
+    await broker.publish("t", bytes("13"));
+    expect(text((await live).value)).toBe("13");
+  });
+
   it("ends with the abort reason when its signal aborts", async () => {
     const broker = createMemoryBroker();
     const controller = new AbortController();

@@ -68,6 +68,30 @@ function recorder(from: ReadFrom, policy: "lossless" | "conflate" = "lossless") 
   };
 }
 
+/**
+ * A broker whose log moves on while each read is in flight, and whose live feed
+ * hears of it first: after each read, while `budget` lasts, one more entry is
+ * published (the memory broker hands it to listeners at once) before the read's
+ * result is returned. A steady publisher under load, with reads slower than
+ * the publish interval, does the same to the Redis broker.
+ */
+function overtaking(broker: Broker, topic: string) {
+  const state = { budget: 0, reads: 0, published: 0 };
+  const wrapped: Broker = {
+    ...broker,
+    async read(t, from, limit) {
+      state.reads++;
+      const result = await broker.read(t, from, limit);
+      if (state.budget > 0) {
+        state.budget--;
+        await broker.publish(topic, bytes(`live-${++state.published}`));
+      }
+      return result;
+    },
+  };
+  return { broker: wrapped, state };
+}
+
 describe("topic hub: one live feed per topic, every subscriber exactly once and in order", () => {
   it("serves many subscribers from one listener and closes the feed with the last of them", async () => {
     const { broker, counts } = instrumented(createMemoryBroker());
@@ -215,29 +239,102 @@ describe("topic hub: one live feed per topic, every subscriber exactly once and 
     expect(reads).toBeLessThan(12);
   });
 
+  it("joins a subscriber whose every read is overtaken by the live feed, without chasing it read after read", async () => {
+    // The stall of issue 11: a joiner reads to the log's head, but by the time its
+    // result is handled the feed has dispatched a newer entry, so it read again,
+    // and again, for as long as publishing went on.
+    const { broker: base } = instrumented(createMemoryBroker());
+    const { broker, state } = overtaking(base, "room");
+    const hub = createTopicHub(broker);
+    const early = recorder({ last: 0 });
+    hub.attach("room", early.subscriber);
+    await early.received(0);
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    for (let i = 1; i <= 5; i++) await base.publish("room", bytes(String(i)));
+    await early.received(5);
+    state.budget = 50;
+    state.reads = 0;
+    const late = recorder({ last: 3 });
+    hub.attach("room", late.subscriber);
+    await late.received(4);
+    for (let turn = 0; turn < 5; turn++) await new Promise<void>((resolve) => setImmediate(resolve));
+    // One read of its own, then the entry that overtook it, from the feed; no read after that.
+    expect(late.events).toEqual(["3", "4", "5", "live-1"]);
+    expect(state.reads).toBe(1);
+    expect(state.budget).toBe(49);
+    await base.publish("room", bytes("6"));
+    await late.received(5);
+    expect(late.events.at(-1)).toBe("6");
+    expect(early.events).toEqual(["1", "2", "3", "4", "5", "live-1", "6"]);
+  });
+
+  it("brings a feed whose every catch-up read is overtaken back in sequence, and joins the subscriber waiting for it", async () => {
+    // The feed reads the log for a hole; while it reads, a newer entry arrives live.
+    // The feed used to read again for that entry, so under a steady publish rate its
+    // catch-up never ended, and joiners waited for it to end.
+    const { broker: base } = instrumented(createMemoryBroker(), (offset) => offset === 6);
+    const { broker, state } = overtaking(base, "room");
+    const hub = createTopicHub(broker);
+    const early = recorder({ last: 0 });
+    hub.attach("room", early.subscriber);
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    for (let i = 1; i <= 5; i++) await base.publish("room", bytes(String(i)));
+    await early.received(5);
+    state.budget = 50;
+    state.reads = 0;
+    await base.publish("room", bytes("6")); // lost by the live feed: the feed reads the log
+    const late = recorder({ last: 2 });
+    hub.attach("room", late.subscriber);
+    await early.received(7);
+    await late.received(3);
+    for (let turn = 0; turn < 5; turn++) await new Promise<void>((resolve) => setImmediate(resolve));
+    // The feed's read and the joiner's, each overtaken once; no read after that.
+    expect(state.reads).toBeLessThanOrEqual(2);
+    const overtakers = Array.from({ length: state.published }, (_, i) => `live-${i + 1}`);
+    expect(early.events).toEqual(["1", "2", "3", "4", "5", "6", ...overtakers]);
+    expect(late.events).toEqual(["5", "6", ...overtakers]);
+    await base.publish("room", bytes("7"));
+    await late.received(3 + state.published);
+    expect(late.events.at(-1)).toBe("7");
+    expect(early.events.at(-1)).toBe("7");
+  });
+
   it("hands every subscriber a contiguous run, whenever it attaches (property)", async () => {
     await fc.assert(
       fc.asyncProperty(
         fc.array(fc.record({ at: fc.nat(40), history: fc.nat(10) }), { minLength: 1, maxLength: 8 }),
         fc.integer({ min: 1, max: 4 }),
-        async (joins, batch) => {
-          const { broker } = instrumented(createMemoryBroker(), (offset) => offset % 7 === 0);
+        fc.nat(30),
+        async (joins, batch, overtakes) => {
+          // Holes in the live feed, and reads the log overtakes while they are in flight.
+          const { broker: lossy } = instrumented(createMemoryBroker(), (offset) => offset % 7 === 0);
+          const { broker, state } = overtaking(lossy, "t");
+          state.budget = overtakes;
           const hub = createTopicHub(broker, batch);
           const total = 40;
+          let appended = 0; // entries in the log, overtaking ones included: offsets are 1..appended
           const subscribers: Array<{ from: number; rec: ReturnType<typeof recorder> }> = [];
           for (let i = 1; i <= total; i++) {
             for (const join of joins.filter((j) => j.at === i - 1)) {
               const rec = recorder({ last: join.history });
-              subscribers.push({ from: Math.max(0, i - 1 - join.history), rec });
+              subscribers.push({ from: Math.max(0, appended + state.published - join.history), rec });
               hub.attach("t", rec.subscriber);
             }
             await broker.publish("t", bytes(String(i)));
+            appended++;
             if (i % 5 === 0) await new Promise<void>((resolve) => setImmediate(resolve));
           }
+          state.budget = 0;
+          // The live feed drops every 7th offset, and only a later entry reveals the hole: end on one it keeps.
+          while ((appended + state.published) % 7 === 0) {
+            await broker.publish("t", bytes("end"));
+            appended++;
+          }
+          const log = (await lossy.read("t", { last: 1000 }, 1000)).entries.map((entry) => text({ kind: "entry", entry }));
+          expect(log).toHaveLength(appended + state.published);
           for (const { from, rec } of subscribers) {
-            await rec.received(total - from);
-            const expected = Array.from({ length: total - from }, (_, k) => String(from + k + 1));
-            expect(rec.events).toEqual(expected);
+            await rec.received(log.length - from);
+            expect(rec.events).toEqual(log.slice(from));
           }
         },
       ),

@@ -48,6 +48,7 @@ describe("bad input on Connect and gRPC", () => {
     ["an empty room", send, JSON.stringify({ room: "", text: "x" }), {}, 400, "invalid_argument"],
     ["a room with a slash", send, JSON.stringify({ room: "a/b", text: "x" }), {}, 400, "invalid_argument"],
     ["an empty text", send, JSON.stringify({ room: "r", text: "" }), {}, 400, "invalid_argument"],
+    ["a whitespace-only text", send, JSON.stringify({ room: "r", text: " \t\n\u00a0" }), {}, 400, "invalid_argument"],
     ["a text over 4096 characters", send, JSON.stringify({ room: "r", text: "x".repeat(4097) }), {}, 400, "invalid_argument"],
     ["a message over the size limit", send, JSON.stringify({ room: "r", text: "x".repeat(9000) }), {}, 429, "resource_exhausted"],
     // connect-es (like grpc-go) reports an undecodable binary message as internal, "parse binary: ...".

@@ -1,5 +1,9 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
+import { mkdtemp, rm, stat } from "node:fs/promises";
+import { createServer, type AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { afterEach, describe, expect, it } from "vitest";
 import { ChatService } from "../../gen/rivulet/chat/v1/chat_pb.js";
@@ -9,14 +13,16 @@ import { testSecret } from "../helpers/server.js";
 
 const root = new URL("../..", import.meta.url).pathname;
 let child: ChildProcess | undefined;
+const others: ChildProcess[] = [];
 afterEach(() => {
-  child?.kill("SIGKILL");
+  for (const running of [child, ...others.splice(0)]) running?.kill("SIGKILL");
   child = undefined;
 });
 
 /** Starts the compiled server as `npm start` does (test/global-setup.ts builds it); resolves with the port it logs and every log line. */
-async function start(args: string[], env: Record<string, string> = {}) {
-  child = spawn(process.execPath, ["dist/src/main.js", ...args], { cwd: root, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+async function start(args: string[], env: Record<string, string> = {}, cwd = root) {
+  if (child) others.push(child);
+  child = spawn(process.execPath, [join(root, "dist/src/main.js"), ...args], { cwd, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
   const lines: Record<string, unknown>[] = [];
   const port = await new Promise<number>((resolve, reject) => {
     createInterface({ input: child!.stdout! }).on("line", (line) => {
@@ -53,6 +59,28 @@ describe("the command line", () => {
     expect((await fetch(`http://127.0.0.1:${port}/dev/token?user=alice`)).status).toBe(200);
   });
 
+  it("keeps the development secret in .rivulet/dev-secret: a second instance and a restart accept the first one's tokens", async () => {
+    const cwd = await mkdtemp(join(tmpdir(), "rivulet-dev-"));
+    try {
+      const args = ["--port", "0", "--host", "127.0.0.1", "--shutdown-grace", "1s"];
+      const first = await start(args, {}, cwd);
+      const token = bearer(await (await fetch(`http://127.0.0.1:${first.port}/dev/token?user=alice`)).text());
+      const second = await start(args, {}, cwd);
+      const onSecond = clientFor(ChatService, transportFor(`http://127.0.0.1:${second.port}`, "connect", "1.1"));
+      expect((await onSecond.send({ room: "dev", text: "minted by the first instance" }, token)).message?.author).toBe("alice");
+      expect((await stat(join(cwd, ".rivulet/dev-secret"))).mode & 0o777).toBe(0o600);
+
+      const exited = once(first.process, "exit");
+      first.process.kill("SIGTERM");
+      await exited;
+      const restarted = await start(args, {}, cwd);
+      const onRestarted = clientFor(ChatService, transportFor(`http://127.0.0.1:${restarted.port}`, "connect", "1.1"));
+      expect((await onRestarted.send({ room: "dev", text: "after a restart" }, token)).message?.author).toBe("alice");
+    } finally {
+      await rm(cwd, { recursive: true, force: true });
+    }
+  }, 60_000);
+
   it("refuses a bad value with a clear message and exit code 2", async () => {
     child = spawn(process.execPath, ["--import", "tsx", "src/main.ts", "--port", "99999"], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
     let stderr = "";
@@ -60,5 +88,59 @@ describe("the command line", () => {
     const [code] = await once(child, "exit");
     expect(code).toBe(2);
     expect(stderr).toContain("rivulet: --port (PORT): must be at most 65535");
+  });
+
+  it("says in one line that the port is in use, with no stack trace, and exits with 1", async () => {
+    const taken = createServer();
+    taken.listen(0, "127.0.0.1");
+    await once(taken, "listening");
+    try {
+      const { port } = taken.address() as AddressInfo;
+      child = spawn(process.execPath, [join(root, "dist/src/main.js"), "--port", String(port), "--host", "127.0.0.1"], { cwd: root, env: { ...process.env, RIVULET_AUTH_SECRET: testSecret }, stdio: ["ignore", "ignore", "pipe"] });
+      let stderr = "";
+      child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+      const [code] = await once(child, "exit");
+      expect({ code, stderr }).toEqual({ code: 1, stderr: `rivulet: port ${port} is in use; pass --port\n` });
+    } finally {
+      taken.close();
+    }
+  });
+
+  describe("shuts down within --shutdown-grace whatever its stdout does", () => {
+    /** Resolves with the exit code, or "still running" if the process outlives the grace by `marginMs` (before the fix it never exited). */
+    const exitWithin = (server: ChildProcess, graceMs: number, marginMs = 5000) =>
+      new Promise<number | string>((resolve) => {
+        const timer = setTimeout(() => resolve("still running"), graceMs + marginMs);
+        server.once("exit", (code) => {
+          clearTimeout(timer);
+          resolve(code ?? "killed");
+        });
+      });
+
+    it("exits when the reader of its log has gone away (| head -c N)", async () => {
+      const { process: server } = await start(["--port", "0", "--host", "127.0.0.1", "--shutdown-grace", "1s"], { RIVULET_AUTH_SECRET: testSecret });
+      // The reader takes the first lines and closes: every later write gets EPIPE.
+      server.stdout!.destroy();
+      const exited = exitWithin(server, 1000);
+      server.kill("SIGTERM");
+      expect(await exited).toBe(0);
+    });
+
+    it("exits when the reader of its log stops reading (the pipe is full)", async () => {
+      const { port, process: server } = await start(["--port", "0", "--host", "127.0.0.1", "--shutdown-grace", "1s", "--log-level", "debug"], { RIVULET_AUTH_SECRET: testSecret });
+      server.stdout!.pause();
+      const token = await createHmacTokens(testSecret).mint({ userId: "alice" });
+      // Each stream logs its URL at debug: 60 lines of 15 KB, more than any pipe or socket buffer holds.
+      const path = `/sse/rivulet.chat.v1.ChatService/Subscribe?message=${encodeURIComponent(JSON.stringify({ room: "stdout" }))}&padding=${"x".repeat(15_000)}`;
+      const opened = new AbortController();
+      const responses = await Promise.all(
+        Array.from({ length: 60 }, () => fetch(`http://127.0.0.1:${port}${path}`, { headers: { authorization: `Bearer ${token}` }, signal: opened.signal })),
+      );
+      expect(responses.map((r) => r.status)).toEqual(responses.map(() => 200));
+      opened.abort();
+      const exited = exitWithin(server, 1000);
+      server.kill("SIGTERM");
+      expect(await exited).toBe(0);
+    });
   });
 });

@@ -4,7 +4,7 @@ import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ChatService } from "../../gen/rivulet/chat/v1/chat_pb.js";
 import type { createSseClient } from "../../src/client/sse.js";
-import { launchChromium } from "../helpers/browser.js";
+import { eventSourceLog, launchChromium, openEventSource, openPageAt, type EventSourceLogEntry as Logged } from "../helpers/browser.js";
 import { bearer, clientFor, transportFor } from "../helpers/clients.js";
 import { counterService } from "../helpers/counter-service.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
@@ -17,31 +17,6 @@ interface BrowserBundle {
   readonly createSseClient: typeof createSseClient;
   readonly ChatService: typeof ChatService;
 }
-
-/** What the test page records: every event its EventSource dispatches, in order. */
-interface Logged {
-  readonly type: string;
-  readonly data: string | null;
-  readonly lastEventId: string | null;
-  readonly readyState: number;
-}
-
-/**
- * The test page: opens a native EventSource and logs every `message`, `end`
- * and `error` event, leaving reconnection to the browser as a real page would.
- */
-const testPage = `<!doctype html><meta charset="utf-8"><title>SSE test page</title><script>
-  window.log = [];
-  window.openStream = (url) => {
-    const source = new EventSource(url);
-    window.source = source;
-    for (const type of ["message", "end", "error"]) {
-      source.addEventListener(type, (event) => {
-        window.log.push({ type, data: event.data ?? null, lastEventId: event.lastEventId ?? null, readyState: source.readyState });
-      });
-    }
-  };
-</script>`;
 
 const subscribe = "rivulet.chat.v1.ChatService/Subscribe";
 const textOf = (entry: Logged) => (JSON.parse(entry.data ?? "{}") as { message?: { text?: string } }).message?.text;
@@ -65,15 +40,8 @@ describe.runIf(hasChromium())("SSE in headless Chromium with the native EventSou
     await server?.close();
   });
 
-  /** A page served at `origin`/test.html (by the browser's router, so it shares the server's origin). */
-  async function openPage(origin: string, body = testPage): Promise<Page> {
-    const page = await browser.newPage();
-    await page.route(`${origin}/test.html`, (route) => route.fulfill({ contentType: "text/html", body }));
-    await page.goto(`${origin}/test.html`);
-    return page;
-  }
-
-  const logOf = (page: Page) => page.evaluate(() => (window as unknown as { log: Logged[] }).log);
+  const openPage = (origin: string, body?: string) => openPageAt(browser, origin, body);
+  const logOf = eventSourceLog;
   const waitForLog = (page: Page, count: number, type = "message") =>
     page.waitForFunction(([n, t]) => (window as unknown as { log: Logged[] }).log.filter((e) => e.type === t).length >= (n as number), [count, type] as const);
 
@@ -85,7 +53,7 @@ describe.runIf(hasChromium())("SSE in headless Chromium with the native EventSou
     await send("m1", "m2");
     const page = await openPage(proxy.url);
     try {
-      await page.evaluate((url) => (window as unknown as { openStream(url: string): void }).openStream(url), ssePath(subscribe, { room, history: 2 }, { access_token: token }));
+      await openEventSource(page, ssePath(subscribe, { room, history: 2 }, { access_token: token }));
       await waitForLog(page, 2);
       const before = (await logOf(page)).filter((e) => e.type === "message");
       const connections = proxy.connections();
@@ -108,7 +76,7 @@ describe.runIf(hasChromium())("SSE in headless Chromium with the native EventSou
     const page = await openPage(proxy.url);
     try {
       const requestsBefore = proxy.requests.length;
-      await page.evaluate((url) => (window as unknown as { openStream(url: string): void }).openStream(url), ssePath("rivulet.testing.v1.CounterService/Count", { to: 3 }, { access_token: token }));
+      await openEventSource(page, ssePath("rivulet.testing.v1.CounterService/Count", { to: 3 }, { access_token: token }));
       // After `end` the server closes; the browser reconnects with Last-Event-ID 3, gets 204 and gives up (CLOSED).
       await page.waitForFunction(() => (window as unknown as { source: EventSource }).source.readyState === 2);
       const log = await logOf(page);
@@ -129,7 +97,7 @@ describe.runIf(hasChromium())("SSE in headless Chromium with the native EventSou
       const otherToken = await other.token("alice");
       const otherChat = clientFor(ChatService, transportFor(other.url, "connect", "1.1"));
       await otherChat.send({ room: "closing", text: "hello" }, bearer(otherToken));
-      await page.evaluate((url) => (window as unknown as { openStream(url: string): void }).openStream(url), ssePath(subscribe, { room: "closing", history: 1 }, { access_token: otherToken }));
+      await openEventSource(page, ssePath(subscribe, { room: "closing", history: 1 }, { access_token: otherToken }));
       await waitForLog(page, 1);
       await other.close();
       await page.waitForFunction(() => (window as unknown as { log: Logged[] }).log.some((e) => e.type === "error" && e.data !== null));

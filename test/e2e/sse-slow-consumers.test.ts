@@ -1,4 +1,7 @@
+import { randomBytes } from "node:crypto";
+import { once } from "node:events";
 import http2 from "node:http2";
+import { gunzipSync, constants as zlibConstants } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ChatService } from "../../gen/rivulet/chat/v1/chat_pb.js";
 import { JobState, ProgressService } from "../../gen/rivulet/progress/v1/progress_pb.js";
@@ -6,26 +9,34 @@ import { bearer, clientFor, transportFor } from "../helpers/clients.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import { nextEvents, readSse, ssePath, type RawSseEvent } from "../helpers/sse.js";
 
+/** `characters` of padding that gzip cannot shrink, so a gzip-encoded stream backs up as soon as a plain one. */
+const padding = (characters = 1000) => randomBytes((characters / 4) * 3).toString("base64");
+
 /**
  * Bytes sent while a reader is stalled must exceed its 4 KiB window plus the
  * server's write buffer, Node's default high-water mark: 16 KiB before Node 22,
  * 64 KiB since. Chat texts are padded to 3,000 characters (the limit is 4,096);
  * progress messages (limit 1,024) are sent in greater number instead.
  */
-const chatPadding = "x".repeat(3000);
+const chatPaddingLength = 3000;
 
 /**
  * A reader that stops reading: an HTTP/2 stream with a 4 KiB window, paused
  * after its first bytes, so the server cannot write ahead. The bridge stops
  * pulling, and the method's policy from the schema applies: lossless streams
  * end with resource_exhausted once the bounded buffer is full; conflated ones
- * skip to the newest and always deliver the last.
+ * skip to the newest and always deliver the last. The same bounds hold when
+ * the stream is gzip-encoded: backpressure counts compressed bytes.
  */
-describe("SSE slow consumers follow the method's policy", () => {
+describe.each([
+  ["plain", false],
+  ["gzip", true],
+])("SSE slow consumers follow the method's policy (%s)", (_encoding, gzip) => {
   let server: TestServer;
   let token: string;
+  const acceptEncoding = gzip ? { "accept-encoding": "gzip" } : {};
   beforeAll(async () => {
-    server = await startTestServer({ config: { subscriberBuffer: 8 } });
+    server = await startTestServer({ config: { subscriberBuffer: 8, sseCompression: gzip } });
     token = await server.token("owner", ["worker"]);
   });
   afterAll(() => server.close());
@@ -34,16 +45,18 @@ describe("SSE slow consumers follow the method's policy", () => {
   async function stallThen(path: string, meanwhile: () => Promise<void>): Promise<RawSseEvent[]> {
     const session = http2.connect(server.url, { settings: { initialWindowSize: 4096 } });
     try {
-      const stream = session.request({ ":method": "GET", ":path": path, authorization: `Bearer ${token}` });
-      stream.setEncoding("utf8");
-      let text = "";
-      await new Promise<void>((resolve) => stream.once("data", (chunk: string) => ((text += chunk), resolve())));
+      const stream = session.request({ ":method": "GET", ":path": path, authorization: `Bearer ${token}`, ...acceptEncoding });
+      const chunks: Buffer[] = [];
+      const [headers] = (await once(stream, "response")) as [http2.IncomingHttpHeaders];
+      expect(headers["content-encoding"]).toBe(gzip ? "gzip" : undefined);
+      await new Promise<void>((resolve) => stream.once("data", (chunk: Buffer) => (chunks.push(chunk), resolve())));
       stream.pause();
       await meanwhile();
-      stream.on("data", (chunk: string) => (text += chunk));
+      stream.on("data", (chunk: Buffer) => chunks.push(chunk));
       stream.resume();
       await new Promise((resolve) => stream.once("end", resolve));
-      return parse(text);
+      const body = Buffer.concat(chunks);
+      return parse((gzip ? gunzipSync(body, { finishFlush: zlibConstants.Z_SYNC_FLUSH }) : body).toString("utf8"));
     } finally {
       session.close();
     }
@@ -55,7 +68,7 @@ describe("SSE slow consumers follow the method's policy", () => {
     const first = (await chat.send({ room, text: "m0" }, bearer(token))).message!.cursor;
     const total = 80;
     const events = await stallThen(ssePath("rivulet.chat.v1.ChatService/Subscribe", { room }, { lastEventId: first }), async () => {
-      for (let i = 1; i <= total; i++) await chat.send({ room, text: `m${i} ${chatPadding}` }, bearer(token));
+      for (let i = 1; i <= total; i++) await chat.send({ room, text: `m${i} ${padding(chatPaddingLength)}` }, bearer(token));
     });
     const messages = events.filter((e) => e.event === undefined);
     const texts = messages.map((e) => (JSON.parse(e.data) as { message: { text: string } }).message.text.split(" ")[0]);
@@ -75,9 +88,8 @@ describe("SSE slow consumers follow the method's policy", () => {
     const progress = clientFor(ProgressService, transportFor(server.url, "connect", "2"));
     const { job } = await progress.start({ kind: "export" }, bearer(token));
     const reports = 400;
-    const padding = "x".repeat(1000);
     const events = await stallThen(ssePath("rivulet.progress.v1.ProgressService/Watch", { jobId: job!.id }), async () => {
-      for (let i = 1; i < reports; i++) await progress.report({ jobId: job!.id, fraction: i / reports, message: `${i} ${padding}` }, bearer(token));
+      for (let i = 1; i < reports; i++) await progress.report({ jobId: job!.id, fraction: i / reports, message: `${i} ${padding()}` }, bearer(token));
       await progress.report({ jobId: job!.id, state: JobState.SUCCEEDED, fraction: 1, message: "done" }, bearer(token));
     });
     const jobs = events.filter((e) => e.event === undefined).map((e) => (JSON.parse(e.data) as { job: { state: string; sequence: string; message: string } }).job);
@@ -102,11 +114,14 @@ function parse(text: string): RawSseEvent[] {
     });
 }
 
-describe("SSE drops a client that reads nothing at all", () => {
+describe.each([
+  ["plain", false],
+  ["gzip", true],
+])("SSE drops a client that reads nothing at all (%s)", (_encoding, gzip) => {
   let server: TestServer;
   let token: string;
   beforeAll(async () => {
-    server = await startTestServer({ config: { keepaliveMs: 100 } });
+    server = await startTestServer({ config: { keepaliveMs: 100, sseCompression: gzip } });
     token = await server.token("alice");
   });
   afterAll(() => server.close());
@@ -117,13 +132,14 @@ describe("SSE drops a client that reads nothing at all", () => {
     const first = (await chat.send({ room, text: "m0" }, bearer(token))).message!.cursor;
     const session = http2.connect(server.url, { settings: { initialWindowSize: 4096 } });
     try {
-      const stream = session.request({ ":method": "GET", ":path": ssePath("rivulet.chat.v1.ChatService/Subscribe", { room }, { lastEventId: first }), authorization: `Bearer ${token}` });
-      await new Promise((resolve) => stream.once("response", resolve));
+      const stream = session.request({ ":method": "GET", ":path": ssePath("rivulet.chat.v1.ChatService/Subscribe", { room }, { lastEventId: first }), authorization: `Bearer ${token}`, ...(gzip ? { "accept-encoding": "gzip" } : {}) });
+      const [headers] = (await once(stream, "response")) as [http2.IncomingHttpHeaders];
+      expect(headers["content-encoding"]).toBe(gzip ? "gzip" : undefined);
       stream.pause();
       // The server resets the stream (CANCEL); even a paused client sees that.
       const reset = new Promise((resolve) => stream.once("close", resolve));
       // More than the stream's window and the server's write buffer: the server's writes back up.
-      for (let i = 1; i <= 40; i++) await chat.send({ room, text: `m${i} ${chatPadding}` }, bearer(token));
+      for (let i = 1; i <= 40; i++) await chat.send({ room, text: `m${i} ${padding(chatPaddingLength)}` }, bearer(token));
       await reset;
       expect(stream.rstCode).toBe(http2.constants.NGHTTP2_CANCEL);
     } finally {

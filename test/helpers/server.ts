@@ -1,6 +1,7 @@
 import type { Broker } from "../../src/broker/broker.js";
 import type { ServiceRegistration } from "../../src/bridge/method-registry.js";
 import { loadConfig, type Config } from "../../src/config.js";
+import type { DestinationStream } from "pino";
 import { createLogger } from "../../src/log.js";
 import { startServer, type RivuletServer } from "../../src/server.js";
 import type { ServiceDeps } from "../../src/services/service-deps.js";
@@ -23,6 +24,8 @@ export interface TestServerOptions {
   readonly config?: Partial<Config>;
   readonly broker?: Broker;
   readonly extraServices?: (deps: ServiceDeps) => readonly ServiceRegistration[];
+  /** Where the server's log goes instead of stdout (tests that read it set `config.logLevel` too). */
+  readonly logDestination?: DestinationStream;
 }
 
 /** Starts the real server (the same `startServer` as `npm start`) with test-friendly defaults. */
@@ -42,7 +45,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   };
   const server = await startServer({
     config,
-    logger: createLogger(config.logLevel),
+    logger: createLogger(config.logLevel, options.logDestination),
     broker: options.broker,
     extraServices: options.extraServices,
   });

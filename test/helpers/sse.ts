@@ -1,3 +1,8 @@
+import { once } from "node:events";
+import http, { type IncomingHttpHeaders, type IncomingMessage } from "node:http";
+import { Readable } from "node:stream";
+import zlib from "node:zlib";
+
 /** One event as a raw reader sees it. */
 export interface RawSseEvent {
   readonly event?: string;
@@ -55,4 +60,42 @@ export async function nextEvents(events: AsyncIterator<RawSseEvent>, count: numb
 export function ssePath(method: string, request: unknown, query: Record<string, string> = {}): string {
   const params = new URLSearchParams({ message: JSON.stringify(request), ...query });
   return `/sse/${method}?${params.toString()}`;
+}
+
+/** A raw HTTP/1.1 SSE response: its head, its events (inflated when gzip-encoded) and how its body ended. */
+export interface RawSseResponse {
+  readonly status: number;
+  readonly headers: IncomingHttpHeaders;
+  readonly events: AsyncGenerator<RawSseEvent>;
+  /** Resolves when the body ended whole (for gzip: with its trailer), rejects when it was cut or corrupt. */
+  readonly ended: Promise<void>;
+  /** Body bytes received so far, as they came on the wire (compressed or not). */
+  wireBytes(): number;
+}
+
+/**
+ * GETs an SSE URL with `node:http`, which sends only the headers given (no
+ * Accept-Encoding of its own), and inflates a gzip body incrementally with
+ * `Z_SYNC_FLUSH`: each event is read as soon as its bytes arrive, so a server
+ * holding compressed bytes back would show as an event that never comes.
+ */
+export async function getRawSse(url: string, headers: Readonly<Record<string, string>>): Promise<RawSseResponse> {
+  const request = http.get(url, { headers: { accept: "text/event-stream", ...headers } });
+  const [response] = (await once(request, "response")) as [IncomingMessage];
+  let bytes = 0;
+  response.on("data", (chunk: Buffer) => (bytes += chunk.length));
+  const body: Readable = response.headers["content-encoding"] === "gzip" ? response.pipe(zlib.createGunzip({ flush: zlib.constants.Z_SYNC_FLUSH })) : response;
+  const ended = new Promise<void>((resolve, reject) => {
+    body.once("end", resolve);
+    body.once("error", reject);
+    response.once("aborted", () => reject(new Error("response aborted")));
+  });
+  ended.catch(() => undefined);
+  return {
+    status: response.statusCode ?? 0,
+    headers: response.headers,
+    events: readSse(new Response(Readable.toWeb(body) as ReadableStream<Uint8Array>)),
+    ended,
+    wireBytes: () => bytes,
+  };
 }

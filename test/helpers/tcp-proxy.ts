@@ -30,6 +30,8 @@ export interface TcpProxy {
 /** Starts a proxy to 127.0.0.1:`targetPort` on a free port. */
 export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
   const open = new Set<net.Socket>();
+  // Frozen sockets no longer forward, but close() must still end them, or the proxy never closes.
+  const frozen = new Set<net.Socket>();
   const held: net.Socket[] = [];
   const requests: string[] = [];
   const events = new EventEmitter();
@@ -85,6 +87,7 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
       for (const socket of open) {
         socket.unpipe();
         socket.pause();
+        frozen.add(socket);
       }
       open.clear();
     },
@@ -93,7 +96,7 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
       while (connections < count) await once(events, "connection");
     },
     async close() {
-      for (const socket of [...open, ...held]) socket.destroy();
+      for (const socket of [...open, ...held, ...frozen]) socket.destroy();
       await new Promise((resolve) => server.close(resolve));
     },
   };

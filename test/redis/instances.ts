@@ -22,6 +22,8 @@ export interface Instance {
   alive(): boolean;
   /** Kills it with SIGKILL: no shutdown, no goodbye to clients or Redis. */
   kill(): Promise<void>;
+  /** Stops it with SIGTERM, as an orchestrator does: a graceful shutdown; resolves when it exited. */
+  terminate(): Promise<void>;
 }
 
 export interface InstancesOptions {
@@ -116,6 +118,11 @@ async function startInstance(name: string, url: string, prefix: string, args: re
     async kill() {
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill("SIGKILL");
+      await exited;
+    },
+    async terminate() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill("SIGTERM");
       await exited;
     },
   };

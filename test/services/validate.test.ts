@@ -27,4 +27,12 @@ describe("checkText", () => {
     expect(outcome(emoji, 2, 10)).toBe("text is shorter than 2 characters");
     expect(outcome(`${emoji}x`, 2, 10)).toBe("ok");
   });
+
+  it("refuses whitespace alone where text is required, and takes it where it is optional", () => {
+    for (const blank of [" ", "\t\n\r ", "\u00a0\u3000", " ".repeat(4096)]) {
+      expect(outcome(blank, 1, 4096)).toBe("text must not be only whitespace");
+      expect(outcome(blank, 0, 4096)).toBe("ok");
+    }
+    expect(outcome(" x ", 1, 4096)).toBe("ok");
+  });
 });

@@ -4,19 +4,15 @@
 // after every message it had sent, and resuming from the last cursor loses
 // nothing. Conflate (progress): only the newest pending snapshot is kept, and
 // the terminal one always arrives.
-import { subscribe as subscribeChannel, unsubscribe as unsubscribeChannel } from "node:diagnostics_channel";
 import { once } from "node:events";
-import type { Duplex } from "node:stream";
-import type { WebSocket } from "ws";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ChatService, SubscribeRequestSchema, SubscribeResponseSchema, type SubscribeResponse } from "../../gen/rivulet/chat/v1/chat_pb.js";
 import { EchoRequestSchema, EchoResponseSchema } from "../../gen/rivulet/testing/v1/counter_pb.js";
-import { websocketOpenChannel } from "../../src/bridge/websocket-bridge.js";
 import { JobState, ProgressService, WatchRequestSchema, WatchResponseSchema } from "../../gen/rivulet/progress/v1/progress_pb.js";
 import { bearer, clientFor, transportFor } from "../helpers/clients.js";
 import { counterService } from "../helpers/counter-service.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
-import { openRawSocket, type RawSocket } from "./raw-socket.js";
+import { openRawSocket, openWatchedRawSocket } from "./raw-socket.js";
 
 const textOf = (r: SubscribeResponse) => (r.event.case === "message" ? r.event.value.text : `<${r.event.case}>`);
 
@@ -29,19 +25,7 @@ describe("a WebSocket client that stops reading", () => {
   });
   afterAll(() => server.close());
 
-  /** A raw client socket and the server's side of it (to see its buffered bytes). */
-  async function openWatchedSocket(): Promise<{ socket: RawSocket; serverSocket: WebSocket; serverTransport: Duplex }> {
-    let serverSocket: WebSocket | undefined;
-    let serverTransport: Duplex | undefined;
-    const onOpen = (message: unknown) => ({ socket: serverSocket, transport: serverTransport } = message as { socket: WebSocket; transport: Duplex });
-    subscribeChannel(websocketOpenChannel.name, onOpen);
-    try {
-      const socket = await openRawSocket(server.url, { token });
-      return { socket, serverSocket: serverSocket!, serverTransport: serverTransport! };
-    } finally {
-      unsubscribeChannel(websocketOpenChannel.name, onOpen);
-    }
-  }
+  const openWatchedSocket = () => openWatchedRawSocket(server.url, token);
 
   async function droppedSlowConsumers(): Promise<number> {
     const text = await (await fetch(`${server.url}/metrics`)).text();

@@ -1,6 +1,9 @@
+import { subscribe as subscribeChannel, unsubscribe as unsubscribeChannel } from "node:diagnostics_channel";
+import type { Duplex } from "node:stream";
 import { create, fromBinary, toBinary, type DescMessage, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
 import WebSocket from "ws";
 import { ClientFrameSchema, ServerFrameSchema, type ServerFrame } from "../../gen/rivulet/bridge/v1/bridge_pb.js";
+import { websocketOpenChannel } from "../../src/bridge/websocket-bridge.js";
 
 /** What a raw socket saw for one call: its messages (decoded) and its end. */
 export interface CallResult<T> {
@@ -123,4 +126,18 @@ export async function openRawSocket(
       socket.close();
     },
   };
+}
+
+/** A raw client socket and the server's side of it: its `ws` socket (to see its buffered bytes) and its TCP socket. */
+export async function openWatchedRawSocket(baseUrl: string, token: string): Promise<{ socket: RawSocket; serverSocket: WebSocket; serverTransport: Duplex }> {
+  let serverSocket: WebSocket | undefined;
+  let serverTransport: Duplex | undefined;
+  const onOpen = (message: unknown) => ({ socket: serverSocket, transport: serverTransport } = message as { socket: WebSocket; transport: Duplex });
+  subscribeChannel(websocketOpenChannel.name, onOpen);
+  try {
+    const socket = await openRawSocket(baseUrl, { token });
+    return { socket, serverSocket: serverSocket!, serverTransport: serverTransport! };
+  } finally {
+    unsubscribeChannel(websocketOpenChannel.name, onOpen);
+  }
 }
