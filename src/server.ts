@@ -259,7 +259,7 @@ function createDemoPageMount(): Mount {
     handle(req, res, url) {
       if (url.pathname === "/favicon.ico" && (req.method === "GET" || req.method === "HEAD")) {
         // No icon to serve: an empty answer browsers may cache for a day.
-        res.writeHead(204, { "cache-control": "public, max-age=86400" });
+        writeHead(res, 204, { "cache-control": "public, max-age=86400" });
         res.end();
         return true;
       }
