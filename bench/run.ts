@@ -17,6 +17,7 @@ import { runIdle } from "./scenarios/idle.js";
 import { runLlm } from "./scenarios/llm.js";
 import { runRedis } from "./scenarios/redis.js";
 import { runRooms } from "./scenarios/rooms.js";
+import { runWebSocketCompression } from "./scenarios/ws-compression.js";
 
 const scenarios: Record<ScenarioName, (options: BenchOptions, log: (line: string) => void) => Promise<Row[]>> = {
   broadcast: runBroadcast,
@@ -24,6 +25,7 @@ const scenarios: Record<ScenarioName, (options: BenchOptions, log: (line: string
   idle: runIdle,
   llm: runLlm,
   redis: runRedis,
+  "ws-compression": runWebSocketCompression,
 };
 
 /** Runs the bench; returns the results (and writes them as JSON when `options.resultsDirectory` is set). */

@@ -85,5 +85,16 @@ export function renderMarkdown(results: BenchResults): string {
       return [row.case, row.label, `${row.fixed.delivered}/${row.fixed.expected}`, ms(row.fixed.latencyMs.p50), ms(row.fixed.latencyMs.p99), ms(row.fixed.latencyMs.p999), added];
     })));
   }
+  const compression = rows.filter((r) => r.scenario === "ws-compression");
+  if (compression.length > 0) {
+    const header = ["case", "target", "delivered/expected", "wire bytes per delivery", "server CPU µs per delivery", "p50 ms", "p99 ms", "load gen CPU"];
+    sections.push(`### (f) WebSocket permessage-deflate\n\n` + table(header, compression.map((row) => {
+      if (row.skipped || !row.fixed) return skippedLine(row, header.length);
+      const f = row.fixed;
+      const per = (value: number) => (f.delivered > 0 ? value / f.delivered : 0);
+      return [row.case, row.label, `${f.delivered}/${f.expected}`, number(per(f.bytesReceived)), number(per(f.serverCpuSeconds) * 1e6, 2), ms(f.latencyMs.p50), ms(f.latencyMs.p99),
+        `${number((100 * f.loadCpuSeconds) / f.elapsedSeconds)} %`];
+    })));
+  }
   return `${sections.join("\n\n")}\n`;
 }

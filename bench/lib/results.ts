@@ -22,7 +22,7 @@ export interface LlmResult {
 
 /** One row of the results: a target in one case of one scenario. */
 export interface Row {
-  readonly scenario: "broadcast" | "rooms" | "idle" | "llm" | "redis";
+  readonly scenario: "broadcast" | "rooms" | "idle" | "llm" | "redis" | "ws-compression";
   /** The case within the scenario, e.g. "1000 subscribers, 64 B". */
   readonly case: string;
   readonly target: string;
