@@ -7,8 +7,8 @@ import { requestHeaders } from "../http/request-headers.js";
 import { redactUrl } from "../log.js";
 import type { Mount, MountContext } from "./mount.js";
 import { WebSocketCloseCode, websocketSubprotocol } from "./websocket-close-codes.js";
-import { negotiatedDeflate, perMessageDeflateOptions } from "./websocket-deflate.js";
 import { createWebSocketConnection, type WebSocketConnection } from "./websocket-connection.js";
+import { negotiatedDeflate, perMessageDeflateOptions } from "./websocket-deflate.js";
 import { createPayloadCache } from "./websocket-payload-cache.js";
 
 /**

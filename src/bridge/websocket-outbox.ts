@@ -33,9 +33,9 @@ const flushThresholdBytes = 64 * 1024;
  * in one write, so the kernel sees one system call for the batch rather than
  * one per message, the cost that dominates fan-out on loopback. Messages are
  * framed (and compressed, when the socket negotiated `deflate`) here, not by
- * ws's `send`: a fanned-out message arrives framed once for all sockets. ws still writes its own
- * control frames (ping, close) to the same socket; both write synchronously,
- * so frames never interleave. `maxBufferedBytes` must be at least the TCP
+ * ws's `send`: a fanned-out message arrives framed once for all sockets. ws
+ * still writes its own control frames (ping, close, never compressed) to the
+ * same socket; both write synchronously, so frames never interleave. `maxBufferedBytes` must be at least the TCP
  * socket's high-water mark (16 KiB), so that congestion always ends with a
  * `drain` event.
  */
