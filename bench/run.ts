@@ -18,6 +18,7 @@ import { runLlm } from "./scenarios/llm.js";
 import { runRedis } from "./scenarios/redis.js";
 import { runRooms } from "./scenarios/rooms.js";
 import { runSseCompression } from "./scenarios/sse-compression.js";
+import { runWebSocketCompression } from "./scenarios/ws-compression.js";
 
 const scenarios: Record<ScenarioName, (options: BenchOptions, log: (line: string) => void) => Promise<Row[]>> = {
   broadcast: runBroadcast,
@@ -25,7 +26,8 @@ const scenarios: Record<ScenarioName, (options: BenchOptions, log: (line: string
   idle: runIdle,
   llm: runLlm,
   redis: runRedis,
-  compression: runSseCompression,
+  "sse-compression": runSseCompression,
+  "ws-compression": runWebSocketCompression,
 };
 
 /** Runs the bench; returns the results (and writes them as JSON when `options.resultsDirectory` is set). */

@@ -11,6 +11,8 @@ export interface Metrics {
   readonly deliveries: Counter<"transport">;
   /** Subscribers ended because they read too slowly, by transport. */
   readonly slowConsumersDropped: Counter<"transport">;
+  /** WebSocket messages compressed with permessage-deflate: once per fanned-out message, not per socket. */
+  readonly websocketDeflated: Counter;
 }
 
 /** A registry per server (tests run several in one process) with Node's default metrics, event-loop delay included. */
@@ -26,6 +28,11 @@ export function createMetrics(): Metrics {
       name: "rivulet_slow_consumers_dropped_total",
       help: "Subscribers ended with resource_exhausted for reading too slowly",
       labelNames: ["transport"],
+      registers: [registry],
+    }),
+    websocketDeflated: new Counter({
+      name: "rivulet_websocket_deflated_messages_total",
+      help: "WebSocket messages compressed with permessage-deflate (once per message, however many sockets receive it)",
       registers: [registry],
     }),
   };

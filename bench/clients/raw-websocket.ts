@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { connect, type Socket } from "node:net";
+import { constants, inflateRawSync } from "node:zlib";
 import type { MarkerScanner } from "../lib/marker.js";
 
 /** What a raw WebSocket connection offers its protocol (the target's subscribe logic). */
@@ -22,7 +23,15 @@ export interface WebSocketOptions {
   /** Each text frame, for protocols that talk back (Socket.IO's heartbeat). */
   readonly onText?: (text: string, sender: WebSocketSender) => void;
   readonly onEnd: (reason: string) => void;
+  /**
+   * Offers permessage-deflate and inflates compressed (RSV1) messages before scanning them. Only for a server that
+   * answers with server_no_context_takeover (Rivulet does): each message is then inflated on its own.
+   */
+  readonly deflate?: boolean;
 }
+
+/** RFC 7692 §7.2.2: the empty block the sender removed from each compressed message. */
+const deflateTail = Buffer.from([0x00, 0x00, 0xff, 0xff]);
 
 const maskedZeroKey = Buffer.from([0, 0, 0, 0]);
 
@@ -58,6 +67,7 @@ export function openWebSocket(options: WebSocketOptions): Socket {
     `sec-websocket-key: ${randomBytes(16).toString("base64")}`,
     "sec-websocket-version: 13",
     ...(options.protocol ? [`sec-websocket-protocol: ${options.protocol}`] : []),
+    ...(options.deflate ? ["sec-websocket-extensions: permessage-deflate"] : []),
     ...options.headers.map(([n, v]) => `${n}: ${v}`),
   ];
   socket.write(`${head.join("\r\n")}\r\n\r\n`);
@@ -82,7 +92,10 @@ export function openWebSocket(options: WebSocketOptions): Socket {
         start = offset + 10;
       }
       if (data.length < start + length) break;
-      const payload = data.subarray(start, start + length);
+      const compressed = (data[offset]! & 0x40) !== 0;
+      const payload = compressed
+        ? inflateRawSync(Buffer.concat([data.subarray(start, start + length), deflateTail]), { finishFlush: constants.Z_SYNC_FLUSH })
+        : data.subarray(start, start + length);
       switch (opcode) {
         case 0x0:
         case 0x2:

@@ -3,8 +3,8 @@ import { allTargets, targetNamed } from "../targets/all-targets.js";
 import type { Target } from "../targets/target.js";
 import type { StepTiming } from "./measure-step.js";
 
-/** The scenarios of issue 7, (a) to (e), and SSE gzip (f, issue 12), in run order. */
-export const scenarioNames = ["broadcast", "rooms", "idle", "llm", "redis", "compression"] as const;
+/** The scenarios of issue 7, (a) to (e), and SSE gzip (f) and WebSocket permessage-deflate (g) of issue 12, in run order. */
+export const scenarioNames = ["broadcast", "rooms", "idle", "llm", "redis", "sse-compression", "ws-compression"] as const;
 /** One of `scenarioNames`. */
 export type ScenarioName = (typeof scenarioNames)[number];
 
@@ -26,6 +26,9 @@ export interface BenchOptions {
   /** Scenario (e): subscribers on the second instance, publishes per second. */
   readonly redisSubscribers: number;
   readonly redisPublishRate: number;
+  /** Scenario (g): WebSocket subscribers of one topic, publishes per second. */
+  readonly compressionSubscribers: number;
+  readonly compressionPublishRate: number;
   readonly fixedDeliveriesPerSecond: number;
   readonly rampFactor: number;
   readonly rampSteps: number;
@@ -51,6 +54,9 @@ export function defaultOptions(quick: boolean): BenchOptions {
     // Far below every ceiling (5,000 deliveries/s): the hop's latency, not a backlog's.
     redisSubscribers: quick ? 100 : 1000,
     redisPublishRate: quick ? 20 : 5,
+    // 20,000 deliveries/s (2,000 quick): far below the ceiling, so CPU per delivery is the cost of the work, not of a backlog.
+    compressionSubscribers: quick ? 100 : 1000,
+    compressionPublishRate: 20,
     fixedDeliveriesPerSecond: 10_000,
     // ×2.5 per step: 10,000 to 976,000 deliveries/s in six steps, past what one core
     // serves (five steps, 390,000, no longer saturated Rivulet's fan-out).
@@ -62,7 +68,7 @@ export function defaultOptions(quick: boolean): BenchOptions {
   };
 }
 
-const usage = `Usage: npm run bench -- [--quick] [--scenarios broadcast,rooms,idle,llm,redis,compression] [--targets ${allTargets.map((t) => t.name).join(",")}]
+const usage = `Usage: npm run bench -- [--quick] [--scenarios broadcast,rooms,idle,llm,redis,sse-compression,ws-compression] [--targets ${allTargets.map((t) => t.name).join(",")}]
   [--subscribers 1000,5000] [--payloads 64,1024] [--cpu-prof] [--no-json]`;
 
 /** Parses `npm run bench` arguments; throws with the usage on a bad one. */

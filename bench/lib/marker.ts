@@ -22,10 +22,14 @@ export function nowMicros(): number {
   return Number(process.hrtime.bigint() / 1000n);
 }
 
-/** A payload of exactly `size` ASCII bytes that starts with the marker for `sentMicros`. */
-export function markerPayload(size: number, sentMicros: number): string {
+/**
+ * A payload of exactly `size` ASCII bytes that starts with the marker for `sentMicros`,
+ * padded with `x` or, where compression is measured, with `filler` (repeated as needed; no `~`).
+ */
+export function markerPayload(size: number, sentMicros: number, filler?: string): string {
   const marker = `~T${Math.floor(sentMicros).toString(16).padStart(16, "0")}~`;
-  return marker + "x".repeat(Math.max(0, size - markerLength));
+  const rest = Math.max(0, size - markerLength);
+  return marker + (filler === undefined ? "x".repeat(rest) : filler.repeat(Math.ceil(rest / filler.length)).slice(0, rest));
 }
 
 /** What a connection's scanner reports into: shared by every connection of a load generator. */

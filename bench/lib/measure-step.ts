@@ -32,6 +32,8 @@ export interface StepResult {
   readonly rssBytes: number;
   /** Connections that ended during the step (a slow consumer dropped, an error). */
   readonly connectionsEnded: number;
+  /** Bytes the subscribers' sockets received in the step (framing included, as on the wire). */
+  readonly bytesReceived: number;
 }
 
 /** What one step publishes, where, how fast and for how long. */
@@ -42,6 +44,8 @@ export interface StepPlan {
   readonly fanOut: readonly number[];
   readonly publishRate: number;
   readonly payloadBytes: number;
+  /** Pads payloads with this text instead of `x` (`markerPayload`): compression is measured on text, not on one letter. */
+  readonly filler?: string;
   readonly timing: StepTiming;
 }
 
@@ -68,7 +72,7 @@ export async function runStep(session: TargetSession, plan: StepPlan): Promise<S
       const index = next % plan.topics.length;
       const fanOut = plan.fanOut[index]!;
       expected += fanOut;
-      const publish = session.publisher.publish(plan.topics[index]!, markerPayload(plan.payloadBytes, start + next * intervalMicros)).catch(() => {
+      const publish = session.publisher.publish(plan.topics[index]!, markerPayload(plan.payloadBytes, start + next * intervalMicros, plan.filler)).catch(() => {
         publishErrors++;
         expected -= fanOut;
       });
@@ -111,6 +115,7 @@ export async function runStep(session: TargetSession, plan: StepPlan): Promise<S
     eventLoopDelayP99Ms: stats.eventLoopDelayP99Ms,
     rssBytes: stats.rssBytes,
     connectionsEnded: report.ended - before.ended,
+    bytesReceived: report.bytes,
   };
 }
 

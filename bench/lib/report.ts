@@ -85,13 +85,24 @@ export function renderMarkdown(results: BenchResults): string {
       return [row.case, row.label, `${row.fixed.delivered}/${row.fixed.expected}`, ms(row.fixed.latencyMs.p50), ms(row.fixed.latencyMs.p99), ms(row.fixed.latencyMs.p999), added];
     })));
   }
-  const compression = rows.filter((r) => r.scenario === "compression");
-  if (compression.length > 0) {
+  const sseCompression = rows.filter((r) => r.scenario === "sse-compression");
+  if (sseCompression.length > 0) {
     const header = ["case", "target", "deliveries", "wire bytes per delivery", "server CPU µs per delivery", "RSS KiB per idle connection"];
-    sections.push(`### (f) SSE gzip\n\n` + table(header, compression.map((row) => {
+    sections.push(`### (f) SSE gzip\n\n` + table(header, sseCompression.map((row) => {
       if (row.skipped || !row.compression) return skippedLine(row, header.length);
       const c = row.compression;
       return [row.case, row.label, number(c.deliveries), number(c.wireBytesPerDelivery, 1), number(c.serverCpuMicrosPerDelivery, 1), number(c.rssBytesPerConnection / 1024, 1)];
+    })));
+  }
+  const compression = rows.filter((r) => r.scenario === "ws-compression");
+  if (compression.length > 0) {
+    const header = ["case", "target", "delivered/expected", "wire bytes per delivery", "server CPU µs per delivery", "p50 ms", "p99 ms", "load gen CPU"];
+    sections.push(`### (g) WebSocket permessage-deflate\n\n` + table(header, compression.map((row) => {
+      if (row.skipped || !row.fixed) return skippedLine(row, header.length);
+      const f = row.fixed;
+      const per = (value: number) => (f.delivered > 0 ? value / f.delivered : 0);
+      return [row.case, row.label, `${f.delivered}/${f.expected}`, number(per(f.bytesReceived)), number(per(f.serverCpuSeconds) * 1e6, 2), ms(f.latencyMs.p50), ms(f.latencyMs.p99),
+        `${number((100 * f.loadCpuSeconds) / f.elapsedSeconds)} %`];
     })));
   }
   return `${sections.join("\n\n")}\n`;

@@ -33,7 +33,7 @@ export interface CompressionResult {
 
 /** One row of the results: a target in one case of one scenario. */
 export interface Row {
-  readonly scenario: "broadcast" | "rooms" | "idle" | "llm" | "redis" | "compression";
+  readonly scenario: "broadcast" | "rooms" | "idle" | "llm" | "redis" | "sse-compression" | "ws-compression";
   /** The case within the scenario, e.g. "1000 subscribers, 64 B". */
   readonly case: string;
   readonly target: string;

@@ -49,6 +49,8 @@ export type LoadReply =
       readonly firstEnd: string | undefined;
       /** The load generator's own CPU time since the last reset: near one second per second means it, not the server, may be the limit. */
       readonly cpuSeconds: number;
+      /** Bytes the subscribers' sockets received since the last reset. */
+      readonly bytes: number;
     }
   | { readonly type: "closed" }
   | LlmReport;

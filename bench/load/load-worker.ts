@@ -24,6 +24,7 @@ let ended = 0;
 let firstEnd: string | undefined;
 let closing = false;
 let cpuAtReset = process.cpuUsage();
+let bytes = 0;
 
 function reply(message: LoadReply): void {
   process.send?.(message);
@@ -64,6 +65,7 @@ async function open(request: Extract<LoadRequest, { type: "open" }>): Promise<vo
     });
     for (const socket of opened) {
       sockets.push(socket);
+      socket.on("data", (chunk: Buffer) => (bytes += chunk.length));
       // A bounded number of handshakes in flight keeps the server's accept queue from overflowing.
       batch.push(new Promise<void>((resolve) => {
         socket.once("connect", () => resolve());
@@ -96,12 +98,13 @@ process.on("message", (request: LoadRequest) => {
       sink.delivered = 0;
       sink.lastAt = 0;
       cpuAtReset = process.cpuUsage();
+      bytes = 0;
       reply({ type: "reset-done" });
       return;
     case "report":
       {
         const cpu = process.cpuUsage(cpuAtReset);
-        reply({ type: "report", delivered: sink.delivered, lastAt: sink.lastAt, latency: sink.latency.toData(), ended, firstEnd, cpuSeconds: (cpu.user + cpu.system) / 1e6 });
+        reply({ type: "report", delivered: sink.delivered, lastAt: sink.lastAt, latency: sink.latency.toData(), ended, firstEnd, cpuSeconds: (cpu.user + cpu.system) / 1e6, bytes });
       }
       return;
     case "close":

@@ -66,7 +66,7 @@ export async function runSseCompression(options: BenchOptions, log: (line: strin
       for (const s of opened) s.request.destroy();
       log(`sse-compression ${mode}: ${(wireBytes / deliveries).toFixed(1)} B and ${((stats.cpuSeconds * 1e6) / deliveries).toFixed(1)} µs server CPU per delivery`);
       rows.push({
-        scenario: "compression",
+        scenario: "sse-compression",
         case: `${subscribers} subscribers × ${messages} chat messages`,
         target: mode === "on" ? "rivulet-sse-gzip" : "rivulet-sse",
         label: mode === "on" ? "Rivulet SSE, --sse-compression on" : "Rivulet SSE, --sse-compression off",

@@ -5,7 +5,7 @@ import { grpcJs } from "./grpc-js.js";
 import { rivuletConnect } from "./rivulet-connect.js";
 import { rivuletGrpc } from "./rivulet-grpc.js";
 import { rivuletSse } from "./rivulet-sse.js";
-import { rivuletWebSocket } from "./rivulet-websocket.js";
+import { rivuletWebSocket, rivuletWebSocketDeflate } from "./rivulet-websocket.js";
 import { socketIo } from "./socket-io.js";
 import type { Target } from "./target.js";
 
@@ -16,9 +16,12 @@ export const allTargets: readonly Target[] = [
   socketIo, grpcJs,
 ];
 
+/** Targets that only their own scenario runs (scenario (f)); found by name like the others. */
+const scenarioTargets: readonly Target[] = [rivuletWebSocketDeflate];
+
 /** The target with this name; throws with the list when there is none. */
 export function targetNamed(name: string): Target {
-  const target = allTargets.find((t) => t.name === name);
+  const target = [...allTargets, ...scenarioTargets].find((t) => t.name === name);
   if (!target) throw new Error(`unknown target "${name}"; known: ${allTargets.map((t) => t.name).join(", ")}`);
   return target;
 }

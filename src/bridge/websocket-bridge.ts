@@ -8,6 +8,7 @@ import { redactUrl } from "../log.js";
 import type { Mount, MountContext } from "./mount.js";
 import { WebSocketCloseCode, websocketSubprotocol } from "./websocket-close-codes.js";
 import { createWebSocketConnection, type WebSocketConnection } from "./websocket-connection.js";
+import { negotiatedDeflate, perMessageDeflateOptions } from "./websocket-deflate.js";
 import { createPayloadCache } from "./websocket-payload-cache.js";
 
 /**
@@ -29,11 +30,17 @@ export function createWebSocketBridge(context: MountContext): Mount {
   const server = new WebSocketServer({
     noServer: true,
     maxPayload: config.wsMaxPayloadBytes,
-    // Off for fan-out: compressing each copy of a broadcast costs more CPU than it saves on loopback and LANs.
-    perMessageDeflate: false,
+    // Off by default for fan-out: compression costs CPU per message and saves little on loopback and LANs.
+    perMessageDeflate: config.wsCompression === "on" ? perMessageDeflateOptions(config.wsCompressionThresholdBytes) : false,
     clientTracking: false,
     // RFC 6455 §4.2.2: the server selects one of the offered subprotocols; others never reach this point.
     handleProtocols: (offered) => (offered.has(websocketSubprotocol) ? websocketSubprotocol : false),
+  });
+  // The extension parameters ws accepted, read from its handshake answer (ws keeps them private).
+  const deflateAnswers = new WeakMap<IncomingMessage, string>();
+  server.on("headers", (headers: string[], req: IncomingMessage) => {
+    const answer = headers.find((line) => line.toLowerCase().startsWith("sec-websocket-extensions:"));
+    if (answer !== undefined) deflateAnswers.set(req, answer.slice(answer.indexOf(":") + 1));
   });
   const payloads = createPayloadCache();
   const connections = new Set<WebSocketConnection>();
@@ -64,6 +71,7 @@ export function createWebSocketBridge(context: MountContext): Mount {
       transport,
       methods: context.methods,
       payloads,
+      deflate: negotiatedDeflate(deflateAnswers.get(req), config.wsCompressionThresholdBytes, metrics.websocketDeflated),
       logger,
       metrics,
       limits: { maxCalls: config.wsMaxCalls, maxMessageBytes: config.maxMessageBytes, maxBufferedBytes: config.wsMaxBufferedBytes, maxStallMs: config.idleTimeoutMs },

@@ -9,6 +9,7 @@ import type { Metrics } from "../metrics.js";
 import type { ResponseSink } from "../services/response-sink.js";
 import type { BridgeMethod } from "./method-registry.js";
 import { WebSocketCloseCode } from "./websocket-close-codes.js";
+import type { WebSocketDeflate } from "./websocket-deflate.js";
 import {
   decodeClientFrame,
   encodeEndFrame,
@@ -27,6 +28,8 @@ export interface WebSocketConnectionOptions {
   readonly transport: Duplex;
   readonly methods: ReadonlyMap<string, BridgeMethod>;
   readonly payloads: PayloadCache;
+  /** How messages to this socket are compressed (permessage-deflate), or undefined to send them plain. */
+  readonly deflate: WebSocketDeflate | undefined;
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly limits: {
@@ -87,7 +90,7 @@ export function createWebSocketConnection(options: WebSocketConnectionOptions): 
   const calls = new Map<number, CallState>();
   // The labelled child, looked up once: `inc({ transport })` hashes the labels on every delivery.
   const deliveries = metrics.deliveries.labels({ transport });
-  const outbox = createWebSocketOutbox(socket, options.transport, limits.maxBufferedBytes);
+  const outbox = createWebSocketOutbox(socket, options.transport, limits.maxBufferedBytes, options.deflate);
   const enqueue = outbox.enqueue;
   const congested = outbox.congested;
   const waitForDrain = outbox.drained;
@@ -111,7 +114,7 @@ export function createWebSocketConnection(options: WebSocketConnectionOptions): 
   }
 
   function sendResponse(call: CallState, response: Message): void {
-    outbox.enqueueWire(options.payloads.messageFrame(call.method.method.output, response, call.id));
+    outbox.enqueueWire(options.payloads.messageFrame(call.method.method.output, response, call.id, options.deflate));
     deliveries.inc();
   }
 

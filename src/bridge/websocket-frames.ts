@@ -89,13 +89,14 @@ export function encodeMessageFrame(id: number, payload: Uint8Array, cursor: stri
  * A server-to-client WebSocket message on the wire (RFC 6455 §5.2): one
  * final, unmasked binary frame around `payload`. Built here rather than by
  * ws's `send` so that one message fanned out to many sockets is framed once
- * and the same bytes are queued on every socket.
+ * and the same bytes are queued on every socket. `compressed` sets RSV1: the
+ * payload is permessage-deflate data (RFC 7692 §6.1).
  */
-export function webSocketBinaryFrame(payload: Uint8Array): Buffer {
+export function webSocketBinaryFrame(payload: Uint8Array, compressed = false): Buffer {
   const length = payload.length;
   const headerLength = length < 126 ? 2 : length < 65_536 ? 4 : 10;
   const frame = Buffer.allocUnsafe(headerLength + length);
-  frame[0] = 0x82; // FIN, opcode 2 (binary)
+  frame[0] = compressed ? 0xc2 : 0x82; // FIN, RSV1 when compressed, opcode 2 (binary)
   if (length < 126) {
     frame[1] = length;
   } else if (length < 65_536) {

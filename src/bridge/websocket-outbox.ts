@@ -2,13 +2,13 @@ import type { Duplex } from "node:stream";
 import type { WebSocket } from "ws";
 import { drainedOrClosed } from "../http/drained.js";
 import { createTurnFlush, type Flushable } from "../http/turn-flush.js";
-import { webSocketBinaryFrame } from "./websocket-frames.js";
+import { outgoingFrame, type WebSocketDeflate } from "./websocket-deflate.js";
 
 /** The outgoing side of one socket: batched writes and backpressure. */
 export interface WebSocketOutbox {
   /** Queues a `ServerFrame`; frames queued in the same event-loop turn are written together. */
   enqueue(frame: Uint8Array): void;
-  /** Queues a whole WebSocket message already framed for the wire (`webSocketBinaryFrame`), shared by many sockets. */
+  /** Queues a whole WebSocket message already framed for the wire (`outgoingFrame`), shared by many sockets. */
   enqueueWire(message: Buffer): void;
   /** Writes what is queued now. */
   flush(): void;
@@ -32,14 +32,19 @@ const flushThresholdBytes = 64 * 1024;
  * Batches a socket's messages: those queued in one turn go to the TCP socket
  * in one write, so the kernel sees one system call for the batch rather than
  * one per message, the cost that dominates fan-out on loopback. Messages are
- * framed here (`webSocketBinaryFrame`), not by ws's `send`: a fanned-out
- * message arrives framed once for all sockets. ws still writes its own
- * control frames (ping, close) to the same socket; both write synchronously,
- * so frames never interleave. `maxBufferedBytes` must be at least the TCP
+ * framed (and compressed, when the socket negotiated `deflate`) here, not by
+ * ws's `send`: a fanned-out message arrives framed once for all sockets. ws
+ * still writes its own control frames (ping, close, never compressed) to the
+ * same socket; both write synchronously, so frames never interleave. `maxBufferedBytes` must be at least the TCP
  * socket's high-water mark (64 KiB since Node 22), so that congestion always ends with a
  * `drain` event.
  */
-export function createWebSocketOutbox(socket: WebSocket, transport: Duplex, maxBufferedBytes: number): WebSocketOutbox {
+export function createWebSocketOutbox(
+  socket: WebSocket,
+  transport: Duplex,
+  maxBufferedBytes: number,
+  deflate: WebSocketDeflate | undefined,
+): WebSocketOutbox {
   let queue: Buffer[] = [];
   let queuedBytes = 0;
   let discarding = false;
@@ -67,7 +72,7 @@ export function createWebSocketOutbox(socket: WebSocket, transport: Duplex, maxB
   const flushable = { flush };
 
   return {
-    enqueue: (frame) => enqueueWire(webSocketBinaryFrame(frame)),
+    enqueue: (frame) => enqueueWire(outgoingFrame(frame, deflate)),
     enqueueWire,
     flush,
     discard() {

@@ -1,4 +1,5 @@
 import { ScalarType, toBinary, type DescField, type DescMessage, type Message } from "@bufbuild/protobuf";
+import { outgoingFrame, type WebSocketDeflate } from "./websocket-deflate.js";
 import { encodeMessageFrame, webSocketBinaryFrame } from "./websocket-frames.js";
 
 /** Encodes response messages to Protobuf binary and to wire frames, once per object. */
@@ -8,9 +9,18 @@ export interface PayloadCache {
   /**
    * The whole WebSocket message for `response` on call `id`: the frame header
    * and `ServerFrame{message{id, payload, cursor}}`. Sockets that use the same
-   * call id (most clients number their calls from 1) share one Buffer.
+   * call id (most clients number their calls from 1) share one Buffer, and
+   * so do sockets that negotiated the same `deflate` window: a fanned-out
+   * message is compressed once, not once per socket.
    */
-  messageFrame(schema: DescMessage, response: Message, id: number): Buffer;
+  messageFrame(schema: DescMessage, response: Message, id: number, deflate?: WebSocketDeflate): Buffer;
+}
+
+/** The wire frames of one response for one call id: plain, and compressed per window size. */
+interface FramesOfId {
+  plain: Buffer | undefined;
+  /** Indexed by `server_max_window_bits` (9 to 15). */
+  deflated: (Buffer | undefined)[] | undefined;
 }
 
 /**
@@ -24,7 +34,7 @@ const maxCachedIdsPerResponse = 4;
 
 export function createPayloadCache(): PayloadCache {
   const encodings = new WeakMap<Message, Uint8Array>();
-  const frames = new WeakMap<Message, Map<number, Buffer>>();
+  const frames = new WeakMap<Message, Map<number, FramesOfId>>();
   const encode = (schema: DescMessage, response: Message) => {
     let bytes = encodings.get(response);
     if (bytes === undefined) {
@@ -33,22 +43,26 @@ export function createPayloadCache(): PayloadCache {
     }
     return bytes;
   };
+  const serverFrame = (schema: DescMessage, response: Message, id: number) =>
+    encodeMessageFrame(id, encode(schema, response), cursorOfResponse(schema, response));
   return {
     encode,
-    messageFrame(schema, response, id) {
+    messageFrame(schema, response, id, deflate) {
       let byId = frames.get(response);
       if (byId === undefined) {
         byId = new Map();
         frames.set(response, byId);
       }
-      let frame = byId.get(id);
-      if (frame === undefined) {
-        frame = webSocketBinaryFrame(encodeMessageFrame(id, encode(schema, response), cursorOfResponse(schema, response)));
+      let cached = byId.get(id);
+      if (cached === undefined) {
+        cached = { plain: undefined, deflated: undefined };
         // Call ids are the clients' choice: a response kept in history must not
         // keep a copy per id, so only the first few ids are cached.
-        if (byId.size < maxCachedIdsPerResponse) byId.set(id, frame);
+        if (byId.size < maxCachedIdsPerResponse) byId.set(id, cached);
       }
-      return frame;
+      if (deflate === undefined) return (cached.plain ??= webSocketBinaryFrame(serverFrame(schema, response, id)));
+      const deflated = (cached.deflated ??= []);
+      return (deflated[deflate.windowBits] ??= outgoingFrame(serverFrame(schema, response, id), deflate));
     },
   };
 }

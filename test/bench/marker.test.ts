@@ -12,6 +12,11 @@ describe("bench payload markers", () => {
     expect(markerPayload(1024, 1).length).toBe(1024);
   });
 
+  it("pads with a filler text when one is given, repeated or cut to the exact size", () => {
+    expect(markerPayload(30, 0x1234, "ab ")).toBe("~T0000000000001234~ab ab ab ab");
+    expect(markerPayload(1024, 1, "some words ").length).toBe(1024);
+  });
+
   it("counts markers and their latency inside any framing, split across chunks anywhere", () => {
     const framed = Buffer.from(`data: {"text":"${markerPayload(40, 1000)}"}\n\n` + `\x00\x00\x00\x00\x2a${markerPayload(30, 1500)}`, "latin1");
     for (let split = 0; split <= framed.length; split++) {

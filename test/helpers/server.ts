@@ -58,3 +58,10 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     close: () => server.close(),
   };
 }
+
+/** The value of one series on the server's `/metrics` (for example `rivulet_deliveries_total{transport="sse"}`), 0 when absent. */
+export async function metricValue(baseUrl: string, series: string): Promise<number> {
+  const text = await (await fetch(`${baseUrl}/metrics`)).text();
+  const line = text.split("\n").find((l) => l.startsWith(`${series} `));
+  return line === undefined ? 0 : Number(line.slice(series.length + 1));
+}

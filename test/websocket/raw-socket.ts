@@ -31,7 +31,46 @@ export interface RawSocket {
   readonly log: readonly ServerFrame[];
   /** Resolves with the close code and reason. */
   readonly closed: Promise<{ code: number; reason: string }>;
+  /** With `recordWire`: every WebSocket frame the server sent, as it came off the TCP socket (before ws inflates it). */
+  readonly wire: readonly WireFrame[];
+  /** The `Sec-WebSocket-Extensions` of the server's handshake answer, if any. */
+  readonly extensionsAnswer: string | undefined;
   close(): void;
+}
+
+/** One server-to-client WebSocket frame as sent (RFC 6455 §5.2; server frames are not masked). */
+export interface WireFrame {
+  readonly fin: boolean;
+  /** Set on permessage-deflate compressed messages (RFC 7692 §6.1). */
+  readonly rsv1: boolean;
+  readonly opcode: number;
+  readonly payload: Buffer;
+}
+
+/** Splits the server's byte stream into frames as it arrives; a frame cut across TCP chunks waits for its rest. */
+function createWireParser(onFrame: (frame: WireFrame) => void): (chunk: Buffer) => void {
+  let pending = Buffer.alloc(0);
+  return (chunk) => {
+    pending = Buffer.concat([pending, chunk]);
+    for (;;) {
+      if (pending.length < 2) return;
+      let length = pending[1]! & 0x7f;
+      let at = 2;
+      if (length === 126) {
+        if (pending.length < 4) return;
+        length = pending.readUInt16BE(2);
+        at = 4;
+      } else if (length === 127) {
+        if (pending.length < 10) return;
+        length = Number(pending.readBigUInt64BE(2));
+        at = 10;
+      }
+      if (pending.length < at + length) return;
+      const first = pending[0]!;
+      onFrame({ fin: (first & 0x80) !== 0, rsv1: (first & 0x40) !== 0, opcode: first & 0x0f, payload: pending.subarray(at, at + length) });
+      pending = pending.subarray(at + length);
+    }
+  };
 }
 
 /** A queue of frames with one waiter at a time. */
@@ -51,17 +90,27 @@ class FrameQueue {
   }
 }
 
-/** Opens `ws://…/ws` with the rivulet.v1 subprotocol (unless other `protocols` are given) and waits for it to open. */
+/**
+ * Opens `ws://…/ws` with the rivulet.v1 subprotocol (unless other `protocols` are given) and waits for it to open.
+ * `deflate` offers permessage-deflate (ws's default offer); `recordWire` keeps the raw frames the server sent.
+ */
 export async function openRawSocket(
   baseUrl: string,
-  options: { token?: string; protocols?: string[]; origin?: string; headers?: Record<string, string> } = {},
+  options: { token?: string; protocols?: string[]; origin?: string; headers?: Record<string, string>; deflate?: boolean; recordWire?: boolean } = {},
 ): Promise<RawSocket> {
   const url = new URL("/ws", baseUrl.replace(/^http/, "ws"));
   if (options.token) url.searchParams.set("access_token", options.token);
   const socket = new WebSocket(url, options.protocols ?? ["rivulet.v1"], {
     origin: options.origin,
     headers: options.headers,
-    perMessageDeflate: false,
+    perMessageDeflate: options.deflate ?? false,
+  });
+  const wire: WireFrame[] = [];
+  let extensionsAnswer: string | undefined;
+  socket.once("upgrade", (res) => {
+    extensionsAnswer = res.headers["sec-websocket-extensions"];
+    // A second 'data' listener on the TCP socket ws reads: it sees the same chunks, compressed frames included.
+    if (options.recordWire) res.socket.on("data", createWireParser((frame) => wire.push(frame)));
   });
   const control = new FrameQueue();
   const perCall = new Map<number, FrameQueue>();
@@ -95,6 +144,10 @@ export async function openRawSocket(
     socket,
     closed,
     log,
+    wire,
+    get extensionsAnswer() {
+      return extensionsAnswer;
+    },
     send(frame) {
       socket.send(toBinary(ClientFrameSchema, create(ClientFrameSchema, frame)));
     },
