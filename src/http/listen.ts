@@ -78,10 +78,14 @@ export async function listen(options: ListenOptions): Promise<Listener> {
       stream.once("end", () => clearTimeout(requestTimer));
       stream.once("close", () => {
         clearTimeout(requestTimer);
-        openStreams--;
+        // Idle time counts from the last stream's end: re-arm, or a session
+        // whose streams were still closing when the timer fired (a flood's
+        // handlers finishing under load) would never be checked again.
+        if (--openStreams === 0 && !session.destroyed) session.setTimeout(options.idleTimeoutMs);
       });
     });
-    session.setTimeout(options.idleTimeoutMs, () => {
+    session.setTimeout(options.idleTimeoutMs);
+    session.on("timeout", () => {
       if (openStreams === 0) session.destroy();
     });
     session.once("connect", () => session.setLocalWindowSize(connectionWindowBytes));
