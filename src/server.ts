@@ -68,8 +68,13 @@ export async function startServer(options: ServerOptions): Promise<RivuletServer
   const development = config.authSecret === undefined && config.authJwks === undefined;
   const claimRules = { issuer: config.authIssuer, audience: config.authAudience };
   // Development mode's secret lives in a file so tokens outlive a restart and are shared by local instances.
+  const developmentSecret = development ? await loadDevelopmentSecret(developmentSecretPath).catch((error: unknown) => error as Error) : undefined;
   const secret =
-    config.authSecret !== undefined ? new TextEncoder().encode(config.authSecret) : development ? await loadDevelopmentSecret(developmentSecretPath) : createRandomSecret();
+    config.authSecret !== undefined
+      ? new TextEncoder().encode(config.authSecret)
+      : developmentSecret instanceof Uint8Array
+        ? developmentSecret
+        : createRandomSecret();
   const tokens = createHmacTokens(secret, claimRules);
   const verifier = createTokenVerifier({
     ...claimRules,
@@ -78,9 +83,12 @@ export async function startServer(options: ServerOptions): Promise<RivuletServer
     jwks: config.authJwks === undefined ? undefined : createJwks({ source: config.authJwks, caFile: config.authJwksCa, cacheMaxAgeMs: config.authJwksCacheMs }),
   });
   if (development) {
-    logger.warn(
-      `DEVELOPMENT MODE: no --auth-secret or --auth-jwks given. Tokens are signed with the secret in ${developmentSecretPath} (created once, shared by instances started in this directory) and anyone can mint one at GET /dev/token. Never run this way in production.`,
-    );
+    // A directory that cannot hold the file (read-only, another user's) still serves, with a secret of this process only.
+    const where =
+      developmentSecret instanceof Error
+        ? `a random secret of this process only (${developmentSecretPath} could not be kept: ${developmentSecret.message}; tokens will not survive a restart)`
+        : `the secret in ${developmentSecretPath} (created once, shared by instances started in this directory)`;
+    logger.warn(`DEVELOPMENT MODE: no --auth-secret or --auth-jwks given. Tokens are signed with ${where} and anyone can mint one at GET /dev/token. Never run this way in production.`);
   }
 
   const deps: ServiceDeps = {

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { mkdtemp, rm, stat } from "node:fs/promises";
+import { mkdtemp, rm, stat, writeFile } from "node:fs/promises";
 import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -80,6 +80,21 @@ describe("the command line", () => {
       await rm(cwd, { recursive: true, force: true });
     }
   }, 60_000);
+
+  it("serves in development mode with a secret of its own when .rivulet/dev-secret cannot be kept, and says so", async () => {
+    // A `.rivulet` that is a file stands for any directory the secret cannot be written to (read-only, not ours): root ignores modes.
+    const cwd = await mkdtemp(join(tmpdir(), "rivulet-dev-"));
+    try {
+      await writeFile(join(cwd, ".rivulet"), "not a directory\n");
+      const { lines, port } = await start(["--port", "0", "--host", "127.0.0.1"], {}, cwd);
+      expect(lines.find((l) => String(l.msg).startsWith("DEVELOPMENT MODE"))).toMatchObject({ level: 40, msg: expect.stringContaining("a random secret of this process only") });
+      const token = bearer(await (await fetch(`http://127.0.0.1:${port}/dev/token?user=alice`)).text());
+      const chat = clientFor(ChatService, transportFor(`http://127.0.0.1:${port}`, "connect", "1.1"));
+      expect((await chat.send({ room: "dev", text: "no secret file" }, token)).message?.author).toBe("alice");
+    } finally {
+      await rm(cwd, { recursive: true, force: true });
+    }
+  });
 
   it("refuses a bad value with a clear message and exit code 2", async () => {
     child = spawn(process.execPath, ["--import", "tsx", "src/main.ts", "--port", "99999"], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
