@@ -177,8 +177,10 @@ export async function startServer(options: ServerOptions): Promise<RivuletServer
         logger.info("shutting down: telling clients to reconnect elsewhere");
         listener.stopAccepting();
         shutdown.abort(new ConnectError("server is shutting down; reconnect", Code.Unavailable));
-        await Promise.all(mounts.map((mount) => mount.shutdown?.()));
+        // One grace period for every stage: the mounts' goodbyes (each bounded by
+        // the grace on its own) and the connections' close share the same deadline.
         const grace = new Promise<void>((resolve) => setTimeout(resolve, config.shutdownGraceMs).unref());
+        await Promise.race([Promise.all(mounts.map((mount) => mount.shutdown?.())), grace]);
         await Promise.race([listener.closed(), grace]);
         listener.destroyAll();
         if (!options.broker) await broker.close();

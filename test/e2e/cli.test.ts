@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { mkdtemp, rm, stat, writeFile } from "node:fs/promises";
-import { createServer, type AddressInfo } from "node:net";
+import { connect, createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -131,6 +131,29 @@ describe("the command line", () => {
           resolve(code ?? "killed");
         });
       });
+
+    it("exits within one grace period when a WebSocket peer never answers the close frame", async () => {
+      const { port, process: server } = await start(["--port", "0", "--host", "127.0.0.1", "--shutdown-grace", "3s"], { RIVULET_AUTH_SECRET: testSecret });
+      const token = await createHmacTokens(testSecret).mint({ userId: "alice" });
+      // A peer that completes the handshake, then reads nothing and answers nothing.
+      const peer = connect(port, "127.0.0.1");
+      peer.on("error", () => undefined);
+      peer.write(
+        `GET /ws?access_token=${token} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+          `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: rivulet.v1\r\n\r\n`,
+      );
+      const [answer] = (await once(peer, "data")) as [Buffer];
+      expect(answer.toString("latin1")).toMatch(/^HTTP\/1\.1 101 /);
+      peer.pause();
+      try {
+        // Before, the WebSocket goodbye waited one grace period and the connections' close another.
+        const exited = exitWithin(server, 3000, 2500);
+        server.kill("SIGTERM");
+        expect(await exited).toBe(0);
+      } finally {
+        peer.destroy();
+      }
+    });
 
     it("exits when the reader of its log has gone away (| head -c N)", async () => {
       const { process: server } = await start(["--port", "0", "--host", "127.0.0.1", "--shutdown-grace", "1s"], { RIVULET_AUTH_SECRET: testSecret });
