@@ -8,7 +8,8 @@ import { webSocketBinaryFrame } from "./websocket-frames.js";
  * `server_no_context_takeover` (§7.1.1.1): each message is then compressed
  * from an empty window, so its compressed form depends only on its bytes and
  * the window size, and a message fanned out to many sockets is deflated once
- * and the same bytes go to every socket that negotiated the same window.
+ * per window size: only the few bytes that name each socket's call id are
+ * added per socket, uncompressed (`compressedMessage`).
  * Client-to-server messages are inflated by ws's Receiver, which applies
  * `maxPayload` to the inflated size (a decompression bomb closes with 1009).
  */
@@ -19,7 +20,7 @@ export interface WebSocketDeflate {
   readonly windowBits: number;
   /** Messages shorter than this go uncompressed (RSV1 clear), which the extension allows per message (§6). */
   readonly threshold: number;
-  /** Counts each message actually deflated (metrics; once per fanned-out message, not per socket). */
+  /** Counts each message actually deflated (metrics; once per fanned-out message and window size, not per socket). */
   readonly counter: { inc(): void };
 }
 
@@ -78,4 +79,26 @@ export function outgoingFrame(payload: Uint8Array, deflate: WebSocketDeflate | u
 export function deflateMessage(payload: Uint8Array, windowBits: number): Buffer {
   const compressed = deflateRawSync(payload, { windowBits, finishFlush: constants.Z_SYNC_FLUSH });
   return compressed.subarray(0, compressed.length - 4);
+}
+
+/**
+ * The permessage-deflate data of a message made of `prefix` then bytes whose
+ * `deflateMessage` form is `deflatedRest`: `prefix` as one non-final STORED
+ * block (RFC 1951 §3.2.4: at a byte boundary, the header byte 0x00 then LEN
+ * and NLEN, 16-bit little-endian), then `deflatedRest` as is. It inflates to
+ * prefix and rest: the rest's blocks start at a byte boundary, and as it was
+ * compressed from an empty window its back-references never reach into the
+ * prefix. This lets a fanned-out message whose first bytes differ per socket
+ * (the call id) be deflated once: only the few prefix bytes are per socket.
+ */
+export function compressedMessage(prefix: Uint8Array, deflatedRest: Uint8Array): Buffer {
+  // Prefixes here are at most 12 bytes; a stored block holds up to 65,535.
+  if (prefix.length > 0xffff) throw new RangeError(`stored block of ${prefix.length} bytes`);
+  const data = Buffer.allocUnsafe(5 + prefix.length + deflatedRest.length);
+  data[0] = 0x00; // BFINAL 0, BTYPE 00 (stored); the rest of the byte is padding
+  data.writeUInt16LE(prefix.length, 1);
+  data.writeUInt16LE(~prefix.length & 0xffff, 3);
+  data.set(prefix, 5);
+  data.set(deflatedRest, 5 + prefix.length);
+  return data;
 }

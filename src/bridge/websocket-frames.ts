@@ -58,31 +58,59 @@ const utf8 = new TextEncoder();
  * zero values omitted).
  */
 export function encodeMessageFrame(id: number, payload: Uint8Array, cursor: string): Uint8Array {
+  const fields = encodeMessageFields(payload, cursor);
+  const prefix = encodeMessagePrefix(id, fields.length);
+  const frame = new Uint8Array(prefix.length + fields.length);
+  frame.set(prefix);
+  frame.set(fields, prefix.length);
+  return frame;
+}
+
+/**
+ * The part of a message frame that does not depend on the call id: the
+ * `payload` and `cursor` fields of the inner `Message`, which end the frame.
+ * Split from the prefix so that it can be compressed once per response
+ * whatever the subscribers' call ids (see `compressedMessage`).
+ */
+export function encodeMessageFields(payload: Uint8Array, cursor: string): Uint8Array {
   const cursorBytes = cursor === "" ? undefined : utf8.encode(cursor);
-  let inner = 0;
-  if (id !== 0) inner += 1 + varintSize(id);
-  if (payload.length > 0) inner += 1 + varintSize(payload.length) + payload.length;
-  if (cursorBytes) inner += 1 + varintSize(cursorBytes.length) + cursorBytes.length;
-  const frame = new Uint8Array(1 + varintSize(inner) + inner);
+  let size = 0;
+  if (payload.length > 0) size += 1 + varintSize(payload.length) + payload.length;
+  if (cursorBytes) size += 1 + varintSize(cursorBytes.length) + cursorBytes.length;
+  const fields = new Uint8Array(size);
   let at = 0;
-  frame[at++] = serverFrameMessageTag;
-  at = writeVarint(frame, at, inner);
-  if (id !== 0) {
-    frame[at++] = messageIdTag;
-    at = writeVarint(frame, at, id);
-  }
   if (payload.length > 0) {
-    frame[at++] = messagePayloadTag;
-    at = writeVarint(frame, at, payload.length);
-    frame.set(payload, at);
+    fields[at++] = messagePayloadTag;
+    at = writeVarint(fields, at, payload.length);
+    fields.set(payload, at);
     at += payload.length;
   }
   if (cursorBytes) {
-    frame[at++] = messageCursorTag;
-    at = writeVarint(frame, at, cursorBytes.length);
-    frame.set(cursorBytes, at);
+    fields[at++] = messageCursorTag;
+    at = writeVarint(fields, at, cursorBytes.length);
+    fields.set(cursorBytes, at);
   }
-  return frame;
+  return fields;
+}
+
+/**
+ * The id-dependent start of a message frame, followed on the wire by
+ * `fieldsLength` bytes of `encodeMessageFields`: the `ServerFrame.message`
+ * tag, the inner message's length (which grows with the id's varint) and the
+ * `id` field. At most 12 bytes.
+ */
+export function encodeMessagePrefix(id: number, fieldsLength: number): Uint8Array {
+  const idSize = id === 0 ? 0 : 1 + varintSize(id);
+  const inner = idSize + fieldsLength;
+  const prefix = new Uint8Array(1 + varintSize(inner) + idSize);
+  let at = 0;
+  prefix[at++] = serverFrameMessageTag;
+  at = writeVarint(prefix, at, inner);
+  if (id !== 0) {
+    prefix[at++] = messageIdTag;
+    writeVarint(prefix, at, id);
+  }
+  return prefix;
 }
 
 /**

@@ -2,7 +2,9 @@
 // clients with and without the extension, the server's frames read off the
 // client's TCP socket before ws inflates them.
 import { constants, deflateRawSync, inflateRawSync } from "node:zlib";
+import { fromBinary } from "@bufbuild/protobuf";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ServerFrameSchema } from "../../gen/rivulet/bridge/v1/bridge_pb.js";
 import { ChatService, SubscribeRequestSchema, SubscribeResponseSchema } from "../../gen/rivulet/chat/v1/chat_pb.js";
 import { bearer, clientFor, transportFor } from "../helpers/clients.js";
 import { metricValue, startTestServer, type TestServer } from "../helpers/server.js";
@@ -39,12 +41,15 @@ describe("WebSocket permessage-deflate, --ws-compression on", () => {
     return socket;
   }
 
-  /** Subscribes each socket (call id 1) to `room` and waits until each has the room's first message: the subscriptions are live. */
-  async function subscribeAll(room: string, subscribers: readonly RawSocket[]) {
+  /**
+   * Subscribes each socket to `room`, on call id `ids[i]` (1 when not given),
+   * and waits until each has the room's first message: the subscriptions are live.
+   */
+  async function subscribeAll(room: string, subscribers: readonly RawSocket[], ids: readonly number[] = []) {
     const publisher = clientFor(ChatService, transportFor(server.url, "connect", "1.1"));
     await publisher.send({ room, text: "first" }, bearer(token));
-    for (const socket of subscribers) socket.call(1, subscribe, SubscribeRequestSchema, { room, history: 1 });
-    for (const socket of subscribers) expect(texts((await socket.until(1, SubscribeResponseSchema, 1)).messages)).toEqual(["first"]);
+    subscribers.forEach((socket, i) => socket.call(ids[i] ?? 1, subscribe, SubscribeRequestSchema, { room, history: 1 }));
+    for (const [i, socket] of subscribers.entries()) expect(texts((await socket.until(ids[i] ?? 1, SubscribeResponseSchema, 1)).messages)).toEqual(["first"]);
     return publisher;
   }
 
@@ -76,19 +81,36 @@ describe("WebSocket permessage-deflate, --ws-compression on", () => {
     expect(compressedFrames[2]!.payload).toEqual(plainFrames[2]!.payload);
   });
 
-  it("deflates a fanned-out message once and sends every socket the same compressed bytes", async () => {
-    const subscribers = [await open(true), await open(true), await open(true), await open(true), await open(true)];
-    const publisher = await subscribeAll("deflate-fan-out", subscribers);
+  it("deflates a fanned-out message once whatever the sockets' call ids; every socket decodes the same message", async () => {
+    // Clients number their calls as they please: ids of 1-, 2- and 3-byte varints, and two sockets sharing id 1.
+    const ids = [1, 1, 2, 7, 300, 70000];
+    const subscribers = await Promise.all(ids.map(() => open(true)));
+    const publisher = await subscribeAll("deflate-fan-out", subscribers, ids);
     const before = await metricValue(server.url, deflated);
     await publisher.send({ room: "deflate-fan-out", text: bigText }, bearer(token));
-    for (const socket of subscribers) expect(texts((await socket.until(1, SubscribeResponseSchema, 1)).messages)).toEqual([bigText]);
+    const received = await Promise.all(subscribers.map((socket, i) => socket.until(ids[i]!, SubscribeResponseSchema, 1)));
+    for (const result of received) {
+      expect(texts(result.messages)).toEqual([bigText]);
+      expect(result.messages).toEqual(received[0]!.messages);
+    }
 
     expect(await metricValue(server.url, deflated)).toBe(before + 1);
     const frames = subscribers.map((socket) => dataFrames(socket).at(-1)!);
     for (const frame of frames) {
       expect(frame.rsv1).toBe(true);
-      expect(frame.payload).toEqual(frames[0]!.payload);
+      expect(frame.payload.length).toBeLessThan(bigText.length / 4);
     }
+    // Sockets on the same call id get the very same compressed bytes.
+    expect(frames[1]!.payload).toEqual(frames[0]!.payload);
+    // The others differ only in the few uncompressed bytes that hold the id: the deflated rest is shared.
+    const rest = (frame: WireFrame) => frame.payload.subarray(frame.payload.length - 16);
+    for (const frame of frames) expect(rest(frame)).toEqual(rest(frames[0]!));
+    // Inflated by hand too (RFC 7692 §7.2.2), each is a ServerFrame naming its own call around the same payload.
+    const inflated = frames.map((frame) => fromBinary(ServerFrameSchema, inflate(frame.payload)).kind);
+    expect(inflated.map((kind) => kind.case)).toEqual(ids.map(() => "message"));
+    const messages = inflated.map((kind) => (kind.case === "message" ? kind.value : undefined));
+    expect(messages.map((message) => message?.id)).toEqual(ids);
+    for (const message of messages) expect(message?.payload).toEqual(messages[0]?.payload);
   });
 
   it("refuses a decompression bomb with 1009: --ws-max-payload bounds the inflated size, not the compressed one", async () => {

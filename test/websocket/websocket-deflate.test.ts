@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import { ServerFrameSchema } from "../../gen/rivulet/bridge/v1/bridge_pb.js";
 import { EchoResponseSchema } from "../../gen/rivulet/testing/v1/counter_pb.js";
 import { deflateMessage, negotiatedDeflate, outgoingFrame, type WebSocketDeflate } from "../../src/bridge/websocket-deflate.js";
+import { encodeMessageFrame, webSocketBinaryFrame } from "../../src/bridge/websocket-frames.js";
 import { createPayloadCache } from "../../src/bridge/websocket-payload-cache.js";
 
 const toHex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
@@ -58,7 +59,7 @@ describe("compressed frames", () => {
     }
   });
 
-  it("deflates a response once per call id and window, whatever the number of sockets", () => {
+  it("shares one compressed frame between sockets on the same call id and window", () => {
     const cache = createPayloadCache();
     const response = create(EchoResponseSchema, { text: "x".repeat(2000) });
     const deflate15 = deflateOf(15, 1024);
@@ -75,5 +76,29 @@ describe("compressed frames", () => {
     expect(first[1]).toBe(first.length - 2); // compressed to under 126 bytes: a 2-byte header
     const serverFrame = toBinary(ServerFrameSchema, create(ServerFrameSchema, { kind: { case: "message", value: { id: 1, payload: toBinary(EchoResponseSchema, response) } } }));
     expect(inflateRawSync(Buffer.concat([first.subarray(2), Buffer.from([0x00, 0x00, 0xff, 0xff])]), { finishFlush: constants.Z_SYNC_FLUSH })).toEqual(Buffer.from(serverFrame));
+  });
+
+  it("deflates a response once per window whatever the call ids, each frame inflating to exactly its plain ServerFrame", () => {
+    const cache = createPayloadCache();
+    const response = create(EchoResponseSchema, { text: "the quick brown fox jumps over the lazy dog; ".repeat(60) });
+    const payload = toBinary(EchoResponseSchema, response);
+    // 1, 300 and 70000 have varints of 1, 2 and 3 bytes: the inner length, and so the prefix, changes with them.
+    const ids = [1, 300, 70000, 2, 7, 128, 16384, 5, 99, 2 ** 31];
+    for (const windowBits of [9, 15]) {
+      const deflate = deflateOf(windowBits, 1024);
+      for (const id of ids) {
+        const frame = cache.messageFrame(EchoResponseSchema, response, id, deflate);
+        expect(frame[0]).toBe(0xc2);
+        expect(frame[1]).toBe(frame.length - 2);
+        const inflated = inflateRawSync(Buffer.concat([frame.subarray(2), Buffer.from([0x00, 0x00, 0xff, 0xff])]), {
+          windowBits,
+          finishFlush: constants.Z_SYNC_FLUSH,
+        });
+        expect(inflated).toEqual(Buffer.from(encodeMessageFrame(id, payload, "")));
+        // The plain frame for the same id is the same ServerFrame.
+        expect(cache.messageFrame(EchoResponseSchema, response, id)).toEqual(webSocketBinaryFrame(inflated));
+      }
+      expect(deflate.count).toBe(1);
+    }
   });
 });
