@@ -34,7 +34,7 @@ const maxTokenLength = 8192;
 /** Asymmetric algorithms accepted from a JWKS. */
 const jwksAlgorithms = ["RS256", "ES256"];
 /** Tolerated clock difference for `exp` and `nbf`, in seconds. */
-const clockToleranceSeconds = 5;
+export const clockToleranceSeconds = 5;
 /** Verified tokens remembered per verifier (see token-cache.ts), and for how long at most. */
 const cachedTokens = 10_000;
 const cachedTokenMaxAgeMs = 60_000;

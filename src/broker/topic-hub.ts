@@ -34,6 +34,8 @@ export interface TopicHub {
   attach(topic: string, subscriber: HubSubscriber): () => void;
   /** Topics with a live feed on this instance now. */
   readonly topics: number;
+  /** A topic's feed now, for tests and diagnostics: members live and still joining, entries kept in `recent`. */
+  inspect(topic: string): { readonly live: number; readonly joining: number; readonly recent: number } | undefined;
 }
 
 interface Member {
@@ -61,6 +63,8 @@ interface Feed {
   /**
    * The entries dispatched last, in sequence, ending at `last`: a joiner whose
    * read the feed overtook takes what it missed from here instead of reading again.
+   * Kept only while some member is joining (entries can be large, and only joiners
+   * read them); empty otherwise.
    */
   recent: Entry[];
   /** Joiners waiting for the feed to be in sequence again. */
@@ -184,9 +188,12 @@ export function createTopicHub(broker: Broker, readBatch = 256): TopicHub {
   }
 
   function dispatch(feed: Feed, event: SubscriptionEvent): void {
-    // `recent` stays one run in sequence: a gap starts it again.
+    // `recent` stays one run in sequence: a gap starts it again. Recording only while a member is
+    // joining covers every joiner exactly: it is in `joining` before its read starts, so an entry the
+    // feed dispatched before that is in the log for the read to return (or, beyond the read's batch,
+    // missedFromRecent sees the run does not reach back to it and the joiner reads again).
     if (event.kind === "gap") feed.recent = [];
-    else if (feed.recent.push(event.entry) > readBatch) feed.recent.shift();
+    else if (feed.joining.size > 0 && feed.recent.push(event.entry) > readBatch) feed.recent.shift();
     for (const member of feed.live) {
       if (event.kind === "entry") {
         const { epoch, offset } = event.entry.position;
@@ -238,8 +245,13 @@ export function createTopicHub(broker: Broker, readBatch = 256): TopicHub {
   function drop(feed: Feed, member: Member): void {
     member.closed = true;
     feed.live.delete(member);
-    feed.joining.delete(member);
+    leaveJoining(feed, member);
     if (feed.live.size === 0 && feed.joining.size === 0 && feeds.get(feed.topic) === feed) close(feed);
+  }
+
+  /** The member is no longer joining; with no joiner left, nobody reads `recent`, so its entries are let go. */
+  function leaveJoining(feed: Feed, member: Member): void {
+    if (feed.joining.delete(member) && feed.joining.size === 0) feed.recent = [];
   }
 
   /** Resolves when the feed is in sequence (or gone). */
@@ -273,7 +285,7 @@ export function createTopicHub(broker: Broker, readBatch = 256): TopicHub {
         if (member.closed) return;
         if (feeds.get(feed.topic) !== feed) throw new ConnectError("topic feed ended", Code.Unavailable);
         if (member.epoch === feed.epoch && member.last >= feed.last) {
-          feed.joining.delete(member);
+          leaveJoining(feed, member);
           feed.live.add(member);
           return;
         }
@@ -291,7 +303,7 @@ export function createTopicHub(broker: Broker, readBatch = 256): TopicHub {
           else for (const entry of missed) subscriber.event({ kind: "entry", entry }, true);
           if (member.closed) return;
           member.last = feed.last;
-          feed.joining.delete(member);
+          leaveJoining(feed, member);
           feed.live.add(member);
           return;
         }
@@ -355,6 +367,10 @@ export function createTopicHub(broker: Broker, readBatch = 256): TopicHub {
     },
     get topics() {
       return feeds.size;
+    },
+    inspect(topic) {
+      const feed = feeds.get(topic);
+      return feed && { live: feed.live.size, joining: feed.joining.size, recent: feed.recent.length };
     },
   };
 }

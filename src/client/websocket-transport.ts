@@ -169,6 +169,10 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): We
     /** When the call was last sent, and whether with credentials asked for just before (cleared by a response). */
     let sentAt = 0;
     let freshCredentials = false;
+    // Set by a renewal (start() with a token just asked for, or a new handshake) and consumed by the next
+    // request(): the session also resends on a plain reconnect, with the headers of the last start(), and
+    // such a resend's credentials are not fresh (the token may have expired while the socket was down).
+    let renewedForNextSend = false;
     const queue: Message[] = [];
     let last: Message | undefined;
     let done = false;
@@ -196,6 +200,8 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): We
     const call: SessionCall = {
       request: () => {
         sentAt = performance.now();
+        freshCredentials = renewedForNextSend;
+        renewedForNextSend = false;
         return { method: fullName(method), request: toBinary(method.input, resumeRequest(method.input, method.output, request, last)), headers };
       },
       message(payload) {
@@ -218,9 +224,11 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): We
           return;
         }
         if (resumable && error?.code === Code.Unauthenticated && renewal && !done && !refusedFresh()) {
-          freshCredentials = true;
           // Synchronously, so the socket replaced is the one whose handshake expired, once for all its calls.
-          if (renewal === "handshake") return session.restartOnNewSocket(call);
+          if (renewal === "handshake") {
+            renewedForNextSend = true;
+            return session.restartOnNewSocket(call);
+          }
           retryTimer = setTimeout(() => {
             retryTimer = undefined;
             void start();
@@ -238,7 +246,7 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): We
       withToken(headers).then(
         (withAuthorization) => {
           headers = withAuthorization;
-          freshCredentials ||= renewal === "token";
+          renewedForNextSend = renewal === "token";
           if (!done) session.start(call);
         },
         (error: unknown) => settle(ConnectError.from(error)),

@@ -299,6 +299,37 @@ describe("topic hub: one live feed per topic, every subscriber exactly once and 
     expect(early.events.at(-1)).toBe("7");
   });
 
+  it("keeps no recent entries while no subscriber is joining, and still hands an overtaken joiner each entry once", async () => {
+    // `recent` is read only by joiners the feed overtook: kept for the life of the feed,
+    // it held up to a batch of payloads per busy topic with nobody joining.
+    const { broker: base } = instrumented(createMemoryBroker());
+    const { broker, state } = overtaking(base, "room");
+    const hub = createTopicHub(broker);
+    const early = recorder({ last: 0 });
+    hub.attach("room", early.subscriber);
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    for (let i = 1; i <= 5; i++) await base.publish("room", bytes(String(i)));
+    await early.received(5);
+    expect(hub.inspect("room")).toEqual({ live: 1, joining: 0, recent: 0 });
+
+    // A joiner whose read the feed overtakes (live-1 is dispatched while the read is in flight).
+    state.budget = 1;
+    state.reads = 0;
+    const late = recorder({ last: 3 });
+    hub.attach("room", late.subscriber);
+    expect(hub.inspect("room")).toEqual({ live: 1, joining: 1, recent: 0 });
+    await late.received(4);
+    expect(late.events).toEqual(["3", "4", "5", "live-1"]);
+    expect(state.reads).toBe(1); // live-1 came from `recent`, not from a second read
+    expect(hub.inspect("room")).toEqual({ live: 2, joining: 0, recent: 0 });
+
+    for (let i = 6; i <= 8; i++) await base.publish("room", bytes(String(i)));
+    await late.received(7);
+    expect(late.events).toEqual(["3", "4", "5", "live-1", "6", "7", "8"]);
+    expect(early.events).toEqual(["1", "2", "3", "4", "5", "live-1", "6", "7", "8"]);
+    expect(hub.inspect("room")).toEqual({ live: 2, joining: 0, recent: 0 });
+  });
+
   it("hands every subscriber a contiguous run, whenever it attaches (property)", async () => {
     await fc.assert(
       fc.asyncProperty(

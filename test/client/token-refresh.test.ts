@@ -3,15 +3,19 @@
 // token expired resumes from its cursor with a fresh token from the client's
 // token source, and ends only when the fresh token is refused too. Real
 // server, real clients, 2-second tokens, a publisher that never pauses.
+import { EventEmitter, once } from "node:events";
 import { setTimeout as delay } from "node:timers/promises";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { decodeJwt } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ChatService, type SubscribeResponse } from "../../gen/rivulet/chat/v1/chat_pb.js";
+import { clockToleranceSeconds } from "../../src/auth/tokens.js";
 import { createSseClient } from "../../src/client/sse.js";
 import { createSseTransport } from "../../src/client/sse-transport.js";
 import { createWebSocketTransport, type WebSocketTransportOptions } from "../../src/client/websocket-transport.js";
 import { bearer, clientFor, transportFor } from "../helpers/clients.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
+import { startTcpProxy } from "../helpers/tcp-proxy.js";
 
 /** Token lifetime, in seconds: short enough for several expiries per test. */
 const ttlSeconds = 2;
@@ -121,6 +125,46 @@ describe("typed clients across token expiry", () => {
     const sse = createClient(ChatService, createSseTransport({ baseUrl: server.url, token: source.next }));
     const { published, received } = await readAcrossExpiries("refresh-sse-transport", source, sse.subscribe(request("refresh-sse-transport")));
     expect(received).toEqual(published);
+  });
+
+  // A laptop that sleeps: the socket drops while a quiet stream's token expires, and the session's
+  // reconnect resends the call with the token it last had. The server's immediate refusal of that
+  // stale token is not a refusal of a fresh one: the stream renews its token and carries on.
+  it("WebSocket transport, token function: a quiet stream resent with an expired token after a reconnect renews it", async () => {
+    const proxy = await startTcpProxy(server.port);
+    const tokens: string[] = [];
+    const next = async () => {
+      const token = await server.token("alice", [], 1);
+      tokens.push(token);
+      return token;
+    };
+    const states = new EventEmitter();
+    const client = webSocketClient({ url: `ws://127.0.0.1:${proxy.port}/ws`, token: next, onStateChange: (state) => states.emit(state) });
+    try {
+      const opened = once(states, "open");
+      // Starting to read sends the call; the room stays empty, so no response clears the stream's fresh-credentials mark.
+      const stream = client.chat.subscribe(request("refresh-ws-quiet"))[Symbol.asyncIterator]();
+      const first = stream.next();
+      await opened; // the session opens its socket for this call and sends it as soon as it is open
+      expect(tokens).toHaveLength(1);
+
+      // New connections wait in the proxy, so the resend happens only once the token is refused.
+      proxy.drop({ hold: true });
+      await proxy.waitForConnections(2);
+      const refusedFrom = (decodeJwt(tokens[0]!).exp! + clockToleranceSeconds) * 1000;
+      await delay(refusedFrom - Date.now()); // the scenario itself: the token expires while the socket is down
+      proxy.release();
+
+      await chat.send({ room: "refresh-ws-quiet", text: "after the expiry" }, bearer(publisherToken));
+      const received = await first;
+      expect(received.done).toBe(false);
+      expect(received.value?.event.case === "message" && received.value.event.value.text).toBe("after the expiry");
+      expect(tokens).toHaveLength(2);
+      await stream.return?.();
+    } finally {
+      client.close();
+      await proxy.close();
+    }
   });
 
   /** Reads until the stream fails; returns the error. */
