@@ -68,7 +68,7 @@ export interface Config {
   /** Bytes queued for one WebSocket above which its streams stop being read until it drains. */
   readonly wsMaxBufferedBytes: number;
   /** Whether `GET /ws` negotiates permessage-deflate (RFC 7692); off by default: fan-out pays CPU per message. */
-  readonly wsCompression: "off" | "on";
+  readonly wsCompression: boolean;
   /** Server messages shorter than this many bytes go uncompressed even on a socket that negotiated permessage-deflate. */
   readonly wsCompressionThresholdBytes: number;
 }
@@ -130,7 +130,7 @@ export const settings: readonly Setting[] = [
   { key: "wsMaxPayloadBytes", flag: "ws-max-payload", env: "RIVULET_WS_MAX_PAYLOAD", kind: "bytes", fallback: "1MiB", min: 1024, max: 64 * 1024 * 1024, help: "largest WebSocket frame a client may send (ws's own default is 100 MiB)" },
   { key: "wsMaxCalls", flag: "ws-max-calls", env: "RIVULET_WS_MAX_CALLS", kind: "integer", fallback: "100", min: 1, max: 100_000, help: "calls open at once on one WebSocket" },
   { key: "wsMaxBufferedBytes", flag: "ws-max-buffered", env: "RIVULET_WS_MAX_BUFFERED", kind: "bytes", fallback: "1MiB", min: 64 * 1024, max: 256 * 1024 * 1024, help: "bytes queued for a slow WebSocket before its streams pause" },
-  { key: "wsCompression", flag: "ws-compression", env: "RIVULET_WS_COMPRESSION", kind: "string", fallback: "off", help: "off or on: negotiate permessage-deflate on WebSockets (costs CPU per fanned-out message)" },
+  { key: "wsCompression", flag: "ws-compression", env: "RIVULET_WS_COMPRESSION", kind: "switch", fallback: "off", help: "on: negotiate permessage-deflate on WebSockets (costs CPU per fanned-out message)" },
   { key: "wsCompressionThresholdBytes", flag: "ws-compression-threshold", env: "RIVULET_WS_COMPRESSION_THRESHOLD", kind: "bytes", fallback: "1KiB", min: 0, max: 64 * 1024 * 1024, help: "smallest WebSocket message compressed when --ws-compression is on" },
 ];
 
@@ -178,9 +178,6 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
   }
   if (!["trace", "debug", "info", "warn", "error", "fatal", "silent"].includes(result.logLevel)) {
     throw new ConfigError(`--log-level must be trace, debug, info, warn, error or fatal, not "${result.logLevel}"`);
-  }
-  if (result.wsCompression !== "off" && result.wsCompression !== "on") {
-    throw new ConfigError(`--ws-compression must be off or on, not "${result.wsCompression}"`);
   }
   for (const origin of result.allowedOrigins) {
     if (origin === "*") {

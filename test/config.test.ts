@@ -54,7 +54,7 @@ describe("configuration", () => {
     [["--redis-prefix", "app{1}:"], "--redis-prefix must not contain braces"],
     [["--instance-id", "has space"], "--instance-id must be 1 to 64 letters"],
     [["--no-such-flag"], "Unknown option"],
-    [["--ws-compression", "yes"], '--ws-compression must be off or on, not "yes"'],
+    [["--ws-compression", "yes"], '--ws-compression (RIVULET_WS_COMPRESSION): must be "on" or "off", got "yes"'],
     [["--ws-compression-threshold", "1k"], "--ws-compression-threshold (RIVULET_WS_COMPRESSION_THRESHOLD): must be a size"],
   ])("refuses %j with a clear error", (argv, message) => {
     expect(() => loadConfig(argv, {})).toThrow(ConfigError);
@@ -62,9 +62,9 @@ describe("configuration", () => {
   });
 
   it("leaves WebSocket compression off by default, with a 1 KiB threshold when it is turned on", () => {
-    expect(loadConfig([], {})).toMatchObject({ wsCompression: "off", wsCompressionThresholdBytes: 1024 });
-    expect(loadConfig(["--ws-compression", "on", "--ws-compression-threshold", "256"], {})).toMatchObject({ wsCompression: "on", wsCompressionThresholdBytes: 256 });
-    expect(loadConfig([], { RIVULET_WS_COMPRESSION: "on" })).toMatchObject({ wsCompression: "on" });
+    expect(loadConfig([], {})).toMatchObject({ wsCompression: false, wsCompressionThresholdBytes: 1024 });
+    expect(loadConfig(["--ws-compression", "on", "--ws-compression-threshold", "256"], {})).toMatchObject({ wsCompression: true, wsCompressionThresholdBytes: 256 });
+    expect(loadConfig([], { RIVULET_WS_COMPRESSION: "on" })).toMatchObject({ wsCompression: true });
   });
 
   it("bounds --max-timeout at 576h: a longer deadline would overflow Node's timers and end calls at once", () => {

@@ -31,7 +31,7 @@ export function createWebSocketBridge(context: MountContext): Mount {
     noServer: true,
     maxPayload: config.wsMaxPayloadBytes,
     // Off by default for fan-out: compression costs CPU per message and saves little on loopback and LANs.
-    perMessageDeflate: config.wsCompression === "on" ? perMessageDeflateOptions(config.wsCompressionThresholdBytes) : false,
+    perMessageDeflate: config.wsCompression ? perMessageDeflateOptions(config.wsCompressionThresholdBytes) : false,
     clientTracking: false,
     // RFC 6455 §4.2.2: the server selects one of the offered subprotocols; others never reach this point.
     handleProtocols: (offered) => (offered.has(websocketSubprotocol) ? websocketSubprotocol : false),

@@ -42,7 +42,7 @@ describe.skipIf(!available)("WebSocket permessage-deflate in headless Chromium",
   let browser: Browser;
   let tab: Page;
   beforeAll(async () => {
-    server = await startTestServer({ config: { wsCompression: "on" }, extraServices: () => [counterService()] });
+    server = await startTestServer({ config: { wsCompression: true }, extraServices: () => [counterService()] });
     browser = await launchChromium();
     tab = await browser.newPage();
     // A document the server itself serves: Chromium lets only a page from a local origin open a socket to loopback.

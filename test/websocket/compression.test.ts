@@ -27,7 +27,7 @@ describe("WebSocket permessage-deflate, --ws-compression on", () => {
   let token: string;
   const sockets: RawSocket[] = [];
   beforeAll(async () => {
-    server = await startTestServer({ config: { wsCompression: "on" } });
+    server = await startTestServer({ config: { wsCompression: true } });
     token = await server.token("alice");
   });
   afterAll(async () => {
