@@ -22,7 +22,7 @@ const filler = (() => {
 })();
 
 /**
- * Scenario (f): WebSocket permessage-deflate, off against on. The same
+ * Scenario (g): WebSocket permessage-deflate, off against on. The same
  * subscribers of one topic and the same publish rate of 1 KiB text messages,
  * at a fixed rate far below the ceiling: bytes on the wire per delivery (what
  * the subscribers' sockets received, framing included) and the server's CPU

@@ -9,7 +9,7 @@ export const rivuletWebSocket: Target = rivuletWebSocketTarget(false);
 
 /**
  * The same with permessage-deflate offered and compressed messages inflated by
- * the reader: scenario (f), whose server runs with `--ws-compression on`.
+ * the reader: scenario (g), whose server runs with `--ws-compression on`.
  */
 export const rivuletWebSocketDeflate: Target = rivuletWebSocketTarget(true);
 
