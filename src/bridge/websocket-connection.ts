@@ -96,7 +96,12 @@ export function createWebSocketConnection(options: WebSocketConnectionOptions): 
   const waitForDrain = outbox.drained;
   let closing = false;
   const liveness = createWebSocketLiveness(limits.maxStallMs);
-  let writtenAtLastRound = 0;
+  /** Bytes written to the peer when it last answered (a frame or a pong). */
+  let writtenAtAnswer = 0;
+  const answered = () => {
+    writtenAtAnswer = outbox.writtenBytes;
+    liveness.heard();
+  };
   let idleSince: number | undefined = Date.now();
 
   /** Waits for the socket to drain, or for the call to end (a cancel releases its stream at once, not at the next drain). */
@@ -309,7 +314,7 @@ export function createWebSocketConnection(options: WebSocketConnectionOptions): 
   }
 
   socket.on("message", (data: Buffer, isBinary: boolean) => {
-    liveness.heard();
+    answered();
     if (closing) return;
     // RFC 6455 §7.4.1: 1003 for a data type the endpoint cannot accept.
     if (!isBinary) return close(WebSocketCloseCode.unsupportedData, "text frames are not supported: send binary rivulet.bridge.v1.ClientFrame");
@@ -327,9 +332,11 @@ export function createWebSocketConnection(options: WebSocketConnectionOptions): 
       void waitForDrain().then(() => socket.resume());
     }
   });
-  socket.on("pong", () => liveness.heard());
-  // The kernel took what was queued: the peer is reading, even if its pong is still on the way.
-  options.transport.on("drain", () => liveness.heard());
+  // Only the peer's own frames count as an answer. A 'drain' means the kernel
+  // took the bytes, not that the peer read them: loopback buffers grow to
+  // megabytes, so a paused reader's backlog drains, and counting that as an
+  // answer had it cut (1006) with its end frames still unread.
+  socket.on("pong", answered);
   // ws emits errors (oversized frames: 1009, bad framing: 1002) and then closes the socket itself.
   socket.on("error", (error) => logger.debug({ err: error }, "websocket error"));
   socket.on("close", () => {
@@ -347,9 +354,9 @@ export function createWebSocketConnection(options: WebSocketConnectionOptions): 
       return idleSince;
     },
     heartbeat() {
-      // ws's bufferedAmount: bytes the server holds because the kernel's buffers for this socket are full.
-      const receiving = outbox.writtenBytes !== writtenAtLastRound || socket.bufferedAmount > 0;
-      writtenAtLastRound = outbox.writtenBytes;
+      // Frames sent since the peer last answered may stand between it and our ping
+      // (ws's bufferedAmount: bytes the server still holds, the kernel's buffers being full).
+      const receiving = outbox.writtenBytes !== writtenAtAnswer || socket.bufferedAmount > 0;
       switch (liveness.round(Date.now(), receiving)) {
         case "ping":
           if (socket.readyState === socket.OPEN) socket.ping();

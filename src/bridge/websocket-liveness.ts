@@ -11,11 +11,11 @@ export type LivenessVerdict =
 
 /** The liveness state of one socket, advanced by the shared heartbeat timer. */
 export interface WebSocketLiveness {
-  /** The peer showed it is there: a frame or pong arrived, or its socket drained (it read what it was sent). */
+  /** The peer showed it is there: a frame or a pong arrived from it. */
   heard(): void;
   /**
-   * One heartbeat round. `receiving`: frames were sent to the peer since the
-   * last round, or bytes for it still wait in the server's buffers (the
+   * One heartbeat round. `receiving`: frames were sent to the peer since it
+   * last answered, or bytes for it still wait in the server's buffers (the
    * kernel's are full), so the ping may be stuck behind what it has not read.
    */
   round(now: number, receiving: boolean): LivenessVerdict;
