@@ -139,7 +139,8 @@ export function createSseBridge(context: MountContext): Mount {
       goodbye(writer);
       return;
     }
-    logger.debug({ method: request.name, url: redactUrl(req.url ?? "") }, "sse stream opened");
+    // Redacting parses the query: only for a line that will be written.
+    if (logger.isLevelEnabled("debug")) logger.debug({ method: request.name, url: redactUrl(req.url ?? "") }, "sse stream opened");
     await run(request, writer, controller, req);
   }
 
