@@ -1,24 +1,25 @@
 import { setMaxListeners } from "node:events";
-import { readFile } from "node:fs/promises";
 import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Broker } from "./broker/broker.js";
 import { createMemoryBroker } from "./broker/memory.js";
-import { createRedisBroker } from "./broker/redis.js";
+import { createRedisBroker } from "./broker/redis/redis-broker.js";
 import { createTopicHub } from "./broker/topic-hub.js";
 import { createAuthInterceptor } from "./auth/interceptor.js";
+import { createDevTokenMount } from "./auth/dev-token-mount.js";
 import { createJwks } from "./auth/jwks.js";
 import { loadDevelopmentSecret, developmentSecretPath } from "./auth/development-secret.js";
 import { createRandomSecret, createHmacTokens, createTokenVerifier, type TokenMinter } from "./auth/tokens.js";
-import { createMethodRegistry, type ServiceRegistration } from "./bridge/method-registry.js";
-import { createRpcStreamBridge } from "./bridge/rpc-stream-bridge.js";
-import { createSseBridge } from "./bridge/sse-bridge.js";
-import { createWebSocketBridge } from "./bridge/websocket-bridge.js";
-import type { HttpRequest, HttpResponse, Mount, MountContext } from "./bridge/mount.js";
+import { createMethodRegistry, type ServiceRegistration } from "./call/method-registry.js";
+import { createRpcStreamBridge } from "./bridge/rpc/stream-bridge.js";
+import { createSseBridge } from "./bridge/sse/bridge.js";
+import { createWebSocketBridge } from "./bridge/websocket/bridge.js";
+import type { HttpRequest, HttpResponse, Mount, MountContext } from "./http/mount.js";
 import type { Config } from "./config.js";
 import { applyCors } from "./http/cors.js";
 import { listen } from "./http/listen.js";
-import { writeHead } from "./http/write-head.js";
+import { createDemoPageMount } from "./http/demo-page.js";
+import { createHealthMount } from "./http/health.js";
 import { requestCompression } from "./http/request-compression.js";
 import type { Logger } from "./log.js";
 import { clampDeadline } from "./limits/clamp-deadline.js";
@@ -138,7 +139,7 @@ export async function startServer(options: ServerOptions): Promise<RivuletServer
     metrics,
     shutdownSignal: shutdown.signal,
   };
-  const mounts: Mount[] = [createHealthMount(broker, metrics.registry), ...(development ? [createDevTokenMount(tokens)] : []), createWebSocketBridge(context), createSseBridge(context), createRpcStreamBridge(context), createDemoPageMount()];
+  const mounts: Mount[] = [createHealthMount(() => broker.ready(), metrics.registry), ...(development ? [createDevTokenMount(tokens)] : []), createWebSocketBridge(context), createSseBridge(context), createRpcStreamBridge(context), createDemoPageMount()];
 
   const handler = (req: HttpRequest, res: HttpResponse) => {
     const url = new URL(req.url ?? "/", "http://localhost");
@@ -208,85 +209,4 @@ async function createBroker(config: Config, logger: Logger): Promise<Broker> {
   // The URL may hold a password: log where the broker is, never the URL itself.
   logger.info({ redisConnection: broker.connectionName, prefix: config.redisPrefix, ready: await broker.ready() }, "Redis broker started");
   return broker;
-}
-
-/** GET /healthz (the process runs), /readyz (the broker answers) and /metrics (Prometheus). */
-function createHealthMount(broker: Broker, registry: ReturnType<typeof createMetrics>["registry"]): Mount {
-  return {
-    handle(req, res, url) {
-      if (req.method !== "GET" && req.method !== "HEAD") return false;
-      switch (url.pathname) {
-        case "/healthz":
-          sendText(res, 200, "ok\n");
-          return true;
-        case "/readyz":
-          void broker.ready().then(
-            (ready) => sendText(res, ready ? 200 : 503, ready ? "ready\n" : "broker unreachable\n"),
-            () => sendText(res, 503, "broker unreachable\n"),
-          );
-          return true;
-        case "/metrics":
-          void registry.metrics().then((text) => sendText(res, 200, text, registry.contentType));
-          return true;
-        default:
-          return false;
-      }
-    },
-  };
-}
-
-/** GET /dev/token?user=alice&roles=publisher,worker[&cookie=1]: mints a token (and sets it as a cookie). Mounted only in development mode. */
-function createDevTokenMount(tokens: TokenMinter): Mount {
-  return {
-    handle(req, res, url) {
-      if (url.pathname !== "/dev/token" || req.method !== "GET") return false;
-      const user = url.searchParams.get("user") ?? "";
-      const roles = (url.searchParams.get("roles") ?? "").split(",").filter(Boolean);
-      if (!/^[\x21-\x7e]{1,128}$/.test(user) || roles.some((r) => !/^[a-z_-]{1,32}$/.test(r))) {
-        sendText(res, 400, "give ?user=<1 to 128 printable characters> and optionally &roles=publisher,worker\n");
-        return true;
-      }
-      const ttlSeconds = 24 * 3600;
-      void tokens.mint({ userId: user, roles, ttlSeconds }).then((token) => {
-        // ?cookie=1 also sets the cookie browsers send on Connect, SSE and WebSocket
-        // calls: HttpOnly (no script reads it), Secure (browsers allow it on
-        // http://localhost), SameSite=Strict (no cross-site request carries it).
-        if (url.searchParams.get("cookie") === "1") {
-          res.setHeader("set-cookie", `access_token=${token}; Path=/; Max-Age=${ttlSeconds}; HttpOnly; Secure; SameSite=Strict`);
-        }
-        sendText(res, 200, token, "text/plain; charset=utf-8", true);
-      });
-      return true;
-    },
-  };
-}
-
-/** GET /: the demo page; GET /favicon.ico: 204, so browsers stop asking and logs stay free of 404s. */
-function createDemoPageMount(): Mount {
-  // src/server.ts runs from the sources (tests, tsx) or compiled as dist/src/server.js (npm start).
-  const page = readFile(new URL(import.meta.url.includes("/dist/src/") ? "../../web/index.html" : "../web/index.html", import.meta.url));
-  return {
-    handle(req, res, url) {
-      if (url.pathname === "/favicon.ico" && (req.method === "GET" || req.method === "HEAD")) {
-        // No icon to serve: an empty answer browsers may cache for a day.
-        writeHead(res, 204, { "cache-control": "public, max-age=86400" });
-        res.end();
-        return true;
-      }
-      if (url.pathname !== "/" || req.method !== "GET") return false;
-      void page.then(
-        (html) => {
-          writeHead(res, 200, { "content-type": "text/html; charset=utf-8", "cache-control": "no-cache" });
-          res.end(html);
-        },
-        () => sendText(res, 404, "demo page missing\n"),
-      );
-      return true;
-    },
-  };
-}
-
-function sendText(res: HttpResponse, status: number, text: string, contentType = "text/plain; charset=utf-8", noStore = false): void {
-  writeHead(res, status, { "content-type": contentType, ...(noStore ? { "cache-control": "no-store" } : {}) });
-  res.end(text);
 }

@@ -1,5 +1,5 @@
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
-import { streamControlsKey } from "../limits/stream-guard.js";
+import { streamControlsKey } from "../call/stream-controls.js";
 import { findBearerToken } from "./credentials.js";
 import { identityKey } from "./identity.js";
 import type { TokenVerifier } from "./tokens.js";

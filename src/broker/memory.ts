@@ -1,5 +1,5 @@
-import { randomBytes } from "node:crypto";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { createEpoch } from "./epoch.js";
 import type {
   Broker,
   Entry,
@@ -30,11 +30,6 @@ interface Topic {
   lastOffset: number;
   retention: Retention;
   readonly listeners: Set<Listener>;
-}
-
-/** Epochs are 8 random base64url characters: distinct per process and per topic incarnation. */
-export function createEpoch(): string {
-  return randomBytes(6).toString("base64url");
 }
 
 const defaultRetention: Retention = { maxCount: 1000, maxAgeMs: 24 * 3600_000 };

@@ -3,8 +3,8 @@ import { Code, ConnectError } from "@connectrpc/connect";
 // connect-es internals: pinned exactly, guarded by test/platform/pinned-internals.test.ts (docs/development.md, "Pinned versions").
 import { codeFromHttpStatus, codeFromString } from "@connectrpc/connect/protocol-connect";
 import { GapSchema, type Gap } from "../../gen/rivulet/stream/v1/gap_pb.js";
-import { backoffDelay, type BackoffOptions } from "./backoff.js";
-import { createSseParser, type ParsedSseEvent } from "./sse-parser.js";
+import { backoffDelay, type BackoffOptions } from "../wire/backoff.js";
+import { createSseParser, type ParsedSseEvent } from "../wire/sse-parser.js";
 import { canRefreshToken, currentToken, type TokenSource } from "./token-source.js";
 
 /** Where and how an SSE client connects. Works in browsers and in Node (global `fetch`). */

@@ -1,5 +1,5 @@
 import { clone, ScalarType, type DescField, type DescMessage, type DescMethod, type Message } from "@bufbuild/protobuf";
-import { streamPolicyOf } from "../schema/stream-policy.js";
+import { streamPolicyOf } from "../wire/stream-policy.js";
 
 /**
  * What the WebSocket transport reads from the schema to replay calls safely,

@@ -3,8 +3,8 @@ import { Code, ConnectError } from "@connectrpc/connect";
 // connect-es internals: pinned exactly, guarded by test/platform/pinned-internals.test.ts (docs/development.md, "Pinned versions").
 import { codeFromString } from "@connectrpc/connect/protocol-connect";
 import { ClientFrameSchema, ServerFrameSchema, type Error as WireError } from "../../gen/rivulet/bridge/v1/bridge_pb.js";
-import { shouldReconnect, WebSocketCloseCode, websocketSubprotocol } from "../bridge/websocket-close-codes.js";
-import { backoffDelay } from "./backoff.js";
+import { shouldReconnect, WebSocketCloseCode, websocketSubprotocol } from "../wire/websocket-close-codes.js";
+import { backoffDelay } from "../wire/backoff.js";
 
 /** The part of the WHATWG WebSocket API the session uses: browsers' own WebSocket and the `ws` package both provide it. */
 export interface WebSocketLike {

@@ -4,7 +4,7 @@ import { Code, ConnectError, type StreamResponse, type Transport, type UnaryResp
 import { callLifetime } from "./call-lifetime.js";
 import { canRefreshToken, currentToken, type TokenSource } from "./token-source.js";
 import { ensureIdempotencyKey, isResumable, resumeRequest } from "./websocket-resume.js";
-import { backoffDelay } from "./backoff.js";
+import { backoffDelay } from "../wire/backoff.js";
 import { createWebSocketSession, type SessionCall, type SessionState, type WebSocketConstructor } from "./websocket-session.js";
 
 export type { SessionState as WebSocketTransportState, WebSocketConstructor, WebSocketLike } from "./websocket-session.js";

@@ -2,7 +2,7 @@ import type { DescService } from "@bufbuild/protobuf";
 import { Health } from "../../gen/grpc/health/v1/health_pb.js";
 import { ServerReflection } from "../../gen/grpc/reflection/v1/reflection_pb.js";
 import { ServerReflection as ServerReflectionV1alpha } from "../../gen/grpc/reflection/v1alpha/reflection_pb.js";
-import type { ServiceRegistration } from "../bridge/method-registry.js";
+import type { ServiceRegistration } from "../call/method-registry.js";
 import { createHealthService } from "./health.js";
 import { createReadinessWatch } from "./readiness-watch.js";
 import { createReflectionIndex } from "./reflection-index.js";

@@ -1,5 +1,5 @@
 import { cors } from "@connectrpc/connect";
-import type { HttpRequest, HttpResponse } from "../bridge/mount.js";
+import type { HttpRequest, HttpResponse } from "./mount.js";
 import { writeHead } from "./write-head.js";
 
 const allowedMethods = [...cors.allowedMethods, "OPTIONS"].join(", ");

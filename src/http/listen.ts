@@ -3,7 +3,7 @@ import http, { type IncomingMessage } from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
 import type { Duplex } from "node:stream";
-import type { HttpRequest, HttpResponse } from "../bridge/mount.js";
+import type { HttpRequest, HttpResponse } from "./mount.js";
 import { writeHead } from "./write-head.js";
 
 export interface ListenOptions {

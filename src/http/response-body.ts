@@ -1,5 +1,5 @@
 import zlib from "node:zlib";
-import type { HttpResponse } from "../bridge/mount.js";
+import type { HttpResponse } from "./mount.js";
 import { drainedOrClosed } from "./drained.js";
 
 /**

@@ -1,5 +1,5 @@
 import type { OutgoingHttpHeaders } from "node:http";
-import type { HttpResponse } from "../bridge/mount.js";
+import type { HttpResponse } from "./mount.js";
 
 /** The `writeHead` overload HTTP/1.1 and HTTP/2 compatibility responses share. */
 interface HeadWriter {
@@ -15,4 +15,10 @@ interface HeadWriter {
 export function writeHead(res: HttpResponse, statusCode: number, headers: OutgoingHttpHeaders = {}): void {
   const writer: HeadWriter = res;
   writer.writeHead(statusCode, headers);
+}
+
+/** A short plain-text (or `contentType`) answer: health checks, the dev token, refusals before any stream. */
+export function sendText(res: HttpResponse, status: number, text: string, contentType = "text/plain; charset=utf-8", noStore = false): void {
+  writeHead(res, status, { "content-type": contentType, ...(noStore ? { "cache-control": "no-store" } : {}) });
+  res.end(text);
 }

@@ -1,39 +1,7 @@
-import { Code, ConnectError, createContextKey, type Interceptor } from "@connectrpc/connect";
+import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import { streamControlsKey, type StreamLease } from "../call/stream-controls.js";
 import { redactUrl, type Logger } from "../log.js";
 import { endStreamAt } from "./end-stream-at.js";
-
-/**
- * What inner interceptors may ask of the one wrapper around a call's stream:
- * an end at a deadline (token expiry, stream lifetime; the earliest wins) and
- * work to do once the call is over, however it ends.
- */
-export interface StreamControls {
-  /** Ends the stream with ConnectError(`message`, `code`) at `deadline` (ms since the Unix epoch), unless an earlier deadline is set. */
-  endBy(deadline: number, code: Code, message: string): void;
-  /** Runs once when the call ends: completed, failed, cancelled, or abandoned before it was read. */
-  onEnd(callback: () => void): void;
-  /**
-   * Hands the end of the call over to a stream that outlives its handler (a
-   * topic stream writing to its transport's `ResponseSink`): the guard then
-   * neither ends the stream at the deadline nor runs the `onEnd` callbacks
-   * when the handler returns; the lease's holder does both, once.
-   */
-  handOver(): StreamLease;
-}
-
-/**
- * The end of a call, taken over from the stream guard (`StreamControls.handOver`).
- * Plain data and the end-of-call callbacks only: a lease outlives the call's
- * setup, so it must not hold (through closures) the interceptors' requests,
- * the handler context or the finished iterator chain.
- */
-export interface StreamLease {
-  /** When the stream must end (ms since the Unix epoch; Infinity for never), with `deadlineError()`. */
-  readonly deadline: number;
-  deadlineError(): ConnectError;
-  /** Runs the call's end-of-call work (per-user stream counts); call it once when the stream ends. */
-  release(): void;
-}
 
 /** Built outside the interceptor's per-call scope, so its closures keep only what they name. */
 function createLease(deadline: number, code: Code, message: string, callbacks: (() => void)[]): StreamLease {
@@ -46,8 +14,6 @@ function createLease(deadline: number, code: Code, message: string, callbacks: (
   };
 }
 
-/** Where the stream guard puts a call's controls for the interceptors inside it. */
-export const streamControlsKey = createContextKey<StreamControls | undefined>(undefined, { description: "rivulet stream controls" });
 
 /**
  * The outermost interceptor, for every transport. It wraps a call's stream

@@ -1,6 +1,6 @@
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { identityKey } from "../auth/identity.js";
-import { streamControlsKey } from "./stream-guard.js";
+import { streamControlsKey } from "../call/stream-controls.js";
 
 export interface UserLimits {
   /** Unary calls (every one of them a write: send, publish, report, start, cancel) a user may make per second, sustained. */

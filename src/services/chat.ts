@@ -3,7 +3,7 @@ import { timestampNow } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { Entry } from "../broker/broker.js";
 import { identityOf } from "../auth/identity.js";
-import { streamPolicyOf } from "../schema/stream-policy.js";
+import { streamPolicyOf } from "../wire/stream-policy.js";
 import {
   ChatMessageSchema,
   ChatService,

@@ -4,7 +4,7 @@ import type { Entry, Position, ReadFrom, Retention } from "../broker/broker.js";
 import { decodeCursor } from "../broker/cursor.js";
 import { subscribe } from "../broker/subscription.js";
 import { identityOf } from "../auth/identity.js";
-import { streamPolicyOf } from "../schema/stream-policy.js";
+import { streamPolicyOf } from "../wire/stream-policy.js";
 import {
   CancelCompletionResponseSchema,
   ChatService,

@@ -4,7 +4,7 @@ import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import type { Entry } from "../broker/broker.js";
 import { encodeCursor } from "../broker/cursor.js";
 import { identityOf, requireRole } from "../auth/identity.js";
-import { streamPolicyOf } from "../schema/stream-policy.js";
+import { streamPolicyOf } from "../wire/stream-policy.js";
 import {
   NotificationSchema,
   NotificationService,

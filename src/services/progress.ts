@@ -5,7 +5,7 @@ import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import type { Entry } from "../broker/broker.js";
 import { decodeCursor } from "../broker/cursor.js";
 import { identityOf, type Identity } from "../auth/identity.js";
-import { streamPolicyOf } from "../schema/stream-policy.js";
+import { streamPolicyOf } from "../wire/stream-policy.js";
 import {
   JobSchema,
   JobState,

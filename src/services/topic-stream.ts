@@ -4,9 +4,9 @@ import type { Broker, Entry, ReadFrom } from "../broker/broker.js";
 import { decodeCursor, encodeCursor } from "../broker/cursor.js";
 import { subscribe, type SubscriptionEvent } from "../broker/subscription.js";
 import type { TopicHub } from "../broker/topic-hub.js";
-import type { StreamPolicy } from "../schema/stream-policy.js";
-import { streamControlsKey } from "../limits/stream-guard.js";
-import { responseSinkKey, type ResponseSink } from "./response-sink.js";
+import type { StreamPolicy } from "../wire/stream-policy.js";
+import { streamControlsKey } from "../call/stream-controls.js";
+import { responseSinkKey, type ResponseSink } from "../call/response-sink.js";
 
 export interface TopicStreamOptions<R extends Message> {
   readonly broker: Broker;

@@ -8,11 +8,11 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { ClientFrameSchema } from "../../gen/rivulet/bridge/v1/bridge_pb.js";
 import { ChatService } from "../../gen/rivulet/chat/v1/chat_pb.js";
-import { createMethodRegistry } from "../../src/bridge/method-registry.js";
-import type { HttpRequest } from "../../src/bridge/mount.js";
-import { parseSseRequest } from "../../src/bridge/sse-request.js";
-import { decodeClientFrame, WebSocketFrameError } from "../../src/bridge/websocket-frames.js";
-import { createSseParser, type ParsedSseEvent } from "../../src/client/sse-parser.js";
+import { createMethodRegistry } from "../../src/call/method-registry.js";
+import type { HttpRequest } from "../../src/http/mount.js";
+import { parseSseRequest } from "../../src/bridge/sse/request.js";
+import { decodeClientFrame, WebSocketFrameError } from "../../src/bridge/websocket/frames.js";
+import { createSseParser, type ParsedSseEvent } from "../../src/wire/sse-parser.js";
 import { counterService } from "../helpers/counter-service.js";
 
 describe("decodeClientFrame", () => {

@@ -8,7 +8,7 @@ import {
   encodeEvent,
   encodeRetry,
   eventIdProblem,
-} from "../../src/bridge/sse-encoder.js";
+} from "../../src/bridge/sse/encoder.js";
 
 /** The SSE wire format, checked against literal text (WHATWG HTML §9.2.5, §9.2.6). */
 describe("SSE encoder", () => {

@@ -1,8 +1,8 @@
 import { create } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
 import { CountResponseSchema, CounterService } from "../../gen/rivulet/testing/v1/counter_pb.js";
-import { createMethodRegistry } from "../../src/bridge/method-registry.js";
-import { createSseMessageEncoder } from "../../src/bridge/sse-message-encoder.js";
+import { createMethodRegistry } from "../../src/call/method-registry.js";
+import { createSseMessageEncoder } from "../../src/bridge/sse/message-encoder.js";
 import { counterService } from "../helpers/counter-service.js";
 
 describe("SSE message encoder", () => {

@@ -1,6 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
-import { transientRetryMs } from "../../src/bridge/sse-transient-error.js";
+import { transientRetryMs } from "../../src/bridge/sse/transient-error.js";
 
 const withRetryAfter = (value: string) => new ConnectError("rate limit", Code.ResourceExhausted, { "retry-after": value });
 

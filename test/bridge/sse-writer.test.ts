@@ -2,7 +2,7 @@ import { once } from "node:events";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { createSseWriter, type SseWriter, type SseWriterOptions } from "../../src/bridge/sse-writer.js";
+import { createSseWriter, type SseWriter, type SseWriterOptions } from "../../src/bridge/sse/writer.js";
 
 /**
  * The SSE writer on a real node:http response, read by a real client. Counting

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { createWebSocketLiveness } from "../../src/bridge/websocket-liveness.js";
+import { createWebSocketLiveness } from "../../src/bridge/websocket/liveness.js";
 
 describe("createWebSocketLiveness", () => {
   it("pings while the peer answers, and terminates a silent one at the second round", () => {

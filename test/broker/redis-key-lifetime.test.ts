@@ -4,8 +4,8 @@
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Broker } from "../../src/broker/broker.js";
-import { createRedisBroker } from "../../src/broker/redis.js";
-import { emptyTopicTtlMs } from "../../src/broker/redis-scripts.js";
+import { createRedisBroker } from "../../src/broker/redis/redis-broker.js";
+import { emptyTopicTtlMs } from "../../src/broker/redis/scripts.js";
 import { deleteKeys, redisAvailable, redisUrl, uniquePrefix } from "./test-redis.js";
 
 describe.runIf(redisAvailable())("Redis key lifetimes", () => {

@@ -1,5 +1,5 @@
 import { describe } from "vitest";
-import { createRedisBroker } from "../../src/broker/redis.js";
+import { createRedisBroker } from "../../src/broker/redis/redis-broker.js";
 import { describeBrokerContract } from "./contract.js";
 import { deleteKeys, redisAvailable, redisUrl, uniquePrefix } from "./test-redis.js";
 

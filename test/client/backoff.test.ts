@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { backoffDelay } from "../../src/client/backoff.js";
+import { backoffDelay } from "../../src/wire/backoff.js";
 
 describe("backoffDelay: exponential with full jitter and a cap", () => {
   const options = { initialMs: 100, maxMs: 1000 };

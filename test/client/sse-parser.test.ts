@@ -1,8 +1,8 @@
 import fc from "fast-check";
 import { Code } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
-import { createSseParser, type ParsedSseEvent } from "../../src/client/sse-parser.js";
-import { encodeComment, encodeEvent, encodeRetry } from "../../src/bridge/sse-encoder.js";
+import { createSseParser, type ParsedSseEvent } from "../../src/wire/sse-parser.js";
+import { encodeComment, encodeEvent, encodeRetry } from "../../src/bridge/sse/encoder.js";
 
 function parse(chunks: readonly string[]) {
   const events: ParsedSseEvent[] = [];

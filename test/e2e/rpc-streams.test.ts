@@ -11,7 +11,7 @@ import { startTestServer, type TestServer } from "../helpers/server.js";
 
 /**
  * Binary Connect and gRPC server streams are written by Rivulet's own stream
- * writer (src/bridge/rpc-stream-bridge.ts); JSON, gRPC-Web and compressed
+ * writer (src/bridge/rpc/stream-bridge.ts); JSON, gRPC-Web and compressed
  * requests go to connect-node. Either way a client must see the same
  * messages, order and codes.
  */

@@ -1,5 +1,5 @@
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
-import type { ServiceRegistration } from "../../src/bridge/method-registry.js";
+import type { ServiceRegistration } from "../../src/call/method-registry.js";
 import { CounterService } from "../../gen/rivulet/testing/v1/counter_pb.js";
 
 /**

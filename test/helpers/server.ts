@@ -1,5 +1,5 @@
 import type { Broker } from "../../src/broker/broker.js";
-import type { ServiceRegistration } from "../../src/bridge/method-registry.js";
+import type { ServiceRegistration } from "../../src/call/method-registry.js";
 import { loadConfig, type Config } from "../../src/config.js";
 import type { DestinationStream } from "pino";
 import { createLogger } from "../../src/log.js";

@@ -6,7 +6,7 @@ import { subscribe as subscribeChannel, unsubscribe as unsubscribeChannel } from
 import type { Duplex } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CountRequestSchema, CountResponseSchema } from "../../gen/rivulet/testing/v1/counter_pb.js";
-import { websocketOpenChannel } from "../../src/bridge/websocket-bridge.js";
+import { websocketOpenChannel } from "../../src/bridge/websocket/bridge.js";
 import { counterService } from "../helpers/counter-service.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import { openRawSocket } from "./raw-socket.js";

@@ -10,7 +10,7 @@ import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { WebSocket } from "ws";
 import { ChatService } from "../../gen/rivulet/chat/v1/chat_pb.js";
-import { websocketOpenChannel } from "../../src/bridge/websocket-bridge.js";
+import { websocketOpenChannel } from "../../src/bridge/websocket/bridge.js";
 import { launchChromium } from "../helpers/browser.js";
 import { bearer, clientFor, transportFor } from "../helpers/clients.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";

@@ -7,7 +7,7 @@ import type { Duplex } from "node:stream";
 import { createClient } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
 import { ChatService, SubscribeRequestSchema, SubscribeResponseSchema, type SubscribeResponse } from "../../gen/rivulet/chat/v1/chat_pb.js";
-import { websocketOpenChannel } from "../../src/bridge/websocket-bridge.js";
+import { websocketOpenChannel } from "../../src/bridge/websocket/bridge.js";
 import { createWebSocketTransport, type WebSocketTransportState } from "../../src/client/websocket-transport.js";
 import { bearer, clientFor, transportFor } from "../helpers/clients.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";

@@ -3,7 +3,7 @@ import type { Duplex } from "node:stream";
 import { create, fromBinary, toBinary, type DescMessage, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
 import WebSocket from "ws";
 import { ClientFrameSchema, ServerFrameSchema, type ServerFrame } from "../../gen/rivulet/bridge/v1/bridge_pb.js";
-import { websocketOpenChannel } from "../../src/bridge/websocket-bridge.js";
+import { websocketOpenChannel } from "../../src/bridge/websocket/bridge.js";
 
 /** What a raw socket saw for one call: its messages (decoded) and its end. */
 export interface CallResult<T> {

@@ -10,7 +10,7 @@ import WebSocket from "ws";
 import { ClientFrameSchema } from "../../gen/rivulet/bridge/v1/bridge_pb.js";
 import { ChatService, type CompleteResponse, type SubscribeResponse } from "../../gen/rivulet/chat/v1/chat_pb.js";
 import { CounterService } from "../../gen/rivulet/testing/v1/counter_pb.js";
-import { websocketOpenChannel } from "../../src/bridge/websocket-bridge.js";
+import { websocketOpenChannel } from "../../src/bridge/websocket/bridge.js";
 import { createWebSocketTransport, type WebSocketTransport, type WebSocketTransportState } from "../../src/client/websocket-transport.js";
 import { bearer, clientFor, collect, take, transportFor } from "../helpers/clients.js";
 import { counterService } from "../helpers/counter-service.js";

@@ -3,9 +3,9 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
 import { ServerFrameSchema } from "../../gen/rivulet/bridge/v1/bridge_pb.js";
 import { EchoResponseSchema } from "../../gen/rivulet/testing/v1/counter_pb.js";
-import { deflateMessage, negotiatedDeflate, outgoingFrame, type WebSocketDeflate } from "../../src/bridge/websocket-deflate.js";
-import { encodeMessageFrame, webSocketBinaryFrame } from "../../src/bridge/websocket-frames.js";
-import { createPayloadCache } from "../../src/bridge/websocket-payload-cache.js";
+import { deflateMessage, negotiatedDeflate, outgoingFrame, type WebSocketDeflate } from "../../src/bridge/websocket/deflate.js";
+import { encodeMessageFrame, webSocketBinaryFrame } from "../../src/bridge/websocket/frames.js";
+import { createPayloadCache } from "../../src/bridge/websocket/payload-cache.js";
 
 const toHex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
 const hello = Buffer.from("Hello");

@@ -12,8 +12,8 @@ import {
   varintSize,
   WebSocketFrameError,
   wireErrorOf,
-} from "../../src/bridge/websocket-frames.js";
-import { createPayloadCache, cursorOfResponse } from "../../src/bridge/websocket-payload-cache.js";
+} from "../../src/bridge/websocket/frames.js";
+import { createPayloadCache, cursorOfResponse } from "../../src/bridge/websocket/payload-cache.js";
 
 const hex = (text: string) => Uint8Array.from(Buffer.from(text.replace(/\s+/g, ""), "hex"));
 const toHex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");

@@ -1,9 +1,9 @@
 import http2 from "node:http2";
-import { createGzipBody, createIdentityBody, type GzipBodyOptions, type ResponseBody } from "../http/response-body.js";
-import { createTurnFlush } from "../http/turn-flush.js";
-import { writeHead } from "../http/write-head.js";
-import type { HttpResponse } from "./mount.js";
-import { encodeComment, encodeRetry } from "./sse-encoder.js";
+import { createGzipBody, createIdentityBody, type GzipBodyOptions, type ResponseBody } from "../../http/response-body.js";
+import { createTurnFlush } from "../../http/turn-flush.js";
+import { writeHead } from "../../http/write-head.js";
+import type { HttpResponse } from "../../http/mount.js";
+import { encodeComment, encodeRetry } from "./encoder.js";
 
 /** The options of one SSE response. */
 export interface SseWriterOptions {

@@ -1,6 +1,6 @@
 import { ScalarType, toBinary, type DescField, type DescMessage, type Message } from "@bufbuild/protobuf";
-import { compressedMessage, deflateMessage, type WebSocketDeflate } from "./websocket-deflate.js";
-import { encodeMessageFields, encodeMessagePrefix, webSocketBinaryFrame } from "./websocket-frames.js";
+import { compressedMessage, deflateMessage, type WebSocketDeflate } from "./deflate.js";
+import { encodeMessageFields, encodeMessagePrefix, webSocketBinaryFrame } from "./frames.js";
 
 /** Encodes response messages to Protobuf binary and to wire frames, once per object. */
 export interface PayloadCache {

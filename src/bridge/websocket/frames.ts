@@ -6,8 +6,8 @@ import {
   ClientFrameSchema,
   ServerFrameSchema,
   type ClientFrame,
-} from "../../gen/rivulet/bridge/v1/bridge_pb.js";
-import { WebSocketCloseCode } from "./websocket-close-codes.js";
+} from "../../../gen/rivulet/bridge/v1/bridge_pb.js";
+import { WebSocketCloseCode } from "../../wire/websocket-close-codes.js";
 
 /**
  * Pure framing for `GET /ws`: bytes in, frames out, no sockets, no state.

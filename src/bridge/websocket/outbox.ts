@@ -1,8 +1,8 @@
 import type { Duplex } from "node:stream";
 import type { WebSocket } from "ws";
-import { drainedOrClosed } from "../http/drained.js";
-import { createTurnFlush, type Flushable } from "../http/turn-flush.js";
-import { outgoingFrame, type WebSocketDeflate } from "./websocket-deflate.js";
+import { drainedOrClosed } from "../../http/drained.js";
+import { createTurnFlush, type Flushable } from "../../http/turn-flush.js";
+import { outgoingFrame, type WebSocketDeflate } from "./deflate.js";
 
 /** The outgoing side of one socket: batched writes and backpressure. */
 export interface WebSocketOutbox {

@@ -1,12 +1,12 @@
 import { randomBytes } from "node:crypto";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { Redis, ReplyError, type RedisOptions } from "ioredis";
-import type { Broker, Entry, GapReason, PublishOptions, PublishResult, ReadFrom, ReadResult, Retention } from "./broker.js";
-import { createEpoch } from "./memory.js";
-import { parseStreamEntry, type RawStreamEntry } from "./redis-entry.js";
-import { createRedisKeys } from "./redis-keys.js";
-import { createRedisLiveReader } from "./redis-live-reader.js";
-import { defineRedisScripts, emptyTopicTtlMs } from "./redis-scripts.js";
+import type { Broker, Entry, GapReason, PublishOptions, PublishResult, ReadFrom, ReadResult, Retention } from "../broker.js";
+import { createEpoch } from "../epoch.js";
+import { parseStreamEntry, type RawStreamEntry } from "./entry.js";
+import { createRedisKeys } from "./keys.js";
+import { createRedisLiveReader } from "./live-reader.js";
+import { defineRedisScripts, emptyTopicTtlMs } from "./scripts.js";
 
 /** Where the Redis broker connects and how it names and keeps things. */
 export interface RedisBrokerOptions {

@@ -2,14 +2,14 @@ import { channel } from "node:diagnostics_channel";
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { WebSocketServer, type WebSocket } from "ws";
-import { findBearerToken } from "../auth/credentials.js";
-import { requestHeaders } from "../http/request-headers.js";
-import { redactUrl } from "../log.js";
-import type { Mount, MountContext } from "./mount.js";
-import { WebSocketCloseCode, websocketSubprotocol } from "./websocket-close-codes.js";
-import { createWebSocketConnection, type WebSocketConnection } from "./websocket-connection.js";
-import { negotiatedDeflate, perMessageDeflateOptions } from "./websocket-deflate.js";
-import { createPayloadCache } from "./websocket-payload-cache.js";
+import { findBearerToken } from "../../auth/credentials.js";
+import { requestHeaders } from "../../http/request-headers.js";
+import { redactUrl } from "../../log.js";
+import type { Mount, MountContext } from "../../http/mount.js";
+import { WebSocketCloseCode, websocketSubprotocol } from "../../wire/websocket-close-codes.js";
+import { createWebSocketConnection, type WebSocketConnection } from "./connection.js";
+import { negotiatedDeflate, perMessageDeflateOptions } from "./deflate.js";
+import { createPayloadCache } from "./payload-cache.js";
 
 /**
  * Published with `{ socket, transport }` (the server side `ws` WebSocket and its TCP or TLS socket) whenever a

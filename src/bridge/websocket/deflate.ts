@@ -1,6 +1,6 @@
 import { constants, deflateRawSync } from "node:zlib";
 import type { PerMessageDeflateOptions } from "ws";
-import { webSocketBinaryFrame } from "./websocket-frames.js";
+import { webSocketBinaryFrame } from "./frames.js";
 
 /**
  * permessage-deflate (RFC 7692) for server-to-client messages, which the

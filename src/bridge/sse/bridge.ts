@@ -2,16 +2,16 @@ import type { Message } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 // connect-es internals: pinned exactly, guarded by test/platform/pinned-internals.test.ts (docs/development.md, "Pinned versions").
 import { codeToHttpStatus } from "@connectrpc/connect/protocol-connect";
-import { acceptsGzip } from "../http/accept-encoding.js";
-import { redactUrl } from "../log.js";
-import type { HttpRequest, HttpResponse, Mount, MountContext } from "./mount.js";
-import { encodeEnd, encodeError, encodeRetry, errorJson } from "./sse-encoder.js";
-import { createSseHeartbeat } from "./sse-heartbeat.js";
-import { createSseMessageEncoder } from "./sse-message-encoder.js";
-import { publicError } from "./sse-public-error.js";
-import { transientRetryMs } from "./sse-transient-error.js";
-import { parseSseRequest, ssePathPrefix, type SseRequest } from "./sse-request.js";
-import { createSseWriter, sendJsonError, type SseWriter } from "./sse-writer.js";
+import { acceptsGzip } from "../../http/accept-encoding.js";
+import { redactUrl } from "../../log.js";
+import type { HttpRequest, HttpResponse, Mount, MountContext } from "../../http/mount.js";
+import { encodeEnd, encodeError, encodeRetry, errorJson } from "./encoder.js";
+import { createSseHeartbeat } from "./heartbeat.js";
+import { createSseMessageEncoder } from "./message-encoder.js";
+import { publicError } from "./public-error.js";
+import { transientRetryMs } from "./transient-error.js";
+import { parseSseRequest, ssePathPrefix, type SseRequest } from "./request.js";
+import { createSseWriter, sendJsonError, type SseWriter } from "./writer.js";
 
 /** Queued bytes that make a response write at once rather than at the end of the tick. */
 const flushBytes = 64 * 1024;

@@ -1,4 +1,4 @@
-import type { SseWriter } from "./sse-writer.js";
+import type { SseWriter } from "./writer.js";
 
 /** One keep-alive timer shared by every SSE response of a bridge. */
 export interface SseHeartbeat {

@@ -2,12 +2,12 @@ import { fromBinary, fromJsonString, type Message } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 // connect-es internals: pinned exactly, guarded by test/platform/pinned-internals.test.ts (docs/development.md, "Pinned versions").
 import { codeToHttpStatus } from "@connectrpc/connect/protocol-connect";
-import { bearerAuthorization, findBearerToken } from "../auth/credentials.js";
-import { requestHeaders } from "../http/request-headers.js";
-import type { BridgeMethod } from "./method-registry.js";
-import type { HttpRequest } from "./mount.js";
-import { cursorFieldOf } from "./sse-cursor.js";
-import { checkEventId } from "./sse-encoder.js";
+import { bearerAuthorization, findBearerToken } from "../../auth/credentials.js";
+import { requestHeaders } from "../../http/request-headers.js";
+import type { BridgeMethod } from "../../call/method-registry.js";
+import type { HttpRequest } from "../../http/mount.js";
+import { cursorFieldOf } from "../../wire/cursor-field.js";
+import { checkEventId } from "./encoder.js";
 
 /** Where SSE lives: `/sse/<package>.<Service>/<Method>`. */
 export const ssePathPrefix = "/sse/";

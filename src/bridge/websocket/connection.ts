@@ -2,24 +2,24 @@ import type { Duplex } from "node:stream";
 import { fromBinary, type Message } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { WebSocket } from "ws";
-import type { Call } from "../../gen/rivulet/bridge/v1/bridge_pb.js";
-import { bearerAuthorization } from "../auth/credentials.js";
-import type { Logger } from "../log.js";
-import type { Metrics } from "../metrics.js";
-import type { ResponseSink } from "../services/response-sink.js";
-import type { BridgeMethod } from "./method-registry.js";
-import { WebSocketCloseCode } from "./websocket-close-codes.js";
-import type { WebSocketDeflate } from "./websocket-deflate.js";
+import type { Call } from "../../../gen/rivulet/bridge/v1/bridge_pb.js";
+import { bearerAuthorization } from "../../auth/credentials.js";
+import type { Logger } from "../../log.js";
+import type { Metrics } from "../../metrics.js";
+import type { ResponseSink } from "../../call/response-sink.js";
+import type { BridgeMethod } from "../../call/method-registry.js";
+import { WebSocketCloseCode } from "../../wire/websocket-close-codes.js";
+import type { WebSocketDeflate } from "./deflate.js";
 import {
   decodeClientFrame,
   encodeEndFrame,
   encodePongFrame,
   WebSocketFrameError,
   wireErrorOf,
-} from "./websocket-frames.js";
-import { createWebSocketLiveness } from "./websocket-liveness.js";
-import { createWebSocketOutbox } from "./websocket-outbox.js";
-import type { PayloadCache } from "./websocket-payload-cache.js";
+} from "./frames.js";
+import { createWebSocketLiveness } from "./liveness.js";
+import { createWebSocketOutbox } from "./outbox.js";
+import type { PayloadCache } from "./payload-cache.js";
 
 /** What one socket needs from the bridge. */
 export interface WebSocketConnectionOptions {

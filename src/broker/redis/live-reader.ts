@@ -1,9 +1,9 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Redis } from "ioredis";
-import type { Listener } from "./broker.js";
-import { parseStreamEntry, streamEntryId, type RawStreamEntry } from "./redis-entry.js";
-import type { RedisKeys } from "./redis-keys.js";
-import { emptyTopicTtlMs, type RedisScriptCommands } from "./redis-scripts.js";
+import type { Listener } from "../broker.js";
+import { parseStreamEntry, streamEntryId, type RawStreamEntry } from "./entry.js";
+import type { RedisKeys } from "./keys.js";
+import { emptyTopicTtlMs, type RedisScriptCommands } from "./scripts.js";
 
 /** What the live reader needs: its two connections (one shared, one its own) and the key layout. */
 export interface RedisLiveReaderOptions {

@@ -4,7 +4,7 @@ import type { Duplex } from "node:stream";
 import type { Config } from "../config.js";
 import type { Logger } from "../log.js";
 import type { Metrics } from "../metrics.js";
-import type { BridgeMethod } from "./method-registry.js";
+import type { BridgeMethod } from "../call/method-registry.js";
 
 export type HttpRequest = IncomingMessage | Http2ServerRequest;
 export type HttpResponse = ServerResponse | Http2ServerResponse;

@@ -6,14 +6,14 @@ import { compressedFlag, encodeEnvelope } from "@connectrpc/connect/protocol";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { endStreamFlag, endStreamToJson, parseTimeout as parseConnectTimeout } from "@connectrpc/connect/protocol-connect";
 import { parseTimeout as parseGrpcTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
-import { drainedOrClosed } from "../http/drained.js";
-import { requestHeaders } from "../http/request-headers.js";
-import { createTurnFlush } from "../http/turn-flush.js";
-import { writeHead } from "../http/write-head.js";
-import { redactUrl } from "../log.js";
-import type { ResponseSink } from "../services/response-sink.js";
-import type { BridgeMethod } from "./method-registry.js";
-import type { HttpRequest, HttpResponse, Mount, MountContext } from "./mount.js";
+import { drainedOrClosed } from "../../http/drained.js";
+import { requestHeaders } from "../../http/request-headers.js";
+import { createTurnFlush } from "../../http/turn-flush.js";
+import { writeHead } from "../../http/write-head.js";
+import { redactUrl } from "../../log.js";
+import type { ResponseSink } from "../../call/response-sink.js";
+import type { BridgeMethod } from "../../call/method-registry.js";
+import type { HttpRequest, HttpResponse, Mount, MountContext } from "../../http/mount.js";
 
 /**
  * Server-streaming calls over the Connect protocol (`application/connect+proto`,

@@ -1,4 +1,4 @@
-import type { Entry } from "./broker.js";
+import type { Entry } from "../broker.js";
 
 /** A stream entry as ioredis returns it in Buffer mode: `[id, [field, value, ...]]`. */
 export type RawStreamEntry = [Buffer, Buffer[]];

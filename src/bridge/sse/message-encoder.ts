@@ -1,7 +1,7 @@
 import { toJsonString, type Message } from "@bufbuild/protobuf";
-import type { BridgeMethod } from "./method-registry.js";
-import { cursorFieldOf } from "./sse-cursor.js";
-import { encodeEvent } from "./sse-encoder.js";
+import type { BridgeMethod } from "../../call/method-registry.js";
+import { cursorFieldOf } from "../../wire/cursor-field.js";
+import { encodeEvent } from "./encoder.js";
 
 /** Encodes a response message as one complete SSE event. */
 export type SseMessageEncoder = (method: BridgeMethod, message: Message) => Buffer;

@@ -11,8 +11,8 @@ import {
 } from "@connectrpc/connect";
 // connect-es internals: pinned exactly, guarded by test/platform/pinned-internals.test.ts (docs/development.md, "Pinned versions").
 import { createAsyncIterable, transformInvokeImplementation } from "@connectrpc/connect/protocol";
-import { streamPolicyOf, type StreamPolicy } from "../schema/stream-policy.js";
-import { responseSinkKey, type ResponseSink } from "../services/response-sink.js";
+import { streamPolicyOf, type StreamPolicy } from "../wire/stream-policy.js";
+import { responseSinkKey, type ResponseSink } from "./response-sink.js";
 
 /** A service and its implementation, as mounted on the Connect router. */
 export interface ServiceRegistration {
