@@ -1,4 +1,5 @@
-import { clone, ScalarType, type DescField, type DescMessage, type DescMethod, type Message } from "@bufbuild/protobuf";
+import { clone, ScalarType, type DescMessage, type DescMethod, type Message } from "@bufbuild/protobuf";
+import { stringFieldOf } from "../wire/cursor-field.js";
 import { streamPolicyOf } from "../wire/stream-policy.js";
 
 /**
@@ -6,10 +7,6 @@ import { streamPolicyOf } from "../wire/stream-policy.js";
  * with no service-specific code: the `cursor` convention of resumable streams
  * (DESIGN.md, "Cursors") and the `idempotency_key` convention of writes.
  */
-
-function stringField(schema: DescMessage, name: string): DescField | undefined {
-  return schema.fields.find((f) => f.name === name && f.fieldKind === "scalar" && f.scalar === ScalarType.STRING);
-}
 
 function fieldsOf(message: Message): Record<string, unknown> {
   return message as unknown as Record<string, unknown>;
@@ -20,8 +17,8 @@ export function isResumable(method: DescMethod): boolean {
   return (
     method.methodKind === "server_streaming" &&
     streamPolicyOf(method).resumable &&
-    stringField(method.input, "cursor") !== undefined &&
-    stringField(method.output, "cursor") !== undefined
+    stringFieldOf(method.input, "cursor") !== undefined &&
+    stringFieldOf(method.output, "cursor") !== undefined
   );
 }
 
@@ -39,7 +36,7 @@ export function resumeRequest(input: DescMessage, output: DescMessage, request: 
   const source = fieldsOf(last);
   for (const field of input.fields) {
     if (field.fieldKind !== "scalar" || field.scalar !== ScalarType.STRING) continue;
-    const from = stringField(output, field.name);
+    const from = stringFieldOf(output, field.name);
     const value = from ? source[from.localName] : undefined;
     if (typeof value !== "string" || value === "") continue;
     if (field.name === "cursor" || target[field.localName] === "") target[field.localName] = value;
@@ -54,7 +51,7 @@ export function resumeRequest(input: DescMessage, output: DescMessage, request: 
  * carries a key.
  */
 export function ensureIdempotencyKey(input: DescMessage, request: Message): boolean {
-  const field = stringField(input, "idempotency_key");
+  const field = stringFieldOf(input, "idempotency_key");
   if (!field) return false;
   const fields = fieldsOf(request);
   if (fields[field.localName] === "") fields[field.localName] = randomKey();

@@ -13,7 +13,8 @@ import {
   WebSocketFrameError,
   wireErrorOf,
 } from "../../src/bridge/websocket/frames.js";
-import { createPayloadCache, cursorOfResponse } from "../../src/bridge/websocket/payload-cache.js";
+import { createPayloadCache } from "../../src/bridge/websocket/payload-cache.js";
+import { cursorOf } from "../../src/wire/cursor-field.js";
 
 const hex = (text: string) => Uint8Array.from(Buffer.from(text.replace(/\s+/g, ""), "hex"));
 const toHex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
@@ -110,7 +111,7 @@ describe("payloads", () => {
   });
 
   it("carry the cursor of messages that have a top-level cursor field", () => {
-    expect(cursorOfResponse(CountResponseSchema, create(CountResponseSchema, { value: 1, cursor: "1" }))).toBe("1");
-    expect(cursorOfResponse(EchoResponseSchema, create(EchoResponseSchema, { text: "hi" }))).toBe("");
+    expect(cursorOf(CountResponseSchema, create(CountResponseSchema, { value: 1, cursor: "1" }))).toBe("1");
+    expect(cursorOf(EchoResponseSchema, create(EchoResponseSchema, { text: "hi" }))).toBe("");
   });
 });

@@ -1,4 +1,5 @@
-import { ScalarType, toBinary, type DescField, type DescMessage, type Message } from "@bufbuild/protobuf";
+import { toBinary, type DescMessage, type Message } from "@bufbuild/protobuf";
+import { cursorOf } from "../../wire/cursor-field.js";
 import { compressedMessage, deflateMessage, type WebSocketDeflate } from "./deflate.js";
 import { encodeMessageFields, encodeMessagePrefix, webSocketBinaryFrame } from "./frames.js";
 
@@ -57,7 +58,7 @@ export function createPayloadCache(): PayloadCache {
   const framesOf = (schema: DescMessage, response: Message) => {
     let entry = frames.get(response);
     if (entry === undefined) {
-      entry = { fields: encodeMessageFields(encode(schema, response), cursorOfResponse(schema, response)), deflatedFields: [], byId: new Map() };
+      entry = { fields: encodeMessageFields(encode(schema, response), cursorOf(schema, response)), deflatedFields: [], byId: new Map() };
       frames.set(response, entry);
     }
     return entry;
@@ -96,28 +97,4 @@ export function createPayloadCache(): PayloadCache {
       return (deflated[deflate.windowBits] ??= frameOf(entry, id, deflate));
     },
   };
-}
-
-const cursorFields = new WeakMap<DescMessage, DescField | null>();
-
-/**
- * The top-level string field named `cursor` of a message type, if it has one:
- * the schema's convention for resumable streams (DESIGN.md, "Cursors"), read
- * from the descriptor so no service-specific code is needed.
- */
-export function cursorFieldOf(schema: DescMessage): DescField | undefined {
-  let field = cursorFields.get(schema);
-  if (field === undefined) {
-    field = schema.fields.find((f) => f.name === "cursor" && f.fieldKind === "scalar" && f.scalar === ScalarType.STRING) ?? null;
-    cursorFields.set(schema, field);
-  }
-  return field ?? undefined;
-}
-
-/** A response's cursor (its top-level `cursor` field), or "" when its type has none. */
-export function cursorOfResponse(schema: DescMessage, response: Message): string {
-  const field = cursorFieldOf(schema);
-  if (!field) return "";
-  const value = (response as unknown as Record<string, unknown>)[field.localName];
-  return typeof value === "string" ? value : "";
 }
