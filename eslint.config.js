@@ -1,4 +1,8 @@
-// ESLint flat config: typescript-eslint's recommended rules over our sources.
+// ESLint flat config: typescript-eslint's recommended rules over our sources,
+// plus two type-aware rules for the mistakes a streaming server cannot afford:
+// a promise nobody awaits or handles (its rejection crashes the process or
+// vanishes), and a promise passed where a plain callback is expected (an
+// event listener or a setTimeout callback whose rejection no one sees).
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
@@ -11,6 +15,15 @@ export default tseslint.config(
       "@typescript-eslint/no-explicit-any": "error",
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
       "no-constant-condition": ["error", { checkLoops: false }],
+    },
+  },
+  {
+    // Type information comes from tsconfig.json (every TypeScript file of the repository is in it).
+    files: ["**/*.ts"],
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    rules: {
+      "@typescript-eslint/no-floating-promises": "error",
+      "@typescript-eslint/no-misused-promises": "error",
     },
   },
 );
