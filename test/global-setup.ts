@@ -1,10 +1,20 @@
 import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 /**
  * Builds `dist/` once before the suites: the CLI test starts the server as
  * `npm start` does (compiled JavaScript under plain Node), and the bench
  * smoke test spawns compiled servers as `npm run bench` does.
+ *
+ * Also makes the run's temporary folder (`testTempDir` in
+ * test/helpers/temp-dir.ts puts every test's files in it; the test workers
+ * inherit its path from the environment) and removes it when the run ends.
  */
-export default function setup(): void {
+export default function setup(): () => void {
   execFileSync(process.execPath, ["node_modules/typescript/bin/tsc", "-p", "tsconfig.build.json"], { stdio: "inherit" });
+  const dir = mkdtempSync(join(tmpdir(), "rivulet-test-run-"));
+  process.env.RIVULET_TEST_TMPDIR = dir;
+  return () => rmSync(dir, { recursive: true, force: true });
 }

@@ -1,8 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { mkdtemp, rm, stat, writeFile } from "node:fs/promises";
+import { rm, stat, writeFile } from "node:fs/promises";
 import { connect, createServer, type AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { afterEach, describe, expect, it } from "vitest";
@@ -10,6 +9,7 @@ import { ChatService } from "../../gen/rivulet/chat/v1/chat_pb.js";
 import { createHmacTokens } from "../../src/auth/tokens.js";
 import { bearer, clientFor, transportFor } from "../helpers/clients.js";
 import { testSecret } from "../helpers/server.js";
+import { testTempDir } from "../helpers/temp-dir.js";
 
 const root = new URL("../..", import.meta.url).pathname;
 let child: ChildProcess | undefined;
@@ -60,7 +60,7 @@ describe("the command line", () => {
   });
 
   it("keeps the development secret in .rivulet/dev-secret: a second instance and a restart accept the first one's tokens", async () => {
-    const cwd = await mkdtemp(join(tmpdir(), "rivulet-dev-"));
+    const cwd = testTempDir("rivulet-dev-");
     try {
       const args = ["--port", "0", "--host", "127.0.0.1", "--shutdown-grace", "1s"];
       const first = await start(args, {}, cwd);
@@ -83,7 +83,7 @@ describe("the command line", () => {
 
   it("serves in development mode with a secret of its own when .rivulet/dev-secret cannot be kept, and says so", async () => {
     // A `.rivulet` that is a file stands for any directory the secret cannot be written to (read-only, not ours): root ignores modes.
-    const cwd = await mkdtemp(join(tmpdir(), "rivulet-dev-"));
+    const cwd = testTempDir("rivulet-dev-");
     try {
       await writeFile(join(cwd, ".rivulet"), "not a directory\n");
       const { lines, port } = await start(["--port", "0", "--host", "127.0.0.1"], {}, cwd);

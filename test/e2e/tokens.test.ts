@@ -1,10 +1,9 @@
 // Token verification end to end: JWKS (a file and an https:// URL behind a
 // private CA), issuer and audience, nbf/exp, and the refusals (alg none,
 // algorithm confusion, unknown keys), each as a generated Connect client sees it.
-import { readFileSync, writeFileSync, mkdtempSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import https from "node:https";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { base64url, exportJWK, exportSPKI, generateKeyPair, SignJWT, type CryptoKey, type JWK } from "jose";
@@ -12,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ChatService } from "../../gen/rivulet/chat/v1/chat_pb.js";
 import { bearer, clientFor, transportFor } from "../helpers/clients.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
+import { testTempDir } from "../helpers/temp-dir.js";
 import { createTestCertificate } from "../helpers/tls.js";
 
 interface SigningKey {
@@ -72,7 +72,7 @@ describe("tokens from a JWKS file, with issuer and audience", () => {
   let stranger: SigningKey;
   beforeAll(async () => {
     [rsa, ec, stranger] = await Promise.all([signingKey("RS256", "rsa-1"), signingKey("ES256", "ec-1"), signingKey("RS256", "rsa-1")]);
-    const file = join(mkdtempSync(join(tmpdir(), "rivulet-jwks-")), "jwks.json");
+    const file = join(testTempDir("rivulet-jwks-"), "jwks.json");
     writeFileSync(file, JSON.stringify({ keys: [rsa.jwk, ec.jwk] }));
     // JWKS only: no HS256 secret is accepted at all.
     server = await startTestServer({ config: { authSecret: undefined, authJwks: file, authIssuer: "https://issuer.example", authAudience: "rivulet" } });

@@ -1,11 +1,10 @@
 import { execFileSync } from "node:child_process";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { testTempDir } from "./temp-dir.js";
 
 /** A self-signed certificate for 127.0.0.1 and localhost, made with openssl in a temp dir. */
 export function createTestCertificate(): { certFile: string; keyFile: string } {
-  const dir = mkdtempSync(join(tmpdir(), "rivulet-tls-"));
+  const dir = testTempDir("rivulet-tls-");
   const certFile = join(dir, "cert.pem");
   const keyFile = join(dir, "key.pem");
   execFileSync(

@@ -1,10 +1,10 @@
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readdirSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { debianPython } from "../helpers/system.js";
+import { testTempDir } from "../helpers/temp-dir.js";
 
 const protoRoot = fileURLToPath(new URL("../../proto", import.meta.url));
 const bufBin = fileURLToPath(new URL("../../node_modules/.bin/buf", import.meta.url));
@@ -29,7 +29,7 @@ export interface PythonRun {
  * Python's own google.protobuf package provides those modules at run time.
  */
 export function generatePythonMessages(): string {
-  const generated = mkdtempSync(join(tmpdir(), "rivulet-python-"));
+  const generated = testTempDir("rivulet-python-");
   const protos = readdirSync(protoRoot, { recursive: true, encoding: "utf8" }).filter((file) => file.endsWith(".proto"));
   const descriptorSet = join(generated, "rivulet.binpb");
   execFileSync(bufBin, ["build", protoRoot, "-o", descriptorSet]);
