@@ -87,6 +87,13 @@ interface Setting {
   readonly help: string;
 }
 
+/**
+ * The longest duration a flag that arms a timer may take: Node's timers hold
+ * at most 2^31-1 ms (about 24.8 days) and fire a longer one after 1 ms, which
+ * would turn a keep-alive into a busy loop or a grace period into none.
+ */
+const maxTimerMs = 576 * 3_600_000;
+
 export const settings: readonly Setting[] = [
   { key: "port", flag: "port", env: "PORT", kind: "integer", fallback: "8080", min: 0, max: 65535, help: "TCP port; 0 picks a free one (logged)" },
   { key: "host", flag: "host", env: "HOST", kind: "string", fallback: "0.0.0.0", help: "address to listen on" },
@@ -114,18 +121,18 @@ export const settings: readonly Setting[] = [
   { key: "headersTimeoutMs", flag: "headers-timeout", env: "RIVULET_HEADERS_TIMEOUT", kind: "duration", fallback: "10s", min: 100, max: 300_000, help: "time a client has to send its request headers" },
   { key: "requestTimeoutMs", flag: "request-timeout", env: "RIVULET_REQUEST_TIMEOUT", kind: "duration", fallback: "60s", min: 100, max: 3_600_000, help: "time a client has to send its whole request (a stream's response may last longer)" },
   { key: "maxHeaders", flag: "max-headers", env: "RIVULET_MAX_HEADERS", kind: "integer", fallback: "100", min: 16, max: 2000, help: "most request headers; more get 431" },
-  { key: "idleTimeoutMs", flag: "idle-timeout", env: "RIVULET_IDLE_TIMEOUT", kind: "duration", fallback: "5m", min: 100, help: "closes an HTTP/2 connection or WebSocket with no open call for this long" },
+  { key: "idleTimeoutMs", flag: "idle-timeout", env: "RIVULET_IDLE_TIMEOUT", kind: "duration", fallback: "5m", min: 100, max: maxTimerMs, help: "closes an HTTP/2 connection or WebSocket with no open call for this long" },
   { key: "maxMessageBytes", flag: "max-message-bytes", env: "RIVULET_MAX_MESSAGE_BYTES", kind: "bytes", fallback: "1MiB", min: 1024, max: 64 * 1024 * 1024, help: "largest request message, after decompression" },
-  { key: "maxTimeoutMs", flag: "max-timeout", env: "RIVULET_MAX_TIMEOUT", kind: "duration", fallback: "24h", min: 1000, max: 576 * 3_600_000, help: "largest deadline a client may ask for; longer ones are lowered to it (at most 576h: Node's timers reach 24.8 days)" },
-  { key: "keepaliveMs", flag: "keepalive", env: "RIVULET_KEEPALIVE", kind: "duration", fallback: "15s", min: 100, help: "SSE comment and WebSocket ping interval" },
+  { key: "maxTimeoutMs", flag: "max-timeout", env: "RIVULET_MAX_TIMEOUT", kind: "duration", fallback: "24h", min: 1000, max: maxTimerMs, help: "largest deadline a client may ask for; longer ones are lowered to it (at most 576h: Node's timers reach 24.8 days)" },
+  { key: "keepaliveMs", flag: "keepalive", env: "RIVULET_KEEPALIVE", kind: "duration", fallback: "15s", min: 100, max: maxTimerMs, help: "SSE comment and WebSocket ping interval" },
   { key: "sseRetryMs", flag: "sse-retry", env: "RIVULET_SSE_RETRY", kind: "duration", fallback: "2s", min: 0, max: 3_600_000, help: "SSE reconnection delay sent to clients (retry:)" },
   { key: "sseCompression", flag: "sse-compression", env: "RIVULET_SSE_COMPRESSION", kind: "switch", fallback: "off", help: "on: gzip SSE responses for clients that accept it (about 80 KiB more per connection)" },
-  { key: "tokenIntervalMs", flag: "token-interval", env: "RIVULET_TOKEN_INTERVAL", kind: "duration", fallback: "30ms", min: 0, help: "pace of the embedded completion model" },
-  { key: "completionStallMs", flag: "completion-stall", env: "RIVULET_COMPLETION_STALL", kind: "duration", fallback: "60s", min: 1000, help: "a completion with no new token for this long ends with finish_reason error (its instance died or its model stalled)" },
+  { key: "tokenIntervalMs", flag: "token-interval", env: "RIVULET_TOKEN_INTERVAL", kind: "duration", fallback: "30ms", min: 0, max: maxTimerMs, help: "pace of the embedded completion model" },
+  { key: "completionStallMs", flag: "completion-stall", env: "RIVULET_COMPLETION_STALL", kind: "duration", fallback: "60s", min: 1000, max: maxTimerMs, help: "a completion with no new token for this long ends with finish_reason error (its instance died or its model stalled)" },
   { key: "llmUrl", flag: "llm-url", env: "RIVULET_LLM_URL", kind: "string", fallback: undefined, help: "base URL of an OpenAI-compatible API; unset uses the embedded model" },
   { key: "llmApiKey", flag: "llm-api-key", env: "RIVULET_LLM_API_KEY", kind: "string", fallback: undefined, help: "API key for --llm-url" },
   { key: "llmModel", flag: "llm-model", env: "RIVULET_LLM_MODEL", kind: "string", fallback: "gpt-4o-mini", help: "default model for --llm-url" },
-  { key: "shutdownGraceMs", flag: "shutdown-grace", env: "RIVULET_SHUTDOWN_GRACE", kind: "duration", fallback: "10s", min: 0, help: "how long SIGTERM waits for connections to drain" },
+  { key: "shutdownGraceMs", flag: "shutdown-grace", env: "RIVULET_SHUTDOWN_GRACE", kind: "duration", fallback: "10s", min: 0, max: maxTimerMs, help: "how long SIGTERM waits for connections to drain" },
   { key: "logLevel", flag: "log-level", env: "RIVULET_LOG_LEVEL", kind: "string", fallback: "info", help: "trace, debug, info, warn, error or fatal" },
   { key: "wsMaxPayloadBytes", flag: "ws-max-payload", env: "RIVULET_WS_MAX_PAYLOAD", kind: "bytes", fallback: "1MiB", min: 1024, max: 64 * 1024 * 1024, help: "largest WebSocket frame a client may send (ws's own default is 100 MiB)" },
   { key: "wsMaxCalls", flag: "ws-max-calls", env: "RIVULET_WS_MAX_CALLS", kind: "integer", fallback: "100", min: 1, max: 100_000, help: "calls open at once on one WebSocket" },

@@ -74,6 +74,16 @@ describe("configuration", () => {
     expect(() => loadConfig([], { RIVULET_MAX_TIMEOUT: "577h" })).toThrow("--max-timeout (RIVULET_MAX_TIMEOUT): must be at most");
   });
 
+  it.each(["--idle-timeout", "--keepalive", "--token-interval", "--completion-stall", "--shutdown-grace"])(
+    "bounds %s at 576h, as --max-timeout: a longer timer would fire at once",
+    (flag) => {
+      expect(() => loadConfig([flag, "576h"], {})).not.toThrow();
+      expect(() => loadConfig([flag, "577h"], {})).toThrow(ConfigError);
+      expect(() => loadConfig([flag, "577h"], {})).toThrow(`${flag} (`);
+      expect(() => loadConfig([flag, "577h"], {})).toThrow("must be at most 576h");
+    },
+  );
+
   it("documents every flag in --help", () => {
     expect(usage()).toContain("--auth-secret");
     expect(usage()).toContain("RIVULET_BROKER");
