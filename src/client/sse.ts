@@ -1,9 +1,10 @@
 import { create, fromJsonString, toJsonString, type DescMessage, type DescMethodServerStreaming, type Message, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 // connect-es internals: pinned exactly, guarded by test/platform/pinned-internals.test.ts (docs/development.md, "Pinned versions").
-import { codeFromHttpStatus, codeFromString } from "@connectrpc/connect/protocol-connect";
+import { codeFromHttpStatus } from "@connectrpc/connect/protocol-connect";
 import { GapSchema, type Gap } from "../../gen/rivulet/stream/v1/gap_pb.js";
 import { backoffDelay, type BackoffOptions } from "../wire/backoff.js";
+import { errorFromWireJson } from "../wire/error-json.js";
 import { createSseParser, type ParsedSseEvent } from "../wire/sse-parser.js";
 import { canRefreshToken, currentToken, type TokenSource } from "./token-source.js";
 
@@ -134,7 +135,7 @@ export function createSseClient(options: SseClientOptions): SseClient {
               for (const event of events.splice(0)) {
                 if (event.type === "end") return;
                 if (event.type === "error") {
-                  const failure = errorOf(event.data);
+                  const failure = errorFromWireJson(event.data, new ConnectError("malformed error event", Code.Unknown));
                   // `unauthenticated` after a 200 is an accepted token that expired: worth a
                   // reconnection when a fresh one can be had (a refused one answers 401, fatal above).
                   const renewable = failure.code === Code.Unauthenticated && canRefreshToken(options.token);
@@ -182,14 +183,8 @@ export function createSseClient(options: SseClientOptions): SseClient {
 /** The ConnectError of a refused request: the JSON body's code when there is one, else the Connect mapping of the status. */
 async function httpError(response: Response): Promise<ConnectError> {
   const text = await response.text().catch(() => "");
-  try {
-    const body = JSON.parse(text) as { code?: unknown; message?: unknown };
-    if (typeof body.code === "string") return new ConnectError(typeof body.message === "string" ? body.message : "", (codeFromString(body.code) ?? Code.Unknown));
-  } catch {
-    // not JSON: a proxy's page
-  }
-  // As the Connect protocol maps statuses without an error body (https://connectrpc.com/docs/protocol#http-to-error-code).
-  return new ConnectError(`HTTP ${response.status}`, codeFromHttpStatus(response.status));
+  // Without a Connect error body (a proxy's page), as the Connect protocol maps statuses (https://connectrpc.com/docs/protocol#http-to-error-code).
+  return errorFromWireJson(text, new ConnectError(`HTTP ${response.status}`, codeFromHttpStatus(response.status)));
 }
 
 /** A message event's proto3 JSON; a server speaking another schema is not worth reconnecting to. */
@@ -198,16 +193,6 @@ function decode<O extends DescMessage>(schema: O, data: string): MessageShape<O>
     return fromJsonString(schema, data, { ignoreUnknownFields: true });
   } catch (error) {
     throw new ConnectError(`malformed ${schema.typeName} event`, Code.Internal, undefined, undefined, error);
-  }
-}
-
-/** An `event: error`'s Connect error JSON as a ConnectError. */
-function errorOf(data: string): ConnectError {
-  try {
-    const body = JSON.parse(data) as { code?: unknown; message?: unknown };
-    return new ConnectError(typeof body.message === "string" ? body.message : "", typeof body.code === "string" ? (codeFromString(body.code) ?? Code.Unknown) : Code.Unknown);
-  } catch {
-    return new ConnectError("malformed error event", Code.Unknown);
   }
 }
 

@@ -1,10 +1,9 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-// connect-es internals: pinned exactly, guarded by test/platform/pinned-internals.test.ts (docs/development.md, "Pinned versions").
-import { codeFromString } from "@connectrpc/connect/protocol-connect";
 import { ClientFrameSchema, ServerFrameSchema, type Error as WireError } from "../../gen/rivulet/bridge/v1/bridge_pb.js";
 import { shouldReconnect, WebSocketCloseCode, websocketSubprotocol } from "../wire/websocket-close-codes.js";
 import { backoffDelay } from "../wire/backoff.js";
+import { errorFromWire } from "../wire/error-json.js";
 
 /** The part of the WHATWG WebSocket API the session uses: browsers' own WebSocket and the `ws` package both provide it. */
 export interface WebSocketLike {
@@ -281,7 +280,8 @@ export function createWebSocketSession(options: SessionOptions): Session {
   };
 }
 
+/** An `end`'s error: the fields of the Connect error JSON, so read as one (an unknown code is `unknown`). */
 function errorOf(error: WireError | undefined): ConnectError | undefined {
   if (error === undefined) return undefined;
-  return new ConnectError(error.message, codeFromString(error.code) ?? Code.Unknown);
+  return errorFromWire({ code: error.code, message: error.message }, new ConnectError(error.message, Code.Unknown));
 }
