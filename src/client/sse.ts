@@ -5,6 +5,7 @@ import { codeFromHttpStatus } from "@connectrpc/connect/protocol-connect";
 import { GapSchema, type Gap } from "../../gen/rivulet/stream/v1/gap_pb.js";
 import { backoffDelay, type BackoffOptions } from "../wire/backoff.js";
 import { errorFromWireJson } from "../wire/error-json.js";
+import { isTransient } from "../wire/transient-codes.js";
 import { createSseParser, type ParsedSseEvent } from "../wire/sse-parser.js";
 import { canRefreshToken, currentToken, type TokenSource } from "./token-source.js";
 
@@ -66,9 +67,6 @@ export interface SseClient {
 
 /** The least first-reconnect ceiling taken from a server's `retry:`, in milliseconds. */
 const minServerRetryMs = 100;
-
-/** Codes worth reconnecting for: the server went away, or this client read too slowly and should resume. */
-const retryableCodes: ReadonlySet<Code> = new Set([Code.Unavailable, Code.ResourceExhausted, Code.Aborted, Code.DeadlineExceeded]);
 
 /** Creates an SSE client: see `SseClient.subscribe`. */
 export function createSseClient(options: SseClientOptions): SseClient {
@@ -136,10 +134,14 @@ export function createSseClient(options: SseClientOptions): SseClient {
                 if (event.type === "end") return;
                 if (event.type === "error") {
                   const failure = errorFromWireJson(event.data, new ConnectError("malformed error event", Code.Unknown));
+                  // The server says `resource_exhausted` in an event (not a 429) only for a limit that
+                  // lifts: a subscriber that fell behind (resume), or a rate whose wait is in `retry:`
+                  // (its `retry-after` does not cross the event's JSON).
+                  const transient = isTransient(failure.code, { limitLifts: true });
                   // `unauthenticated` after a 200 is an accepted token that expired: worth a
                   // reconnection when a fresh one can be had (a refused one answers 401, fatal above).
                   const renewable = failure.code === Code.Unauthenticated && canRefreshToken(options.token);
-                  if (!retryableCodes.has(failure.code) && !renewable) fatal = failure;
+                  if (!transient && !renewable) fatal = failure;
                   throw failure;
                 }
                 if (event.type !== "message") continue;

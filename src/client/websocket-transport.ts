@@ -5,6 +5,7 @@ import { callLifetime } from "./call-lifetime.js";
 import { canRefreshToken, currentToken, type TokenSource } from "./token-source.js";
 import { ensureIdempotencyKey, isResumable, resumeRequest } from "./websocket-resume.js";
 import { backoffDelay } from "../wire/backoff.js";
+import { isTransient } from "../wire/transient-codes.js";
 import { createWebSocketSession, type SessionCall, type SessionState, type WebSocketConstructor } from "./websocket-session.js";
 
 export type { SessionState as WebSocketTransportState, WebSocketConstructor, WebSocketLike } from "./websocket-session.js";
@@ -213,10 +214,12 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): We
         notify();
       },
       end(error) {
-        // The server asks a lossless subscriber that fell behind to resume (resource_exhausted), or
-        // says it is going away (unavailable): a resumable stream continues from its last cursor.
-        // Retried with the same backoff as reconnects, so a server that keeps failing is not hammered.
-        if (resumable && error && (error.code === Code.ResourceExhausted || error.code === Code.Unavailable) && !done) {
+        // A transient failure: the server asks a lossless subscriber that fell behind to resume
+        // (resource_exhausted), or says it is going away (unavailable). A resumable stream continues
+        // from its last cursor. An `end` carries no `retry-after`, so every resource_exhausted counts
+        // as a limit that lifts (one on open calls or streams lifts as others end). Retried with the
+        // same backoff as reconnects, so a server that keeps failing is not hammered.
+        if (resumable && error && isTransient(error.code, { limitLifts: true }) && !done) {
           retryTimer = setTimeout(() => {
             retryTimer = undefined;
             if (!done) session.start(call);
