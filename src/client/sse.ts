@@ -6,7 +6,7 @@ import { GapSchema, type Gap } from "../../gen/rivulet/stream/v1/gap_pb.js";
 import { backoffDelay, type BackoffOptions } from "../wire/backoff.js";
 import { errorFromWireJson } from "../wire/error-json.js";
 import { isTransient } from "../wire/transient-codes.js";
-import { createSseParser, type ParsedSseEvent } from "../wire/sse-parser.js";
+import { readSseEvents } from "../wire/read-sse-events.js";
 import { canRefreshToken, currentToken, type TokenSource } from "./token-source.js";
 
 /** Where and how an SSE client connects. Works in browsers and in Node (global `fetch`). */
@@ -118,46 +118,30 @@ export function createSseClient(options: SseClientOptions): SseClient {
             if (refused.code !== Code.Unavailable) fatal = refused;
             throw refused;
           }
-          const events: ParsedSseEvent[] = [];
-          const parser = createSseParser({
-            event: (event) => events.push(event),
-            retry: (ms) => (serverRetryMs = ms),
-          });
-          const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
-          try {
-            while (true) {
-              const chunk = await reader.read();
-              if (chunk.done) break;
-              feed();
-              parser.feed(chunk.value);
-              for (const event of events.splice(0)) {
-                if (event.type === "end") return;
-                if (event.type === "error") {
-                  const failure = errorFromWireJson(event.data, new ConnectError("malformed error event", Code.Unknown));
-                  // The server says `resource_exhausted` in an event (not a 429) only for a limit that
-                  // lifts: a subscriber that fell behind (resume), or a rate whose wait is in `retry:`
-                  // (its `retry-after` does not cross the event's JSON).
-                  const transient = isTransient(failure.code, { limitLifts: true });
-                  // `unauthenticated` after a 200 is an accepted token that expired: worth a
-                  // reconnection when a fresh one can be had (a refused one answers 401, fatal above).
-                  const renewable = failure.code === Code.Unauthenticated && canRefreshToken(options.token);
-                  if (!transient && !renewable) fatal = failure;
-                  throw failure;
-                }
-                if (event.type !== "message") continue;
-                const message = decode(method.output, event.data);
-                lastEventId = event.lastEventId;
-                attempt = 0;
-                const gap = gapOf(method.output, message);
-                if (gap) subscribeOptions.onGap?.(gap);
-                // The watchdog times the server, not the caller: a slow consumer is not a silent server.
-                clearTimeout(watchdog);
-                yield message;
-                feed();
-              }
+          for await (const event of readSseEvents(response.body, { onChunk: feed, onRetry: (ms) => (serverRetryMs = ms) })) {
+            if (event.type === "end") return;
+            if (event.type === "error") {
+              const failure = errorFromWireJson(event.data, new ConnectError("malformed error event", Code.Unknown));
+              // The server says `resource_exhausted` in an event (not a 429) only for a limit that
+              // lifts: a subscriber that fell behind (resume), or a rate whose wait is in `retry:`
+              // (its `retry-after` does not cross the event's JSON).
+              const transient = isTransient(failure.code, { limitLifts: true });
+              // `unauthenticated` after a 200 is an accepted token that expired: worth a
+              // reconnection when a fresh one can be had (a refused one answers 401, fatal above).
+              const renewable = failure.code === Code.Unauthenticated && canRefreshToken(options.token);
+              if (!transient && !renewable) fatal = failure;
+              throw failure;
             }
-          } finally {
-            void reader.cancel().catch(() => undefined);
+            if (event.type !== "message") continue;
+            const message = decode(method.output, event.data);
+            lastEventId = event.lastEventId;
+            attempt = 0;
+            const gap = gapOf(method.output, message);
+            if (gap) subscribeOptions.onGap?.(gap);
+            // The watchdog times the server, not the caller: a slow consumer is not a silent server.
+            clearTimeout(watchdog);
+            yield message;
+            feed();
           }
           reason = new ConnectError("the server closed the stream", Code.Unavailable);
         } catch (error) {
