@@ -3,7 +3,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 // connect-es internals: pinned exactly, guarded by test/platform/pinned-internals.test.ts (docs/development.md, "Pinned versions").
 import { codeFromHttpStatus } from "@connectrpc/connect/protocol-connect";
 import { GapSchema, type Gap } from "../../gen/rivulet/stream/v1/gap_pb.js";
-import { backoffDelay, type BackoffOptions } from "../wire/backoff.js";
+import { backoffDelay, backoffOptions, type BackoffOptions } from "../wire/backoff.js";
 import { errorFromWireJson } from "../wire/error-json.js";
 import { isTransient } from "../wire/transient-codes.js";
 import { readSseEvents } from "../wire/read-sse-events.js";
@@ -157,8 +157,7 @@ export function createSseClient(options: SseClientOptions): SseClient {
         }
         // A server's `retry:` of 0 (allowed, and what a jittered goodbye can round to)
         // must not make every reconnect immediate: it gets a floor.
-        const initialMs = options.backoff?.initialMs ?? Math.max(serverRetryMs ?? 1000, minServerRetryMs);
-        const delayMs = backoffDelay(attempt++, { initialMs, maxMs: options.backoff?.maxMs ?? 30_000 });
+        const delayMs = backoffDelay(attempt++, backoffOptions(options.backoff, Math.max(serverRetryMs ?? 1000, minServerRetryMs)));
         subscribeOptions.onReconnect?.(reason, delayMs);
         await sleep(delayMs, signal);
       }
