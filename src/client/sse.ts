@@ -1,10 +1,12 @@
 import { create, fromJsonString, toJsonString, type DescMessage, type DescMethodServerStreaming, type Message, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 // connect-es internals: pinned exactly, guarded by test/platform/pinned-internals.test.ts (docs/development.md, "Pinned versions").
-import { codeFromHttpStatus, codeFromString } from "@connectrpc/connect/protocol-connect";
+import { codeFromHttpStatus } from "@connectrpc/connect/protocol-connect";
 import { GapSchema, type Gap } from "../../gen/rivulet/stream/v1/gap_pb.js";
-import { backoffDelay, type BackoffOptions } from "../wire/backoff.js";
-import { createSseParser, type ParsedSseEvent } from "../wire/sse-parser.js";
+import { backoffDelay, backoffOptions, type BackoffOptions } from "../wire/backoff.js";
+import { errorFromWireJson } from "../wire/error-json.js";
+import { isTransient } from "../wire/transient-codes.js";
+import { readSseEvents } from "../wire/read-sse-events.js";
 import { canRefreshToken, currentToken, type TokenSource } from "./token-source.js";
 
 /** Where and how an SSE client connects. Works in browsers and in Node (global `fetch`). */
@@ -66,9 +68,6 @@ export interface SseClient {
 /** The least first-reconnect ceiling taken from a server's `retry:`, in milliseconds. */
 const minServerRetryMs = 100;
 
-/** Codes worth reconnecting for: the server went away, or this client read too slowly and should resume. */
-const retryableCodes: ReadonlySet<Code> = new Set([Code.Unavailable, Code.ResourceExhausted, Code.Aborted, Code.DeadlineExceeded]);
-
 /** Creates an SSE client: see `SseClient.subscribe`. */
 export function createSseClient(options: SseClientOptions): SseClient {
   const baseUrl = options.baseUrl.replace(/\/+$/, "");
@@ -119,42 +118,30 @@ export function createSseClient(options: SseClientOptions): SseClient {
             if (refused.code !== Code.Unavailable) fatal = refused;
             throw refused;
           }
-          const events: ParsedSseEvent[] = [];
-          const parser = createSseParser({
-            event: (event) => events.push(event),
-            retry: (ms) => (serverRetryMs = ms),
-          });
-          const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
-          try {
-            while (true) {
-              const chunk = await reader.read();
-              if (chunk.done) break;
-              feed();
-              parser.feed(chunk.value);
-              for (const event of events.splice(0)) {
-                if (event.type === "end") return;
-                if (event.type === "error") {
-                  const failure = errorOf(event.data);
-                  // `unauthenticated` after a 200 is an accepted token that expired: worth a
-                  // reconnection when a fresh one can be had (a refused one answers 401, fatal above).
-                  const renewable = failure.code === Code.Unauthenticated && canRefreshToken(options.token);
-                  if (!retryableCodes.has(failure.code) && !renewable) fatal = failure;
-                  throw failure;
-                }
-                if (event.type !== "message") continue;
-                const message = decode(method.output, event.data);
-                lastEventId = event.lastEventId;
-                attempt = 0;
-                const gap = gapOf(method.output, message);
-                if (gap) subscribeOptions.onGap?.(gap);
-                // The watchdog times the server, not the caller: a slow consumer is not a silent server.
-                clearTimeout(watchdog);
-                yield message;
-                feed();
-              }
+          for await (const event of readSseEvents(response.body, { onChunk: feed, onRetry: (ms) => (serverRetryMs = ms) })) {
+            if (event.type === "end") return;
+            if (event.type === "error") {
+              const failure = errorFromWireJson(event.data, new ConnectError("malformed error event", Code.Unknown));
+              // The server says `resource_exhausted` in an event (not a 429) only for a limit that
+              // lifts: a subscriber that fell behind (resume), or a rate whose wait is in `retry:`
+              // (its `retry-after` does not cross the event's JSON).
+              const transient = isTransient(failure.code, { limitLifts: true });
+              // `unauthenticated` after a 200 is an accepted token that expired: worth a
+              // reconnection when a fresh one can be had (a refused one answers 401, fatal above).
+              const renewable = failure.code === Code.Unauthenticated && canRefreshToken(options.token);
+              if (!transient && !renewable) fatal = failure;
+              throw failure;
             }
-          } finally {
-            void reader.cancel().catch(() => undefined);
+            if (event.type !== "message") continue;
+            const message = decode(method.output, event.data);
+            lastEventId = event.lastEventId;
+            attempt = 0;
+            const gap = gapOf(method.output, message);
+            if (gap) subscribeOptions.onGap?.(gap);
+            // The watchdog times the server, not the caller: a slow consumer is not a silent server.
+            clearTimeout(watchdog);
+            yield message;
+            feed();
           }
           reason = new ConnectError("the server closed the stream", Code.Unavailable);
         } catch (error) {
@@ -170,8 +157,7 @@ export function createSseClient(options: SseClientOptions): SseClient {
         }
         // A server's `retry:` of 0 (allowed, and what a jittered goodbye can round to)
         // must not make every reconnect immediate: it gets a floor.
-        const initialMs = options.backoff?.initialMs ?? Math.max(serverRetryMs ?? 1000, minServerRetryMs);
-        const delayMs = backoffDelay(attempt++, { initialMs, maxMs: options.backoff?.maxMs ?? 30_000 });
+        const delayMs = backoffDelay(attempt++, backoffOptions(options.backoff, Math.max(serverRetryMs ?? 1000, minServerRetryMs)));
         subscribeOptions.onReconnect?.(reason, delayMs);
         await sleep(delayMs, signal);
       }
@@ -182,14 +168,8 @@ export function createSseClient(options: SseClientOptions): SseClient {
 /** The ConnectError of a refused request: the JSON body's code when there is one, else the Connect mapping of the status. */
 async function httpError(response: Response): Promise<ConnectError> {
   const text = await response.text().catch(() => "");
-  try {
-    const body = JSON.parse(text) as { code?: unknown; message?: unknown };
-    if (typeof body.code === "string") return new ConnectError(typeof body.message === "string" ? body.message : "", (codeFromString(body.code) ?? Code.Unknown));
-  } catch {
-    // not JSON: a proxy's page
-  }
-  // As the Connect protocol maps statuses without an error body (https://connectrpc.com/docs/protocol#http-to-error-code).
-  return new ConnectError(`HTTP ${response.status}`, codeFromHttpStatus(response.status));
+  // Without a Connect error body (a proxy's page), as the Connect protocol maps statuses (https://connectrpc.com/docs/protocol#http-to-error-code).
+  return errorFromWireJson(text, new ConnectError(`HTTP ${response.status}`, codeFromHttpStatus(response.status)));
 }
 
 /** A message event's proto3 JSON; a server speaking another schema is not worth reconnecting to. */
@@ -198,16 +178,6 @@ function decode<O extends DescMessage>(schema: O, data: string): MessageShape<O>
     return fromJsonString(schema, data, { ignoreUnknownFields: true });
   } catch (error) {
     throw new ConnectError(`malformed ${schema.typeName} event`, Code.Internal, undefined, undefined, error);
-  }
-}
-
-/** An `event: error`'s Connect error JSON as a ConnectError. */
-function errorOf(data: string): ConnectError {
-  try {
-    const body = JSON.parse(data) as { code?: unknown; message?: unknown };
-    return new ConnectError(typeof body.message === "string" ? body.message : "", typeof body.code === "string" ? (codeFromString(body.code) ?? Code.Unknown) : Code.Unknown);
-  } catch {
-    return new ConnectError("malformed error event", Code.Unknown);
   }
 }
 

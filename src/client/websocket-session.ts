@@ -1,10 +1,9 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-// connect-es internals: pinned exactly, guarded by test/platform/pinned-internals.test.ts (docs/development.md, "Pinned versions").
-import { codeFromString } from "@connectrpc/connect/protocol-connect";
 import { ClientFrameSchema, ServerFrameSchema, type Error as WireError } from "../../gen/rivulet/bridge/v1/bridge_pb.js";
 import { shouldReconnect, WebSocketCloseCode, websocketSubprotocol } from "../wire/websocket-close-codes.js";
-import { backoffDelay } from "../wire/backoff.js";
+import { backoffDelay, type BackoffOptions } from "../wire/backoff.js";
+import { errorFromWire } from "../wire/error-json.js";
 
 /** The part of the WHATWG WebSocket API the session uses: browsers' own WebSocket and the `ws` package both provide it. */
 export interface WebSocketLike {
@@ -50,9 +49,8 @@ export interface SessionOptions {
   /** The `ws://…/ws` URL, or a function that returns it (for example with a fresh `access_token`) at each connect. */
   readonly url: string | (() => string | Promise<string>);
   readonly WebSocket: WebSocketConstructor;
-  /** First reconnect delay bound; doubles per failed attempt (full jitter: a random delay up to the bound). */
-  readonly backoffInitialMs: number;
-  readonly backoffMaxMs: number;
+  /** Reconnect delays: the bound doubles per failed attempt (full jitter: a random delay up to the bound). */
+  readonly backoff: BackoffOptions;
   /** How often to send `ping` while calls are open; a socket that stays silent for a whole interval after a ping is dead. */
   readonly pingIntervalMs: number;
   readonly onStateChange?: (state: SessionState) => void;
@@ -227,7 +225,7 @@ export function createWebSocketSession(options: SessionOptions): Session {
 
   function scheduleReconnect(): void {
     setState("waiting");
-    const delay = backoffDelay(attempt++, { initialMs: options.backoffInitialMs, maxMs: options.backoffMaxMs });
+    const delay = backoffDelay(attempt++, options.backoff);
     retryTimer = setTimeout(() => {
       retryTimer = undefined;
       if (state === "waiting") void connect();
@@ -281,7 +279,8 @@ export function createWebSocketSession(options: SessionOptions): Session {
   };
 }
 
+/** An `end`'s error: the fields of the Connect error JSON, so read as one (an unknown code is `unknown`). */
 function errorOf(error: WireError | undefined): ConnectError | undefined {
   if (error === undefined) return undefined;
-  return new ConnectError(error.message, codeFromString(error.code) ?? Code.Unknown);
+  return errorFromWire({ code: error.code, message: error.message }, new ConnectError(error.message, Code.Unknown));
 }

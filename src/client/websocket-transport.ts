@@ -4,7 +4,8 @@ import { Code, ConnectError, type StreamResponse, type Transport, type UnaryResp
 import { callLifetime } from "./call-lifetime.js";
 import { canRefreshToken, currentToken, type TokenSource } from "./token-source.js";
 import { ensureIdempotencyKey, isResumable, resumeRequest } from "./websocket-resume.js";
-import { backoffDelay } from "../wire/backoff.js";
+import { backoffDelay, backoffOptions } from "../wire/backoff.js";
+import { isTransient } from "../wire/transient-codes.js";
 import { createWebSocketSession, type SessionCall, type SessionState, type WebSocketConstructor } from "./websocket-session.js";
 
 export type { SessionState as WebSocketTransportState, WebSocketConstructor, WebSocketLike } from "./websocket-session.js";
@@ -70,15 +71,13 @@ export interface WebSocketTransport extends Transport {
 export function createWebSocketTransport(options: WebSocketTransportOptions): WebSocketTransport {
   const WebSocketImpl = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
   if (!WebSocketImpl) throw new Error("no WebSocket implementation: pass options.WebSocket (e.g. the ws package's WebSocket)");
-  const backoffInitialMs = options.backoffInitialMs ?? 500;
-  const backoffMaxMs = options.backoffMaxMs ?? 30_000;
-  const backoff = { initialMs: backoffInitialMs, maxMs: backoffMaxMs };
+  // Reconnects and retried streams space their attempts alike.
+  const backoff = backoffOptions({ initialMs: options.backoffInitialMs, maxMs: options.backoffMaxMs }, 500);
   const pingIntervalMs = options.pingIntervalMs ?? 15_000;
   const session = createWebSocketSession({
     url: options.url,
     WebSocket: WebSocketImpl,
-    backoffInitialMs,
-    backoffMaxMs,
+    backoff,
     pingIntervalMs,
     onStateChange: options.onStateChange,
   });
@@ -213,10 +212,12 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): We
         notify();
       },
       end(error) {
-        // The server asks a lossless subscriber that fell behind to resume (resource_exhausted), or
-        // says it is going away (unavailable): a resumable stream continues from its last cursor.
-        // Retried with the same backoff as reconnects, so a server that keeps failing is not hammered.
-        if (resumable && error && (error.code === Code.ResourceExhausted || error.code === Code.Unavailable) && !done) {
+        // A transient failure: the server asks a lossless subscriber that fell behind to resume
+        // (resource_exhausted), or says it is going away (unavailable). A resumable stream continues
+        // from its last cursor. An `end` carries no `retry-after`, so every resource_exhausted counts
+        // as a limit that lifts (one on open calls or streams lifts as others end). Retried with the
+        // same backoff as reconnects, so a server that keeps failing is not hammered.
+        if (resumable && error && isTransient(error.code, { limitLifts: true }) && !done) {
           retryTimer = setTimeout(() => {
             retryTimer = undefined;
             if (!done) session.start(call);

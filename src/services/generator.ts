@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { readSseEvents } from "../wire/read-sse-events.js";
 
 /** What a model is asked. */
 export interface GenerateRequest {
@@ -55,7 +56,8 @@ export function createEmbeddedGenerator(options: { tokenIntervalMs: number }): G
 
 /**
  * A model behind any OpenAI-compatible HTTP endpoint (`POST {baseUrl}/chat/completions`
- * with `stream: true`), read as the Server-Sent Events it answers with.
+ * with `stream: true`), read as the Server-Sent Events it answers with, by the
+ * clients' own parser: any line ending, `data` over several lines.
  */
 export function createOpenAiGenerator(options: { baseUrl: string; apiKey?: string; defaultModel: string }): Generator {
   return {
@@ -80,25 +82,16 @@ export function createOpenAiGenerator(options: { baseUrl: string; apiKey?: strin
       }
       let finishReason: "stop" | "length" = "stop";
       let promptTokens = 0;
-      const decoder = new TextDecoder();
-      let buffered = "";
-      for await (const chunk of response.body) {
-        buffered += decoder.decode(chunk, { stream: true });
-        let newline: number;
-        while ((newline = buffered.search(/\r?\n/)) >= 0) {
-          const line = buffered.slice(0, newline);
-          buffered = buffered.slice(buffered[newline] === "\r" ? newline + 2 : newline + 1);
-          if (!line.startsWith("data:")) continue;
-          const data = line.slice(5).trim();
-          if (data === "[DONE]") {
-            yield { kind: "end", finishReason, promptTokens };
-            return;
-          }
-          const parsed = parseChunk(data);
-          if (parsed.usage) promptTokens = parsed.usage;
-          if (parsed.finishReason === "length") finishReason = "length";
-          if (parsed.content) yield { kind: "token", text: parsed.content };
+      // Each event's data is one chunk of JSON, or `[DONE]` (whatever the event's type: the API sets none).
+      for await (const event of readSseEvents(response.body)) {
+        if (event.data.trim() === "[DONE]") {
+          yield { kind: "end", finishReason, promptTokens };
+          return;
         }
+        const parsed = parseChunk(event.data);
+        if (parsed.usage) promptTokens = parsed.usage;
+        if (parsed.finishReason === "length") finishReason = "length";
+        if (parsed.content) yield { kind: "token", text: parsed.content };
       }
       yield { kind: "end", finishReason, promptTokens };
     },

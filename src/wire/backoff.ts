@@ -6,6 +6,14 @@ export interface BackoffOptions {
   readonly maxMs: number;
 }
 
+/** The longest wait between attempts unless a client is told otherwise: a returning server is found within half a minute. */
+const defaultMaxMs = 30_000;
+
+/** A client's backoff options, filled in: `defaultInitialMs` is that client's (its transport's) own default. */
+export function backoffOptions(given: Partial<BackoffOptions> | undefined, defaultInitialMs: number): BackoffOptions {
+  return { initialMs: given?.initialMs ?? defaultInitialMs, maxMs: given?.maxMs ?? defaultMaxMs };
+}
+
 /**
  * Exponential backoff with full jitter: a uniformly random delay between 0
  * and `min(maxMs, initialMs * 2^attempt)`. Full jitter spreads the clients

@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { backoffDelay } from "../../src/wire/backoff.js";
+import { backoffDelay, backoffOptions } from "../../src/wire/backoff.js";
 
 describe("backoffDelay: exponential with full jitter and a cap", () => {
   const options = { initialMs: 100, maxMs: 1000 };
@@ -24,5 +24,13 @@ describe("backoffDelay: exponential with full jitter and a cap", () => {
         expect(delay).toBeLessThan(500 * 2 ** attempt);
       }),
     );
+  });
+});
+
+describe("backoffOptions: a client's options with the defaults filled in", () => {
+  it("keeps what is given, else the client's first bound and a 30 s cap", () => {
+    expect(backoffOptions(undefined, 500)).toEqual({ initialMs: 500, maxMs: 30_000 });
+    expect(backoffOptions({ initialMs: 20 }, 500)).toEqual({ initialMs: 20, maxMs: 30_000 });
+    expect(backoffOptions({ initialMs: undefined, maxMs: 50 }, 500)).toEqual({ initialMs: 500, maxMs: 50 });
   });
 });

@@ -69,7 +69,13 @@ export function clientFor<S extends DescService>(service: S, transport: Transpor
   return createClient(service, transport);
 }
 
-/** The first `count` items of a stream; then stops it. */
+/**
+ * The first `count` items of a stream; then stops it. Leaving the loop calls
+ * the iterator's `return()`, which connect-es 2's clients pass on to the
+ * transport: connect-node's transports then cancel the HTTP call (the server
+ * sees its signal abort, on every protocol and HTTP version), and Rivulet's
+ * WebSocket and SSE transports cancel theirs. So no AbortSignal is needed here.
+ */
 export async function take<T>(stream: AsyncIterable<T>, count: number): Promise<T[]> {
   const items: T[] = [];
   if (count === 0) return items;

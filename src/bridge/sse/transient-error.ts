@@ -1,13 +1,5 @@
 import { Code, type ConnectError } from "@connectrpc/connect";
-
-/**
- * Codes of failures that pass by themselves: the very same request, sent
- * again later, may well succeed (the broker or the key set is back, another
- * instance took over, a race is not lost twice, a server-side time limit
- * starts over). `resource_exhausted` is transient only with a retry hint (see
- * `transientRetryMs`).
- */
-const transientCodes: ReadonlySet<Code> = new Set([Code.Unavailable, Code.Aborted, Code.DeadlineExceeded]);
+import { isTransient } from "../../wire/transient-codes.js";
 
 /** RFC 9110 §10.2.3 `Retry-After` as delay-seconds; the HTTP-date form is not produced here. */
 const delaySeconds = /^\d{1,9}$/;
@@ -23,15 +15,19 @@ const delaySeconds = /^\d{1,9}$/;
  * transient failure is answered as a stream that opens, says `event: error`
  * and ends; a refusal (bad request, credentials, rights, not found, a limit
  * the client itself must lift) keeps its status so the browser stops.
- * `resource_exhausted` with `retry-after` (a rate that refills) is transient,
- * and the client waits at least that long; without it (a message too large,
- * too many streams open) it is a refusal.
+ * Which failures are transient is the rule the clients follow too
+ * (`isTransient`); here `resource_exhausted` is transient with `retry-after`
+ * (a rate that refills), and the client waits at least that long; without it
+ * (a message too large, too many streams open) it is a refusal.
  */
 export function transientRetryMs(error: ConnectError, retryMs: number): number | undefined {
-  if (transientCodes.has(error.code)) return retryMs;
-  if (error.code === Code.ResourceExhausted) {
-    const retryAfter = error.metadata.get("retry-after")?.trim() ?? "";
-    if (delaySeconds.test(retryAfter)) return Math.max(retryMs, Number(retryAfter) * 1000);
-  }
-  return undefined;
+  const retryAfterMs = error.code === Code.ResourceExhausted ? retryAfterMsOf(error) : undefined;
+  if (!isTransient(error.code, { limitLifts: retryAfterMs !== undefined })) return undefined;
+  return Math.max(retryMs, retryAfterMs ?? 0);
+}
+
+/** The error's `retry-after` in milliseconds, when it is delay-seconds. */
+function retryAfterMsOf(error: ConnectError): number | undefined {
+  const retryAfter = error.metadata.get("retry-after")?.trim() ?? "";
+  return delaySeconds.test(retryAfter) ? Number(retryAfter) * 1000 : undefined;
 }
