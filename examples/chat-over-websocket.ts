@@ -11,10 +11,8 @@ const transport = createWebSocketTransport({ url: `${baseUrl.replace(/^http/, "w
 const chat = createClient(ChatService, transport);
 const { message: sent } = await chat.send({ room: "lobby", text: "hello over WebSocket" });
 // The same socket carries the stream: recent history, then live messages. Stop at the one just sent.
-const stop = new AbortController(); // connect-es ends a stream on abort, not on break
-for await (const response of chat.subscribe({ room: "lobby", history: 10 }, { signal: stop.signal })) {
+for await (const response of chat.subscribe({ room: "lobby", history: 10 })) {
   if (response.event.case === "message") console.log(`${response.event.value.author}: ${response.event.value.text}`);
-  if (response.cursor === sent?.cursor) break;
+  if (response.cursor === sent?.cursor) break; // leaving the loop cancels the stream on the server
 }
-stop.abort();
 transport.close();

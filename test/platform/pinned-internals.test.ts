@@ -16,6 +16,7 @@ import {
   codeToString,
   endStreamFlag,
   endStreamToJson,
+  errorFromJson,
   parseTimeout as parseConnectTimeout,
 } from "@connectrpc/connect/protocol-connect";
 import { parseTimeout as parseGrpcTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
@@ -86,6 +87,13 @@ describe("pinned connect-es internals behave as Rivulet relies on", () => {
     expect(toHttp, "codeToHttpStatus").toEqual({ canceled: 499, invalid_argument: 400, not_found: 404, resource_exhausted: 429, unavailable: 503, unauthenticated: 401, internal: 500 });
     const fromHttp = Object.fromEntries([400, 401, 403, 404, 429, 500, 503, 418].map((s) => [s, codeToString(codeFromHttpStatus(s))]));
     expect(fromHttp, "codeFromHttpStatus").toEqual({ 400: "internal", 401: "unauthenticated", 403: "permission_denied", 404: "unimplemented", 429: "unavailable", 500: "unknown", 503: "unavailable", 418: "unknown" });
+  });
+
+  it("protocol-connect: errorFromJson reads the Connect error JSON (wire/error-json.ts)", () => {
+    const error = errorFromJson({ code: "permission_denied", message: "not a member" }, undefined, new ConnectError("fallback", Code.Internal));
+    expect(error.code).toBe(Code.PermissionDenied);
+    expect(error.rawMessage).toBe("not a member");
+    expect(errorFromJson({ code: "unknown", message: "newer code" }, undefined, new ConnectError("fallback", Code.Internal)).code).toBe(Code.Unknown);
   });
 
   it("protocol: transformInvokeImplementation runs a server-streaming spec over createAsyncIterable's input", async () => {
