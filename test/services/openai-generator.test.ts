@@ -70,7 +70,9 @@ describe("OpenAI-compatible generator: reading the upstream's event stream", () 
 
   it("stops reading the upstream when the consumer stops", async () => {
     let closed: Promise<unknown> | undefined;
-    const baseUrl = await endpoint([`data: ${chunk("first")}\n\n`], (_req, res) => (closed = once(res, "close")));
+    const baseUrl = await endpoint([`data: ${chunk("first")}\n\n`], (_req, res) => {
+      closed = once(res, "close");
+    });
     const stream = createOpenAiGenerator({ baseUrl, defaultModel: "tiny" }).generate(request, new AbortController().signal)[Symbol.asyncIterator]();
     expect((await stream.next()).value).toEqual({ kind: "token", text: "first" });
     await stream.return?.();
