@@ -7,6 +7,7 @@ import type { TopicHub } from "../broker/topic-hub.js";
 import type { StreamPolicy } from "../wire/stream-policy.js";
 import { streamControlsKey } from "../call/stream-controls.js";
 import { responseSinkKey, type ResponseSink } from "../call/response-sink.js";
+import { timerAt } from "../limits/timer-at.js";
 
 export interface TopicStreamOptions<R extends Message> {
   readonly broker: Broker;
@@ -107,9 +108,6 @@ interface StreamEnd {
   readonly release: () => void;
 }
 
-/** setTimeout's largest delay; longer waits re-arm. */
-const maxTimerDelayMs = 2 ** 31 - 1;
-
 /**
  * Feeds one call's sink from the topic's shared feed. Slow consumers as in
  * `subscribe()`: while the connection is congested, lossless streams hold up
@@ -130,7 +128,7 @@ function streamToSink<R extends Message>(options: TopicStreamOptions<R>, sink: R
       return reject(ConnectError.from(signal.reason, Code.Canceled));
     }
     let pending: R[] = [];
-    let timer: NodeJS.Timeout | undefined;
+    let cancelTimer = (): void => undefined;
     let waiting = false;
     let done = false;
     // Replaced by the hub's detach once attached; `finish` may run before (an aborted call).
@@ -141,7 +139,7 @@ function streamToSink<R extends Message>(options: TopicStreamOptions<R>, sink: R
       done = true;
       pending = [];
       detach();
-      clearTimeout(timer);
+      cancelTimer();
       signal.removeEventListener("abort", onAbort);
       ending.release();
       if (error === undefined) resolve();
@@ -175,12 +173,7 @@ function streamToSink<R extends Message>(options: TopicStreamOptions<R>, sink: R
     signal.addEventListener("abort", onAbort, { once: true });
     const deadline = ending.end;
     if (deadline) {
-      const arm = () => {
-        const left = deadline.at - Date.now();
-        if (left > 0) timer = setTimeout(arm, Math.min(left, maxTimerDelayMs)).unref();
-        else finish(deadline.error());
-      };
-      arm();
+      cancelTimer = timerAt(deadline.at, () => finish(deadline.error()));
       if (done) return;
     }
     detach = hub.attach(topic, {
