@@ -1,24 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { Broker, Entry, GapReason, Position, ReadFrom, ReadResult } from "./broker.js";
-
-/** What a subscriber receives: entries in log order, or a gap before them. */
-export type SubscriptionEvent =
-  | { readonly kind: "entry"; readonly entry: Entry }
-  | {
-      readonly kind: "gap";
-      readonly reason: GapReason;
-      /** The position the stream continues after: resume from here to skip the gap. */
-      readonly position: Position;
-    };
-
-/**
- * The gap event of a read that could not start where asked (its `gap`):
- * the stream continues after the position just before the first entry returned.
- */
-export function gapEvent(result: ReadResult, reason: GapReason): SubscriptionEvent {
-  const resumeAfter = (result.entries[0]?.position.offset ?? result.head.offset + 1) - 1;
-  return { kind: "gap", reason, position: { epoch: result.head.epoch, offset: resumeAfter } };
-}
+import type { Broker, ReadFrom } from "./broker.js";
+import { gapEvent, type SlowConsumerPolicy, type SubscriptionEvent } from "./subscription-event.js";
 
 /**
  * How many entries a catch-up read asks for. A history request (`{ last: n }`)
@@ -30,14 +12,6 @@ export function gapEvent(result: ReadResult, reason: GapReason): SubscriptionEve
 export function readLimit(from: ReadFrom, readBatch: number): number {
   return "last" in from ? Math.max(readBatch, from.last) : readBatch;
 }
-
-/**
- * - `lossless`: every entry in order; more than `bufferSize` undelivered live
- *   entries end the subscription with `resource_exhausted`.
- * - `conflate`: only the newest entry is kept pending; older undelivered
- *   ones are skipped, and the newest is always delivered.
- */
-export type SlowConsumerPolicy = "lossless" | "conflate";
 
 export interface SubscribeOptions {
   /** Where to start; `{ last: 0 }` is live only. */

@@ -2,7 +2,9 @@ import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
 import type { Message } from "@bufbuild/protobuf";
 import type { Broker, Entry, ReadFrom } from "../broker/broker.js";
 import { decodeCursor, encodeCursor } from "../broker/cursor.js";
-import { subscribe, type SubscriptionEvent } from "../broker/subscription.js";
+import { createSubscriberBuffer } from "../broker/subscriber-buffer.js";
+import { subscribe } from "../broker/subscription.js";
+import type { SubscriptionEvent } from "../broker/subscription-event.js";
 import type { TopicHub } from "../broker/topic-hub.js";
 import type { StreamPolicy } from "../wire/stream-policy.js";
 import { streamControlsKey } from "../call/stream-controls.js";
@@ -109,9 +111,10 @@ interface StreamEnd {
 }
 
 /**
- * Feeds one call's sink from the topic's shared feed. Slow consumers as in
- * `subscribe()`: while the connection is congested, lossless streams hold up
- * to `bufferSize` responses and then end with `resource_exhausted`; conflated
+ * Feeds one call's sink from the topic's shared feed, through the one
+ * slow-consumer buffer (`createSubscriberBuffer`): while the connection is
+ * congested, lossless streams hold up to `bufferSize` responses and then end
+ * with `resource_exhausted` at once (what they hold is dropped); conflated
  * streams keep only the newest. Resolves when the stream completes (`until`),
  * rejects when it fails or the call ends.
  */
@@ -120,16 +123,13 @@ function streamToSink<R extends Message>(options: TopicStreamOptions<R>, sink: R
   // `options`, whose `context` is the call's whole handler context.
   const { hub, topic, from, bufferSize, until } = options;
   const policy = options.policy.slowConsumer;
-  const conflate = policy === "conflate";
   const respond = responder(options);
   return new Promise<void>((resolve, reject) => {
     if (signal.aborted) {
       ending.release();
       return reject(ConnectError.from(signal.reason, Code.Canceled));
     }
-    let pending: R[] = [];
     let cancelTimer = (): void => undefined;
-    let waiting = false;
     let done = false;
     // Replaced by the hub's detach once attached; `finish` may run before (an aborted call).
     let detach = (): void => undefined;
@@ -137,7 +137,7 @@ function streamToSink<R extends Message>(options: TopicStreamOptions<R>, sink: R
     const finish = (error?: unknown) => {
       if (done) return;
       done = true;
-      pending = [];
+      buffer.close();
       detach();
       cancelTimer();
       signal.removeEventListener("abort", onAbort);
@@ -147,28 +147,19 @@ function streamToSink<R extends Message>(options: TopicStreamOptions<R>, sink: R
     };
     // Ending with the abort reason lets the caller tell a shutdown (`unavailable`) from a finished stream.
     const onAbort = () => finish(ConnectError.from(signal.reason, Code.Canceled));
-
-    const deliver = (response: R) => {
-      sink.send(response);
-      if (until?.(response)) finish();
-    };
-    const flush = () => {
-      waiting = false;
-      try {
-        while (!done && pending.length > 0) {
-          if (sink.congested()) return wait();
-          deliver(pending.shift()!);
-        }
-      } catch (error) {
-        // Runs from a drain callback: a throw must end this stream, not the process.
-        finish(error);
-      }
-    };
-    const wait = () => {
-      if (waiting || done) return;
-      waiting = true;
-      void sink.drained().then(flush);
-    };
+    const buffer = createSubscriberBuffer<R>({
+      from,
+      policy,
+      bufferSize,
+      itemOf: respond,
+      take(response) {
+        sink.send(response);
+        if (until?.(response)) finish();
+      },
+      congested: () => sink.congested(),
+      drained: () => sink.drained(),
+      fail: finish,
+    });
 
     signal.addEventListener("abort", onAbort, { once: true });
     const deadline = ending.end;
@@ -176,29 +167,7 @@ function streamToSink<R extends Message>(options: TopicStreamOptions<R>, sink: R
       cancelTimer = timerAt(deadline.at, () => finish(deadline.error()));
       if (done) return;
     }
-    detach = hub.attach(topic, {
-      from,
-      policy,
-      event(event, replay) {
-        if (done) return;
-        const response = respond(event);
-        if (pending.length === 0 && !sink.congested()) return deliver(response);
-        if (conflate) {
-          pending = [response];
-        } else if (!replay && pending.length >= bufferSize) {
-          return finish(new ConnectError("subscriber too slow: buffer full; resume from the last cursor", Code.ResourceExhausted));
-        } else {
-          pending.push(response);
-        }
-        wait();
-      },
-      ready() {
-        if (done) return undefined;
-        if (!sink.congested()) flush();
-        return pending.length === 0 ? undefined : sink.drained();
-      },
-      fail: finish,
-    });
+    detach = hub.attach(topic, buffer.subscriber);
     if (done) detach();
   });
 }

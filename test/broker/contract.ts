@@ -1,7 +1,8 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Broker, Entry, Retention } from "../../src/broker/broker.js";
-import { subscribe, type SubscriptionEvent } from "../../src/broker/subscription.js";
+import { subscribe } from "../../src/broker/subscription.js";
+import type { SubscriptionEvent } from "../../src/broker/subscription-event.js";
 
 /** One broker under test, with a way to lose its data as a restart without persistence would. */
 export interface BrokerUnderTest {

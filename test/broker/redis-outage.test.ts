@@ -2,7 +2,8 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { afterEach, describe, expect, it } from "vitest";
 import type { Position } from "../../src/broker/broker.js";
 import { createRedisBroker, type RedisBroker } from "../../src/broker/redis/redis-broker.js";
-import { subscribe, type SubscriptionEvent } from "../../src/broker/subscription.js";
+import { subscribe } from "../../src/broker/subscription.js";
+import type { SubscriptionEvent } from "../../src/broker/subscription-event.js";
 import { deleteKeys, killConnections, redisAvailable, redisServerAvailable, redisUrl, startPrivateRedis, uniquePrefix, until, type PrivateRedis } from "./test-redis.js";
 
 const bytes = (text: string) => new TextEncoder().encode(text);

@@ -2,7 +2,8 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
 import type { Broker, Listener } from "../../src/broker/broker.js";
 import { createMemoryBroker } from "../../src/broker/memory.js";
-import { subscribe, type SubscriptionEvent } from "../../src/broker/subscription.js";
+import { subscribe } from "../../src/broker/subscription.js";
+import type { SubscriptionEvent } from "../../src/broker/subscription-event.js";
 
 const bytes = (text: string) => new TextEncoder().encode(text);
 const text = (event: SubscriptionEvent | undefined) =>
