@@ -41,9 +41,10 @@ export interface SubscriberBuffer {
 }
 
 /**
- * The slow-consumer policy between the topic hub and one consumer, such as
- * a connection's write queue (`sink.send`, congested while its socket is).
- * Items go straight to the consumer while it takes
+ * The slow-consumer policy between the topic hub and one consumer, for every
+ * consumer there is: a connection's write queue (`sink.send`, congested while
+ * its socket is) and a pulling async iterator (`subscribe()`, congested while
+ * nobody waits in `next()`). Items go straight to the consumer while it takes
  * them; while it is congested, a lossless subscriber holds up to `bufferSize`
  * live items, then fails with `resource_exhausted`, and a conflated one keeps
  * only the newest.

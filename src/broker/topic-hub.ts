@@ -1,6 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Broker, Entry, ReadFrom } from "./broker.js";
-import { readLimit } from "./subscription.js";
 import { gapEvent, type SlowConsumerPolicy, type SubscriptionEvent } from "./subscription-event.js";
 
 /** One subscriber fed by a topic's shared live feed. */
@@ -27,8 +26,10 @@ export interface HubSubscriber {
  * Subscriptions that share one live feed per topic: one broker listener per
  * topic, however many subscribers, and one synchronous call per subscriber
  * per message, which is what lets a fan-out write prepared frames straight
- * into each connection's queue. `subscribe()` (subscription.ts) costs a
- * broker listener and an async-iterator hop per subscriber per message.
+ * into each connection's queue. Every subscription goes through it: a
+ * connection's sink (topic-stream.ts) and a pulled async iterable
+ * (`subscribe()`, subscription.ts) alike, both buffered by
+ * `createSubscriberBuffer` (subscriber-buffer.ts).
  */
 export interface TopicHub {
   /** Replays the log from `subscriber.from`, then follows the live feed. The returned function detaches. */
@@ -71,6 +72,17 @@ interface Feed {
   /** Joiners waiting for the feed to be in sequence again. */
   waiters: Array<() => void>;
   unlisten: () => void;
+}
+
+/**
+ * How many entries a catch-up read asks for. A history request (`{ last: n }`)
+ * is one read of all `n` entries, however many batches that is: the log is
+ * addressed from its newest entry, so a request cut to one batch would lose
+ * the oldest ones (nothing after it could say so), and `n` is bounded by the
+ * method's history window. Reads after a position go one batch at a time.
+ */
+function readLimit(from: ReadFrom, readBatch: number): number {
+  return "last" in from ? Math.max(readBatch, from.last) : readBatch;
 }
 
 /**

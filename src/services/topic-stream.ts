@@ -12,8 +12,12 @@ import { responseSinkKey, type ResponseSink } from "../call/response-sink.js";
 import { timerAt } from "../limits/timer-at.js";
 
 export interface TopicStreamOptions<R extends Message> {
-  readonly broker: Broker;
-  /** The shared per-topic feeds: used when the call's transport takes responses directly. */
+  /**
+   * Not read: every subscription joins `hub`. Optional until chat.ts,
+   * notify.ts and progress.ts stop passing it; then it goes.
+   */
+  readonly broker?: Broker;
+  /** The shared per-topic feeds, which every stream joins. */
   readonly hub: TopicHub;
   readonly topic: string;
   readonly policy: StreamPolicy;
@@ -47,10 +51,12 @@ export function startOf(topic: string, cursor: string, history: number, policy: 
  * and shared by every subscriber (the bridges then encode it once too);
  * gap events are per subscriber.
  *
- * Two paths, the same responses in the same order: a call whose transport
- * takes responses directly (a `ResponseSink` in its context) joins the topic's
- * shared feed and yields nothing, ending when the stream does; any other call
- * (connect-node's handlers) pulls its own subscription through this generator.
+ * Both paths join the topic's shared feed, with the same slow-consumer
+ * buffer, so they give the same responses in the same order: a call whose
+ * transport takes responses directly (a `ResponseSink` in its context) is fed
+ * synchronously and yields nothing, ending when the stream does; any other
+ * call (connect-node's handlers) pulls its subscription (`subscribe()`)
+ * through this generator.
  */
 export async function* streamTopic<R extends Message>(options: TopicStreamOptions<R>): AsyncGenerator<R> {
   const { context } = options;
@@ -76,7 +82,7 @@ export async function* streamTopic<R extends Message>(options: TopicStreamOption
     await streamToSink(options, sink, context.signal, { end: undefined, release: () => undefined });
     return;
   }
-  const events = subscribe(options.broker, options.topic, {
+  const events = subscribe(options.hub, options.topic, {
     from: options.from,
     policy: options.policy.slowConsumer,
     bufferSize: options.bufferSize,
