@@ -42,9 +42,9 @@ const liveBlockMs = 10_000;
 /**
  * The Redis Streams broker: any number of instances share one Redis. Each
  * topic is a stream plus a meta hash holding Rivulet's epoch and offset,
- * changed together by Lua scripts (see redis-scripts.ts). Each instance holds
+ * changed together by Lua scripts (see scripts.ts). Each instance holds
  * exactly two connections whatever its load: one for commands, one blocked
- * in XREAD for every topic it listens to (see redis-live-reader.ts).
+ * in XREAD for every topic it listens to (see live-reader.ts).
  *
  * Failures: commands fail fast with `unavailable` while Redis is unreachable
  * (no offline queue, nothing replayed behind the caller's back), live
