@@ -80,7 +80,7 @@ export interface Listener {
 
 /**
  * A handful of methods over opaque bytes. `listen` is a live feed with no
- * replay: subscribers combine it with `read` (see subscription.ts), and fill
+ * replay: subscribers combine it with `read` (see topic-hub.ts), and fill
  * any hole the feed leaves from the log, so an implementation may drop or
  * delay live entries without losing any for its subscribers.
  */

@@ -1,43 +1,8 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { Broker, Entry, GapReason, Position, ReadFrom, ReadResult } from "./broker.js";
-
-/** What a subscriber receives: entries in log order, or a gap before them. */
-export type SubscriptionEvent =
-  | { readonly kind: "entry"; readonly entry: Entry }
-  | {
-      readonly kind: "gap";
-      readonly reason: GapReason;
-      /** The position the stream continues after: resume from here to skip the gap. */
-      readonly position: Position;
-    };
-
-/**
- * The gap event of a read that could not start where asked (its `gap`):
- * the stream continues after the position just before the first entry returned.
- */
-export function gapEvent(result: ReadResult, reason: GapReason): SubscriptionEvent {
-  const resumeAfter = (result.entries[0]?.position.offset ?? result.head.offset + 1) - 1;
-  return { kind: "gap", reason, position: { epoch: result.head.epoch, offset: resumeAfter } };
-}
-
-/**
- * How many entries a catch-up read asks for. A history request (`{ last: n }`)
- * is one read of all `n` entries, however many batches that is: the log is
- * addressed from its newest entry, so a request cut to one batch would lose
- * the oldest ones (nothing after it could say so), and `n` is bounded by the
- * method's history window. Reads after a position go one batch at a time.
- */
-export function readLimit(from: ReadFrom, readBatch: number): number {
-  return "last" in from ? Math.max(readBatch, from.last) : readBatch;
-}
-
-/**
- * - `lossless`: every entry in order; more than `bufferSize` undelivered live
- *   entries end the subscription with `resource_exhausted`.
- * - `conflate`: only the newest entry is kept pending; older undelivered
- *   ones are skipped, and the newest is always delivered.
- */
-export type SlowConsumerPolicy = "lossless" | "conflate";
+import type { ReadFrom } from "./broker.js";
+import { createSubscriberBuffer } from "./subscriber-buffer.js";
+import type { SlowConsumerPolicy, SubscriptionEvent } from "./subscription-event.js";
+import type { TopicHub } from "./topic-hub.js";
 
 export interface SubscribeOptions {
   /** Where to start; `{ last: 0 }` is live only. */
@@ -45,139 +10,105 @@ export interface SubscribeOptions {
   readonly policy: SlowConsumerPolicy;
   /** Most live entries held for a slow subscriber (lossless). */
   readonly bufferSize: number;
-  /** Most entries fetched from the log in one read while catching up after a position. */
-  readonly readBatch?: number;
   /** Ends the subscription: the iterator then throws the abort reason as a ConnectError. */
   readonly signal: AbortSignal;
 }
 
+interface Reader {
+  resolve(result: IteratorResult<SubscriptionEvent>): void;
+  reject(error: unknown): void;
+}
+
 /**
- * Subscribes to a topic: replays the log from `from`, then continues with live
- * entries, exactly once each and in order. The live feed is attached before
- * the log is read; any entry it does not hand over in sequence (a hole, a
- * new epoch) is fetched from the log instead, so no entry is lost between
- * the replay and the live part, and an epoch change mid-stream becomes a gap.
+ * A topic hub subscription as an async iterable, for consumers that pull
+ * (connect-node's handlers, a service watching a topic): the log from
+ * `from`, then live entries, exactly once each and in order (see topic-hub.ts).
  *
- * Catch-up reads are driven by the consumer (one batch whenever its queue is
- * empty), so a subscriber far behind holds at most one batch in memory; a
- * history request is read whole at once (see `readLimit`).
+ * The subscription is attached when iteration starts and detached by
+ * `return()` (leaving a `for await` loop) or when it ends. The consumer is
+ * congested whenever it is not waiting in `next()`; events meanwhile wait in
+ * `createSubscriberBuffer`'s queue, with its slow-consumer policy. A catch-up
+ * batch is read only once the consumer has taken the previous one, so a
+ * subscriber far behind holds at most one batch in memory. Events held when
+ * the subscription fails (a lossless buffer overflowed, the broker went
+ * away) are still delivered before the error.
  */
-export function subscribe(broker: Broker, topic: string, options: SubscribeOptions): AsyncIterable<SubscriptionEvent> {
-  const { policy, bufferSize, signal } = options;
-  const readBatch = options.readBatch ?? 256;
+export function subscribe(hub: TopicHub, topic: string, options: SubscribeOptions): AsyncIterable<SubscriptionEvent> {
+  const { signal } = options;
   return {
     [Symbol.asyncIterator]() {
-      const queue: SubscriptionEvent[] = [];
-      let epoch: string | undefined;
-      let last = 0;
-      let started = false;
-      let behind = true; // the log holds entries the queue does not
-      let reading = false;
-      let failure: Error | undefined;
-      let wake: (() => void) | undefined;
-      const notify = () => {
-        const w = wake;
-        wake = undefined;
-        w?.();
-      };
+      let reader: Reader | undefined;
+      /** Resolves `drained()`: the consumer called `next()`. */
+      let pulled: (() => void) | undefined;
+      let whenPulled: Promise<void> | undefined;
+      let failure: unknown;
+      let failed = false;
+      let returned = false;
 
-      const unlisten = broker.listen(topic, {
-        entry(entry) {
-          if (reading || behind || epoch === undefined) {
-            behind = true;
-          } else if (entry.position.epoch === epoch && entry.position.offset <= last) {
-            return; // already queued or delivered
-          } else if (entry.position.epoch === epoch && entry.position.offset === last + 1) {
-            last = entry.position.offset;
-            enqueue({ kind: "entry", entry });
-          } else {
-            behind = true; // a hole or a new epoch: fetch from the log
-          }
-          notify();
+      const buffer = createSubscriberBuffer<SubscriptionEvent>({
+        from: options.from,
+        policy: options.policy,
+        bufferSize: options.bufferSize,
+        itemOf: (event) => event,
+        take(event) {
+          const waiting = reader;
+          reader = undefined;
+          waiting?.resolve({ value: event, done: false });
         },
-        error(error) {
-          failure ??= ConnectError.from(error, Code.Unavailable);
-          notify();
+        congested: () => reader === undefined,
+        drained: () => (whenPulled ??= new Promise<void>((resolve) => (pulled = resolve))),
+        fail(error) {
+          if (failed) return;
+          failed = true;
+          failure = error;
+          stop();
+          // Nothing held (a waiting reader means so): the error is the next thing to deliver.
+          const waiting = reader;
+          reader = undefined;
+          waiting?.reject(error);
         },
       });
-      const onAbort = () => notify();
-      signal.addEventListener("abort", onAbort);
-
-      function enqueue(event: SubscriptionEvent): void {
-        if (policy === "conflate") {
-          queue.length = 0;
-          queue.push(event);
-        } else if (queue.length >= bufferSize) {
-          failure ??= new ConnectError(
-            "subscriber too slow: buffer full; resume from the last cursor",
-            Code.ResourceExhausted,
-          );
-        } else {
-          queue.push(event);
-        }
-      }
-
-      /** Reads the log once: the start of the subscription, or catching up after a hole. */
-      async function fill(): Promise<void> {
-        reading = true;
-        behind = false;
-        try {
-          if (policy === "conflate") {
-            // Only the newest entry matters, and only when it is newer than what was sent.
-            const after = started ? { epoch: epoch ?? "", offset: last } : "after" in options.from ? options.from.after : undefined;
-            const result = await broker.read(topic, { last: 1 }, 1);
-            const newest = result.entries.at(-1);
-            const stale = after !== undefined && newest !== undefined && after.epoch === result.head.epoch && newest.position.offset <= after.offset;
-            if (newest && !stale) enqueue({ kind: "entry", entry: newest });
-            epoch = result.head.epoch;
-            last = result.head.offset;
-          } else {
-            const from: ReadFrom = started ? { after: { epoch: epoch ?? "", offset: last } } : options.from;
-            const result = await broker.read(topic, from, readLimit(from, readBatch));
-            const newest = result.entries.at(-1)?.position.offset;
-            if (result.gap) queue.push(gapEvent(result, result.gap));
-            for (const entry of result.entries) queue.push({ kind: "entry", entry });
-            epoch = result.head.epoch;
-            last = newest ?? ("after" in from && !result.gap ? from.after.offset : result.head.offset);
-            // Live entries that arrived during the read already set `behind`.
-            if (last < result.head.offset) behind = true;
-          }
-          started = true;
-        } finally {
-          reading = false;
-        }
-      }
-
-      const cleanup = () => {
-        unlisten();
-        signal.removeEventListener("abort", onAbort);
+      let detach = (): void => undefined;
+      // Ending with the abort reason lets the caller tell a shutdown
+      // (`unavailable`: reconnect elsewhere) from a finished stream.
+      const aborted = () => ConnectError.from(signal.reason, Code.Canceled);
+      const onAbort = () => {
+        end();
+        const waiting = reader;
+        reader = undefined;
+        waiting?.reject(aborted());
       };
+      signal.addEventListener("abort", onAbort, { once: true });
+      detach = hub.attach(topic, buffer.subscriber);
+      function stop(): void {
+        detach();
+        signal.removeEventListener("abort", onAbort);
+      }
+      function end(): void {
+        stop();
+        buffer.close();
+      }
 
       return {
-        async next(): Promise<IteratorResult<SubscriptionEvent>> {
-          try {
-            while (true) {
-              // Ending with the abort reason lets the caller tell a shutdown
-              // (`unavailable`: reconnect elsewhere) from a finished stream.
-              if (signal.aborted) throw ConnectError.from(signal.reason, Code.Canceled);
-              const event = queue.shift();
-              if (event) return { value: event, done: false };
-              if (failure) throw failure;
-              if (behind) {
-                await fill();
-                continue;
-              }
-              await new Promise<void>((resolve) => {
-                wake = resolve;
-              });
-            }
-          } catch (error) {
-            cleanup();
-            throw error;
+        next(): Promise<IteratorResult<SubscriptionEvent>> {
+          if (signal.aborted) {
+            end();
+            return Promise.reject(aborted());
           }
+          if (returned) return Promise.resolve({ value: undefined, done: true });
+          if (failed && buffer.size === 0) return Promise.reject(failure);
+          return new Promise((resolve, reject) => {
+            reader = { resolve, reject };
+            const wake = pulled;
+            pulled = undefined;
+            whenPulled = undefined;
+            wake?.();
+            buffer.flush();
+          });
         },
         return(): Promise<IteratorResult<SubscriptionEvent>> {
-          cleanup();
+          returned = true;
+          end();
           return Promise.resolve({ value: undefined, done: true });
         },
       };

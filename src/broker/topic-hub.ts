@@ -1,12 +1,12 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Broker, Entry, ReadFrom } from "./broker.js";
-import { gapEvent, readLimit, type SlowConsumerPolicy, type SubscriptionEvent } from "./subscription.js";
+import { gapEvent, type SlowConsumerPolicy, type SubscriptionEvent } from "./subscription-event.js";
 
 /** One subscriber fed by a topic's shared live feed. */
 export interface HubSubscriber {
   /** Where to start; `{ last: 0 }` is live only. */
   readonly from: ReadFrom;
-  /** `conflate`: while catching up, only the newest entry is read (see subscription.ts). */
+  /** `conflate`: while catching up, only the newest entry is read, and gaps are not handed over. */
   readonly policy: SlowConsumerPolicy;
   /**
    * Takes the next event, synchronously, exactly once each and in log order.
@@ -23,11 +23,13 @@ export interface HubSubscriber {
 }
 
 /**
- * Subscriptions that share one live feed per topic. With N subscribers on a
- * topic, `subscribe()` (subscription.ts) costs N broker listeners and an
- * async-iterator hop per subscriber per message; the hub costs one listener
- * and one synchronous call per subscriber per message, which is what lets a
- * fan-out write prepared frames straight into each connection's queue.
+ * Subscriptions that share one live feed per topic: one broker listener per
+ * topic, however many subscribers, and one synchronous call per subscriber
+ * per message, which is what lets a fan-out write prepared frames straight
+ * into each connection's queue. Every subscription goes through it: a
+ * connection's sink (topic-stream.ts) and a pulled async iterable
+ * (`subscribe()`, subscription.ts) alike, both buffered by
+ * `createSubscriberBuffer` (subscriber-buffer.ts).
  */
 export interface TopicHub {
   /** Replays the log from `subscriber.from`, then follows the live feed. The returned function detaches. */
@@ -73,10 +75,23 @@ interface Feed {
 }
 
 /**
- * The same guarantees as `subscribe()`: the live feed is attached before the
- * log is read; anything the live feed does not hand over in sequence (a hole,
- * a new epoch) is read from the log, once for the whole topic, and an epoch
- * change becomes a gap for every member. A new member replays on its own
+ * How many entries a catch-up read asks for. A history request (`{ last: n }`)
+ * is one read of all `n` entries, however many batches that is: the log is
+ * addressed from its newest entry, so a request cut to one batch would lose
+ * the oldest ones (nothing after it could say so), and `n` is bounded by the
+ * method's history window. Reads after a position go one batch at a time.
+ */
+function readLimit(from: ReadFrom, readBatch: number): number {
+  return "last" in from ? Math.max(readBatch, from.last) : readBatch;
+}
+
+/**
+ * Replays the log from each subscriber's start, then continues with live
+ * entries, exactly once each and in order. The live feed is attached before
+ * the log is read; anything the live feed does not hand over in sequence (a
+ * hole, a new epoch) is read from the log, once for the whole topic, so no
+ * entry is lost between the replay and the live part, and an epoch change
+ * becomes a gap for every member. A new member replays on its own
  * (at its own pace, `ready()`), then joins the live set at the exact
  * position the feed has reached, so no entry is lost or repeated in between.
  *
@@ -206,7 +221,7 @@ export function createTopicHub(broker: Broker, readBatch = 256): TopicHub {
         if (epoch === member.epoch && offset <= member.last) continue;
         member.epoch = epoch;
         member.last = offset;
-        // Conflated streams have no gaps: their next entry is simply the newest (as in subscribe()).
+        // Conflated streams have no gaps: their next entry is simply the newest.
         if (member.subscriber.policy === "conflate") continue;
       }
       hand(feed, member, event);

@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from "node:http";
 import { parseTimeout as parseConnectTimeout } from "@connectrpc/connect/protocol-connect";
 import { parseTimeout as parseGrpcTimeout } from "@connectrpc/connect/protocol-grpc";
-import { maxTimerDelayMs } from "./end-stream-at.js";
+import { maxTimerDelayMs } from "./timer-at.js";
 
 /**
  * Lowers a client's deadline header (`connect-timeout-ms` for Connect,

@@ -1,7 +1,5 @@
 import type { ConnectError } from "@connectrpc/connect";
-
-/** setTimeout's largest delay (2^31-1 ms, about 24.8 days): Node fires a longer one after 1 ms. Longer waits here re-arm. */
-export const maxTimerDelayMs = 2 ** 31 - 1;
+import { timerAt } from "./timer-at.js";
 
 /**
  * Passes a stream's messages through until `deadline` (ms since the Unix
@@ -11,22 +9,15 @@ export const maxTimerDelayMs = 2 ** 31 - 1;
  */
 export async function* endStreamAt<T>(messages: AsyncIterable<T>, deadline: number, error: () => ConnectError): AsyncGenerator<T> {
   const iterator = messages[Symbol.asyncIterator]();
-  let timer: NodeJS.Timeout | undefined;
   let expired: ConnectError | undefined;
   // The wait for the current message only: racing every read against one
   // long-lived promise would pile a reaction onto it per message until the
   // deadline (a leak on a busy stream).
   let interruptWait: ((reason: ConnectError) => void) | undefined;
-  const arm = () => {
-    const left = deadline - Date.now();
-    if (left > 0) {
-      timer = setTimeout(arm, Math.min(left, maxTimerDelayMs));
-      return;
-    }
+  const cancelTimer = timerAt(deadline, () => {
     expired = error();
     interruptWait?.(expired);
-  };
-  arm();
+  });
   let done = false;
   try {
     for (;;) {
@@ -41,7 +32,7 @@ export async function* endStreamAt<T>(messages: AsyncIterable<T>, deadline: numb
       yield result.value;
     }
   } finally {
-    clearTimeout(timer);
+    cancelTimer();
     // The call's own signal (aborted when the call ends) stops the service;
     // return() releases the iterator once its pending read settles.
     if (!done) void iterator.return?.()?.catch(() => undefined);

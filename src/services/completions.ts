@@ -74,7 +74,7 @@ export function createCompletions(deps: ServiceDeps) {
     deps.shutdownSignal.addEventListener("abort", onShutdown);
     // Only this completion's cancel topic: its newest record, if any, means stop.
     void (async () => {
-      const cancels = subscribe(deps.broker, cancelTopicOf(owner, id), {
+      const cancels = subscribe(deps.hub, cancelTopicOf(owner, id), {
         from: { last: 1 },
         policy: "lossless",
         bufferSize: 4,
@@ -145,7 +145,6 @@ export function createCompletions(deps: ServiceDeps) {
       }
     }
     const events = streamTopic({
-      broker: deps.broker,
       hub: deps.hub,
       topic,
       policy,

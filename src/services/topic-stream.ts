@@ -2,15 +2,22 @@ import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
 import type { Message } from "@bufbuild/protobuf";
 import type { Broker, Entry, ReadFrom } from "../broker/broker.js";
 import { decodeCursor, encodeCursor } from "../broker/cursor.js";
-import { subscribe, type SubscriptionEvent } from "../broker/subscription.js";
+import { createSubscriberBuffer } from "../broker/subscriber-buffer.js";
+import { subscribe } from "../broker/subscription.js";
+import type { SubscriptionEvent } from "../broker/subscription-event.js";
 import type { TopicHub } from "../broker/topic-hub.js";
 import type { StreamPolicy } from "../wire/stream-policy.js";
 import { streamControlsKey } from "../call/stream-controls.js";
 import { responseSinkKey, type ResponseSink } from "../call/response-sink.js";
+import { timerAt } from "../limits/timer-at.js";
 
 export interface TopicStreamOptions<R extends Message> {
-  readonly broker: Broker;
-  /** The shared per-topic feeds: used when the call's transport takes responses directly. */
+  /**
+   * Not read: every subscription joins `hub`. Optional until chat.ts,
+   * notify.ts and progress.ts stop passing it; then it goes.
+   */
+  readonly broker?: Broker;
+  /** The shared per-topic feeds, which every stream joins. */
   readonly hub: TopicHub;
   readonly topic: string;
   readonly policy: StreamPolicy;
@@ -44,10 +51,12 @@ export function startOf(topic: string, cursor: string, history: number, policy: 
  * and shared by every subscriber (the bridges then encode it once too);
  * gap events are per subscriber.
  *
- * Two paths, the same responses in the same order: a call whose transport
- * takes responses directly (a `ResponseSink` in its context) joins the topic's
- * shared feed and yields nothing, ending when the stream does; any other call
- * (connect-node's handlers) pulls its own subscription through this generator.
+ * Both paths join the topic's shared feed, with the same slow-consumer
+ * buffer, so they give the same responses in the same order: a call whose
+ * transport takes responses directly (a `ResponseSink` in its context) is fed
+ * synchronously and yields nothing, ending when the stream does; any other
+ * call (connect-node's handlers) pulls its subscription (`subscribe()`)
+ * through this generator.
  */
 export async function* streamTopic<R extends Message>(options: TopicStreamOptions<R>): AsyncGenerator<R> {
   const { context } = options;
@@ -73,7 +82,7 @@ export async function* streamTopic<R extends Message>(options: TopicStreamOption
     await streamToSink(options, sink, context.signal, { end: undefined, release: () => undefined });
     return;
   }
-  const events = subscribe(options.broker, options.topic, {
+  const events = subscribe(options.hub, options.topic, {
     from: options.from,
     policy: options.policy.slowConsumer,
     bufferSize: options.bufferSize,
@@ -107,13 +116,11 @@ interface StreamEnd {
   readonly release: () => void;
 }
 
-/** setTimeout's largest delay; longer waits re-arm. */
-const maxTimerDelayMs = 2 ** 31 - 1;
-
 /**
- * Feeds one call's sink from the topic's shared feed. Slow consumers as in
- * `subscribe()`: while the connection is congested, lossless streams hold up
- * to `bufferSize` responses and then end with `resource_exhausted`; conflated
+ * Feeds one call's sink from the topic's shared feed, through the one
+ * slow-consumer buffer (`createSubscriberBuffer`): while the connection is
+ * congested, lossless streams hold up to `bufferSize` responses and then end
+ * with `resource_exhausted` at once (what they hold is dropped); conflated
  * streams keep only the newest. Resolves when the stream completes (`until`),
  * rejects when it fails or the call ends.
  */
@@ -122,16 +129,13 @@ function streamToSink<R extends Message>(options: TopicStreamOptions<R>, sink: R
   // `options`, whose `context` is the call's whole handler context.
   const { hub, topic, from, bufferSize, until } = options;
   const policy = options.policy.slowConsumer;
-  const conflate = policy === "conflate";
   const respond = responder(options);
   return new Promise<void>((resolve, reject) => {
     if (signal.aborted) {
       ending.release();
       return reject(ConnectError.from(signal.reason, Code.Canceled));
     }
-    let pending: R[] = [];
-    let timer: NodeJS.Timeout | undefined;
-    let waiting = false;
+    let cancelTimer = (): void => undefined;
     let done = false;
     // Replaced by the hub's detach once attached; `finish` may run before (an aborted call).
     let detach = (): void => undefined;
@@ -139,9 +143,9 @@ function streamToSink<R extends Message>(options: TopicStreamOptions<R>, sink: R
     const finish = (error?: unknown) => {
       if (done) return;
       done = true;
-      pending = [];
+      buffer.close();
       detach();
-      clearTimeout(timer);
+      cancelTimer();
       signal.removeEventListener("abort", onAbort);
       ending.release();
       if (error === undefined) resolve();
@@ -149,63 +153,27 @@ function streamToSink<R extends Message>(options: TopicStreamOptions<R>, sink: R
     };
     // Ending with the abort reason lets the caller tell a shutdown (`unavailable`) from a finished stream.
     const onAbort = () => finish(ConnectError.from(signal.reason, Code.Canceled));
-
-    const deliver = (response: R) => {
-      sink.send(response);
-      if (until?.(response)) finish();
-    };
-    const flush = () => {
-      waiting = false;
-      try {
-        while (!done && pending.length > 0) {
-          if (sink.congested()) return wait();
-          deliver(pending.shift()!);
-        }
-      } catch (error) {
-        // Runs from a drain callback: a throw must end this stream, not the process.
-        finish(error);
-      }
-    };
-    const wait = () => {
-      if (waiting || done) return;
-      waiting = true;
-      void sink.drained().then(flush);
-    };
+    const buffer = createSubscriberBuffer<R>({
+      from,
+      policy,
+      bufferSize,
+      itemOf: respond,
+      take(response) {
+        sink.send(response);
+        if (until?.(response)) finish();
+      },
+      congested: () => sink.congested(),
+      drained: () => sink.drained(),
+      fail: finish,
+    });
 
     signal.addEventListener("abort", onAbort, { once: true });
     const deadline = ending.end;
     if (deadline) {
-      const arm = () => {
-        const left = deadline.at - Date.now();
-        if (left > 0) timer = setTimeout(arm, Math.min(left, maxTimerDelayMs)).unref();
-        else finish(deadline.error());
-      };
-      arm();
+      cancelTimer = timerAt(deadline.at, () => finish(deadline.error()));
       if (done) return;
     }
-    detach = hub.attach(topic, {
-      from,
-      policy,
-      event(event, replay) {
-        if (done) return;
-        const response = respond(event);
-        if (pending.length === 0 && !sink.congested()) return deliver(response);
-        if (conflate) {
-          pending = [response];
-        } else if (!replay && pending.length >= bufferSize) {
-          return finish(new ConnectError("subscriber too slow: buffer full; resume from the last cursor", Code.ResourceExhausted));
-        } else {
-          pending.push(response);
-        }
-        wait();
-      },
-      ready() {
-        if (done) return undefined;
-        if (!sink.congested()) flush();
-        return pending.length === 0 ? undefined : sink.drained();
-      },
-      fail: finish,
-    });
+    detach = hub.attach(topic, buffer.subscriber);
     if (done) detach();
   });
 }

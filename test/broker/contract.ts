@@ -1,7 +1,9 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Broker, Entry, Retention } from "../../src/broker/broker.js";
-import { subscribe, type SubscriptionEvent } from "../../src/broker/subscription.js";
+import { subscribe } from "../../src/broker/subscription.js";
+import type { SubscriptionEvent } from "../../src/broker/subscription-event.js";
+import { createTopicHub } from "../../src/broker/topic-hub.js";
 
 /** One broker under test, with a way to lose its data as a restart without persistence would. */
 export interface BrokerUnderTest {
@@ -286,7 +288,7 @@ export function describeBrokerContract(name: string, factory: BrokerFactory): vo
       const events: SubscriptionEvent[] = [];
       const consumed = (async () => {
         const from = { after: { epoch: head.epoch, offset: 5 } };
-        for await (const event of subscribe(broker, "t", { from, policy: "lossless", bufferSize: 10_000, readBatch: 7, signal: abort.signal })) {
+        for await (const event of subscribe(createTopicHub(broker, 7), "t", { from, policy: "lossless", bufferSize: 10_000, signal: abort.signal })) {
           events.push(event);
           if (event.kind === "entry" && event.entry.position.offset === 220) abort.abort();
         }

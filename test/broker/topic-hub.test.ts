@@ -3,7 +3,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { Broker, Listener, ReadFrom } from "../../src/broker/broker.js";
 import { createMemoryBroker } from "../../src/broker/memory.js";
-import type { SubscriptionEvent } from "../../src/broker/subscription.js";
+import type { SubscriptionEvent } from "../../src/broker/subscription-event.js";
 import { createTopicHub, type HubSubscriber } from "../../src/broker/topic-hub.js";
 
 const bytes = (text: string) => new TextEncoder().encode(text);

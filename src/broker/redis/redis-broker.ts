@@ -3,6 +3,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { Redis, ReplyError, type RedisOptions } from "ioredis";
 import type { Broker, Entry, GapReason, PublishOptions, PublishResult, ReadFrom, ReadResult, Retention } from "../broker.js";
 import { createEpoch } from "../epoch.js";
+import { backoffDelay, type BackoffOptions } from "../../wire/backoff.js";
 import { parseStreamEntry, type RawStreamEntry } from "./entry.js";
 import { createRedisKeys } from "./keys.js";
 import { createRedisLiveReader } from "./live-reader.js";
@@ -38,13 +39,22 @@ export interface RedisBroker extends Broker {
 const defaultRetention: Retention = { maxCount: 1000, maxAgeMs: 24 * 3600_000 };
 /** Longest wait of the live reader's XREAD; its connection must hear back within this plus a margin. */
 const liveBlockMs = 10_000;
+/**
+ * How ioredis spaces its reconnection attempts: the clients' exponential
+ * backoff with full jitter (wire/backoff.ts), so instances that lost Redis
+ * together do not all come back in step, capped at about a second because
+ * the broker is unavailable until it reconnects. The floor keeps a jittered
+ * delay of 0 from spinning on a Redis that refuses at once.
+ */
+const reconnectBackoff: BackoffOptions = { initialMs: 100, maxMs: 1000 };
+const minReconnectDelayMs = 50;
 
 /**
  * The Redis Streams broker: any number of instances share one Redis. Each
  * topic is a stream plus a meta hash holding Rivulet's epoch and offset,
- * changed together by Lua scripts (see redis-scripts.ts). Each instance holds
+ * changed together by Lua scripts (see scripts.ts). Each instance holds
  * exactly two connections whatever its load: one for commands, one blocked
- * in XREAD for every topic it listens to (see redis-live-reader.ts).
+ * in XREAD for every topic it listens to (see live-reader.ts).
  *
  * Failures: commands fail fast with `unavailable` while Redis is unreachable
  * (no offline queue, nothing replayed behind the caller's back), live
@@ -63,7 +73,8 @@ export async function createRedisBroker(options: RedisBrokerOptions): Promise<Re
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
     autoResendUnfulfilledCommands: false,
-    retryStrategy: (attempt) => Math.min(attempt * 100, 1000),
+    // ioredis counts attempts from 1; backoffDelay from 0.
+    retryStrategy: (attempt) => Math.max(minReconnectDelayMs, backoffDelay(attempt - 1, reconnectBackoff)),
   };
   // A connection that stops answering without closing (a half-open TCP
   // connection, a frozen server) is destroyed and reconnected, so it fails
