@@ -3,6 +3,7 @@ import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { WebSocketServer, type WebSocket } from "ws";
 import { findBearerToken } from "../../auth/credentials.js";
+import { refuseSocket } from "../../http/refuse-socket.js";
 import { requestHeaders } from "../../http/request-headers.js";
 import { redactUrl } from "../../log.js";
 import type { Mount, MountContext } from "../../http/mount.js";
@@ -94,17 +95,25 @@ export function createWebSocketBridge(context: MountContext): Mount {
     if (websocketOpenChannel.hasSubscribers) websocketOpenChannel.publish({ socket, transport });
   }
 
+  /** Why a handshake is refused (status and plain-text reason), or undefined to upgrade it. */
+  function handshakeRefusal(req: IncomingMessage): { status: number; reason: string } | undefined {
+    if (shuttingDown) return { status: 503, reason: "the server is shutting down; reconnect elsewhere" };
+    if (!originAllowed(req, config.allowedOrigins)) {
+      logger.info({ origin: req.headers.origin, url: redactUrl(req.url ?? "") }, "websocket handshake from a foreign origin refused");
+      return { status: 403, reason: "origin not allowed" };
+    }
+    const offered = (req.headers["sec-websocket-protocol"] ?? "").split(",").map((p) => p.trim());
+    if (!offered.includes(websocketSubprotocol)) return { status: 400, reason: `offer the WebSocket subprotocol ${websocketSubprotocol}` };
+    return undefined;
+  }
+
   return {
     upgrade(req, socket, head, url) {
       if (url.pathname !== "/ws") return false;
-      if (shuttingDown) return refuse(socket, 503, "Service Unavailable", "the server is shutting down; reconnect elsewhere");
-      if (!originAllowed(req, config.allowedOrigins)) {
-        logger.info({ origin: req.headers.origin, url: redactUrl(req.url ?? "") }, "websocket handshake from a foreign origin refused");
-        return refuse(socket, 403, "Forbidden", "origin not allowed");
-      }
-      const offered = (req.headers["sec-websocket-protocol"] ?? "").split(",").map((p) => p.trim());
-      if (!offered.includes(websocketSubprotocol)) {
-        return refuse(socket, 400, "Bad Request", `offer the WebSocket subprotocol ${websocketSubprotocol}`);
+      const refusal = handshakeRefusal(req);
+      if (refusal !== undefined) {
+        refuseSocket(socket, refusal.status, refusal.reason);
+        return true;
       }
       server.handleUpgrade(req, socket, head, (ws) => open(ws, socket, req, url));
       return true;
@@ -138,7 +147,3 @@ export function originAllowed(req: IncomingMessage, allowedOrigins: readonly str
   }
 }
 
-function refuse(socket: Duplex, status: number, statusText: string, body: string): true {
-  socket.end(`HTTP/1.1 ${status} ${statusText}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
-  return true;
-}
