@@ -1,5 +1,4 @@
 import { create, toBinary } from "@bufbuild/protobuf";
-import { Code, ConnectError } from "@connectrpc/connect";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { ServerFrameSchema } from "../../gen/rivulet/bridge/v1/bridge_pb.js";
@@ -11,7 +10,6 @@ import {
   encodePongFrame,
   varintSize,
   WebSocketFrameError,
-  wireErrorOf,
 } from "../../src/bridge/websocket/frames.js";
 import { createPayloadCache } from "../../src/bridge/websocket/payload-cache.js";
 import { cursorOf } from "../../src/wire/cursor-field.js";
@@ -85,18 +83,6 @@ describe("server frames encode", () => {
 
   it("sizes varints", () => {
     expect([0, 127, 128, 16383, 16384, 0xffffffff].map(varintSize)).toEqual([1, 1, 2, 2, 3, 5]);
-  });
-});
-
-describe("errors on the wire", () => {
-  it("keeps a ConnectError's code and message", () => {
-    expect(wireErrorOf(new ConnectError("no such job", Code.NotFound))).toEqual({ code: "not_found", message: "no such job" });
-    expect(wireErrorOf(new ConnectError("slow", Code.ResourceExhausted))).toEqual({ code: "resource_exhausted", message: "slow" });
-  });
-
-  it("hides anything else behind internal", () => {
-    expect(wireErrorOf(new Error("database password is hunter2"))).toEqual({ code: "internal", message: "internal error" });
-    expect(wireErrorOf("a string")).toEqual({ code: "internal", message: "internal error" });
   });
 });
 

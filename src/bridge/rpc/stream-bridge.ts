@@ -11,6 +11,7 @@ import { requestHeaders } from "../../http/request-headers.js";
 import { createTurnFlush } from "../../http/turn-flush.js";
 import { writeHead } from "../../http/write-head.js";
 import { redactUrl } from "../../log.js";
+import { publicError } from "../public-error.js";
 import type { ResponseSink } from "../../call/response-sink.js";
 import type { BridgeMethod } from "../../call/method-registry.js";
 import type { HttpRequest, HttpResponse, Mount, MountContext } from "../../http/mount.js";
@@ -89,10 +90,10 @@ export function createRpcStreamBridge(context: MountContext): Mount {
       const { detached } = await pull(req, method, protocol, writer, signal);
       if (detached) await detached;
       return undefined;
-    } catch (error) {
-      if (error instanceof ConnectError) return error;
-      logger.error({ err: error, method: method.method.name }, "rpc stream failed unexpectedly");
-      return new ConnectError("internal error", Code.Internal);
+    } catch (reason) {
+      const { error, hidden } = publicError(reason);
+      if (hidden !== undefined) logger.error({ err: hidden, method: method.method.name }, "rpc stream failed unexpectedly");
+      return error;
     }
   }
 

@@ -5,10 +5,10 @@ import { codeToHttpStatus } from "@connectrpc/connect/protocol-connect";
 import { acceptsGzip } from "../../http/accept-encoding.js";
 import { redactUrl } from "../../log.js";
 import type { HttpRequest, HttpResponse, Mount, MountContext } from "../../http/mount.js";
-import { encodeEnd, encodeError, encodeRetry, errorJson } from "./encoder.js";
+import { errorJson, publicError } from "../public-error.js";
+import { encodeEnd, encodeError, encodeRetry } from "./encoder.js";
 import { createSseHeartbeat } from "./heartbeat.js";
 import { createSseMessageEncoder } from "./message-encoder.js";
-import { publicError } from "./public-error.js";
 import { transientRetryMs } from "./transient-error.js";
 import { parseSseRequest, ssePathPrefix, type SseRequest } from "./request.js";
 import { createSseWriter, sendJsonError, type SseWriter } from "./writer.js";
@@ -247,7 +247,8 @@ export function createSseBridge(context: MountContext): Mount {
       serve(req, res, url).catch((error: unknown) => {
         logger.error({ err: error, url: redactUrl(req.url ?? "") }, "sse handler failed");
         if (!res.headersSent) {
-          sendJsonError(res, 500, JSON.stringify(errorJson(new ConnectError("internal error", Code.Internal))));
+          const shown = publicError(error).error;
+          sendJsonError(res, codeToHttpStatus(shown.code), JSON.stringify(errorJson(shown)));
         } else if ("stream" in res) {
           res.stream.destroy();
         } else {

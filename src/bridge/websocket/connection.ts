@@ -9,14 +9,9 @@ import type { Metrics } from "../../metrics.js";
 import type { ResponseSink } from "../../call/response-sink.js";
 import type { BridgeMethod } from "../../call/method-registry.js";
 import { WebSocketCloseCode } from "../../wire/websocket-close-codes.js";
+import { errorJson, publicError } from "../public-error.js";
 import type { WebSocketDeflate } from "./deflate.js";
-import {
-  decodeClientFrame,
-  encodeEndFrame,
-  encodePongFrame,
-  WebSocketFrameError,
-  wireErrorOf,
-} from "./frames.js";
+import { decodeClientFrame, encodeEndFrame, encodePongFrame, WebSocketFrameError } from "./frames.js";
 import { createWebSocketLiveness } from "./liveness.js";
 import { createWebSocketOutbox } from "./outbox.js";
 import type { PayloadCache } from "./payload-cache.js";
@@ -135,12 +130,10 @@ export function createWebSocketConnection(options: WebSocketConnectionOptions): 
       enqueue(encodeEndFrame(call.id));
       return;
     }
-    const error = wireErrorOf(reason);
-    if (!(reason instanceof ConnectError)) logger.error({ err: reason, method: call.method.method.name }, "websocket call failed");
-    if (call.throttled && reason instanceof ConnectError && reason.code === Code.ResourceExhausted) {
-      metrics.slowConsumersDropped.inc({ transport });
-    }
-    enqueue(encodeEndFrame(call.id, error));
+    const { error, hidden } = publicError(reason);
+    if (hidden !== undefined) logger.error({ err: hidden, method: call.method.method.name }, "websocket call failed");
+    if (call.throttled && error.code === Code.ResourceExhausted) metrics.slowConsumersDropped.inc({ transport });
+    enqueue(encodeEndFrame(call.id, errorJson(error)));
   }
 
   /**
@@ -211,7 +204,7 @@ export function createWebSocketConnection(options: WebSocketConnectionOptions): 
 
   function startCall(frame: Call): void {
     const { id } = frame;
-    const refuse = (message: string, code: Code) => enqueue(encodeEndFrame(id, wireErrorOf(new ConnectError(message, code))));
+    const refuse = (message: string, code: Code) => enqueue(encodeEndFrame(id, errorJson(new ConnectError(message, code))));
     if (id === 0) return refuse("call id must not be 0", Code.InvalidArgument);
     const existing = calls.get(id);
     if (existing) {
