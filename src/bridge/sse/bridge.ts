@@ -13,8 +13,6 @@ import { transientRetryMs } from "./transient-error.js";
 import { parseSseRequest, ssePathPrefix, type SseRequest } from "./request.js";
 import { createSseWriter, sendJsonError, type SseWriter } from "./writer.js";
 
-/** Queued bytes that make a response write at once rather than at the end of the tick. */
-const flushBytes = 64 * 1024;
 /**
  * How long a response waits for its call's first event before opening: long
  * enough for authentication, validation and authorization (which fail at
@@ -116,7 +114,6 @@ export function createSseBridge(context: MountContext): Mount {
       },
       retryMs,
       conflate: request.method.policy.slowConsumer === "conflate",
-      flushBytes,
       holdMs,
       // Compressed per connection: the event bytes are still built once per message.
       gzip: config.sseCompression && acceptsGzip(req.headers["accept-encoding"]) ? { zlib: gzip } : undefined,

@@ -10,7 +10,7 @@ import type { ResponseSink } from "../../call/response-sink.js";
 import type { BridgeMethod } from "../../call/method-registry.js";
 import { WebSocketCloseCode } from "../../wire/websocket-close-codes.js";
 import { errorJson, publicError } from "../public-error.js";
-import type { WebSocketDeflate } from "./deflate.js";
+import { outgoingFrame, type WebSocketDeflate } from "./deflate.js";
 import { decodeClientFrame, encodeEndFrame, encodePongFrame, WebSocketFrameError } from "./frames.js";
 import { createWebSocketLiveness } from "./liveness.js";
 import { createWebSocketOutbox } from "./outbox.js";
@@ -85,10 +85,11 @@ export function createWebSocketConnection(options: WebSocketConnectionOptions): 
   const calls = new Map<number, CallState>();
   // The labelled child, looked up once: `inc({ transport })` hashes the labels on every delivery.
   const deliveries = metrics.deliveries.labels({ transport });
-  const outbox = createWebSocketOutbox(socket, options.transport, limits.maxBufferedBytes, options.deflate);
-  const enqueue = outbox.enqueue;
-  const congested = outbox.congested;
-  const waitForDrain = outbox.drained;
+  const outbox = createWebSocketOutbox(socket, options.transport, limits.maxBufferedBytes);
+  /** Queues a `ServerFrame` (end, pong) framed for this socket. */
+  const enqueue = (frame: Uint8Array) => outbox.write(outgoingFrame(frame, options.deflate));
+  const congested = () => outbox.congested();
+  const waitForDrain = () => outbox.drained();
   let closing = false;
   const liveness = createWebSocketLiveness(limits.maxStallMs);
   /** Bytes written to the peer when it last answered (a frame or a pong). */
@@ -114,7 +115,7 @@ export function createWebSocketConnection(options: WebSocketConnectionOptions): 
   }
 
   function sendResponse(call: CallState, response: Message): void {
-    outbox.enqueueWire(options.payloads.messageFrame(call.method.method.output, response, call.id, options.deflate));
+    outbox.write(options.payloads.messageFrame(call.method.method.output, response, call.id, options.deflate));
     deliveries.inc();
   }
 
@@ -332,9 +333,9 @@ export function createWebSocketConnection(options: WebSocketConnectionOptions): 
   socket.on("pong", answered);
   // ws emits errors (oversized frames: 1009, bad framing: 1002) and then closes the socket itself.
   socket.on("error", (error) => logger.debug({ err: error }, "websocket error"));
+  // The outbox discards what is queued itself: it listens to 'close' too, and first.
   socket.on("close", () => {
     closing = true;
-    outbox.discard();
     release();
     options.onClosed();
   });
