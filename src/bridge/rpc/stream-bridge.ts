@@ -1,18 +1,19 @@
 import http2 from "node:http2";
-import { brotliCompressSync, gzipSync } from "node:zlib";
-import { fromBinary, toBinary, type Message } from "@bufbuild/protobuf";
+import { fromBinary, type Message } from "@bufbuild/protobuf";
 // connect-es internals: pinned exactly, guarded by test/platform/pinned-internals.test.ts (docs/development.md, "Pinned versions").
-import { compressedFlag, encodeEnvelope } from "@connectrpc/connect/protocol";
+import { compressedFlag } from "@connectrpc/connect/protocol";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { parseTimeout as parseConnectTimeout } from "@connectrpc/connect/protocol-connect";
 import { parseTimeout as parseGrpcTimeout } from "@connectrpc/connect/protocol-grpc";
 import { requestHeaders } from "../../http/request-headers.js";
 import { redactUrl } from "../../log.js";
+import type { EnvelopeEncoding } from "../encodings.js";
 import { publicError } from "../public-error.js";
 import type { ResponseSink } from "../../call/response-sink.js";
 import type { BridgeMethod } from "../../call/method-registry.js";
 import type { HttpRequest, HttpResponse, Mount, MountContext } from "../../http/mount.js";
-import { createRpcStreamWriter, type Encoding, type Protocol, type RpcStreamWriter } from "./stream-writer.js";
+import { envelopeOf } from "./envelope.js";
+import { createRpcStreamWriter, type Protocol, type RpcStreamWriter } from "./stream-writer.js";
 
 /**
  * Server-streaming calls over the Connect protocol (`application/connect+proto`,
@@ -37,26 +38,8 @@ import { createRpcStreamWriter, type Encoding, type Protocol, type RpcStreamWrit
  */
 export function createRpcStreamBridge(context: MountContext): Mount {
   const { methods, config, logger, metrics, shutdownSignal } = context;
-  // One envelope per response object and encoding, shared by every stream.
-  const envelopes: Record<Encoding, WeakMap<Message, Uint8Array>> = { identity: new WeakMap(), gzip: new WeakMap(), br: new WeakMap() };
   // The labelled children, looked up once: `inc({ transport })` hashes the labels on every delivery.
   const deliveries = { connect: metrics.deliveries.labels({ transport: "connect" }), grpc: metrics.deliveries.labels({ transport: "grpc" }) };
-
-  /**
-   * The response's 5-byte-prefixed Protobuf envelope, made once per response
-   * object and encoding. As connect-node does, messages under
-   * `compressMinBytes` go uncompressed whatever was negotiated (the flag says so).
-   */
-  function envelopeOf(method: BridgeMethod, response: Message, encoding: Encoding): Uint8Array {
-    let envelope = envelopes[encoding].get(response);
-    if (envelope === undefined) {
-      const plain = envelopes.identity.get(response) ?? encodeEnvelope(0, toBinary(method.method.output, response));
-      envelopes.identity.set(response, plain);
-      envelope = encoding === "identity" || plain.length - 5 < compressMinBytes ? plain : encodeEnvelope(compressedFlag, compress(encoding, plain.subarray(5)));
-      envelopes[encoding].set(response, envelope);
-    }
-    return envelope;
-  }
 
   /** Calls in progress: shutdown ends them with its reason (`unavailable`), as connect-node's handlers do. */
   const active = new Set<AbortController>();
@@ -103,7 +86,7 @@ export function createRpcStreamBridge(context: MountContext): Mount {
     const input = parseInput(method, await readRequest(req, config.maxMessageBytes, method.method.methodKind));
     const { encoding } = writer;
     const send = (response: Message) => {
-      writer.write(envelopeOf(method, response, encoding));
+      writer.write(envelopeOf(method.method.output, response, encoding));
       deliveries[protocol].inc();
     };
     let detached: Promise<void> | undefined;
@@ -152,25 +135,18 @@ export function createRpcStreamBridge(context: MountContext): Mount {
   };
 }
 
-/** connect-node's default: smaller messages are not worth compressing. */
-const compressMinBytes = 1024;
-
 /**
  * The response encoding: the first of the client's accepted encodings that
  * the server has (gzip, br), as connect-node negotiates it; identity when
  * none. Compressed once per message and shared, like the plain envelope.
  */
-function acceptedEncoding(req: HttpRequest, protocol: Protocol): Encoding {
+function acceptedEncoding(req: HttpRequest, protocol: Protocol): EnvelopeEncoding {
   const header = single(req.headers[protocol === "grpc" ? "grpc-accept-encoding" : "connect-accept-encoding"]);
   for (const name of (header ?? "").split(",")) {
     const trimmed = name.trim();
     if (trimmed === "gzip" || trimmed === "br") return trimmed;
   }
   return "identity";
-}
-
-function compress(encoding: "gzip" | "br", data: Uint8Array): Uint8Array {
-  return encoding === "gzip" ? gzipSync(data) : brotliCompressSync(data);
 }
 
 /** The calls taken here: binary Protobuf, identity request encoding, gRPC on HTTP/2 only. */

@@ -7,11 +7,10 @@ import { createBatchedWriter, type BatchedWriter } from "../../http/batched-writ
 import type { HttpResponse } from "../../http/mount.js";
 import { createIdentityBody } from "../../http/response-body.js";
 import { writeHead } from "../../http/write-head.js";
+import type { EnvelopeEncoding } from "../encodings.js";
 
 /** The protocols the stream writer speaks. */
 export type Protocol = "connect" | "grpc";
-/** The response encodings it compresses messages with, as connect-node names them. */
-export type Encoding = "identity" | "gzip" | "br";
 
 /**
  * One stream's response: headers on the first write or at the end (as
@@ -21,13 +20,13 @@ export type Encoding = "identity" | "gzip" | "br";
  */
 export interface RpcStreamWriter extends Pick<BatchedWriter, "write" | "congested" | "drained" | "closed"> {
   /** The response encoding negotiated for this stream's messages. */
-  readonly encoding: Encoding;
+  readonly encoding: EnvelopeEncoding;
   /** Ends the response: Connect's end-of-stream envelope, or gRPC's status trailers, after what is queued. */
   end(error: ConnectError | undefined): void;
 }
 
 /** Wraps an HTTP/1.1 or HTTP/2 response as a Connect or gRPC stream. */
-export function createRpcStreamWriter(res: HttpResponse, protocol: Protocol, encoding: Encoding): RpcStreamWriter {
+export function createRpcStreamWriter(res: HttpResponse, protocol: Protocol, encoding: EnvelopeEncoding): RpcStreamWriter {
   return new StreamWriter(res, protocol, encoding);
 }
 
@@ -38,7 +37,7 @@ class StreamWriter implements RpcStreamWriter {
   constructor(
     private readonly res: HttpResponse,
     private readonly protocol: Protocol,
-    readonly encoding: Encoding,
+    readonly encoding: EnvelopeEncoding,
   ) {
     const body = createIdentityBody(res);
     this.out = createBatchedWriter(

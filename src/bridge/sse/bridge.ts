@@ -8,7 +8,7 @@ import type { HttpRequest, HttpResponse, Mount, MountContext } from "../../http/
 import { errorJson, publicError } from "../public-error.js";
 import { encodeEnd, encodeError, encodeRetry } from "./encoder.js";
 import { createSseHeartbeat } from "./heartbeat.js";
-import { createSseMessageEncoder } from "./message-encoder.js";
+import { messageEventOf } from "./message-event.js";
 import { transientRetryMs } from "./transient-error.js";
 import { parseSseRequest, ssePathPrefix, type SseRequest } from "./request.js";
 import { createSseWriter, sendJsonError, type SseWriter } from "./writer.js";
@@ -58,7 +58,6 @@ interface ActiveCall {
 export function createSseBridge(context: MountContext): Mount {
   const { methods, config, logger, metrics, shutdownSignal } = context;
   const retryMs = config.sseRetryMs;
-  const encode = createSseMessageEncoder();
   // The labelled child, looked up once: `inc({ transport })` hashes the labels on every delivery.
   const deliveries = metrics.deliveries.labels({ transport: "sse" });
   const calls = new Set<ActiveCall>();
@@ -189,7 +188,7 @@ export function createSseBridge(context: MountContext): Mount {
   async function pull(request: SseRequest, writer: SseWriter, controller: AbortController, req: HttpRequest, call: CallProgress): Promise<{ completed: boolean; failure: unknown }> {
     const { method } = request;
     const send = (response: Message) => {
-      writer.message(encode(method, response));
+      writer.message(messageEventOf(method, response));
       call.sent++;
       deliveries.inc();
     };

@@ -10,7 +10,6 @@ import type { Mount, MountContext } from "../../http/mount.js";
 import { WebSocketCloseCode, websocketSubprotocol } from "../../wire/websocket-close-codes.js";
 import { createWebSocketConnection, type WebSocketConnection } from "./connection.js";
 import { negotiatedDeflate, perMessageDeflateOptions } from "./deflate.js";
-import { createPayloadCache } from "./payload-cache.js";
 
 /**
  * Published with `{ socket, transport }` (the server side `ws` WebSocket and its TCP or TLS socket) whenever a
@@ -43,7 +42,6 @@ export function createWebSocketBridge(context: MountContext): Mount {
     const answer = headers.find((line) => line.toLowerCase().startsWith("sec-websocket-extensions:"));
     if (answer !== undefined) deflateAnswers.set(req, answer.slice(answer.indexOf(":") + 1));
   });
-  const payloads = createPayloadCache();
   const connections = new Set<WebSocketConnection>();
   let timer: NodeJS.Timeout | undefined;
   let shuttingDown = false;
@@ -71,7 +69,6 @@ export function createWebSocketBridge(context: MountContext): Mount {
       socket,
       transport,
       methods: context.methods,
-      payloads,
       deflate: negotiatedDeflate(deflateAnswers.get(req), config.wsCompressionThresholdBytes, metrics.websocketDeflated),
       logger,
       metrics,

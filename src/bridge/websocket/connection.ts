@@ -13,8 +13,8 @@ import { errorJson, publicError } from "../public-error.js";
 import { outgoingFrame, type WebSocketDeflate } from "./deflate.js";
 import { decodeClientFrame, encodeEndFrame, encodePongFrame, WebSocketFrameError } from "./frames.js";
 import { createWebSocketLiveness } from "./liveness.js";
+import { messageFrameOf } from "./message-frame.js";
 import { createWebSocketOutbox } from "./outbox.js";
-import type { PayloadCache } from "./payload-cache.js";
 
 /** What one socket needs from the bridge. */
 export interface WebSocketConnectionOptions {
@@ -22,7 +22,6 @@ export interface WebSocketConnectionOptions {
   /** The TCP (or TLS) socket under `socket`: corked around a batch of frames, and its `drain` ends backpressure. */
   readonly transport: Duplex;
   readonly methods: ReadonlyMap<string, BridgeMethod>;
-  readonly payloads: PayloadCache;
   /** How messages to this socket are compressed (permessage-deflate), or undefined to send them plain. */
   readonly deflate: WebSocketDeflate | undefined;
   readonly logger: Logger;
@@ -115,7 +114,7 @@ export function createWebSocketConnection(options: WebSocketConnectionOptions): 
   }
 
   function sendResponse(call: CallState, response: Message): void {
-    outbox.write(options.payloads.messageFrame(call.method.method.output, response, call.id, options.deflate));
+    outbox.write(messageFrameOf(call.method.method.output, response, call.id, options.deflate));
     deliveries.inc();
   }
 
