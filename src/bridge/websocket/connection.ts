@@ -19,7 +19,7 @@ import { createWebSocketOutbox } from "./outbox.js";
 /** What one socket needs from the bridge. */
 export interface WebSocketConnectionOptions {
   readonly socket: WebSocket;
-  /** The TCP (or TLS) socket under `socket`: corked around a batch of frames, and its `drain` ends backpressure. */
+  /** The TCP (or TLS) socket under `socket`: the outbox writes each batch of frames to it in one write, and its `drain` ends backpressure. */
   readonly transport: Duplex;
   readonly methods: ReadonlyMap<string, BridgeMethod>;
   /** How messages to this socket are compressed (permessage-deflate), or undefined to send them plain. */
