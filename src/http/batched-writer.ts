@@ -133,7 +133,8 @@ class Writer implements BatchedWriter {
     const chunk = this.take();
     if (chunk === undefined || this.options.open?.() === false) return;
     this.writtenBytes += chunk.length;
-    if (!this.target.write(chunk)) this.wait();
+    // The promise is kept in `waiting` for `drained()`; it never rejects.
+    if (!this.target.write(chunk)) void this.wait();
   }
 
   finish(last: Uint8Array): Uint8Array;
