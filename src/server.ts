@@ -18,6 +18,7 @@ import type { HttpRequest, HttpResponse, Mount, MountContext } from "./http/moun
 import type { Config } from "./config.js";
 import { applyCors } from "./http/cors.js";
 import { listen } from "./http/listen.js";
+import { refuseSocket } from "./http/refuse-socket.js";
 import { createDemoPageMount } from "./http/demo-page.js";
 import { createHealthMount } from "./http/health.js";
 import { requestCompression } from "./http/request-compression.js";
@@ -161,7 +162,7 @@ export async function startServer(options: ServerOptions): Promise<RivuletServer
     upgrade(req, socket, head) {
       const url = new URL(req.url ?? "/", "http://localhost");
       for (const mount of mounts) if (mount.upgrade?.(req, socket, head, url)) return;
-      socket.end("HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+      refuseSocket(socket, 404);
     },
     onConnection: (transport, delta) => metrics.connections.inc({ transport }, delta),
   });

@@ -4,6 +4,7 @@ import http2 from "node:http2";
 import net from "node:net";
 import type { Duplex } from "node:stream";
 import type { HttpRequest, HttpResponse } from "./mount.js";
+import { refuseSocket } from "./refuse-socket.js";
 import { writeHead } from "./write-head.js";
 
 export interface ListenOptions {
@@ -104,10 +105,7 @@ export async function listen(options: ListenOptions): Promise<Listener> {
     options.handler(req, res);
   };
   const upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    if (tooManyHeaders(req)) {
-      socket.end(`HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-      return;
-    }
+    if (tooManyHeaders(req)) return refuseSocket(socket, 431);
     options.upgrade(req, socket, head);
   };
   const http1Limits = {
@@ -125,10 +123,7 @@ export async function listen(options: ListenOptions): Promise<Listener> {
   h1.on("upgrade", upgrade);
   h1.on("clientError", (error: Error & { code?: string }, socket) => {
     // The answers Node itself would give, each closing the connection.
-    const status =
-      error.code === "ERR_HTTP_REQUEST_TIMEOUT" ? "408 Request Timeout" : error.code === "HPE_HEADER_OVERFLOW" ? "431 Request Header Fields Too Large" : "400 Bad Request";
-    if (socket.writable) socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\n\r\n`);
-    else socket.destroy();
+    refuseSocket(socket, error.code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : error.code === "HPE_HEADER_OVERFLOW" ? 431 : 400);
   });
 
   let server: net.Server;

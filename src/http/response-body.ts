@@ -10,11 +10,11 @@ import { drainedOrClosed } from "./drained.js";
  */
 export interface ResponseBody {
   /** Writes a chunk for the client now; false when it is behind: wait for `drained()` before writing more. */
-  write(chunk: Buffer): boolean;
+  write(chunk: Uint8Array): boolean;
   /** Resolves once more may be written, or the response closed. */
   drained(): Promise<void>;
   /** Writes a last chunk and ends the response. */
-  end(chunk: Buffer): void;
+  end(chunk: Uint8Array): void;
   /** Frees what the body holds (a zlib stream) at once: the response is gone. */
   destroy(): void;
 }

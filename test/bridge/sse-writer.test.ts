@@ -31,7 +31,6 @@ describe("SSE writer", () => {
           headers: { "content-type": "text/event-stream; charset=utf-8" },
           retryMs: 1000,
           conflate: false,
-          flushBytes: 64 * 1024,
           holdMs: 60_000,
           onClose: () => undefined,
           ...options,
@@ -80,7 +79,7 @@ describe("SSE writer", () => {
   it("opens a quiet stream after holdMs with just retry", async () => {
     let writer: SseWriter | undefined;
     server = http.createServer((_req, res) => {
-      writer = createSseWriter(res, { headers: {}, retryMs: 1000, conflate: false, flushBytes: 65536, holdMs: 10, onClose: () => undefined });
+      writer = createSseWriter(res, { headers: {}, retryMs: 1000, conflate: false, holdMs: 10, onClose: () => undefined });
     });
     server.listen(0, "127.0.0.1");
     await once(server, "listening");

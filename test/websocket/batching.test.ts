@@ -1,7 +1,8 @@
 // Frames queued for one socket in the same event-loop turn reach the kernel in
-// one write: the server's TCP socket is corked around a batch, so Node hands
-// the whole batch to one writev. Counted on the server's own socket (through
-// the bridge's diagnostics channel), by wrapping its Writable write hooks.
+// one write: the socket's batched writer (src/http/batched-writer.ts) hands
+// the whole batch to the TCP socket as one Buffer. Counted on the server's own
+// socket (through the bridge's diagnostics channel), by wrapping its Writable
+// write hooks.
 import { subscribe as subscribeChannel, unsubscribe as unsubscribeChannel } from "node:diagnostics_channel";
 import type { Duplex } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";

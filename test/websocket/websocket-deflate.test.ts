@@ -5,7 +5,7 @@ import { ServerFrameSchema } from "../../gen/rivulet/bridge/v1/bridge_pb.js";
 import { EchoResponseSchema } from "../../gen/rivulet/testing/v1/counter_pb.js";
 import { deflateMessage, negotiatedDeflate, outgoingFrame, type WebSocketDeflate } from "../../src/bridge/websocket/deflate.js";
 import { encodeMessageFrame, webSocketBinaryFrame } from "../../src/bridge/websocket/frames.js";
-import { createPayloadCache } from "../../src/bridge/websocket/payload-cache.js";
+import { messageFrameOf } from "../../src/bridge/websocket/message-frame.js";
 
 const toHex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
 const hello = Buffer.from("Hello");
@@ -60,17 +60,16 @@ describe("compressed frames", () => {
   });
 
   it("shares one compressed frame between sockets on the same call id and window", () => {
-    const cache = createPayloadCache();
     const response = create(EchoResponseSchema, { text: "x".repeat(2000) });
     const deflate15 = deflateOf(15, 1024);
     const otherSocket15 = { ...deflate15 };
     const deflate10 = deflateOf(10, 1024);
-    const first = cache.messageFrame(EchoResponseSchema, response, 1, deflate15);
-    expect(cache.messageFrame(EchoResponseSchema, response, 1, otherSocket15)).toBe(first);
+    const first = messageFrameOf(EchoResponseSchema, response, 1, deflate15);
+    expect(messageFrameOf(EchoResponseSchema, response, 1, otherSocket15)).toBe(first);
     expect(deflate15.count).toBe(1);
-    expect(cache.messageFrame(EchoResponseSchema, response, 1, deflate10)).not.toBe(first);
+    expect(messageFrameOf(EchoResponseSchema, response, 1, deflate10)).not.toBe(first);
     expect(deflate10.count).toBe(1);
-    const plain = cache.messageFrame(EchoResponseSchema, response, 1);
+    const plain = messageFrameOf(EchoResponseSchema, response, 1);
     expect(plain[0]).toBe(0x82);
     expect(first[0]).toBe(0xc2);
     expect(first[1]).toBe(first.length - 2); // compressed to under 126 bytes: a 2-byte header
@@ -79,7 +78,6 @@ describe("compressed frames", () => {
   });
 
   it("deflates a response once per window whatever the call ids, each frame inflating to exactly its plain ServerFrame", () => {
-    const cache = createPayloadCache();
     const response = create(EchoResponseSchema, { text: "the quick brown fox jumps over the lazy dog; ".repeat(60) });
     const payload = toBinary(EchoResponseSchema, response);
     // 1, 300 and 70000 have varints of 1, 2 and 3 bytes: the inner length, and so the prefix, changes with them.
@@ -87,7 +85,7 @@ describe("compressed frames", () => {
     for (const windowBits of [9, 15]) {
       const deflate = deflateOf(windowBits, 1024);
       for (const id of ids) {
-        const frame = cache.messageFrame(EchoResponseSchema, response, id, deflate);
+        const frame = messageFrameOf(EchoResponseSchema, response, id, deflate);
         expect(frame[0]).toBe(0xc2);
         expect(frame[1]).toBe(frame.length - 2);
         const inflated = inflateRawSync(Buffer.concat([frame.subarray(2), Buffer.from([0x00, 0x00, 0xff, 0xff])]), {
@@ -96,7 +94,7 @@ describe("compressed frames", () => {
         });
         expect(inflated).toEqual(Buffer.from(encodeMessageFrame(id, payload, "")));
         // The plain frame for the same id is the same ServerFrame.
-        expect(cache.messageFrame(EchoResponseSchema, response, id)).toEqual(webSocketBinaryFrame(inflated));
+        expect(messageFrameOf(EchoResponseSchema, response, id)).toEqual(webSocketBinaryFrame(inflated));
       }
       expect(deflate.count).toBe(1);
     }

@@ -1,5 +1,4 @@
 import { create, toBinary } from "@bufbuild/protobuf";
-import { Code, ConnectError } from "@connectrpc/connect";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { ServerFrameSchema } from "../../gen/rivulet/bridge/v1/bridge_pb.js";
@@ -11,9 +10,8 @@ import {
   encodePongFrame,
   varintSize,
   WebSocketFrameError,
-  wireErrorOf,
 } from "../../src/bridge/websocket/frames.js";
-import { createPayloadCache } from "../../src/bridge/websocket/payload-cache.js";
+import { binaryOf } from "../../src/bridge/encodings.js";
 import { cursorOf } from "../../src/wire/cursor-field.js";
 
 const hex = (text: string) => Uint8Array.from(Buffer.from(text.replace(/\s+/g, ""), "hex"));
@@ -88,26 +86,13 @@ describe("server frames encode", () => {
   });
 });
 
-describe("errors on the wire", () => {
-  it("keeps a ConnectError's code and message", () => {
-    expect(wireErrorOf(new ConnectError("no such job", Code.NotFound))).toEqual({ code: "not_found", message: "no such job" });
-    expect(wireErrorOf(new ConnectError("slow", Code.ResourceExhausted))).toEqual({ code: "resource_exhausted", message: "slow" });
-  });
-
-  it("hides anything else behind internal", () => {
-    expect(wireErrorOf(new Error("database password is hunter2"))).toEqual({ code: "internal", message: "internal error" });
-    expect(wireErrorOf("a string")).toEqual({ code: "internal", message: "internal error" });
-  });
-});
-
 describe("payloads", () => {
   it("are encoded once per response object", () => {
-    const cache = createPayloadCache();
     const response = create(CountResponseSchema, { value: 3, cursor: "3" });
-    const first = cache.encode(CountResponseSchema, response);
-    expect(cache.encode(CountResponseSchema, response)).toBe(first);
+    const first = binaryOf(CountResponseSchema, response);
+    expect(binaryOf(CountResponseSchema, response)).toBe(first);
     expect(toHex(first)).toBe("0803" + "120133");
-    expect(cache.encode(CountResponseSchema, create(CountResponseSchema, { value: 3, cursor: "3" }))).not.toBe(first);
+    expect(binaryOf(CountResponseSchema, create(CountResponseSchema, { value: 3, cursor: "3" }))).not.toBe(first);
   });
 
   it("carry the cursor of messages that have a top-level cursor field", () => {

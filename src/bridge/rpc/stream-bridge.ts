@@ -1,19 +1,19 @@
 import http2 from "node:http2";
-import { brotliCompressSync, gzipSync } from "node:zlib";
-import { fromBinary, toBinary, type Message } from "@bufbuild/protobuf";
+import { fromBinary, type Message } from "@bufbuild/protobuf";
 // connect-es internals: pinned exactly, guarded by test/platform/pinned-internals.test.ts (docs/development.md, "Pinned versions").
-import { compressedFlag, encodeEnvelope } from "@connectrpc/connect/protocol";
+import { compressedFlag } from "@connectrpc/connect/protocol";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { endStreamFlag, endStreamToJson, parseTimeout as parseConnectTimeout } from "@connectrpc/connect/protocol-connect";
-import { parseTimeout as parseGrpcTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
-import { drainedOrClosed } from "../../http/drained.js";
+import { parseTimeout as parseConnectTimeout } from "@connectrpc/connect/protocol-connect";
+import { parseTimeout as parseGrpcTimeout } from "@connectrpc/connect/protocol-grpc";
 import { requestHeaders } from "../../http/request-headers.js";
-import { createTurnFlush } from "../../http/turn-flush.js";
-import { writeHead } from "../../http/write-head.js";
 import { redactUrl } from "../../log.js";
+import type { EnvelopeEncoding } from "../encodings.js";
+import { publicError } from "../public-error.js";
 import type { ResponseSink } from "../../call/response-sink.js";
 import type { BridgeMethod } from "../../call/method-registry.js";
 import type { HttpRequest, HttpResponse, Mount, MountContext } from "../../http/mount.js";
+import { envelopeOf } from "./envelope.js";
+import { createRpcStreamWriter, type Protocol, type RpcStreamWriter } from "./stream-writer.js";
 
 /**
  * Server-streaming calls over the Connect protocol (`application/connect+proto`,
@@ -38,26 +38,8 @@ import type { HttpRequest, HttpResponse, Mount, MountContext } from "../../http/
  */
 export function createRpcStreamBridge(context: MountContext): Mount {
   const { methods, config, logger, metrics, shutdownSignal } = context;
-  // One envelope per response object and encoding, shared by every stream.
-  const envelopes: Record<Encoding, WeakMap<Message, Uint8Array>> = { identity: new WeakMap(), gzip: new WeakMap(), br: new WeakMap() };
   // The labelled children, looked up once: `inc({ transport })` hashes the labels on every delivery.
   const deliveries = { connect: metrics.deliveries.labels({ transport: "connect" }), grpc: metrics.deliveries.labels({ transport: "grpc" }) };
-
-  /**
-   * The response's 5-byte-prefixed Protobuf envelope, made once per response
-   * object and encoding. As connect-node does, messages under
-   * `compressMinBytes` go uncompressed whatever was negotiated (the flag says so).
-   */
-  function envelopeOf(method: BridgeMethod, response: Message, encoding: Encoding): Uint8Array {
-    let envelope = envelopes[encoding].get(response);
-    if (envelope === undefined) {
-      const plain = envelopes.identity.get(response) ?? encodeEnvelope(0, toBinary(method.method.output, response));
-      envelopes.identity.set(response, plain);
-      envelope = encoding === "identity" || plain.length - 5 < compressMinBytes ? plain : encodeEnvelope(compressedFlag, compress(encoding, plain.subarray(5)));
-      envelopes[encoding].set(response, envelope);
-    }
-    return envelope;
-  }
 
   /** Calls in progress: shutdown ends them with its reason (`unavailable`), as connect-node's handlers do. */
   const active = new Set<AbortController>();
@@ -66,7 +48,7 @@ export function createRpcStreamBridge(context: MountContext): Mount {
   }, { once: true });
 
   async function serve(req: HttpRequest, res: HttpResponse, method: BridgeMethod, protocol: Protocol): Promise<void> {
-    const writer = new StreamWriter(res, protocol, acceptedEncoding(req, protocol));
+    const writer = createRpcStreamWriter(res, protocol, acceptedEncoding(req, protocol));
     const controller = new AbortController();
     if (shutdownSignal.aborted) controller.abort(shutdownSignal.reason);
     res.once("close", () => controller.abort(new ConnectError("the client went away", Code.Canceled)));
@@ -82,29 +64,29 @@ export function createRpcStreamBridge(context: MountContext): Mount {
   }
 
   /** Runs the call; resolves with its error, or undefined when it completed. */
-  async function run(req: HttpRequest, method: BridgeMethod, protocol: Protocol, writer: StreamWriter, signal: AbortSignal): Promise<ConnectError | undefined> {
+  async function run(req: HttpRequest, method: BridgeMethod, protocol: Protocol, writer: RpcStreamWriter, signal: AbortSignal): Promise<ConnectError | undefined> {
     try {
       // A stream that outlived its handler ends when it says so. `pull` has
       // returned: nothing holds the finished iterator chain while it runs.
       const { detached } = await pull(req, method, protocol, writer, signal);
       if (detached) await detached;
       return undefined;
-    } catch (error) {
-      if (error instanceof ConnectError) return error;
-      logger.error({ err: error, method: method.method.name }, "rpc stream failed unexpectedly");
-      return new ConnectError("internal error", Code.Internal);
+    } catch (reason) {
+      const { error, hidden } = publicError(reason);
+      if (hidden !== undefined) logger.error({ err: hidden, method: method.method.name }, "rpc stream failed unexpectedly");
+      return error;
     }
   }
 
   /** Reads the request, starts the call and writes what it yields; resolves with the detached stream's end, if it detached. */
-  async function pull(req: HttpRequest, method: BridgeMethod, protocol: Protocol, writer: StreamWriter, signal: AbortSignal): Promise<{ detached: Promise<void> | undefined }> {
+  async function pull(req: HttpRequest, method: BridgeMethod, protocol: Protocol, writer: RpcStreamWriter, signal: AbortSignal): Promise<{ detached: Promise<void> | undefined }> {
     const timeoutHeader = protocol === "grpc" ? req.headers["grpc-timeout"] : req.headers["connect-timeout-ms"];
     const timeout = (protocol === "grpc" ? parseGrpcTimeout : parseConnectTimeout)(single(timeoutHeader), config.maxTimeoutMs);
     if (timeout.error) throw timeout.error;
     const input = parseInput(method, await readRequest(req, config.maxMessageBytes, method.method.methodKind));
     const { encoding } = writer;
     const send = (response: Message) => {
-      writer.write(envelopeOf(method, response, encoding));
+      writer.write(envelopeOf(method.method.output, response, encoding));
       deliveries[protocol].inc();
     };
     let detached: Promise<void> | undefined;
@@ -153,28 +135,18 @@ export function createRpcStreamBridge(context: MountContext): Mount {
   };
 }
 
-type Protocol = "connect" | "grpc";
-type Encoding = "identity" | "gzip" | "br";
-
-/** connect-node's default: smaller messages are not worth compressing. */
-const compressMinBytes = 1024;
-
 /**
  * The response encoding: the first of the client's accepted encodings that
  * the server has (gzip, br), as connect-node negotiates it; identity when
  * none. Compressed once per message and shared, like the plain envelope.
  */
-function acceptedEncoding(req: HttpRequest, protocol: Protocol): Encoding {
+function acceptedEncoding(req: HttpRequest, protocol: Protocol): EnvelopeEncoding {
   const header = single(req.headers[protocol === "grpc" ? "grpc-accept-encoding" : "connect-accept-encoding"]);
   for (const name of (header ?? "").split(",")) {
     const trimmed = name.trim();
     if (trimmed === "gzip" || trimmed === "br") return trimmed;
   }
   return "identity";
-}
-
-function compress(encoding: "gzip" | "br", data: Uint8Array): Uint8Array {
-  return encoding === "gzip" ? gzipSync(data) : brotliCompressSync(data);
 }
 
 /** The calls taken here: binary Protobuf, identity request encoding, gRPC on HTTP/2 only. */
@@ -240,93 +212,4 @@ function parseInput(method: BridgeMethod, bytes: Uint8Array): Message {
 function destroy(res: HttpResponse): void {
   if ("stream" in res) res.stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
   else res.destroy();
-}
-
-/** Streams with envelopes waiting for the end of the turn: one setImmediate for all of them. */
-const turn = createTurnFlush<StreamWriter>();
-
-/** Queued bytes that make a stream write at once rather than at the end of the turn. */
-const flushBytes = 64 * 1024;
-
-/**
- * One stream's response: headers on the first write or at the end (as
- * connect-node, which lets a call fail before it is committed to), envelopes batched per turn,
- * and backpressure from the socket (`write` returning false until `drain`).
- */
-class StreamWriter {
-  private queue: Uint8Array[] = [];
-  private queuedBytes = 0;
-  private headersSent = false;
-  private waiting: Promise<void> | undefined;
-  closed = false;
-
-  constructor(
-    private readonly res: HttpResponse,
-    private readonly protocol: Protocol,
-    /** The response encoding negotiated for this stream's messages. */
-    readonly encoding: Encoding,
-  ) {
-    res.once("close", () => {
-      this.closed = true;
-      turn.cancel(this);
-      this.queue = [];
-    });
-    // A write to a socket that just failed: 'close' follows.
-    res.on("error", () => undefined);
-  }
-
-  write(envelope: Uint8Array): void {
-    this.queue.push(envelope);
-    this.queuedBytes += envelope.length;
-    if (this.queuedBytes >= flushBytes) return this.flush();
-    turn.schedule(this);
-  }
-
-  congested(): boolean {
-    return this.waiting !== undefined;
-  }
-
-  drained(): Promise<void> {
-    return this.waiting ?? Promise.resolve();
-  }
-
-  flush(): void {
-    turn.cancel(this);
-    if (this.closed || this.queue.length === 0) return;
-    const payload = this.queue.length === 1 ? this.queue[0]! : Buffer.concat(this.queue, this.queuedBytes);
-    this.queue = [];
-    this.queuedBytes = 0;
-    this.sendHeaders();
-    // Both response classes take a Buffer; TypeScript cannot call the union of their overloads.
-    if (!(this.res as { write(chunk: Uint8Array): boolean }).write(payload) && !this.waiting) {
-      this.waiting = drainedOrClosed(this.res).then(() => {
-        this.waiting = undefined;
-      });
-    }
-  }
-
-  /** Ends the response: Connect's end-of-stream envelope, or gRPC's status trailers. */
-  end(error: ConnectError | undefined): void {
-    if (this.closed) return;
-    this.flush();
-    this.closed = true;
-    if (this.protocol === "connect") {
-      const json = JSON.stringify(endStreamToJson(new Headers(), error, undefined));
-      this.sendHeaders();
-      this.res.end(encodeEnvelope(endStreamFlag, Buffer.from(json)));
-      return;
-    }
-    // Headers, then the status in trailers, as connect-node writes them (no trailers-only responses).
-    this.sendHeaders();
-    (this.res as { addTrailers(trailers: Record<string, string>): void }).addTrailers(Object.fromEntries(setTrailerStatus(new Headers(), error)));
-    this.res.end();
-  }
-
-  private sendHeaders(): void {
-    if (this.headersSent) return;
-    this.headersSent = true;
-    const headers: Record<string, string> = { "content-type": this.protocol === "grpc" ? "application/grpc+proto" : "application/connect+proto" };
-    if (this.encoding !== "identity") headers[this.protocol === "grpc" ? "grpc-encoding" : "connect-content-encoding"] = this.encoding;
-    writeHead(this.res, 200, headers);
-  }
 }

@@ -5,16 +5,14 @@ import { codeToHttpStatus } from "@connectrpc/connect/protocol-connect";
 import { acceptsGzip } from "../../http/accept-encoding.js";
 import { redactUrl } from "../../log.js";
 import type { HttpRequest, HttpResponse, Mount, MountContext } from "../../http/mount.js";
-import { encodeEnd, encodeError, encodeRetry, errorJson } from "./encoder.js";
+import { errorJson, publicError } from "../public-error.js";
+import { encodeEnd, encodeError, encodeRetry } from "./encoder.js";
 import { createSseHeartbeat } from "./heartbeat.js";
-import { createSseMessageEncoder } from "./message-encoder.js";
-import { publicError } from "./public-error.js";
+import { messageEventOf } from "./message-event.js";
 import { transientRetryMs } from "./transient-error.js";
 import { parseSseRequest, ssePathPrefix, type SseRequest } from "./request.js";
 import { createSseWriter, sendJsonError, type SseWriter } from "./writer.js";
 
-/** Queued bytes that make a response write at once rather than at the end of the tick. */
-const flushBytes = 64 * 1024;
 /**
  * How long a response waits for its call's first event before opening: long
  * enough for authentication, validation and authorization (which fail at
@@ -60,7 +58,6 @@ interface ActiveCall {
 export function createSseBridge(context: MountContext): Mount {
   const { methods, config, logger, metrics, shutdownSignal } = context;
   const retryMs = config.sseRetryMs;
-  const encode = createSseMessageEncoder();
   // The labelled child, looked up once: `inc({ transport })` hashes the labels on every delivery.
   const deliveries = metrics.deliveries.labels({ transport: "sse" });
   const calls = new Set<ActiveCall>();
@@ -116,7 +113,6 @@ export function createSseBridge(context: MountContext): Mount {
       },
       retryMs,
       conflate: request.method.policy.slowConsumer === "conflate",
-      flushBytes,
       holdMs,
       // Compressed per connection: the event bytes are still built once per message.
       gzip: config.sseCompression && acceptsGzip(req.headers["accept-encoding"]) ? { zlib: gzip } : undefined,
@@ -192,7 +188,7 @@ export function createSseBridge(context: MountContext): Mount {
   async function pull(request: SseRequest, writer: SseWriter, controller: AbortController, req: HttpRequest, call: CallProgress): Promise<{ completed: boolean; failure: unknown }> {
     const { method } = request;
     const send = (response: Message) => {
-      writer.message(encode(method, response));
+      writer.message(messageEventOf(method, response));
       call.sent++;
       deliveries.inc();
     };
@@ -247,7 +243,8 @@ export function createSseBridge(context: MountContext): Mount {
       serve(req, res, url).catch((error: unknown) => {
         logger.error({ err: error, url: redactUrl(req.url ?? "") }, "sse handler failed");
         if (!res.headersSent) {
-          sendJsonError(res, 500, JSON.stringify(errorJson(new ConnectError("internal error", Code.Internal))));
+          const shown = publicError(error).error;
+          sendJsonError(res, codeToHttpStatus(shown.code), JSON.stringify(errorJson(shown)));
         } else if ("stream" in res) {
           res.stream.destroy();
         } else {

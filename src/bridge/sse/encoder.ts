@@ -1,6 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-// connect-es internals: pinned exactly, guarded by test/platform/pinned-internals.test.ts (docs/development.md, "Pinned versions").
-import { codeToString } from "@connectrpc/connect/protocol-connect";
+import { errorJson } from "../public-error.js";
 
 /**
  * The Server-Sent Events wire format, as pure functions over strings: no I/O,
@@ -94,17 +93,8 @@ export function encodeEnd(): string {
 
 /**
  * `event: error` with the Connect error JSON `{"code":"...","message":"..."}`
- * (https://connectrpc.com/docs/protocol#error-end-stream). Pass only errors
- * fit for clients: see `publicError`.
+ * (`errorJson`). Pass only errors fit for clients: see `publicError`.
  */
 export function encodeError(error: ConnectError): string {
   return encodeEvent({ event: "error", data: JSON.stringify(errorJson(error)) });
-}
-
-/**
- * The Connect error JSON of an error: its code as the Connect protocol spells
- * it ("permission_denied") and its message without the code prefix.
- */
-export function errorJson(error: ConnectError): { code: string; message: string } {
-  return { code: codeToString(error.code), message: error.rawMessage };
 }

@@ -1,6 +1,6 @@
 import http2 from "node:http2";
+import { createBatchedWriter, flushThresholdBytes, type BatchedWriter } from "../../http/batched-writer.js";
 import { createGzipBody, createIdentityBody, type GzipBodyOptions, type ResponseBody } from "../../http/response-body.js";
-import { createTurnFlush } from "../../http/turn-flush.js";
 import { writeHead } from "../../http/write-head.js";
 import type { HttpResponse } from "../../http/mount.js";
 import { encodeComment, encodeRetry } from "./encoder.js";
@@ -13,8 +13,6 @@ export interface SseWriterOptions {
   readonly retryMs: number;
   /** Keep only the newest unsent message (the method's `conflate` slow-consumer policy). */
   readonly conflate: boolean;
-  /** Queued bytes that trigger a write at once instead of at the end of the tick. */
-  readonly flushBytes: number;
   /**
    * How long the 200 waits for the call's first event. A call that fails at
    * once (bad token, invalid request, forbidden) still gets a real HTTP
@@ -35,15 +33,16 @@ export interface SseWriterOptions {
 export type TickResult = "idle" | "active" | "stalled";
 
 /**
- * One SSE response: headers, a queue of encoded blocks, batching and
+ * One SSE response: headers, encoded blocks through a batched writer, and
  * backpressure. It knows nothing of methods or calls.
  *
  * - The 200 and its headers are held back until the first write or for
  *   `holdMs`, so a call that fails at once still gets a real HTTP status.
- * - Blocks queued in the same tick go out in one `write` (one system call for
- *   a burst, not one per event); more than `flushBytes` are written at once.
- *   With gzip, that write is one compressed, sync-flushed chunk: every
- *   block written reaches the client whole, none waits for the next.
+ * - Blocks go through the connection's batched writer (`createBatchedWriter`):
+ *   those queued in the same tick leave in one `write` (one system call for
+ *   a burst, not one per event), and a queue that reaches the threshold is
+ *   written at once. With gzip, that write is one compressed, sync-flushed
+ *   chunk: every block written reaches the client whole, none waits for the next.
  * - `ready()` is the backpressure signal: while the socket's buffer is full
  *   (`write` returned false) the caller stops pulling messages until 'drain',
  *   so a slow client holds at most one batch here and the method's own
@@ -76,18 +75,6 @@ export interface SseWriter {
   destroy(): void;
 }
 
-interface Block {
-  readonly bytes: Buffer;
-  readonly message: boolean;
-}
-
-/** Responses with blocks waiting for the end of the turn: one setImmediate for all of them. */
-const turn = createTurnFlush<SseWriterImpl>();
-
-function scheduleFlush(writer: SseWriterImpl): void {
-  turn.schedule(writer);
-}
-
 /** A refusal before any event: an HTTP status with a Connect error JSON body, never cached. */
 export function sendJsonError(res: HttpResponse, status: number, body: string, headers: Readonly<Record<string, string>> = {}): void {
   writeHead(res, status, { "content-type": "application/json", "cache-control": "no-store", ...headers });
@@ -101,11 +88,14 @@ export function createSseWriter(res: HttpResponse, options: SseWriterOptions): S
 
 class SseWriterImpl implements SseWriter {
   private status: "pending" | "open" | "closed" = "pending";
-  private queue: Block[] = [];
-  private queuedBytes = 0;
-  private drained: Promise<void> | undefined;
+  /** The response's outgoing queue; its target is `body`, which exists from the 200 on. */
+  private readonly out: BatchedWriter;
+  /** Conflating: the last message block queued, which the next one replaces while it is still queued. */
+  private lastMessage: Buffer | undefined;
   /** Ticks since the last write: a write between two ticks counts from the later one. */
   private idleTicks = 0;
+  /** `out.writtenBytes` at the last tick: a change means something was written since. */
+  private writtenAtTick = 0;
   private stalledTicks = 0;
   private closeReported = false;
   private holdTimer: NodeJS.Timeout | undefined;
@@ -116,15 +106,13 @@ class SseWriterImpl implements SseWriter {
     private readonly res: HttpResponse,
     private readonly options: SseWriterOptions,
   ) {
+    // Nothing is queued before the 200 (`push` opens first), so the body is there by the first write.
+    this.out = createBatchedWriter({ write: (chunk) => this.body!.write(chunk), drained: () => this.body!.drained() }, { stream: res });
     this.holdTimer = setTimeout(() => {
       this.holdTimer = undefined;
-      if (this.status !== "pending") return;
-      this.open();
-      scheduleFlush(this);
+      if (this.status === "pending") this.open();
     }, options.holdMs).unref();
     res.once("close", () => this.close());
-    // A write to a socket that just failed: 'close' follows and ends the call.
-    res.on("error", () => undefined);
   }
 
   state(): "pending" | "open" | "closed" {
@@ -133,29 +121,37 @@ class SseWriterImpl implements SseWriter {
 
   message(block: Buffer): void {
     if (this.status === "closed") return;
-    if (this.options.conflate) this.dropQueuedMessages();
-    this.push({ bytes: block, message: true });
+    if (this.options.conflate) {
+      // Queued message blocks only: comments and `retry:` stay.
+      if (this.lastMessage) this.out.withdraw(this.lastMessage);
+      this.lastMessage = block;
+    }
+    this.push(block);
   }
 
   ready(): Promise<void> | undefined {
-    if (this.status === "closed") return undefined;
-    if (!this.drained && this.queuedBytes >= this.options.flushBytes) this.flush();
-    return this.drained;
+    // No early flush is needed here: a queue that reaches the threshold is written at once.
+    if (this.status === "closed" || !this.out.congested()) return undefined;
+    return this.out.drained();
   }
 
   tick(ticksPerInterval: number): TickResult {
     // A held response opens by its own timer.
     if (this.status !== "open") return "idle";
-    if (this.drained) {
+    if (this.out.congested()) {
       // Not one byte read by the client for about two whole intervals.
       return ++this.stalledTicks >= 2 * ticksPerInterval ? "stalled" : "active";
     }
     this.stalledTicks = 0;
+    if (this.out.writtenBytes !== this.writtenAtTick) {
+      this.writtenAtTick = this.out.writtenBytes;
+      this.idleTicks = 0;
+    }
     // The last write came after the tick `ticksPerInterval` ago: at most one
     // interval of silence, never two.
     if (++this.idleTicks >= ticksPerInterval) {
-      this.push({ bytes: Buffer.from(encodeComment("keep-alive")), message: false });
-      this.flush();
+      this.push(Buffer.from(encodeComment("keep-alive")));
+      this.out.flush();
     }
     return "active";
   }
@@ -168,9 +164,8 @@ class SseWriterImpl implements SseWriter {
       if (this.status === "pending") this.res.setHeader("connection", "close");
       else this.res.once("finish", () => this.res.socket?.destroySoon());
     }
-    this.push({ bytes: Buffer.from(block), message: false });
-    turn.cancel(this);
-    const payload = this.take();
+    if (this.status === "pending") this.open();
+    const payload = this.out.finish(Buffer.from(block));
     this.status = "closed";
     this.body!.end(payload);
   }
@@ -202,26 +197,9 @@ class SseWriterImpl implements SseWriter {
     }
   }
 
-  /** Writes everything queued in one call. */
-  flush(): void {
-    if (this.status === "closed" || this.queue.length === 0 || this.drained) return;
-    const payload = this.take();
-    this.idleTicks = 0;
-    if (!this.body!.write(payload)) {
-      this.drained = this.body!.drained().then(() => {
-        this.drained = undefined;
-        this.stalledTicks = 0;
-        // Blocks queued while the socket was full (keep-alives) go now.
-        if (this.queue.length > 0) scheduleFlush(this);
-      });
-    }
-  }
-
-  private push(block: Block): void {
+  private push(block: Buffer): void {
     if (this.status === "pending") this.open();
-    this.queue.push(block);
-    this.queuedBytes += block.bytes.length;
-    scheduleFlush(this);
+    this.out.write(block);
   }
 
   /** Sends the 200 with its headers; `retry:` is the first block (§9.2.6 "retry" field). */
@@ -230,24 +208,8 @@ class SseWriterImpl implements SseWriter {
     this.status = "open";
     const { gzip } = this.options;
     writeHead(this.res, 200, gzip ? { ...this.options.headers, "content-encoding": "gzip" } : this.options.headers);
-    this.body = gzip ? createGzipBody(this.res, { ...gzip, maxPendingBytes: this.options.flushBytes }) : createIdentityBody(this.res);
-    const retry = Buffer.from(encodeRetry(this.options.retryMs));
-    this.queue.unshift({ bytes: retry, message: false });
-    this.queuedBytes += retry.length;
-  }
-
-  private take(): Buffer {
-    const blocks = this.queue;
-    this.queue = [];
-    this.queuedBytes = 0;
-    // One message fanned out is one shared Buffer: written as is, never copied.
-    return blocks.length === 1 ? blocks[0]!.bytes : Buffer.concat(blocks.map((b) => b.bytes));
-  }
-
-  private dropQueuedMessages(): void {
-    if (!this.queue.some((b) => b.message)) return;
-    this.queue = this.queue.filter((b) => !b.message);
-    this.queuedBytes = this.queue.reduce((sum, b) => sum + b.bytes.length, 0);
+    this.body = gzip ? createGzipBody(this.res, { ...gzip, maxPendingBytes: flushThresholdBytes }) : createIdentityBody(this.res);
+    this.out.write(Buffer.from(encodeRetry(this.options.retryMs)));
   }
 
   private clearHold(): void {
@@ -258,9 +220,8 @@ class SseWriterImpl implements SseWriter {
   private close(): void {
     this.clearHold();
     this.status = "closed";
-    turn.cancel(this);
-    this.queue = [];
-    this.queuedBytes = 0;
+    this.out.discard();
+    this.lastMessage = undefined;
     if (this.closeReported) return;
     this.closeReported = true;
     this.options.onClose();

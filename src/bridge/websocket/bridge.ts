@@ -3,13 +3,13 @@ import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { WebSocketServer, type WebSocket } from "ws";
 import { findBearerToken } from "../../auth/credentials.js";
+import { refuseSocket } from "../../http/refuse-socket.js";
 import { requestHeaders } from "../../http/request-headers.js";
 import { redactUrl } from "../../log.js";
 import type { Mount, MountContext } from "../../http/mount.js";
 import { WebSocketCloseCode, websocketSubprotocol } from "../../wire/websocket-close-codes.js";
 import { createWebSocketConnection, type WebSocketConnection } from "./connection.js";
 import { negotiatedDeflate, perMessageDeflateOptions } from "./deflate.js";
-import { createPayloadCache } from "./payload-cache.js";
 
 /**
  * Published with `{ socket, transport }` (the server side `ws` WebSocket and its TCP or TLS socket) whenever a
@@ -42,7 +42,6 @@ export function createWebSocketBridge(context: MountContext): Mount {
     const answer = headers.find((line) => line.toLowerCase().startsWith("sec-websocket-extensions:"));
     if (answer !== undefined) deflateAnswers.set(req, answer.slice(answer.indexOf(":") + 1));
   });
-  const payloads = createPayloadCache();
   const connections = new Set<WebSocketConnection>();
   let timer: NodeJS.Timeout | undefined;
   let shuttingDown = false;
@@ -70,7 +69,6 @@ export function createWebSocketBridge(context: MountContext): Mount {
       socket,
       transport,
       methods: context.methods,
-      payloads,
       deflate: negotiatedDeflate(deflateAnswers.get(req), config.wsCompressionThresholdBytes, metrics.websocketDeflated),
       logger,
       metrics,
@@ -94,17 +92,25 @@ export function createWebSocketBridge(context: MountContext): Mount {
     if (websocketOpenChannel.hasSubscribers) websocketOpenChannel.publish({ socket, transport });
   }
 
+  /** Why a handshake is refused (status and plain-text reason), or undefined to upgrade it. */
+  function handshakeRefusal(req: IncomingMessage): { status: number; reason: string } | undefined {
+    if (shuttingDown) return { status: 503, reason: "the server is shutting down; reconnect elsewhere" };
+    if (!originAllowed(req, config.allowedOrigins)) {
+      logger.info({ origin: req.headers.origin, url: redactUrl(req.url ?? "") }, "websocket handshake from a foreign origin refused");
+      return { status: 403, reason: "origin not allowed" };
+    }
+    const offered = (req.headers["sec-websocket-protocol"] ?? "").split(",").map((p) => p.trim());
+    if (!offered.includes(websocketSubprotocol)) return { status: 400, reason: `offer the WebSocket subprotocol ${websocketSubprotocol}` };
+    return undefined;
+  }
+
   return {
     upgrade(req, socket, head, url) {
       if (url.pathname !== "/ws") return false;
-      if (shuttingDown) return refuse(socket, 503, "Service Unavailable", "the server is shutting down; reconnect elsewhere");
-      if (!originAllowed(req, config.allowedOrigins)) {
-        logger.info({ origin: req.headers.origin, url: redactUrl(req.url ?? "") }, "websocket handshake from a foreign origin refused");
-        return refuse(socket, 403, "Forbidden", "origin not allowed");
-      }
-      const offered = (req.headers["sec-websocket-protocol"] ?? "").split(",").map((p) => p.trim());
-      if (!offered.includes(websocketSubprotocol)) {
-        return refuse(socket, 400, "Bad Request", `offer the WebSocket subprotocol ${websocketSubprotocol}`);
+      const refusal = handshakeRefusal(req);
+      if (refusal !== undefined) {
+        refuseSocket(socket, refusal.status, refusal.reason);
+        return true;
       }
       server.handleUpgrade(req, socket, head, (ws) => open(ws, socket, req, url));
       return true;
@@ -138,7 +144,3 @@ export function originAllowed(req: IncomingMessage, allowedOrigins: readonly str
   }
 }
 
-function refuse(socket: Duplex, status: number, statusText: string, body: string): true {
-  socket.end(`HTTP/1.1 ${status} ${statusText}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
-  return true;
-}

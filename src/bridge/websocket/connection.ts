@@ -9,25 +9,19 @@ import type { Metrics } from "../../metrics.js";
 import type { ResponseSink } from "../../call/response-sink.js";
 import type { BridgeMethod } from "../../call/method-registry.js";
 import { WebSocketCloseCode } from "../../wire/websocket-close-codes.js";
-import type { WebSocketDeflate } from "./deflate.js";
-import {
-  decodeClientFrame,
-  encodeEndFrame,
-  encodePongFrame,
-  WebSocketFrameError,
-  wireErrorOf,
-} from "./frames.js";
+import { errorJson, publicError } from "../public-error.js";
+import { outgoingFrame, type WebSocketDeflate } from "./deflate.js";
+import { decodeClientFrame, encodeEndFrame, encodePongFrame, WebSocketFrameError } from "./frames.js";
 import { createWebSocketLiveness } from "./liveness.js";
+import { messageFrameOf } from "./message-frame.js";
 import { createWebSocketOutbox } from "./outbox.js";
-import type { PayloadCache } from "./payload-cache.js";
 
 /** What one socket needs from the bridge. */
 export interface WebSocketConnectionOptions {
   readonly socket: WebSocket;
-  /** The TCP (or TLS) socket under `socket`: corked around a batch of frames, and its `drain` ends backpressure. */
+  /** The TCP (or TLS) socket under `socket`: the outbox writes each batch of frames to it in one write, and its `drain` ends backpressure. */
   readonly transport: Duplex;
   readonly methods: ReadonlyMap<string, BridgeMethod>;
-  readonly payloads: PayloadCache;
   /** How messages to this socket are compressed (permessage-deflate), or undefined to send them plain. */
   readonly deflate: WebSocketDeflate | undefined;
   readonly logger: Logger;
@@ -90,10 +84,11 @@ export function createWebSocketConnection(options: WebSocketConnectionOptions): 
   const calls = new Map<number, CallState>();
   // The labelled child, looked up once: `inc({ transport })` hashes the labels on every delivery.
   const deliveries = metrics.deliveries.labels({ transport });
-  const outbox = createWebSocketOutbox(socket, options.transport, limits.maxBufferedBytes, options.deflate);
-  const enqueue = outbox.enqueue;
-  const congested = outbox.congested;
-  const waitForDrain = outbox.drained;
+  const outbox = createWebSocketOutbox(socket, options.transport, limits.maxBufferedBytes);
+  /** Queues a `ServerFrame` (end, pong) framed for this socket. */
+  const enqueue = (frame: Uint8Array) => outbox.write(outgoingFrame(frame, options.deflate));
+  const congested = () => outbox.congested();
+  const waitForDrain = () => outbox.drained();
   let closing = false;
   const liveness = createWebSocketLiveness(limits.maxStallMs);
   /** Bytes written to the peer when it last answered (a frame or a pong). */
@@ -119,7 +114,7 @@ export function createWebSocketConnection(options: WebSocketConnectionOptions): 
   }
 
   function sendResponse(call: CallState, response: Message): void {
-    outbox.enqueueWire(options.payloads.messageFrame(call.method.method.output, response, call.id, options.deflate));
+    outbox.write(messageFrameOf(call.method.method.output, response, call.id, options.deflate));
     deliveries.inc();
   }
 
@@ -135,12 +130,10 @@ export function createWebSocketConnection(options: WebSocketConnectionOptions): 
       enqueue(encodeEndFrame(call.id));
       return;
     }
-    const error = wireErrorOf(reason);
-    if (!(reason instanceof ConnectError)) logger.error({ err: reason, method: call.method.method.name }, "websocket call failed");
-    if (call.throttled && reason instanceof ConnectError && reason.code === Code.ResourceExhausted) {
-      metrics.slowConsumersDropped.inc({ transport });
-    }
-    enqueue(encodeEndFrame(call.id, error));
+    const { error, hidden } = publicError(reason);
+    if (hidden !== undefined) logger.error({ err: hidden, method: call.method.method.name }, "websocket call failed");
+    if (call.throttled && error.code === Code.ResourceExhausted) metrics.slowConsumersDropped.inc({ transport });
+    enqueue(encodeEndFrame(call.id, errorJson(error)));
   }
 
   /**
@@ -211,7 +204,7 @@ export function createWebSocketConnection(options: WebSocketConnectionOptions): 
 
   function startCall(frame: Call): void {
     const { id } = frame;
-    const refuse = (message: string, code: Code) => enqueue(encodeEndFrame(id, wireErrorOf(new ConnectError(message, code))));
+    const refuse = (message: string, code: Code) => enqueue(encodeEndFrame(id, errorJson(new ConnectError(message, code))));
     if (id === 0) return refuse("call id must not be 0", Code.InvalidArgument);
     const existing = calls.get(id);
     if (existing) {
@@ -339,9 +332,9 @@ export function createWebSocketConnection(options: WebSocketConnectionOptions): 
   socket.on("pong", answered);
   // ws emits errors (oversized frames: 1009, bad framing: 1002) and then closes the socket itself.
   socket.on("error", (error) => logger.debug({ err: error }, "websocket error"));
+  // The outbox discards what is queued itself: it listens to 'close' too, and first.
   socket.on("close", () => {
     closing = true;
-    outbox.discard();
     release();
     options.onClosed();
   });

@@ -1,13 +1,11 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import { Code, ConnectError } from "@connectrpc/connect";
-// connect-es internals: pinned exactly, guarded by test/platform/pinned-internals.test.ts (docs/development.md, "Pinned versions").
-import { codeToString } from "@connectrpc/connect/protocol-connect";
 import {
   ClientFrameSchema,
   ServerFrameSchema,
   type ClientFrame,
 } from "../../../gen/rivulet/bridge/v1/bridge_pb.js";
 import { WebSocketCloseCode } from "../../wire/websocket-close-codes.js";
+import type { ErrorJson } from "../public-error.js";
 
 /**
  * Pure framing for `GET /ws`: bytes in, frames out, no sockets, no state.
@@ -24,12 +22,6 @@ export class WebSocketFrameError extends Error {
   ) {
     super(message);
   }
-}
-
-/** The `error` of an `end` frame: a Connect code in snake case and a message safe to show. */
-export interface WireError {
-  readonly code: string;
-  readonly message: string;
 }
 
 /** Decodes one client frame; throws WebSocketFrameError (close 1007) when the bytes are not a ClientFrame. */
@@ -139,24 +131,14 @@ export function webSocketBinaryFrame(payload: Uint8Array, compressed = false): B
   return frame;
 }
 
-/** `ServerFrame{end{id, error?}}`: the last frame of a call. */
-export function encodeEndFrame(id: number, error?: WireError): Uint8Array {
+/** `ServerFrame{end{id, error?}}`: the last frame of a call; `error` is the Connect error JSON of a public error. */
+export function encodeEndFrame(id: number, error?: ErrorJson): Uint8Array {
   return toBinary(ServerFrameSchema, create(ServerFrameSchema, { kind: { case: "end", value: { id, error } } }));
 }
 
 /** `ServerFrame{pong{nonce}}`: the answer to a client's `ping`. */
 export function encodePongFrame(nonce: bigint): Uint8Array {
   return toBinary(ServerFrameSchema, create(ServerFrameSchema, { kind: { case: "pong", value: { nonce } } }));
-}
-
-/**
- * The wire error for any failure. ConnectErrors keep their code and message
- * (the same a Connect client would see); anything else is `internal` with a
- * generic message, so no internal detail leaks to clients.
- */
-export function wireErrorOf(reason: unknown): WireError {
-  if (reason instanceof ConnectError) return { code: codeToString(reason.code), message: reason.rawMessage };
-  return { code: codeToString(Code.Internal), message: "internal error" };
 }
 
 /** Bytes of an unsigned varint (values below 2^32 here: ids and lengths). */

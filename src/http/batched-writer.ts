@@ -1,0 +1,188 @@
+import type { EventEmitter } from "node:events";
+
+/**
+ * Queued bytes past which a batch is written at once instead of at the end of
+ * the turn: a burst then costs one write per 64 KiB, and no more than that
+ * waits in the queue, whatever the transport. 64 KiB is also the TCP socket's
+ * high-water mark since Node 22, so one batch fills it.
+ */
+export const flushThresholdBytes = 64 * 1024;
+
+/** Where a batched writer's batches go: a response body, a socket. */
+export interface WriteTarget {
+  /** Writes one chunk; false when the target is behind: `drained()` says when it caught up. */
+  write(chunk: Uint8Array): boolean;
+  /** Resolves once the target took what it holds, or closed. */
+  drained(): Promise<void>;
+}
+
+/** How a batched writer reads its stream's state. */
+export interface BatchedWriterOptions {
+  /** The stream written to: its 'error' is ignored (a failed write; 'close' follows) and its 'close' discards the queue. */
+  readonly stream: EventEmitter;
+  /** Whether the target still takes bytes; a flush while it does not drops what is queued (a WebSocket past OPEN). */
+  readonly open?: () => boolean;
+  /** Backpressure measured by the transport instead of by `write` returning false (ws's `bufferedAmount` past a bound). */
+  readonly congested?: () => boolean;
+}
+
+/**
+ * One connection's outgoing queue. Blocks queued in one event-loop turn go to
+ * the target in one write at its end: one system call for a burst rather
+ * than one per message, the cost that dominates fan-out on loopback
+ * (DESIGN.md "Performance"). A batch of one block is written as is, never
+ * copied, so a fanned-out message stays one shared Buffer.
+ */
+export interface BatchedWriter {
+  /** Queues a block; written with the turn's others at its end, or at once when the queue reaches `flushThresholdBytes`. */
+  write(block: Uint8Array): void;
+  /** Takes `block` back if it is still queued (conflation: a newer message replaces it). */
+  withdraw(block: Uint8Array): void;
+  /** Writes what is queued now, in one write. */
+  flush(): void;
+  /**
+   * Stops the writer and returns what is queued followed by `last`, as one
+   * chunk for the owner's final write (`res.end(chunk)`), so a stream's last
+   * bytes and its end leave together; undefined when there is nothing.
+   */
+  finish(last: Uint8Array): Uint8Array;
+  finish(): Uint8Array | undefined;
+  /** Drops what is queued and takes no more (the connection is closing or gone). */
+  discard(): void;
+  /** Whether the target is behind: callers stop queueing until `drained()`. */
+  congested(): boolean;
+  /** Resolves at once when not congested, else when the target catches up or closes. */
+  drained(): Promise<void>;
+  /** True once finished, discarded, or the stream closed. */
+  readonly closed: boolean;
+  /** Bytes written to the target so far (WebSocket liveness: whether anything reached the peer lately; SSE keep-alive). */
+  readonly writtenBytes: number;
+}
+
+/** Creates the batched writer of one connection or response. */
+export function createBatchedWriter(target: WriteTarget, options: BatchedWriterOptions): BatchedWriter {
+  return new Writer(target, options);
+}
+
+/** Writers with blocks waiting for the end of the turn. */
+const dirty = new Set<Writer>();
+let turnScheduled = false;
+
+/**
+ * One `setImmediate` per turn for every writer of every transport:
+ * setImmediate runs after this turn's I/O and promise callbacks, so every
+ * block a broker fan-out or a history replay queued by then leaves in one
+ * write per connection, whatever the number of connections.
+ */
+function flushTurn(): void {
+  turnScheduled = false;
+  const writers = [...dirty];
+  dirty.clear();
+  for (const writer of writers) {
+    writer.scheduled = false;
+    try {
+      writer.flush();
+    } catch (error) {
+      // One writer's bug must not leave the others' bytes unwritten, nor end the process.
+      process.emitWarning(error instanceof Error ? error : new Error(String(error)), "RivuletFlushWarning");
+    }
+  }
+}
+
+const ignore = (): void => undefined;
+
+class Writer implements BatchedWriter {
+  /** Whether this writer waits in `dirty` for the end of the turn. */
+  scheduled = false;
+  closed = false;
+  writtenBytes = 0;
+  private queue: Uint8Array[] = [];
+  private queuedBytes = 0;
+  /** Set while the target is behind (a write returned false): resolves when it caught up. */
+  private waiting: Promise<void> | undefined;
+
+  constructor(
+    private readonly target: WriteTarget,
+    private readonly options: BatchedWriterOptions,
+  ) {
+    options.stream.on("error", ignore);
+    options.stream.once("close", () => this.discard());
+  }
+
+  write(block: Uint8Array): void {
+    if (this.closed) return;
+    this.queue.push(block);
+    this.queuedBytes += block.length;
+    if (this.queuedBytes >= flushThresholdBytes) return this.flush();
+    if (this.scheduled) return;
+    this.scheduled = true;
+    dirty.add(this);
+    if (turnScheduled) return;
+    turnScheduled = true;
+    setImmediate(flushTurn);
+  }
+
+  withdraw(block: Uint8Array): void {
+    const at = this.queue.lastIndexOf(block);
+    if (at < 0) return;
+    this.queue.splice(at, 1);
+    this.queuedBytes -= block.length;
+  }
+
+  flush(): void {
+    const chunk = this.take();
+    if (chunk === undefined || this.options.open?.() === false) return;
+    this.writtenBytes += chunk.length;
+    // The promise is kept in `waiting` for `drained()`; it never rejects.
+    if (!this.target.write(chunk)) void this.wait();
+  }
+
+  finish(last: Uint8Array): Uint8Array;
+  finish(): Uint8Array | undefined;
+  finish(last?: Uint8Array): Uint8Array | undefined {
+    if (last !== undefined) {
+      this.queue.push(last);
+      this.queuedBytes += last.length;
+    }
+    const chunk = this.take();
+    this.closed = true;
+    return chunk;
+  }
+
+  discard(): void {
+    this.take();
+    this.closed = true;
+  }
+
+  congested(): boolean {
+    return this.options.congested ? this.options.congested() : this.waiting !== undefined;
+  }
+
+  drained(): Promise<void> {
+    if (this.waiting) return this.waiting;
+    // A transport that measures its own congestion may be behind with no write of ours refused (ws's pings).
+    if (this.options.congested?.()) return this.wait();
+    return Promise.resolve();
+  }
+
+  /** Everything queued as one chunk (a single block as is), leaving the queue empty and unscheduled. */
+  private take(): Uint8Array | undefined {
+    if (this.scheduled) {
+      this.scheduled = false;
+      dirty.delete(this);
+    }
+    const blocks = this.queue;
+    if (blocks.length === 0) return undefined;
+    const bytes = this.queuedBytes;
+    this.queue = [];
+    this.queuedBytes = 0;
+    return blocks.length === 1 ? blocks[0]! : Buffer.concat(blocks, bytes);
+  }
+
+  private wait(): Promise<void> {
+    this.waiting ??= this.target.drained().then(() => {
+      this.waiting = undefined;
+    });
+    return this.waiting;
+  }
+}
