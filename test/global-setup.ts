@@ -14,6 +14,8 @@ import { join } from "node:path";
  */
 export default function setup(): () => void {
   execFileSync(process.execPath, ["node_modules/typescript/bin/tsc", "-p", "tsconfig.build.json"], { stdio: "inherit" });
+  // The files tsc does not copy (the Redis broker's Lua scripts), as `npm run build` does.
+  execFileSync(process.execPath, ["scripts/copy-assets.mjs"], { stdio: "inherit" });
   const dir = mkdtempSync(join(tmpdir(), "rivulet-test-run-"));
   process.env.RIVULET_TEST_TMPDIR = dir;
   return () => rmSync(dir, { recursive: true, force: true });

@@ -1,4 +1,5 @@
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import { publicError } from "../call/public-error.js";
 import { streamControlsKey, type StreamLease } from "../call/stream-controls.js";
 import { redactUrl, type Logger } from "../log.js";
 import { endStreamAt } from "./end-stream-at.js";
@@ -66,9 +67,10 @@ export function createStreamGuardInterceptor(logger: Logger): Interceptor {
     const hide = (error: unknown): unknown => {
       // A call the client abandoned ends however its work unwinds (AbortError and
       // the like): nobody reads the answer, and it is no bug worth a log line.
-      if (error instanceof ConnectError || request.signal.aborted) return error;
-      logger.error({ err: error, procedure: redactUrl(request.url) }, "internal error");
-      return new ConnectError("internal error", Code.Internal);
+      if (request.signal.aborted) return error;
+      const { error: shown, hidden } = publicError(error);
+      if (shown !== error) logger.error({ err: hidden, procedure: redactUrl(request.url) }, "internal error");
+      return shown;
     };
 
     let response;

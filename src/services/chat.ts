@@ -59,7 +59,6 @@ export function createChatService(deps: ServiceDeps): ServiceImpl<typeof ChatSer
       checkName("room", request.room);
       const topic = roomTopic(request.room);
       yield* streamTopic({
-        broker: deps.broker,
         hub: deps.hub,
         topic,
         policy: subscribePolicy,

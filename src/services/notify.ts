@@ -67,7 +67,6 @@ export function createNotificationService(deps: ServiceDeps): ServiceImpl<typeof
       // The user comes from the credentials, never from the request.
       const topic = userTopic(identityOf(context).userId);
       yield* streamTopic({
-        broker: deps.broker,
         hub: deps.hub,
         topic,
         policy,

@@ -172,7 +172,6 @@ export function createProgressService(deps: ServiceDeps): ServiceImpl<typeof Pro
       const caughtUp = after && after.epoch === entry.position.epoch && after.offset >= entry.position.offset;
       if (caughtUp && isTerminal(job.state)) return; // finished: nothing more to send
       const updates = streamTopic({
-        broker: deps.broker,
         hub: deps.hub,
         topic,
         policy,

@@ -1,6 +1,6 @@
 import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
 import type { Message } from "@bufbuild/protobuf";
-import type { Broker, Entry, ReadFrom } from "../broker/broker.js";
+import type { Entry, ReadFrom } from "../broker/broker.js";
 import { decodeCursor, encodeCursor } from "../broker/cursor.js";
 import { createSubscriberBuffer } from "../broker/subscriber-buffer.js";
 import { subscribe } from "../broker/subscription.js";
@@ -12,11 +12,6 @@ import { responseSinkKey, type ResponseSink } from "../call/response-sink.js";
 import { timerAt } from "../limits/timer-at.js";
 
 export interface TopicStreamOptions<R extends Message> {
-  /**
-   * Not read: every subscription joins `hub`. Optional until chat.ts,
-   * notify.ts and progress.ts stop passing it; then it goes.
-   */
-  readonly broker?: Broker;
   /** The shared per-topic feeds, which every stream joins. */
   readonly hub: TopicHub;
   readonly topic: string;

@@ -1,7 +1,7 @@
 import type { JsonValue } from "@bufbuild/protobuf";
 import { ConnectError } from "@connectrpc/connect";
 // connect-es internals: pinned exactly, guarded by test/platform/pinned-internals.test.ts (docs/development.md, "Pinned versions").
-import { codeFromString, errorFromJson } from "@connectrpc/connect/protocol-connect";
+import { codeFromString, codeToString, errorFromJson } from "@connectrpc/connect/protocol-connect";
 
 /**
  * A Connect error as Rivulet's bridges send it: the error JSON of the Connect
@@ -37,4 +37,21 @@ export function errorFromWireJson(text: string, fallback: ConnectError): Connect
     return fallback;
   }
   return errorFromWire(value, fallback);
+}
+
+/** The Connect error JSON: the body of an SSE `error` event or refusal, and the `error` of a WebSocket `end` frame. */
+export interface ErrorJson {
+  /** The code as the Connect protocol spells it: "permission_denied". */
+  readonly code: string;
+  /** The message without connect-es's "[code]" prefix. */
+  readonly message: string;
+}
+
+/**
+ * The Connect error JSON of an error (https://connectrpc.com/docs/protocol#error-end-stream),
+ * so every transport names a failure as a Connect client would. Servers pass only
+ * errors fit for clients: see `publicError` (src/call/public-error.ts).
+ */
+export function errorJson(error: ConnectError): ErrorJson {
+  return { code: codeToString(error.code), message: error.rawMessage };
 }

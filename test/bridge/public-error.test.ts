@@ -1,6 +1,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
-import { errorJson, publicError } from "../../src/bridge/public-error.js";
+import { publicError } from "../../src/call/public-error.js";
+import { errorJson } from "../../src/wire/error-json.js";
 
 /** What every bridge sends of a failure: the Connect error JSON of its public error. */
 const shown = (reason: unknown) => errorJson(publicError(reason).error);

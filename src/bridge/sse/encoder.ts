@@ -1,5 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { errorJson } from "../public-error.js";
+import { errorJson } from "../../wire/error-json.js";
 
 /**
  * The Server-Sent Events wire format, as pure functions over strings: no I/O,

@@ -5,7 +5,7 @@ import {
   type ClientFrame,
 } from "../../../gen/rivulet/bridge/v1/bridge_pb.js";
 import { WebSocketCloseCode } from "../../wire/websocket-close-codes.js";
-import type { ErrorJson } from "../public-error.js";
+import type { ErrorJson } from "../../wire/error-json.js";
 
 /**
  * Pure framing for `GET /ws`: bytes in, frames out, no sockets, no state.
