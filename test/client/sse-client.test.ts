@@ -42,7 +42,8 @@ describe("SSE client", () => {
     await send(room, "m1", "m2");
     const reasons: string[] = [];
     const client = createSseClient({ baseUrl: proxy.url, token, backoff: { initialMs: 20 } });
-    const stream = client.subscribe(ChatService.method.subscribe, { room, history: 2 }, { onReconnect: (reason) => reasons.push(reason.code.toString()) })[Symbol.asyncIterator]();
+    const subscription = client.subscribe(ChatService.method.subscribe, { room, history: 2 }, { onReconnect: (reason) => reasons.push(reason.code.toString()) });
+    const stream = subscription[Symbol.asyncIterator]();
     const next = async () => textOf((await stream.next()).value as SubscribeResponse);
     try {
       expect([await next(), await next()]).toEqual(["m1", "m2"]);
@@ -66,7 +67,8 @@ describe("SSE client", () => {
     await send(room, "m1");
     const reasons: string[] = [];
     const client = createSseClient({ baseUrl: proxy.url, token, silenceTimeoutMs: 500, backoff: { initialMs: 20 } });
-    const stream = client.subscribe(ChatService.method.subscribe, { room, history: 1 }, { onReconnect: (reason) => reasons.push(reason.rawMessage) })[Symbol.asyncIterator]();
+    const subscription = client.subscribe(ChatService.method.subscribe, { room, history: 1 }, { onReconnect: (reason) => reasons.push(reason.rawMessage) });
+    const stream = subscription[Symbol.asyncIterator]();
     try {
       expect(textOf((await stream.next()).value as SubscribeResponse)).toBe("m1");
       // The connection stays open but nothing arrives any more: no messages, no keep-alives.
