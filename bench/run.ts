@@ -31,7 +31,10 @@ const scenarios: Record<ScenarioName, (options: BenchOptions, log: (line: string
 };
 
 /** Runs the bench; returns the results (and writes them as JSON when `options.resultsDirectory` is set). */
-export async function runBench(options: BenchOptions, log: (line: string) => void = (line) => process.stderr.write(`${line}\n`)): Promise<{ results: BenchResults; file: string | undefined }> {
+export async function runBench(
+  options: BenchOptions,
+  log: (line: string) => void = (line) => process.stderr.write(`${line}\n`),
+): Promise<{ results: BenchResults; file: string | undefined }> {
   const startedAt = new Date().toISOString();
   const machine = { cpus: cpus().length, model: cpus()[0]?.model ?? "unknown", node: process.versions.node, pinned: canPin(), loadAverage: loadavg() };
   const rows: Row[] = [];

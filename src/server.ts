@@ -90,7 +90,9 @@ export async function startServer(options: ServerOptions): Promise<RivuletServer
       developmentSecret instanceof Error
         ? `a random secret of this process only (${developmentSecretPath} could not be kept: ${developmentSecret.message}; tokens will not survive a restart)`
         : `the secret in ${developmentSecretPath} (created once, shared by instances started in this directory)`;
-    logger.warn(`DEVELOPMENT MODE: no --auth-secret or --auth-jwks given. Tokens are signed with ${where} and anyone can mint one at GET /dev/token. Never run this way in production.`);
+    logger.warn(
+      `DEVELOPMENT MODE: no --auth-secret or --auth-jwks given. Tokens are signed with ${where} and anyone can mint one at GET /dev/token. Never run this way in production.`,
+    );
   }
 
   const deps: ServiceDeps = {
@@ -115,7 +117,10 @@ export async function startServer(options: ServerOptions): Promise<RivuletServer
   // gRPC health and reflection: served by connect-node only (the bridges
   // carry Rivulet's services; HTTP probes have /readyz), and without
   // credentials. Health says NOT_SERVING from the start of a shutdown.
-  const grpc = createGrpcServices(registrations.map(({ service }) => service), async () => !shutdown.signal.aborted && (await broker.ready()));
+  const grpc = createGrpcServices(
+    registrations.map(({ service }) => service),
+    async () => !shutdown.signal.aborted && (await broker.ready()),
+  );
   const interceptors: Interceptor[] = [
     createStreamGuardInterceptor(logger),
     createAuthInterceptor(verifier, grpc.publicServiceNames),
@@ -140,7 +145,14 @@ export async function startServer(options: ServerOptions): Promise<RivuletServer
     metrics,
     shutdownSignal: shutdown.signal,
   };
-  const mounts: Mount[] = [createHealthMount(() => broker.ready(), metrics.registry), ...(development ? [createDevTokenMount(tokens)] : []), createWebSocketBridge(context), createSseBridge(context), createRpcStreamBridge(context), createDemoPageMount()];
+  const mounts: Mount[] = [
+    createHealthMount(() => broker.ready(), metrics.registry),
+    ...(development ? [createDevTokenMount(tokens)] : []),
+    createWebSocketBridge(context),
+    createSseBridge(context),
+    createRpcStreamBridge(context),
+    createDemoPageMount(),
+  ];
 
   const handler = (req: HttpRequest, res: HttpResponse) => {
     const url = new URL(req.url ?? "/", "http://localhost");
@@ -166,7 +178,10 @@ export async function startServer(options: ServerOptions): Promise<RivuletServer
     },
     onConnection: (transport, delta) => metrics.connections.inc({ transport }, delta),
   });
-  logger.info({ port: listener.port, host: config.host, tls: Boolean(config.tlsCert), broker: config.broker === "memory" ? "memory" : "redis" }, `listening on ${config.tlsCert ? "https" : "http"}://${config.host}:${listener.port}`);
+  logger.info(
+    { port: listener.port, host: config.host, tls: Boolean(config.tlsCert), broker: config.broker === "memory" ? "memory" : "redis" },
+    `listening on ${config.tlsCert ? "https" : "http"}://${config.host}:${listener.port}`,
+  );
 
   let closing: Promise<void> | undefined;
   return {

@@ -4,7 +4,14 @@ import { ConfigError, loadConfig, usage } from "../src/config.js";
 describe("configuration", () => {
   it("has defaults that run a development server on :8080 with the memory broker", () => {
     const config = loadConfig([], {});
-    expect(config).toMatchObject({ port: 8080, broker: "memory", authSecret: undefined, keepaliveMs: 15_000, historyCount: 1000, maxMessageBytes: 1024 * 1024 });
+    expect(config).toMatchObject({
+      port: 8080,
+      broker: "memory",
+      authSecret: undefined,
+      keepaliveMs: 15_000,
+      historyCount: 1000,
+      maxMessageBytes: 1024 * 1024,
+    });
   });
 
   it("reads environment variables, and flags override them", () => {
@@ -28,7 +35,9 @@ describe("configuration", () => {
   });
 
   it("parses sizes, durations and lists", () => {
-    expect(loadConfig(["--max-message-bytes", "64KiB", "--keepalive", "500ms", "--allowed-origins", "https://a.example, http://b.example:8080"], {})).toMatchObject({
+    expect(
+      loadConfig(["--max-message-bytes", "64KiB", "--keepalive", "500ms", "--allowed-origins", "https://a.example, http://b.example:8080"], {}),
+    ).toMatchObject({
       maxMessageBytes: 65536,
       keepaliveMs: 500,
       allowedOrigins: ["https://a.example", "http://b.example:8080"],
@@ -47,7 +56,7 @@ describe("configuration", () => {
     [["--max-message-bytes", "65MiB"], "--max-message-bytes (RIVULET_MAX_MESSAGE_BYTES): must be at most 64MiB, got"],
     [["--max-message-bytes", "1GB"], "must be a size"],
     [["--broker", "kafka://x"], '--broker must be "memory" or a redis:// URL'],
-    [["--allowed-origins", "*"], "--allowed-origins: \"*\" would let every web site use your users' cookies"],
+    [["--allowed-origins", "*"], '--allowed-origins: "*" would let every web site use your users\' cookies'],
     [["--tls-cert", "cert.pem"], "--tls-cert and --tls-key go together"],
     [["--allowed-origins", "example.com"], "is not an origin"],
     [["--log-level", "loud"], "--log-level must be"],
@@ -63,7 +72,10 @@ describe("configuration", () => {
 
   it("leaves WebSocket compression off by default, with a 1 KiB threshold when it is turned on", () => {
     expect(loadConfig([], {})).toMatchObject({ wsCompression: false, wsCompressionThresholdBytes: 1024 });
-    expect(loadConfig(["--ws-compression", "on", "--ws-compression-threshold", "256"], {})).toMatchObject({ wsCompression: true, wsCompressionThresholdBytes: 256 });
+    expect(loadConfig(["--ws-compression", "on", "--ws-compression-threshold", "256"], {})).toMatchObject({
+      wsCompression: true,
+      wsCompressionThresholdBytes: 256,
+    });
     expect(loadConfig([], { RIVULET_WS_COMPRESSION: "on" })).toMatchObject({ wsCompression: true });
   });
 

@@ -27,8 +27,17 @@ export interface H2ConnectionOptions {
   readonly onEnd: (reason: string) => void;
 }
 
-const frameData = 0x0, frameHeaders = 0x1, frameRstStream = 0x3, frameSettings = 0x4, framePing = 0x6, frameGoaway = 0x7, frameWindowUpdate = 0x8;
-const flagEndStream = 0x1, flagAck = 0x1, flagEndHeaders = 0x4, flagPadded = 0x8;
+const frameData = 0x0,
+  frameHeaders = 0x1,
+  frameRstStream = 0x3,
+  frameSettings = 0x4,
+  framePing = 0x6,
+  frameGoaway = 0x7,
+  frameWindowUpdate = 0x8;
+const flagEndStream = 0x1,
+  flagAck = 0x1,
+  flagEndHeaders = 0x4,
+  flagPadded = 0x8;
 const preface = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
 const maxWindow = 2 ** 31 - 1;
 const refillAt = 2 ** 30;

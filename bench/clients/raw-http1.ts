@@ -30,7 +30,12 @@ export function openStreamingGet(options: StreamingGetOptions): Socket {
     ended = true;
     options.onEnd(reason);
   };
-  const head = [`GET ${options.path} HTTP/1.1`, `host: 127.0.0.1:${options.port}`, "accept: text/event-stream", ...options.headers.map(([n, v]) => `${n}: ${v}`)];
+  const head = [
+    `GET ${options.path} HTTP/1.1`,
+    `host: 127.0.0.1:${options.port}`,
+    "accept: text/event-stream",
+    ...options.headers.map(([n, v]) => `${n}: ${v}`),
+  ];
   socket.write(`${head.join("\r\n")}\r\n\r\n`);
   let headerText: string | undefined = "";
   socket.on("data", (chunk: Buffer) => {

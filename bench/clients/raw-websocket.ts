@@ -38,7 +38,12 @@ const maskedZeroKey = Buffer.from([0, 0, 0, 0]);
 /** A client frame (RFC 6455 §5.2), masked with an all-zero key so the payload goes out unchanged. */
 function clientFrame(opcode: number, payload: Uint8Array): Buffer {
   const length = payload.length;
-  const header = length < 126 ? Buffer.from([0x80 | opcode, 0x80 | length]) : length < 65_536 ? Buffer.from([0x80 | opcode, 0x80 | 126, length >> 8, length & 0xff]) : undefined;
+  const header =
+    length < 126
+      ? Buffer.from([0x80 | opcode, 0x80 | length])
+      : length < 65_536
+        ? Buffer.from([0x80 | opcode, 0x80 | 126, length >> 8, length & 0xff])
+        : undefined;
   if (!header) throw new Error("client frames on the bench stay under 64 KiB");
   return Buffer.concat([header, maskedZeroKey, payload]);
 }

@@ -94,7 +94,11 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
   }
   if (values.help) throw new Error(usage);
   const defaults = defaultOptions(values.quick === true);
-  const list = (text: string | undefined) => text?.split(",").map((s) => s.trim()).filter(Boolean);
+  const list = (text: string | undefined) =>
+    text
+      ?.split(",")
+      .map((s) => s.trim())
+      .filter(Boolean);
   const numbers = (text: string | undefined, name: string) => {
     const items = list(text)?.map(Number);
     if (items?.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`--${name} takes positive whole numbers\n${usage}`);

@@ -121,7 +121,9 @@ export async function runStep(session: TargetSession, plan: StepPlan): Promise<S
 
 /** Whether a step shows the server (or the bench) past its ceiling. */
 export function saturated(step: StepResult): boolean {
-  return step.delivered < 0.97 * step.expected || step.deliveriesPerSecond < 0.9 * step.offeredPerSecond || step.latencyMs.p99 > 1000 || step.connectionsEnded > 0;
+  return (
+    step.delivered < 0.97 * step.expected || step.deliveriesPerSecond < 0.9 * step.offeredPerSecond || step.latencyMs.p99 > 1000 || step.connectionsEnded > 0
+  );
 }
 
 /**

@@ -1,7 +1,5 @@
 /** What the bench asks a server's probe (bench/lib/probe.ts) over IPC. */
-export type ProbeRequest =
-  | { readonly type: "probe-reset" }
-  | { readonly type: "probe-stats"; readonly collectGarbage?: boolean };
+export type ProbeRequest = { readonly type: "probe-reset" } | { readonly type: "probe-stats"; readonly collectGarbage?: boolean };
 
 /** The probe's answers. CPU and wall time count from the latest reset. */
 export type ProbeReply =

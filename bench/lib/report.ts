@@ -6,7 +6,8 @@ const ratio = (value: number | undefined) => (value === undefined || !Number.isF
 
 /** The baseline and peer rows a Rivulet row is compared with: same scenario, case and transport family. */
 export function comparisonsOf(row: Row, rows: readonly Row[]): { baseline: Row | undefined; peer: Row | undefined } {
-  const same = (role: Row["role"]) => rows.find((r) => r.role === role && r.scenario === row.scenario && r.case === row.case && r.family === row.family && !r.skipped);
+  const same = (role: Row["role"]) =>
+    rows.find((r) => r.role === role && r.scenario === row.scenario && r.case === row.case && r.family === row.family && !r.skipped);
   return row.role === "rivulet" ? { baseline: same("baseline"), peer: same("peer") } : { baseline: undefined, peer: undefined };
 }
 
@@ -18,7 +19,8 @@ export function comparisonsOf(row: Row, rows: readonly Row[]): { baseline: Row |
  */
 export function ratiosOf(row: Row, rows: readonly Row[], perCpu = false): { baseline: number | undefined; peer: number | undefined } {
   const { baseline, peer } = comparisonsOf(row, rows);
-  const figure = (r: Row | undefined) => (r?.idle ? r.idle.rssBytesPerConnection : perCpu ? r?.ceiling?.deliveriesPerCpuSecond : r?.ceiling?.deliveriesPerSecond);
+  const figure = (r: Row | undefined) =>
+    r?.idle ? r.idle.rssBytesPerConnection : perCpu ? r?.ceiling?.deliveriesPerCpuSecond : r?.ceiling?.deliveriesPerSecond;
   const of = (other: Row | undefined) => {
     const mine = figure(row);
     const theirs = figure(other);
@@ -46,64 +48,187 @@ export function renderMarkdown(results: BenchResults): string {
   for (const scenario of ["broadcast", "rooms"] as const) {
     const mine = rows.filter((r) => r.scenario === scenario);
     if (mine.length === 0) continue;
-    const header = ["case", "target", "ceiling deliveries/s", "per server CPU-s", "p50 ms", "p99 ms", "p999 ms", "p99 ms at fixed rate", "loop delay p99 ms", "RSS MiB", "load gen CPU", "× baseline", "× peer", "× baseline per CPU-s", "× peer per CPU-s", "notes"];
-    sections.push(`### ${scenario === "broadcast" ? "(a) Broadcast" : "(b) Chat rooms of 10 + a personal topic"}\n\nCeiling: the best ramp step; latency at half the ceiling; fixed rate ${rows.find((r) => r.scenario === scenario && r.fixed)?.fixed?.offeredPerSecond.toFixed(0) ?? "—"} deliveries/s for every target.\n\n` +
-      table(header, mine.map((row) => {
-        if (row.skipped || !row.ceiling || !row.half || !row.fixed) return skippedLine(row, header.length);
-        const ratios = ratiosOf(row, rows);
-        const perCpu = ratiosOf(row, rows, true);
-        return [row.case, row.label, number(row.ceiling.deliveriesPerSecond), number(row.ceiling.deliveriesPerCpuSecond), ms(row.half.latencyMs.p50), ms(row.half.latencyMs.p99), ms(row.half.latencyMs.p999), ms(row.fixed.latencyMs.p99),
-          ms(row.ceiling.eventLoopDelayP99Ms), number(row.ceiling.rssBytes / 2 ** 20, 0), `${number((100 * row.ceiling.loadCpuSeconds) / row.ceiling.elapsedSeconds)} %`, ratio(ratios.baseline), ratio(ratios.peer), ratio(perCpu.baseline), ratio(perCpu.peer), (row.notes ?? []).join("; ")];
-      })));
+    const header = [
+      "case",
+      "target",
+      "ceiling deliveries/s",
+      "per server CPU-s",
+      "p50 ms",
+      "p99 ms",
+      "p999 ms",
+      "p99 ms at fixed rate",
+      "loop delay p99 ms",
+      "RSS MiB",
+      "load gen CPU",
+      "× baseline",
+      "× peer",
+      "× baseline per CPU-s",
+      "× peer per CPU-s",
+      "notes",
+    ];
+    sections.push(
+      `### ${scenario === "broadcast" ? "(a) Broadcast" : "(b) Chat rooms of 10 + a personal topic"}\n\nCeiling: the best ramp step; latency at half the ceiling; fixed rate ${rows.find((r) => r.scenario === scenario && r.fixed)?.fixed?.offeredPerSecond.toFixed(0) ?? "—"} deliveries/s for every target.\n\n` +
+        table(
+          header,
+          mine.map((row) => {
+            if (row.skipped || !row.ceiling || !row.half || !row.fixed) return skippedLine(row, header.length);
+            const ratios = ratiosOf(row, rows);
+            const perCpu = ratiosOf(row, rows, true);
+            return [
+              row.case,
+              row.label,
+              number(row.ceiling.deliveriesPerSecond),
+              number(row.ceiling.deliveriesPerCpuSecond),
+              ms(row.half.latencyMs.p50),
+              ms(row.half.latencyMs.p99),
+              ms(row.half.latencyMs.p999),
+              ms(row.fixed.latencyMs.p99),
+              ms(row.ceiling.eventLoopDelayP99Ms),
+              number(row.ceiling.rssBytes / 2 ** 20, 0),
+              `${number((100 * row.ceiling.loadCpuSeconds) / row.ceiling.elapsedSeconds)} %`,
+              ratio(ratios.baseline),
+              ratio(ratios.peer),
+              ratio(perCpu.baseline),
+              ratio(perCpu.peer),
+              (row.notes ?? []).join("; "),
+            ];
+          }),
+        ),
+    );
   }
   const idle = rows.filter((r) => r.scenario === "idle");
   if (idle.length > 0) {
     const header = ["case", "target", "connections", "RSS KiB per connection", "heap KiB per connection", "server RSS MiB", "× baseline", "× peer"];
-    sections.push(`### (c) Idle memory per connection\n\nRatios: baseline's (or peer's) memory divided by Rivulet's, so above 1× means Rivulet is leaner.\n\n` + table(header, idle.map((row) => {
-      if (row.skipped || !row.idle) return skippedLine(row, header.length);
-      const ratios = ratiosOf(row, rows);
-      return [row.case, row.label, number(row.idle.connections), number(row.idle.rssBytesPerConnection / 1024, 1), number(row.idle.heapBytesPerConnection / 1024, 1), number(row.idle.rssBytes / 2 ** 20), ratio(ratios.baseline), ratio(ratios.peer)];
-    })));
+    sections.push(
+      `### (c) Idle memory per connection\n\nRatios: baseline's (or peer's) memory divided by Rivulet's, so above 1× means Rivulet is leaner.\n\n` +
+        table(
+          header,
+          idle.map((row) => {
+            if (row.skipped || !row.idle) return skippedLine(row, header.length);
+            const ratios = ratiosOf(row, rows);
+            return [
+              row.case,
+              row.label,
+              number(row.idle.connections),
+              number(row.idle.rssBytesPerConnection / 1024, 1),
+              number(row.idle.heapBytesPerConnection / 1024, 1),
+              number(row.idle.rssBytes / 2 ** 20),
+              ratio(ratios.baseline),
+              ratio(ratios.peer),
+            ];
+          }),
+        ),
+    );
   }
   const llm = rows.filter((r) => r.scenario === "llm");
   if (llm.length > 0) {
-    const header = ["case", "target", "completions (failed)", "tokens", "first token p50 ms", "first token p99 ms", "inter-token p50 ms", "inter-token p99 ms", "inter-token p999 ms", "server CPU s", "loop delay p99 ms"];
-    sections.push(`### (d) LLM token streams\n\n` + table(header, llm.map((row) => {
-      if (row.skipped || !row.llm) return skippedLine(row, header.length);
-      const l = row.llm;
-      return [row.case, row.label, `${l.completions} (${l.failed})`, number(l.tokens), ms(l.timeToFirstTokenMs.p50), ms(l.timeToFirstTokenMs.p99), ms(l.interTokenMs.p50), ms(l.interTokenMs.p99), ms(l.interTokenMs.p999),
-        l.serverCpuSeconds === undefined ? "—" : number(l.serverCpuSeconds, 2), ms(l.eventLoopDelayP99Ms)];
-    })));
+    const header = [
+      "case",
+      "target",
+      "completions (failed)",
+      "tokens",
+      "first token p50 ms",
+      "first token p99 ms",
+      "inter-token p50 ms",
+      "inter-token p99 ms",
+      "inter-token p999 ms",
+      "server CPU s",
+      "loop delay p99 ms",
+    ];
+    sections.push(
+      `### (d) LLM token streams\n\n` +
+        table(
+          header,
+          llm.map((row) => {
+            if (row.skipped || !row.llm) return skippedLine(row, header.length);
+            const l = row.llm;
+            return [
+              row.case,
+              row.label,
+              `${l.completions} (${l.failed})`,
+              number(l.tokens),
+              ms(l.timeToFirstTokenMs.p50),
+              ms(l.timeToFirstTokenMs.p99),
+              ms(l.interTokenMs.p50),
+              ms(l.interTokenMs.p99),
+              ms(l.interTokenMs.p999),
+              l.serverCpuSeconds === undefined ? "—" : number(l.serverCpuSeconds, 2),
+              ms(l.eventLoopDelayP99Ms),
+            ];
+          }),
+        ),
+    );
   }
   const redis = rows.filter((r) => r.scenario === "redis");
   if (redis.length > 0) {
     const memory = redis.find((r) => r.target === "rivulet-memory" && r.fixed);
     const header = ["case", "target", "delivered/expected", "p50 ms", "p99 ms", "p999 ms", "added p99 ms"];
-    sections.push(`### (e) The Redis hop\n\n` + table(header, redis.map((row) => {
-      if (row.skipped || !row.fixed) return skippedLine(row, header.length);
-      const added = memory?.fixed && row !== memory ? ms(row.fixed.latencyMs.p99 - memory.fixed.latencyMs.p99) : "—";
-      return [row.case, row.label, `${row.fixed.delivered}/${row.fixed.expected}`, ms(row.fixed.latencyMs.p50), ms(row.fixed.latencyMs.p99), ms(row.fixed.latencyMs.p999), added];
-    })));
+    sections.push(
+      `### (e) The Redis hop\n\n` +
+        table(
+          header,
+          redis.map((row) => {
+            if (row.skipped || !row.fixed) return skippedLine(row, header.length);
+            const added = memory?.fixed && row !== memory ? ms(row.fixed.latencyMs.p99 - memory.fixed.latencyMs.p99) : "—";
+            return [
+              row.case,
+              row.label,
+              `${row.fixed.delivered}/${row.fixed.expected}`,
+              ms(row.fixed.latencyMs.p50),
+              ms(row.fixed.latencyMs.p99),
+              ms(row.fixed.latencyMs.p999),
+              added,
+            ];
+          }),
+        ),
+    );
   }
   const sseCompression = rows.filter((r) => r.scenario === "sse-compression");
   if (sseCompression.length > 0) {
     const header = ["case", "target", "deliveries", "wire bytes per delivery", "server CPU µs per delivery", "RSS KiB per idle connection"];
-    sections.push(`### (f) SSE gzip\n\n` + table(header, sseCompression.map((row) => {
-      if (row.skipped || !row.compression) return skippedLine(row, header.length);
-      const c = row.compression;
-      return [row.case, row.label, number(c.deliveries), number(c.wireBytesPerDelivery, 1), number(c.serverCpuMicrosPerDelivery, 1), number(c.rssBytesPerConnection / 1024, 1)];
-    })));
+    sections.push(
+      `### (f) SSE gzip\n\n` +
+        table(
+          header,
+          sseCompression.map((row) => {
+            if (row.skipped || !row.compression) return skippedLine(row, header.length);
+            const c = row.compression;
+            return [
+              row.case,
+              row.label,
+              number(c.deliveries),
+              number(c.wireBytesPerDelivery, 1),
+              number(c.serverCpuMicrosPerDelivery, 1),
+              number(c.rssBytesPerConnection / 1024, 1),
+            ];
+          }),
+        ),
+    );
   }
   const compression = rows.filter((r) => r.scenario === "ws-compression");
   if (compression.length > 0) {
     const header = ["case", "target", "delivered/expected", "wire bytes per delivery", "server CPU µs per delivery", "p50 ms", "p99 ms", "load gen CPU"];
-    sections.push(`### (g) WebSocket permessage-deflate\n\n` + table(header, compression.map((row) => {
-      if (row.skipped || !row.fixed) return skippedLine(row, header.length);
-      const f = row.fixed;
-      const per = (value: number) => (f.delivered > 0 ? value / f.delivered : 0);
-      return [row.case, row.label, `${f.delivered}/${f.expected}`, number(per(f.bytesReceived)), number(per(f.serverCpuSeconds) * 1e6, 2), ms(f.latencyMs.p50), ms(f.latencyMs.p99),
-        `${number((100 * f.loadCpuSeconds) / f.elapsedSeconds)} %`];
-    })));
+    sections.push(
+      `### (g) WebSocket permessage-deflate\n\n` +
+        table(
+          header,
+          compression.map((row) => {
+            if (row.skipped || !row.fixed) return skippedLine(row, header.length);
+            const f = row.fixed;
+            const per = (value: number) => (f.delivered > 0 ? value / f.delivered : 0);
+            return [
+              row.case,
+              row.label,
+              `${f.delivered}/${f.expected}`,
+              number(per(f.bytesReceived)),
+              number(per(f.serverCpuSeconds) * 1e6, 2),
+              ms(f.latencyMs.p50),
+              ms(f.latencyMs.p99),
+              `${number((100 * f.loadCpuSeconds) / f.elapsedSeconds)} %`,
+            ];
+          }),
+        ),
+    );
   }
   return `${sections.join("\n\n")}\n`;
 }

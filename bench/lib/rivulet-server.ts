@@ -11,14 +11,22 @@ export const benchSecret = `bench-${randomBytes(24).toString("hex")}`;
  */
 export function rivuletArgs(extra: readonly string[] = []): string[] {
   return [
-    "--port", "0",
-    "--host", "127.0.0.1",
-    "--auth-secret", benchSecret,
-    "--publish-rate", "1000000",
-    "--publish-burst", "1000000",
-    "--streams-per-user", "1000000",
-    "--shutdown-grace", "0",
-    "--log-level", "info",
+    "--port",
+    "0",
+    "--host",
+    "127.0.0.1",
+    "--auth-secret",
+    benchSecret,
+    "--publish-rate",
+    "1000000",
+    "--publish-burst",
+    "1000000",
+    "--streams-per-user",
+    "1000000",
+    "--shutdown-grace",
+    "0",
+    "--log-level",
+    "info",
     ...extra,
   ];
 }

@@ -60,10 +60,13 @@ export interface SpawnOptions {
 
 /** Starts a bench process (compiled, with an IPC channel, optionally the probe), pinned where possible. */
 export function spawnBenchProcess(options: SpawnOptions): BenchProcess {
-  const nodeArgs = [...(options.nodeArgs ?? []), ...(options.probe ? ["--expose-gc", "--import", probePath] : []), compiled(options.script), ...(options.args ?? [])];
-  const [command, args] = canPin()
-    ? ["taskset", ["-c", String(options.core), process.execPath, ...nodeArgs]]
-    : [process.execPath, nodeArgs];
+  const nodeArgs = [
+    ...(options.nodeArgs ?? []),
+    ...(options.probe ? ["--expose-gc", "--import", probePath] : []),
+    compiled(options.script),
+    ...(options.args ?? []),
+  ];
+  const [command, args] = canPin() ? ["taskset", ["-c", String(options.core), process.execPath, ...nodeArgs]] : [process.execPath, nodeArgs];
   const child = spawn(command, args, {
     cwd: repoRoot,
     stdio: ["ignore", "pipe", "pipe", "ipc"],
@@ -85,7 +88,9 @@ export function spawnBenchProcess(options: SpawnOptions): BenchProcess {
       }
     });
     // The first stderr line says why (a refused flag, a broker that cannot start); usage text follows it.
-    child.once("exit", (code, signal) => reject(new Error(`${options.script} exited (${signal ?? code}) before listening: ${stderrTail.trim().split("\n")[0] ?? ""}`)));
+    child.once("exit", (code, signal) =>
+      reject(new Error(`${options.script} exited (${signal ?? code}) before listening: ${stderrTail.trim().split("\n")[0] ?? ""}`)),
+    );
   });
   ports.catch(() => undefined);
   const waiters: { type: string; resolve: (value: unknown) => void }[] = [];

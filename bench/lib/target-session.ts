@@ -67,7 +67,8 @@ export async function startTargetSession(target: Target, options: SessionOptions
     await stopAll();
     throw new SkipError(`server did not start: ${error instanceof Error ? error.message : String(error)}`);
   }
-  const publisher = target.server.kind === "rivulet" ? await createRivuletPublisher(publishPorts.port, benchSecret) : createControlPublisher(publishPorts.controlPort);
+  const publisher =
+    target.server.kind === "rivulet" ? await createRivuletPublisher(publishPorts.port, benchSecret) : createControlPublisher(publishPorts.controlPort);
   return {
     target,
     server,
@@ -79,7 +80,8 @@ export async function startTargetSession(target: Target, options: SessionOptions
         "opened",
       );
       connections = opened.connections;
-      if (opened.connections > 0 && opened.ended >= opened.connections) throw new SkipError(`${target.label} refused its subscribers: ${opened.firstEnd ?? "no reason"}`);
+      if (opened.connections > 0 && opened.ended >= opened.connections)
+        throw new SkipError(`${target.label} refused its subscribers: ${opened.firstEnd ?? "no reason"}`);
       return opened.connections;
     },
     async warmUp(topics, payloadBytes) {

@@ -59,7 +59,9 @@ export async function runLlmLoad(request: Extract<LoadRequest, { type: "llm" }>)
   // One untimed completion first, so neither side's first-call costs (JIT, session setup, key import) count.
   const warmUp = [{ role: "user", content: "warm up" }];
   if (request.mode === "direct") for await (const _ of generator.generate({ messages: warmUp, model: "", maxTokens: 2 }, signal));
-  else for (const client of clients) for await (const _ of client.complete({ messages: warmUp, maxTokens: 2 }, { headers: { authorization: `Bearer ${token}` }, signal }));
+  else
+    for (const client of clients)
+      for await (const _ of client.complete({ messages: warmUp, maxTokens: 2 }, { headers: { authorization: `Bearer ${token}` }, signal }));
   // 0 asks for the server's default (256), more than any reply here.
   const maxTokens = request.warmUp ? warmUpTokens : request.mode === "direct" ? 1000 : 0;
   const runs = Array.from({ length: request.completions }, async (_, index) => {

@@ -67,10 +67,12 @@ async function open(request: Extract<LoadRequest, { type: "open" }>): Promise<vo
       sockets.push(socket);
       socket.on("data", (chunk: Buffer) => (bytes += chunk.length));
       // A bounded number of handshakes in flight keeps the server's accept queue from overflowing.
-      batch.push(new Promise<void>((resolve) => {
-        socket.once("connect", () => resolve());
-        socket.once("close", () => resolve());
-      }));
+      batch.push(
+        new Promise<void>((resolve) => {
+          socket.once("connect", () => resolve());
+          socket.once("close", () => resolve());
+        }),
+      );
     }
     if (batch.length >= 64) await Promise.all(batch.splice(0));
   }
@@ -104,7 +106,16 @@ process.on("message", (request: LoadRequest) => {
     case "report":
       {
         const cpu = process.cpuUsage(cpuAtReset);
-        reply({ type: "report", delivered: sink.delivered, lastAt: sink.lastAt, latency: sink.latency.toData(), ended, firstEnd, cpuSeconds: (cpu.user + cpu.system) / 1e6, bytes });
+        reply({
+          type: "report",
+          delivered: sink.delivered,
+          lastAt: sink.lastAt,
+          latency: sink.latency.toData(),
+          ended,
+          firstEnd,
+          cpuSeconds: (cpu.user + cpu.system) / 1e6,
+          bytes,
+        });
       }
       return;
     case "close":

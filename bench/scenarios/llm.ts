@@ -42,23 +42,49 @@ function toResult(report: LlmReport, server?: { cpuSeconds: number; eventLoopDel
 export async function runLlm(options: BenchOptions, log: (line: string) => void): Promise<Row[]> {
   const caseName = `${options.llmCompletions} concurrent completions, a token every ${options.llmTokenIntervalMs} ms`;
   const rows: Row[] = [];
-  const request = { type: "llm", port: 0, secret: benchSecret, completions: options.llmCompletions, tokenIntervalMs: options.llmTokenIntervalMs, sourceAddresses: sourceAddresses() } as const;
+  const request = {
+    type: "llm",
+    port: 0,
+    secret: benchSecret,
+    completions: options.llmCompletions,
+    tokenIntervalMs: options.llmTokenIntervalMs,
+    sourceAddresses: sourceAddresses(),
+  } as const;
   log(`llm · ${caseName} · embedded generator, called directly`);
   const direct = spawnBenchProcess({ script: "bench/load/load-worker.ts", core: loadCore });
   try {
     for (let round = 0; round < warmUpRounds; round++) await direct.ask<LlmReport>({ ...request, mode: "direct", warmUp: true }, "llm-done");
     const report = await direct.ask<LlmReport>({ ...request, mode: "direct" }, "llm-done");
-    rows.push({ scenario: "llm", case: caseName, target: "generator", label: "generator called directly", role: "baseline", family: "http2", llm: toResult(report) });
+    rows.push({
+      scenario: "llm",
+      case: caseName,
+      target: "generator",
+      label: "generator called directly",
+      role: "baseline",
+      family: "http2",
+      llm: toResult(report),
+    });
   } finally {
     await direct.stop();
   }
-  const head = { scenario: "llm", case: caseName, target: rivuletConnect.name, label: rivuletConnect.label, role: rivuletConnect.role, family: rivuletConnect.family } as const;
+  const head = {
+    scenario: "llm",
+    case: caseName,
+    target: rivuletConnect.name,
+    label: rivuletConnect.label,
+    role: rivuletConnect.role,
+    family: rivuletConnect.family,
+  } as const;
   log(`llm · ${caseName} · ${rivuletConnect.label}`);
   let session;
   try {
-    session = await startTargetSession(rivuletConnect, { serverArgs: ["--token-interval", `${options.llmTokenIntervalMs}ms`], cpuProfileDirectory: options.cpuProfileDirectory });
+    session = await startTargetSession(rivuletConnect, {
+      serverArgs: ["--token-interval", `${options.llmTokenIntervalMs}ms`],
+      cpuProfileDirectory: options.cpuProfileDirectory,
+    });
     const port = await session.server.ports;
-    for (let round = 0; round < warmUpRounds; round++) await session.load.ask<LlmReport>({ ...request, port: port.port, mode: "rivulet", warmUp: true }, "llm-done");
+    for (let round = 0; round < warmUpRounds; round++)
+      await session.load.ask<LlmReport>({ ...request, port: port.port, mode: "rivulet", warmUp: true }, "llm-done");
     await session.resetProbe();
     const report = await session.load.ask<LlmReport>({ ...request, port: port.port, mode: "rivulet" }, "llm-done");
     const stats = await session.probe();

@@ -36,7 +36,13 @@ export async function runRedis(options: BenchOptions, log: (line: string) => voi
       session = await startTargetSession(rivuletConnect, variant.session);
       await session.open(subscribers);
       await session.warmUp([topic], 64);
-      const fixed = await runStep(session, { topics: [topic], fanOut: [subscribers.length], publishRate: options.redisPublishRate, payloadBytes: 64, timing: { ...options.timing, durationMs: 4 * options.timing.durationMs } });
+      const fixed = await runStep(session, {
+        topics: [topic],
+        fanOut: [subscribers.length],
+        publishRate: options.redisPublishRate,
+        payloadBytes: 64,
+        timing: { ...options.timing, durationMs: 4 * options.timing.durationMs },
+      });
       rows.push({ ...head, fixed });
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);

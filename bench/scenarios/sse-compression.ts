@@ -52,19 +52,29 @@ export async function runSseCompression(options: BenchOptions, log: (line: strin
       for (let round = 0; !opened.every((s) => s.messages >= 1); round++) {
         if (round === 60) throw new Error(`sse-compression: subscribers did not all subscribe (${progress(opened)})`);
         await publish();
-        await until(() => opened.every((s) => s.messages >= 1), () => progress(opened), 1000).catch(() => undefined);
+        await until(
+          () => opened.every((s) => s.messages >= 1),
+          () => progress(opened),
+          1000,
+        ).catch(() => undefined);
       }
       const idle = await probe(true);
       await server.ask({ type: "probe-reset" }, "probe-reset-done");
       const bytesBefore = opened.reduce((sum, s) => sum + s.bytesRead(), 0);
       const counted = opened.map((s) => s.messages);
       for (let i = 0; i < messages; i++) await publish();
-      await until(() => opened.every((s, i) => s.messages >= counted[i]! + messages), () => progress(opened), 120_000);
+      await until(
+        () => opened.every((s, i) => s.messages >= counted[i]! + messages),
+        () => progress(opened),
+        120_000,
+      );
       const stats = await probe(false);
       const deliveries = subscribers * messages;
       const wireBytes = opened.reduce((sum, s) => sum + s.bytesRead(), 0) - bytesBefore;
       for (const s of opened) s.request.destroy();
-      log(`sse-compression ${mode}: ${(wireBytes / deliveries).toFixed(1)} B and ${((stats.cpuSeconds * 1e6) / deliveries).toFixed(1)} µs server CPU per delivery`);
+      log(
+        `sse-compression ${mode}: ${(wireBytes / deliveries).toFixed(1)} B and ${((stats.cpuSeconds * 1e6) / deliveries).toFixed(1)} µs server CPU per delivery`,
+      );
       rows.push({
         scenario: "sse-compression",
         case: `${subscribers} subscribers × ${messages} chat messages`,
@@ -94,7 +104,13 @@ function progress(opened: readonly Subscriber[]): string {
 
 function subscribe(port: number, token: string): Subscriber {
   const path = `/sse/rivulet.chat.v1.ChatService/Subscribe?message=${encodeURIComponent('{"room":"compression"}')}`;
-  const request = http.get({ host: "127.0.0.1", port, path, agent: false, headers: { accept: "text/event-stream", "accept-encoding": "gzip, deflate", authorization: `Bearer ${token}` } });
+  const request = http.get({
+    host: "127.0.0.1",
+    port,
+    path,
+    agent: false,
+    headers: { accept: "text/event-stream", "accept-encoding": "gzip, deflate", authorization: `Bearer ${token}` },
+  });
   const subscriber: Subscriber = { request, bytesRead: () => request.socket?.bytesRead ?? 0, messages: 0 };
   request.on("response", (response) => {
     const body = response.headers["content-encoding"] === "gzip" ? response.pipe(zlib.createGunzip({ flush: zlib.constants.Z_SYNC_FLUSH })) : response;

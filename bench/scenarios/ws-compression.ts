@@ -11,7 +11,10 @@ import type { Target, Topic } from "../targets/target.js";
  * of one repeated letter would make compression look free).
  */
 const filler = (() => {
-  const words = "the a to of and in is that for it on you with was as are be this have not at or from by but we they can an all will one about more there when up out so what if time new like just".split(" ");
+  const words =
+    "the a to of and in is that for it on you with was as are be this have not at or from by but we they can an all will one about more there when up out so what if time new like just".split(
+      " ",
+    );
   let seed = 12345;
   const out: string[] = [];
   for (let i = 0; i < 1000; i++) {
@@ -41,7 +44,14 @@ export async function runWebSocketCompression(options: BenchOptions, log: (line:
   ];
   const rows: Row[] = [];
   for (const variant of variants) {
-    const head = { scenario: "ws-compression", case: caseName, target: variant.target.name, label: variant.label, role: "rivulet", family: "websocket" } as const;
+    const head = {
+      scenario: "ws-compression",
+      case: caseName,
+      target: variant.target.name,
+      label: variant.label,
+      role: "rivulet",
+      family: "websocket",
+    } as const;
     log(`ws-compression · ${caseName} · ${variant.label}`);
     let session;
     try {

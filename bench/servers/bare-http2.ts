@@ -22,9 +22,12 @@ server.on("stream", (stream, headers) => {
 });
 server.on("sessionError", () => undefined);
 const control = createHttpServer((req, res) => {
-  if (!handlePublish(req, res, (topic, payload) => {
-    for (const stream of hub.subscribers(topic)) stream.write(payload);
-  })) res.writeHead(404).end();
+  if (
+    !handlePublish(req, res, (topic, payload) => {
+      for (const stream of hub.subscribers(topic)) stream.write(payload);
+    })
+  )
+    res.writeHead(404).end();
 });
 server.listen(0, "127.0.0.1", () => {
   control.listen(0, "127.0.0.1", () => {

@@ -5,10 +5,13 @@ import { announce, createTopicHub, handlePublish } from "./topic-hub.js";
 // subscriber, the event text prepared once per publish. No batching.
 const hub = createTopicHub<ServerResponse>();
 const server = createServer((req, res) => {
-  if (handlePublish(req, res, (topic, payload) => {
-    const event = `data: ${payload.toString("latin1")}\n\n`;
-    for (const subscriber of hub.subscribers(topic)) subscriber.write(event);
-  })) return;
+  if (
+    handlePublish(req, res, (topic, payload) => {
+      const event = `data: ${payload.toString("latin1")}\n\n`;
+      for (const subscriber of hub.subscribers(topic)) subscriber.write(event);
+    })
+  )
+    return;
   const url = new URL(req.url ?? "/", "http://localhost");
   if (req.method !== "GET" || url.pathname !== "/sub") {
     res.writeHead(404).end();

@@ -6,9 +6,12 @@ import { announce, createTopicHub, handlePublish } from "./topic-hub.js";
 // with the payload prepared once per publish. No batching, no compression.
 const hub = createTopicHub<WebSocket>();
 const server = createServer((req, res) => {
-  if (!handlePublish(req, res, (topic, payload) => {
-    for (const client of hub.subscribers(topic)) client.send(payload, { binary: true });
-  })) res.writeHead(404).end();
+  if (
+    !handlePublish(req, res, (topic, payload) => {
+      for (const client of hub.subscribers(topic)) client.send(payload, { binary: true });
+    })
+  )
+    res.writeHead(404).end();
 });
 const wss = new WebSocketServer({ server, perMessageDeflate: false });
 wss.on("connection", (socket, req) => {

@@ -33,13 +33,19 @@ server.addService(loaded.rivulet.chat.v1.ChatService.service, {
   },
 });
 const control = createServer((req, res) => {
-  if (!handlePublish(req, res, (topic, payload) => {
-    const id = String(++sequence);
-    const seconds = Math.floor(Date.now() / 1000);
-    // The same shape Rivulet sends: a SubscribeResponse holding a ChatMessage.
-    const response = { cursor: id, message: { id, room: topic, author: "bench-publisher", text: payload.toString("latin1"), sentAt: { seconds: String(seconds), nanos: 0 }, cursor: id } };
-    for (const call of hub.subscribers(topic)) call.write(response);
-  })) res.writeHead(404).end();
+  if (
+    !handlePublish(req, res, (topic, payload) => {
+      const id = String(++sequence);
+      const seconds = Math.floor(Date.now() / 1000);
+      // The same shape Rivulet sends: a SubscribeResponse holding a ChatMessage.
+      const response = {
+        cursor: id,
+        message: { id, room: topic, author: "bench-publisher", text: payload.toString("latin1"), sentAt: { seconds: String(seconds), nanos: 0 }, cursor: id },
+      };
+      for (const call of hub.subscribers(topic)) call.write(response);
+    })
+  )
+    res.writeHead(404).end();
 });
 server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (error, port) => {
   if (error) throw error;

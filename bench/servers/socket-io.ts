@@ -13,7 +13,9 @@ const server = createServer((req, res) => {
 });
 const io = new Server(server, { transports: ["websocket"], perMessageDeflate: false });
 io.on("connection", (socket) => {
-  const topics = String(socket.handshake.query.topics ?? "").split(",").filter(Boolean);
+  const topics = String(socket.handshake.query.topics ?? "")
+    .split(",")
+    .filter(Boolean);
   void socket.join(topics);
 });
 server.listen(0, "127.0.0.1", () => {

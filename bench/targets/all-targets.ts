@@ -10,11 +10,7 @@ import { socketIo } from "./socket-io.js";
 import type { Target } from "./target.js";
 
 /** Every target, Rivulet's first, in table order. */
-export const allTargets: readonly Target[] = [
-  rivuletWebSocket, rivuletSse, rivuletConnect, rivuletGrpc,
-  bareWebSocket, bareSse, bareHttp2,
-  socketIo, grpcJs,
-];
+export const allTargets: readonly Target[] = [rivuletWebSocket, rivuletSse, rivuletConnect, rivuletGrpc, bareWebSocket, bareSse, bareHttp2, socketIo, grpcJs];
 
 /** Targets that only their own scenario runs (scenario (f)); found by name like the others. */
 const scenarioTargets: readonly Target[] = [rivuletWebSocketDeflate];

@@ -11,8 +11,22 @@ export const bareHttp2: Target = {
   topicsPerConnection: (spec) => [spec.topics.length],
   connect(spec, context) {
     const streams = spec.topics.map((topic) => ({
-      headers: [[":method", "GET"], [":scheme", "http"], [":path", `/sub?topic=${encodeURIComponent(topicKey(topic))}`], [":authority", `127.0.0.1:${context.port}`]] as const,
+      headers: [
+        [":method", "GET"],
+        [":scheme", "http"],
+        [":path", `/sub?topic=${encodeURIComponent(topicKey(topic))}`],
+        [":authority", `127.0.0.1:${context.port}`],
+      ] as const,
     }));
-    return [openH2Connection({ port: context.port, localAddress: context.localAddress, streams, scanner: context.newScanner(), now: context.now, onEnd: context.onEnd })];
+    return [
+      openH2Connection({
+        port: context.port,
+        localAddress: context.localAddress,
+        streams,
+        scanner: context.newScanner(),
+        now: context.now,
+        onEnd: context.onEnd,
+      }),
+    ];
   },
 };

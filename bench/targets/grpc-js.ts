@@ -18,12 +18,25 @@ export const grpcJs: Target = {
       const { method, request } = rivuletSubscription({ kind: "room", name: topicKey(topic) });
       return {
         headers: [
-          [":method", "POST"], [":scheme", "http"], [":path", `/${method}`], [":authority", `127.0.0.1:${context.port}`],
-          ["content-type", "application/grpc"], ["te", "trailers"],
+          [":method", "POST"],
+          [":scheme", "http"],
+          [":path", `/${method}`],
+          [":authority", `127.0.0.1:${context.port}`],
+          ["content-type", "application/grpc"],
+          ["te", "trailers"],
         ] as const,
         body: envelope(request),
       };
     });
-    return [openH2Connection({ port: context.port, localAddress: context.localAddress, streams, scanner: context.newScanner(), now: context.now, onEnd: context.onEnd })];
+    return [
+      openH2Connection({
+        port: context.port,
+        localAddress: context.localAddress,
+        streams,
+        scanner: context.newScanner(),
+        now: context.now,
+        onEnd: context.onEnd,
+      }),
+    ];
   },
 };

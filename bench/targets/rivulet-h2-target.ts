@@ -19,13 +19,26 @@ export function rivuletH2Target(name: string, label: string, protocolHeaders: re
         const { method, request } = rivuletSubscription(topic);
         return {
           headers: [
-            [":method", "POST"], [":scheme", "http"], [":path", `/${method}`], [":authority", `127.0.0.1:${context.port}`],
-            ...protocolHeaders, ["authorization", `Bearer ${spec.token}`],
+            [":method", "POST"],
+            [":scheme", "http"],
+            [":path", `/${method}`],
+            [":authority", `127.0.0.1:${context.port}`],
+            ...protocolHeaders,
+            ["authorization", `Bearer ${spec.token}`],
           ] as const,
           body: envelope(request),
         };
       });
-      return [openH2Connection({ port: context.port, localAddress: context.localAddress, streams, scanner: context.newScanner(), now: context.now, onEnd: context.onEnd })];
+      return [
+        openH2Connection({
+          port: context.port,
+          localAddress: context.localAddress,
+          streams,
+          scanner: context.newScanner(),
+          now: context.now,
+          onEnd: context.onEnd,
+        }),
+      ];
     },
   };
 }

@@ -1,16 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { createEpoch } from "./epoch.js";
-import type {
-  Broker,
-  Entry,
-  Listener,
-  Position,
-  PublishOptions,
-  PublishResult,
-  ReadFrom,
-  ReadResult,
-  Retention,
-} from "./broker.js";
+import type { Broker, Entry, Listener, Position, PublishOptions, PublishResult, ReadFrom, ReadResult, Retention } from "./broker.js";
 
 export interface MemoryBrokerOptions {
   /** Retention for topics published without their own. */

@@ -28,7 +28,9 @@ export function createSseTransport(options: SseTransportOptions): Transport {
       input: MessageInitShape<I>,
     ): Promise<UnaryResponse<I, O>> {
       if (!options.unaryTransport) {
-        return Promise.reject(new ConnectError(`${method.parent.typeName}/${method.name} is unary: give createSseTransport a unaryTransport`, Code.Unimplemented));
+        return Promise.reject(
+          new ConnectError(`${method.parent.typeName}/${method.name} is unary: give createSseTransport a unaryTransport`, Code.Unimplemented),
+        );
       }
       return options.unaryTransport.unary(method, signal, timeoutMs, header, input);
     },

@@ -1,4 +1,13 @@
-import { create, fromJsonString, toJsonString, type DescMessage, type DescMethodServerStreaming, type Message, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
+import {
+  create,
+  fromJsonString,
+  toJsonString,
+  type DescMessage,
+  type DescMethodServerStreaming,
+  type Message,
+  type MessageInitShape,
+  type MessageShape,
+} from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 // connect-es internals: pinned exactly, guarded by test/platform/pinned-internals.test.ts (docs/development.md, "Pinned versions").
 import { codeFromHttpStatus } from "@connectrpc/connect/protocol-connect";
@@ -94,7 +103,10 @@ export function createSseClient(options: SseClientOptions): SseClient {
         let watchdog: ReturnType<typeof setTimeout> | undefined;
         const feed = () => {
           clearTimeout(watchdog);
-          watchdog = setTimeout(() => connection.abort(new ConnectError(`no data or keep-alive from the server for ${silenceTimeoutMs} ms`, Code.Unavailable)), silenceTimeoutMs);
+          watchdog = setTimeout(
+            () => connection.abort(new ConnectError(`no data or keep-alive from the server for ${silenceTimeoutMs} ms`, Code.Unavailable)),
+            silenceTimeoutMs,
+          );
         };
         let reason: ConnectError;
         let fatal: ConnectError | undefined;

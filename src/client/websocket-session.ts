@@ -161,7 +161,10 @@ export function createWebSocketSession(options: SessionOptions): Session {
       const code = event.code ?? 1006;
       const reconnect = shouldReconnect(code);
       const message = `WebSocket closed (${code}${event.reason ? `: ${event.reason}` : ""})`;
-      dropped(new ConnectError(message, reconnect ? Code.Unavailable : code === WebSocketCloseCode.messageTooBig ? Code.ResourceExhausted : Code.Internal), reconnect);
+      dropped(
+        new ConnectError(message, reconnect ? Code.Unavailable : code === WebSocketCloseCode.messageTooBig ? Code.ResourceExhausted : Code.Internal),
+        reconnect,
+      );
     });
     // An `error` event is always followed by `close`.
     ws.addEventListener("error", () => undefined);

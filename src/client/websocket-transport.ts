@@ -1,4 +1,15 @@
-import { create, fromBinary, toBinary, type DescMessage, type DescMethod, type DescMethodStreaming, type DescMethodUnary, type Message, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
+import {
+  create,
+  fromBinary,
+  toBinary,
+  type DescMessage,
+  type DescMethod,
+  type DescMethodStreaming,
+  type DescMethodUnary,
+  type Message,
+  type MessageInitShape,
+  type MessageShape,
+} from "@bufbuild/protobuf";
 import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type StreamResponse, type Transport, type UnaryResponse } from "@connectrpc/connect";
 import { callLifetime } from "./call-lifetime.js";
@@ -149,7 +160,14 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): We
       }
       if (first === undefined) throw new ConnectError("a server-streaming call needs one request message", Code.InvalidArgument);
       const responses = openStream(method, first, signal, timeoutMs, headerRecord(header));
-      return { stream: true, service: method.parent, method, header: new Headers(), trailer: new Headers(), message: responses as AsyncIterable<MessageShape<O>> };
+      return {
+        stream: true,
+        service: method.parent,
+        method,
+        header: new Headers(),
+        trailer: new Headers(),
+        message: responses as AsyncIterable<MessageShape<O>>,
+      };
     },
   };
 
@@ -160,11 +178,21 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): We
   }
 
   /** A server-streaming call as an async iterable that survives reconnects when the method is resumable. */
-  function openStream(method: DescMethod, request: Message, signal: AbortSignal | undefined, timeoutMs: number | undefined, callHeaders: Record<string, string>): AsyncIterable<Message> {
+  function openStream(
+    method: DescMethod,
+    request: Message,
+    signal: AbortSignal | undefined,
+    timeoutMs: number | undefined,
+    callHeaders: Record<string, string>,
+  ): AsyncIterable<Message> {
     const resumable = isResumable(method);
     let headers = callHeaders;
     // A fresh token has a way to reach the server: the token function, or a new handshake for calls using the socket's.
-    const renewal = canRefreshToken(options.token) ? "token" : typeof options.url === "function" && options.token === undefined && !("authorization" in headers) ? "handshake" : undefined;
+    const renewal = canRefreshToken(options.token)
+      ? "token"
+      : typeof options.url === "function" && options.token === undefined && !("authorization" in headers)
+        ? "handshake"
+        : undefined;
     /** When the call was last sent, and whether with credentials asked for just before (cleared by a response). */
     let sentAt = 0;
     let freshCredentials = false;
@@ -218,10 +246,13 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): We
         // as a limit that lifts (one on open calls or streams lifts as others end). Retried with the
         // same backoff as reconnects, so a server that keeps failing is not hammered.
         if (resumable && error && isTransient(error.code, { limitLifts: true }) && !done) {
-          retryTimer = setTimeout(() => {
-            retryTimer = undefined;
-            if (!done) session.start(call);
-          }, backoffDelay(retries++, backoff));
+          retryTimer = setTimeout(
+            () => {
+              retryTimer = undefined;
+              if (!done) session.start(call);
+            },
+            backoffDelay(retries++, backoff),
+          );
           return;
         }
         if (resumable && error?.code === Code.Unauthenticated && renewal && !done && !refusedFresh()) {
@@ -230,10 +261,13 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): We
             renewedForNextSend = true;
             return session.restartOnNewSocket(call);
           }
-          retryTimer = setTimeout(() => {
-            retryTimer = undefined;
-            void start();
-          }, backoffDelay(retries++, backoff));
+          retryTimer = setTimeout(
+            () => {
+              retryTimer = undefined;
+              void start();
+            },
+            backoffDelay(retries++, backoff),
+          );
           return;
         }
         settle(error);

@@ -40,7 +40,11 @@ export interface GrpcServices {
 export function createGrpcServices(served: readonly DescService[], ready: () => Promise<boolean>): GrpcServices {
   const own = [Health, ServerReflection, ServerReflectionV1alpha];
   const index = createReflectionIndex([...served, ...own]);
-  const health = createHealthService(served.map((service) => service.typeName), createReadinessWatch(ready, readinessPollMs), maxHealthWatches);
+  const health = createHealthService(
+    served.map((service) => service.typeName),
+    createReadinessWatch(ready, readinessPollMs),
+    maxHealthWatches,
+  );
   return {
     registrations: [
       { service: Health, impl: health },

@@ -80,6 +80,9 @@ function answer(index: ReflectionIndex, request: ServerReflectionRequest): Respo
         : notFound(`message ${JSON.stringify(value)}`);
     }
     case undefined:
-      return respond({ case: "errorResponse", value: { errorCode: Code.InvalidArgument, errorMessage: "the request asks nothing (message_request is unset)" } });
+      return respond({
+        case: "errorResponse",
+        value: { errorCode: Code.InvalidArgument, errorMessage: "the request asks nothing (message_request is unset)" },
+      });
   }
 }

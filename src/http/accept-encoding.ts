@@ -40,7 +40,10 @@ function weightOf(parameters: readonly string[]): number | undefined {
   let weight = 1;
   for (const parameter of parameters) {
     const equals = parameter.indexOf("=");
-    const name = parameter.slice(0, equals === -1 ? undefined : equals).trim().toLowerCase();
+    const name = parameter
+      .slice(0, equals === -1 ? undefined : equals)
+      .trim()
+      .toLowerCase();
     if (name !== "q") continue;
     const value = equals === -1 ? "" : parameter.slice(equals + 1).trim();
     if (!qvalue.test(value)) return undefined;

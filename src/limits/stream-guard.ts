@@ -15,7 +15,6 @@ function createLease(deadline: number, code: Code, message: string, callbacks: (
   };
 }
 
-
 /**
  * The outermost interceptor, for every transport. It wraps a call's stream
  * once, however many concerns ask for it (token expiry, stream lifetime,

@@ -4,12 +4,7 @@ import type { ServiceImpl } from "@connectrpc/connect";
 import type { Entry } from "../broker/broker.js";
 import { identityOf } from "../auth/identity.js";
 import { streamPolicyOf } from "../wire/stream-policy.js";
-import {
-  ChatMessageSchema,
-  ChatService,
-  SubscribeResponseSchema,
-  type SubscribeResponse,
-} from "../../gen/rivulet/chat/v1/chat_pb.js";
+import { ChatMessageSchema, ChatService, SubscribeResponseSchema, type SubscribeResponse } from "../../gen/rivulet/chat/v1/chat_pb.js";
 import { GapSchema } from "../../gen/rivulet/stream/v1/gap_pb.js";
 import { createCompletions } from "./completions.js";
 import { gapOf } from "./gap.js";

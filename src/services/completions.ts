@@ -134,11 +134,10 @@ export function createCompletions(deps: ServiceDeps) {
       } else {
         const generateRequest = checkCompleteRequest(request);
         // Starting is idempotent per id: only the first caller runs the generator.
-        const start = await deps.broker.publish(
-          topic,
-          toBinary(CompleteResponseSchema, create(CompleteResponseSchema, { completionId: id })),
-          { retention, dedupe: { key: topic, ttlMs: retention.maxAgeMs } },
-        );
+        const start = await deps.broker.publish(topic, toBinary(CompleteResponseSchema, create(CompleteResponseSchema, { completionId: id })), {
+          retention,
+          dedupe: { key: topic, ttlMs: retention.maxAgeMs },
+        });
         if (!start.duplicate) void run(identity.userId, id, generateRequest, start.entry.position);
         const { epoch, offset } = start.entry.position;
         from = { after: { epoch, offset: offset - 1 } };
@@ -166,13 +165,16 @@ export function createCompletions(deps: ServiceDeps) {
     });
     // While this caller reads, it also watches for a generator gone silent.
     let checking = false;
-    const watchdog = setInterval(() => {
-      if (checking) return;
-      checking = true;
-      endIfStalled(topic)
-        .catch(() => undefined) // the broker is unreachable: the stream itself fails and tells the caller
-        .finally(() => (checking = false));
-    }, Math.max(250, deps.completionStallMs / 4));
+    const watchdog = setInterval(
+      () => {
+        if (checking) return;
+        checking = true;
+        endIfStalled(topic)
+          .catch(() => undefined) // the broker is unreachable: the stream itself fails and tells the caller
+          .finally(() => (checking = false));
+      },
+      Math.max(250, deps.completionStallMs / 4),
+    );
     watchdog.unref();
     try {
       yield* events;

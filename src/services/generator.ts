@@ -11,8 +11,7 @@ export interface GenerateRequest {
 
 /** One step of a generation: a token, or the end with its reason. */
 export type GenerateEvent =
-  | { readonly kind: "token"; readonly text: string }
-  | { readonly kind: "end"; readonly finishReason: "stop" | "length"; readonly promptTokens: number };
+  { readonly kind: "token"; readonly text: string } | { readonly kind: "end"; readonly finishReason: "stop" | "length"; readonly promptTokens: number };
 
 /** The model behind ChatService.Complete: an async stream of tokens that stops when `signal` aborts. */
 export interface Generator {

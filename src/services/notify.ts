@@ -5,12 +5,7 @@ import type { Entry } from "../broker/broker.js";
 import { encodeCursor } from "../broker/cursor.js";
 import { identityOf, requireRole } from "../auth/identity.js";
 import { streamPolicyOf } from "../wire/stream-policy.js";
-import {
-  NotificationSchema,
-  NotificationService,
-  SubscribeResponseSchema,
-  type SubscribeResponse,
-} from "../../gen/rivulet/notify/v1/notify_pb.js";
+import { NotificationSchema, NotificationService, SubscribeResponseSchema, type SubscribeResponse } from "../../gen/rivulet/notify/v1/notify_pb.js";
 import { GapSchema } from "../../gen/rivulet/stream/v1/gap_pb.js";
 import { gapOf } from "./gap.js";
 import { newId, type ServiceDeps } from "./service-deps.js";
@@ -93,4 +88,3 @@ function checkUserId(userId: string): void {
     throw new ConnectError("user_id must be at most 128 printable ASCII characters", Code.InvalidArgument);
   }
 }
-

@@ -6,14 +6,7 @@ import type { Entry } from "../broker/broker.js";
 import { decodeCursor } from "../broker/cursor.js";
 import { identityOf, type Identity } from "../auth/identity.js";
 import { streamPolicyOf } from "../wire/stream-policy.js";
-import {
-  JobSchema,
-  JobState,
-  ProgressService,
-  WatchResponseSchema,
-  type Job,
-  type WatchResponse,
-} from "../../gen/rivulet/progress/v1/progress_pb.js";
+import { JobSchema, JobState, ProgressService, WatchResponseSchema, type Job, type WatchResponse } from "../../gen/rivulet/progress/v1/progress_pb.js";
 import { newId, type ServiceDeps } from "./service-deps.js";
 import { streamTopic } from "./topic-stream.js";
 import { checkId, checkName, checkRange, checkText } from "./validate.js";
@@ -74,27 +67,31 @@ export function createProgressService(deps: ServiceDeps): ServiceImpl<typeof Pro
    */
   function apply(jobId: string, update: (job: Job) => Update): Promise<Job> {
     const previous = queues.get(jobId) ?? Promise.resolve();
-    const next = previous.catch(() => undefined).then(async () => {
-      for (let attempt = 1; ; attempt++) {
-        const { job, entry: current } = await latest(jobId);
-        if (isTerminal(job.state)) {
-          throw new ConnectError(`job ${jobId} has already finished`, Code.FailedPrecondition);
+    const next = previous
+      .catch(() => undefined)
+      .then(async () => {
+        for (let attempt = 1; ; attempt++) {
+          const { job, entry: current } = await latest(jobId);
+          if (isTerminal(job.state)) {
+            throw new ConnectError(`job ${jobId} has already finished`, Code.FailedPrecondition);
+          }
+          const fields = update(job);
+          const updated = create(JobSchema, { ...job, ...fields, updatedAt: timestampNow(), sequence: 0n });
+          try {
+            const { entry } = await deps.broker.publish(jobTopic(jobId), toBinary(JobSchema, updated), { retention, expectHead: current.position });
+            return snapshot(entry);
+          } catch (error) {
+            // Past this many conflicts the caller gets `aborted` and may retry.
+            if (!(error instanceof ConnectError && error.code === Code.Aborted) || attempt >= maxReportAttempts) throw error;
+          }
         }
-        const fields = update(job);
-        const updated = create(JobSchema, { ...job, ...fields, updatedAt: timestampNow(), sequence: 0n });
-        try {
-          const { entry } = await deps.broker.publish(jobTopic(jobId), toBinary(JobSchema, updated), { retention, expectHead: current.position });
-          return snapshot(entry);
-        } catch (error) {
-          // Past this many conflicts the caller gets `aborted` and may retry.
-          if (!(error instanceof ConnectError && error.code === Code.Aborted) || attempt >= maxReportAttempts) throw error;
-        }
-      }
-    });
+      });
     queues.set(jobId, next);
-    void next.finally(() => {
-      if (queues.get(jobId) === next) queues.delete(jobId);
-    }).catch(() => undefined);
+    void next
+      .finally(() => {
+        if (queues.get(jobId) === next) queues.delete(jobId);
+      })
+      .catch(() => undefined);
     return next;
   }
 
@@ -113,9 +110,7 @@ export function createProgressService(deps: ServiceDeps): ServiceImpl<typeof Pro
         }));
       }
     } catch {
-      await apply(jobId, (job) => ({ ...job, state: JobState.FAILED, message: "interrupted: the server shut down" })).catch(
-        () => undefined,
-      );
+      await apply(jobId, (job) => ({ ...job, state: JobState.FAILED, message: "interrupted: the server shut down" })).catch(() => undefined);
     }
   }
 
@@ -201,4 +196,3 @@ function demoParams(params: Record<string, string>): { steps: number; stepMs: nu
   }
   return { steps, stepMs };
 }
-

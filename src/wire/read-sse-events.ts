@@ -17,7 +17,10 @@ export interface ReadSseEventsOptions {
  * iteration (`break`, `return`, a throw) cancels the body; an abort of the
  * request's signal ends the iteration with the fetch's error.
  */
-export async function* readSseEvents(body: ReadableStream<Uint8Array<ArrayBuffer>>, options: ReadSseEventsOptions = {}): AsyncGenerator<ParsedSseEvent, void, undefined> {
+export async function* readSseEvents(
+  body: ReadableStream<Uint8Array<ArrayBuffer>>,
+  options: ReadSseEventsOptions = {},
+): AsyncGenerator<ParsedSseEvent, void, undefined> {
   const events: ParsedSseEvent[] = [];
   const parser = createSseParser({ event: (event) => events.push(event), retry: options.onRetry }, options.maxEventLength);
   const reader = body.pipeThrough(new TextDecoderStream()).getReader();

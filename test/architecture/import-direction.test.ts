@@ -82,7 +82,8 @@ export function violations(): string[] {
       const toLayer = layerOf(to);
       if (fromLayer < 0) found.push(`${file}: ${from} has no layer; add it to the table in this test and docs/development.md`);
       else if (toLayer < 0) found.push(`${file} -> ${target}: ${to} has no layer`);
-      else if (toLayer >= fromLayer) found.push(`${file} -> ${target}: ${from} (layer ${fromLayer}) may import only lower layers, not ${to} (layer ${toLayer})`);
+      else if (toLayer >= fromLayer)
+        found.push(`${file} -> ${target}: ${from} (layer ${fromLayer}) may import only lower layers, not ${to} (layer ${toLayer})`);
     }
   }
   return found;

@@ -21,7 +21,11 @@ describe("response encodings", () => {
     const event = messageEventOf(count, response);
     const envelope = envelopeOf(CountResponseSchema, response, "identity");
     const frame = messageFrameOf(CountResponseSchema, response, 1);
-    expect(encodingsOf(response)).toMatchObject({ sseEventWithId: event, envelopes: { identity: envelope }, framesById: new Map([[1, { plain: frame, deflated: undefined }]]) });
+    expect(encodingsOf(response)).toMatchObject({
+      sseEventWithId: event,
+      envelopes: { identity: envelope },
+      framesById: new Map([[1, { plain: frame, deflated: undefined }]]),
+    });
   });
 
   it("encode the binary form once for WebSocket frames and Connect/gRPC envelopes", () => {

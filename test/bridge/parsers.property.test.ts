@@ -64,7 +64,9 @@ describe("parseSseRequest", () => {
     fc.assert(
       fc.property(
         fc.constantFrom(...paths),
-        fc.dictionary(fc.constantFrom("message", "encoding", "base64", "lastEventId", "access_token", "compression", "x"), fc.string({ maxLength: 120 }), { maxKeys: 5 }),
+        fc.dictionary(fc.constantFrom("message", "encoding", "base64", "lastEventId", "access_token", "compression", "x"), fc.string({ maxLength: 120 }), {
+          maxKeys: 5,
+        }),
         fc.option(fc.string({ maxLength: 300 }), { nil: undefined }),
         fc.constantFrom("GET", "POST", "HEAD"),
         (path, query, lastEventId, verb) => {
@@ -105,7 +107,10 @@ describe("the SSE client's event-stream parser", () => {
     return events;
   };
   /** Text made of the characters that matter to the format, and a few others. */
-  const streamText = fc.string({ unit: fc.constantFrom("d", "a", "t", ":", " ", "\n", "\r", "i", "e", "v", "n", "r", "y", "1", "\0", "é", "\uFEFF"), maxLength: 300 });
+  const streamText = fc.string({
+    unit: fc.constantFrom("d", "a", "t", ":", " ", "\n", "\r", "i", "e", "v", "n", "r", "y", "1", "\0", "é", "\uFEFF"),
+    maxLength: 300,
+  });
 
   it("never throws, and gives the same events however the text is split into chunks", () => {
     fc.assert(

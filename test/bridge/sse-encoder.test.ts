@@ -1,14 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
-import {
-  checkEventId,
-  encodeComment,
-  encodeEnd,
-  encodeError,
-  encodeEvent,
-  encodeRetry,
-  eventIdProblem,
-} from "../../src/bridge/sse/encoder.js";
+import { checkEventId, encodeComment, encodeEnd, encodeError, encodeEvent, encodeRetry, eventIdProblem } from "../../src/bridge/sse/encoder.js";
 
 /** The SSE wire format, checked against literal text (WHATWG HTML §9.2.5, §9.2.6). */
 describe("SSE encoder", () => {

@@ -248,7 +248,9 @@ export function describeBrokerContract(name: string, factory: BrokerFactory): vo
         expect((error as ConnectError).code).toBe(Code.Aborted);
       }
       // Of racing updates from the same head, exactly one lands.
-      const raced = await Promise.allSettled(Array.from({ length: 10 }, (_, i) => broker.publish("t", bytes(`v3-${i}`), { expectHead: second.entry.position })));
+      const raced = await Promise.allSettled(
+        Array.from({ length: 10 }, (_, i) => broker.publish("t", bytes(`v3-${i}`), { expectHead: second.entry.position })),
+      );
       expect(raced.filter((result) => result.status === "fulfilled")).toHaveLength(1);
       expect(offsets((await broker.read("t", { last: 10 }, 10)).entries)).toEqual([1, 2, 3]);
     });

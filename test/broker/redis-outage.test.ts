@@ -5,7 +5,17 @@ import { createRedisBroker, type RedisBroker } from "../../src/broker/redis/redi
 import { subscribe } from "../../src/broker/subscription.js";
 import type { SubscriptionEvent } from "../../src/broker/subscription-event.js";
 import { createTopicHub } from "../../src/broker/topic-hub.js";
-import { deleteKeys, killConnections, redisAvailable, redisServerAvailable, redisUrl, startPrivateRedis, uniquePrefix, until, type PrivateRedis } from "./test-redis.js";
+import {
+  deleteKeys,
+  killConnections,
+  redisAvailable,
+  redisServerAvailable,
+  redisUrl,
+  startPrivateRedis,
+  uniquePrefix,
+  until,
+  type PrivateRedis,
+} from "./test-redis.js";
 
 const bytes = (text: string) => new TextEncoder().encode(text);
 const text = (event: SubscriptionEvent) => (event.kind === "entry" ? new TextDecoder().decode(event.entry.data) : `gap:${event.reason}`);
@@ -34,7 +44,10 @@ describe.runIf(redisAvailable() && redisServerAvailable())("Redis broker: outage
     const abort = new AbortController();
     cleanups.push(() => Promise.resolve(abort.abort()));
     const received: SubscriptionEvent[] = [];
-    const ended = drain(subscribe(createTopicHub(broker), "room", { from: { after: { ...before, offset: 0 } }, policy: "lossless", bufferSize: 100, signal: abort.signal }), received);
+    const ended = drain(
+      subscribe(createTopicHub(broker), "room", { from: { after: { ...before, offset: 0 } }, policy: "lossless", bufferSize: 100, signal: abort.signal }),
+      received,
+    );
     await until(() => received.length === 1, "the replayed entry");
 
     await redis.stop();
@@ -47,7 +60,10 @@ describe.runIf(redisAvailable() && redisServerAvailable())("Redis broker: outage
     await expect(broker.read("room", { last: 1 }, 1)).rejects.toMatchObject({ code: Code.Unavailable });
     // A new subscriber is told too, instead of waiting on a dead feed.
     const late: SubscriptionEvent[] = [];
-    const lateEnd = await drain(subscribe(createTopicHub(broker), "room", { from: { last: 0 }, policy: "lossless", bufferSize: 100, signal: abort.signal }), late);
+    const lateEnd = await drain(
+      subscribe(createTopicHub(broker), "room", { from: { last: 0 }, policy: "lossless", bufferSize: 100, signal: abort.signal }),
+      late,
+    );
     expect((lateEnd as ConnectError).code).toBe(Code.Unavailable);
 
     await redis.start(); // empty: it kept nothing
@@ -58,7 +74,10 @@ describe.runIf(redisAvailable() && redisServerAvailable())("Redis broker: outage
 
     // Resuming from the old cursor: a gap, then the new log, then live.
     const resumed: SubscriptionEvent[] = [];
-    const resumedEnd = drain(subscribe(createTopicHub(broker), "room", { from: { after: before }, policy: "lossless", bufferSize: 100, signal: abort.signal }), resumed);
+    const resumedEnd = drain(
+      subscribe(createTopicHub(broker), "room", { from: { after: before }, policy: "lossless", bufferSize: 100, signal: abort.signal }),
+      resumed,
+    );
     await until(() => resumed.length === 2, "the gap and the new entry");
     await broker.publish("room", bytes("live"));
     await until(() => resumed.length === 3, "the live entry");
@@ -112,7 +131,10 @@ describe.runIf(redisAvailable() && redisServerAvailable())("Redis broker: outage
     cleanups.push(() => Promise.resolve(abort.abort()));
     const { head } = await broker.read("room", { last: 0 }, 0);
     const first: SubscriptionEvent[] = [];
-    const ended = drain(subscribe(createTopicHub(broker), "room", { from: { after: head }, policy: "lossless", bufferSize: 1000, signal: abort.signal }), first);
+    const ended = drain(
+      subscribe(createTopicHub(broker), "room", { from: { after: head }, policy: "lossless", bufferSize: 1000, signal: abort.signal }),
+      first,
+    );
     for (let i = 1; i <= 5; i++) await broker.publish("room", bytes(`m${i}`));
     await until(() => first.length === 5, "five live entries");
 
@@ -126,7 +148,10 @@ describe.runIf(redisAvailable() && redisServerAvailable())("Redis broker: outage
     const last = first.at(-1);
     const cursor: Position = last?.kind === "entry" ? last.entry.position : head;
     const second: SubscriptionEvent[] = [];
-    const secondEnd = drain(subscribe(createTopicHub(broker), "room", { from: { after: cursor }, policy: "lossless", bufferSize: 1000, signal: abort.signal }), second);
+    const secondEnd = drain(
+      subscribe(createTopicHub(broker), "room", { from: { after: cursor }, policy: "lossless", bufferSize: 1000, signal: abort.signal }),
+      second,
+    );
     await until(() => second.length === 3, "the rest");
     expect([...first, ...second].map(text)).toEqual(["m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8"]);
     abort.abort();

@@ -7,8 +7,7 @@ import type { SubscriptionEvent } from "../../src/broker/subscription-event.js";
 import { createTopicHub } from "../../src/broker/topic-hub.js";
 
 const bytes = (text: string) => new TextEncoder().encode(text);
-const text = (event: SubscriptionEvent | undefined) =>
-  event?.kind === "entry" ? new TextDecoder().decode(event.entry.data) : `gap:${event?.reason}`;
+const text = (event: SubscriptionEvent | undefined) => (event?.kind === "entry" ? new TextDecoder().decode(event.entry.data) : `gap:${event?.reason}`);
 
 /** The memory broker with a live feed that loses every entry `drop` says to: as a flaky network feed would. */
 function lossyFeed(broker: Broker, drop: (offset: number) => boolean): Broker {
@@ -29,7 +28,9 @@ describe("subscribe(): history, then live, exactly once and in order", () => {
   it("ends a lossless subscriber past its buffer with resource_exhausted, after what it holds", async () => {
     const broker = createMemoryBroker();
     const controller = new AbortController();
-    const events = subscribe(createTopicHub(broker), "t", { from: { last: 0 }, policy: "lossless", bufferSize: 3, signal: controller.signal })[Symbol.asyncIterator]();
+    const events = subscribe(createTopicHub(broker), "t", { from: { last: 0 }, policy: "lossless", bufferSize: 3, signal: controller.signal })[
+      Symbol.asyncIterator
+    ]();
     const first = events.next();
     await broker.publish("t", bytes("1"));
     expect(text((await first).value)).toBe("1");
@@ -40,7 +41,9 @@ describe("subscribe(): history, then live, exactly once and in order", () => {
 
   it("keeps only the newest pending entry for a conflated subscriber", async () => {
     const broker = createMemoryBroker();
-    const events = subscribe(createTopicHub(broker), "job", { from: { last: 1 }, policy: "conflate", bufferSize: 1, signal: new AbortController().signal })[Symbol.asyncIterator]();
+    const events = subscribe(createTopicHub(broker), "job", { from: { last: 1 }, policy: "conflate", bufferSize: 1, signal: new AbortController().signal })[
+      Symbol.asyncIterator
+    ]();
     await broker.publish("job", bytes("s1"));
     expect(text((await events.next()).value)).toBe("s1");
     for (const n of ["s2", "s3", "s4", "done"]) await broker.publish("job", bytes(n));
@@ -53,7 +56,9 @@ describe("subscribe(): history, then live, exactly once and in order", () => {
   it("fills holes in the live feed from the log", async () => {
     const memory = createMemoryBroker();
     const broker = lossyFeed(memory, (offset) => offset % 3 === 0);
-    const events = subscribe(createTopicHub(broker), "t", { from: { last: 0 }, policy: "lossless", bufferSize: 100, signal: new AbortController().signal })[Symbol.asyncIterator]();
+    const events = subscribe(createTopicHub(broker), "t", { from: { last: 0 }, policy: "lossless", bufferSize: 100, signal: new AbortController().signal })[
+      Symbol.asyncIterator
+    ]();
     const first = events.next();
     for (let i = 1; i <= 10; i++) await broker.publish("t", bytes(String(i)));
     const received = [text((await first).value)];
@@ -65,7 +70,12 @@ describe("subscribe(): history, then live, exactly once and in order", () => {
     const broker = createMemoryBroker();
     const published = [];
     for (let i = 1; i <= 20; i++) published.push((await broker.publish("t", bytes(String(i)))).entry);
-    const events = subscribe(createTopicHub(broker, 4), "t", { from: { after: published[4]!.position }, policy: "lossless", bufferSize: 2, signal: new AbortController().signal })[Symbol.asyncIterator]();
+    const events = subscribe(createTopicHub(broker, 4), "t", {
+      from: { after: published[4]!.position },
+      policy: "lossless",
+      bufferSize: 2,
+      signal: new AbortController().signal,
+    })[Symbol.asyncIterator]();
     const received: string[] = [];
     while (received.length < 15) received.push(text((await events.next()).value));
     expect(received).toEqual(Array.from({ length: 15 }, (_, i) => String(i + 6)));
@@ -77,7 +87,9 @@ describe("subscribe(): history, then live, exactly once and in order", () => {
   it("replays a history longer than one read batch in full, then continues live", async () => {
     const broker = createMemoryBroker();
     for (let i = 1; i <= 12; i++) await broker.publish("t", bytes(String(i)));
-    const events = subscribe(createTopicHub(broker, 4), "t", { from: { last: 10 }, policy: "lossless", bufferSize: 2, signal: new AbortController().signal })[Symbol.asyncIterator]();
+    const events = subscribe(createTopicHub(broker, 4), "t", { from: { last: 10 }, policy: "lossless", bufferSize: 2, signal: new AbortController().signal })[
+      Symbol.asyncIterator
+    ]();
     const received: string[] = [];
     while (received.length < 10) received.push(text((await events.next()).value));
     expect(received).toEqual(Array.from({ length: 10 }, (_, i) => String(i + 3)));
@@ -89,7 +101,9 @@ describe("subscribe(): history, then live, exactly once and in order", () => {
   it("ends with the abort reason when its signal aborts", async () => {
     const broker = createMemoryBroker();
     const controller = new AbortController();
-    const events = subscribe(createTopicHub(broker), "t", { from: { last: 0 }, policy: "lossless", bufferSize: 4, signal: controller.signal })[Symbol.asyncIterator]();
+    const events = subscribe(createTopicHub(broker), "t", { from: { last: 0 }, policy: "lossless", bufferSize: 4, signal: controller.signal })[
+      Symbol.asyncIterator
+    ]();
     const pending = events.next();
     controller.abort(new ConnectError("server is shutting down", Code.Unavailable));
     await expect(pending).rejects.toMatchObject({ code: Code.Unavailable });
@@ -105,7 +119,9 @@ describe("subscribe(): history, then live, exactly once and in order", () => {
         return memory.listen(topic, listener);
       },
     };
-    const events = subscribe(createTopicHub(broker), "t", { from: { last: 0 }, policy: "lossless", bufferSize: 4, signal: new AbortController().signal })[Symbol.asyncIterator]();
+    const events = subscribe(createTopicHub(broker), "t", { from: { last: 0 }, policy: "lossless", bufferSize: 4, signal: new AbortController().signal })[
+      Symbol.asyncIterator
+    ]();
     const pending = events.next();
     fail?.(new Error("connection lost"));
     await expect(pending).rejects.toMatchObject({ code: 14 });
@@ -123,7 +139,12 @@ describe("subscribe(): history, then live, exactly once and in order", () => {
     };
     const published: Entry[] = [];
     for (let i = 1; i <= 20; i++) published.push((await memory.publish("t", bytes(String(i)))).entry);
-    const events = subscribe(createTopicHub(broker, 4), "t", { from: { after: { epoch: published[0]!.position.epoch, offset: 0 } }, policy: "lossless", bufferSize: 2, signal: new AbortController().signal })[Symbol.asyncIterator]();
+    const events = subscribe(createTopicHub(broker, 4), "t", {
+      from: { after: { epoch: published[0]!.position.epoch, offset: 0 } },
+      policy: "lossless",
+      bufferSize: 2,
+      signal: new AbortController().signal,
+    })[Symbol.asyncIterator]();
     expect(text((await events.next()).value)).toBe("1");
     for (let i = 0; i < 5; i++) await new Promise<void>((resolve) => setImmediate(resolve));
     const readsWhileHeld = reads.length; // the feed's start, and this subscriber's first batch

@@ -42,7 +42,11 @@ describe("SSE client", () => {
     await send(room, "m1", "m2");
     const reasons: string[] = [];
     const client = createSseClient({ baseUrl: proxy.url, token, backoff: { initialMs: 20 } });
-    const subscription = client.subscribe(ChatService.method.subscribe, { room, history: 2 }, { onReconnect: (reason) => reasons.push(reason.code.toString()) });
+    const subscription = client.subscribe(
+      ChatService.method.subscribe,
+      { room, history: 2 },
+      { onReconnect: (reason) => reasons.push(reason.code.toString()) },
+    );
     const stream = subscription[Symbol.asyncIterator]();
     const next = async () => textOf((await stream.next()).value as SubscribeResponse);
     try {
@@ -118,7 +122,10 @@ describe("SSE client", () => {
     await once(page, "listening");
     try {
       const client = createSseClient({ baseUrl: `http://127.0.0.1:${(page.address() as AddressInfo).port}`, token });
-      await expect(collect(client.subscribe(ChatService.method.subscribe, { room: "r" }))).rejects.toMatchObject({ code: 13, rawMessage: "expected text/event-stream, got text/html" });
+      await expect(collect(client.subscribe(ChatService.method.subscribe, { room: "r" }))).rejects.toMatchObject({
+        code: 13,
+        rawMessage: "expected text/event-stream, got text/html",
+      });
     } finally {
       page.close();
     }

@@ -214,7 +214,10 @@ describe("typed clients across token expiry", () => {
     });
 
     it("a fixed token string is not asked again: its expiry ends the stream", async () => {
-      const stream = createSseClient({ baseUrl: server.url, token: await server.token("alice", [], ttlSeconds) }).subscribe(ChatService.method.subscribe, request("fixed-sse"));
+      const stream = createSseClient({ baseUrl: server.url, token: await server.token("alice", [], ttlSeconds) }).subscribe(
+        ChatService.method.subscribe,
+        request("fixed-sse"),
+      );
       const client = webSocketClient({ url: wsUrl(), token: await server.token("alice", [], ttlSeconds) });
       try {
         const failures = await Promise.all([failureOf(stream), failureOf(client.chat.subscribe(request("fixed-ws")))]);

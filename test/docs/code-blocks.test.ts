@@ -5,7 +5,13 @@ import { describeShellBlocks, runnableShellBlocks } from "./describe-shell-block
 import { codeBlocks, repoRoot, type CodeBlock } from "./markdown-blocks.js";
 
 /** The docs whose code must work as written (README.md's shell blocks run in test/readme.test.ts). */
-const markdownFiles = ["README.md", ...readdirSync(join(repoRoot, "docs")).filter((name) => name.endsWith(".md")).sort().map((name) => `docs/${name}`)];
+const markdownFiles = [
+  "README.md",
+  ...readdirSync(join(repoRoot, "docs"))
+    .filter((name) => name.endsWith(".md"))
+    .sort()
+    .map((name) => `docs/${name}`),
+];
 const blocks = markdownFiles.flatMap((file) => codeBlocks(file));
 /** Files under examples/, relative to the repository root. */
 const examples = readdirSync(join(repoRoot, "examples"), { recursive: true, encoding: "utf8" })

@@ -68,8 +68,16 @@ describe("bad input on Connect and gRPC", () => {
   it.each([
     ["an expired token", () => sign({ roles: [] }, testSecret, Math.floor(Date.now() / 1000) - 60), "token expired"],
     ["a token signed with another secret", () => sign({ roles: [] }, "another-secret-that-is-long-enough-123"), "invalid token"],
-    ["an alg:none token", async () => `${b64({ alg: "none", typ: "JWT" })}.${b64({ sub: "alice", exp: Math.floor(Date.now() / 1000) + 600 })}.`, "tokens signed with none are not accepted"],
-    ["a token without exp", () => new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject("alice").sign(new TextEncoder().encode(testSecret)), 'token claim "exp" is not acceptable (missing)'],
+    [
+      "an alg:none token",
+      async () => `${b64({ alg: "none", typ: "JWT" })}.${b64({ sub: "alice", exp: Math.floor(Date.now() / 1000) + 600 })}.`,
+      "tokens signed with none are not accepted",
+    ],
+    [
+      "a token without exp",
+      () => new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject("alice").sign(new TextEncoder().encode(testSecret)),
+      'token claim "exp" is not acceptable (missing)',
+    ],
   ])("%s → unauthenticated over gRPC", async (_name, makeToken, message) => {
     const chat = clientFor(ChatService, transportFor(server.url, "grpc", "2"));
     await expect(chat.send({ room: "r", text: "x" }, bearer(await makeToken()))).rejects.toMatchObject({ code: 16, rawMessage: message });
@@ -80,7 +88,13 @@ describe("bad input on Connect and gRPC", () => {
     return new Promise((resolve, reject) => {
       const session = http2.connect(server.url);
       session.on("error", reject);
-      const stream = session.request({ ":method": "POST", ":path": path, "content-type": "application/grpc+proto", te: "trailers", authorization: `Bearer ${token}` });
+      const stream = session.request({
+        ":method": "POST",
+        ":path": path,
+        "content-type": "application/grpc+proto",
+        te: "trailers",
+        authorization: `Bearer ${token}`,
+      });
       let status: string | undefined;
       let httpStatus = 0;
       stream.on("response", (headers) => {
@@ -132,7 +146,9 @@ describe("bad input on Connect and gRPC", () => {
   });
 
   it("a wrong HTTP verb (GET on a method that is not side-effect free) → 405", async () => {
-    const response = await fetch(`${server.url}/rivulet.chat.v1.ChatService/Send?encoding=json&message=%7B%7D`, { headers: { authorization: `Bearer ${token}` } });
+    const response = await fetch(`${server.url}/rivulet.chat.v1.ChatService/Send?encoding=json&message=%7B%7D`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
     expect(response.status).toBe(405);
   });
 

@@ -87,7 +87,10 @@ describe("the command line", () => {
     try {
       await writeFile(join(cwd, ".rivulet"), "not a directory\n");
       const { lines, port } = await start(["--port", "0", "--host", "127.0.0.1"], {}, cwd);
-      expect(lines.find((l) => String(l.msg).startsWith("DEVELOPMENT MODE"))).toMatchObject({ level: 40, msg: expect.stringContaining("a random secret of this process only") });
+      expect(lines.find((l) => String(l.msg).startsWith("DEVELOPMENT MODE"))).toMatchObject({
+        level: 40,
+        msg: expect.stringContaining("a random secret of this process only"),
+      });
       const token = bearer(await (await fetch(`http://127.0.0.1:${port}/dev/token?user=alice`)).text());
       const chat = clientFor(ChatService, transportFor(`http://127.0.0.1:${port}`, "connect", "1.1"));
       expect((await chat.send({ room: "dev", text: "no secret file" }, token)).message?.author).toBe("alice");
@@ -111,7 +114,11 @@ describe("the command line", () => {
     await once(taken, "listening");
     try {
       const { port } = taken.address() as AddressInfo;
-      child = spawn(process.execPath, [join(root, "dist/src/main.js"), "--port", String(port), "--host", "127.0.0.1"], { cwd: root, env: { ...process.env, RIVULET_AUTH_SECRET: testSecret }, stdio: ["ignore", "ignore", "pipe"] });
+      child = spawn(process.execPath, [join(root, "dist/src/main.js"), "--port", String(port), "--host", "127.0.0.1"], {
+        cwd: root,
+        env: { ...process.env, RIVULET_AUTH_SECRET: testSecret },
+        stdio: ["ignore", "ignore", "pipe"],
+      });
       let stderr = "";
       child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
       const [code] = await once(child, "exit");
@@ -165,7 +172,9 @@ describe("the command line", () => {
     });
 
     it("exits when the reader of its log stops reading (the pipe is full)", async () => {
-      const { port, process: server } = await start(["--port", "0", "--host", "127.0.0.1", "--shutdown-grace", "1s", "--log-level", "debug"], { RIVULET_AUTH_SECRET: testSecret });
+      const { port, process: server } = await start(["--port", "0", "--host", "127.0.0.1", "--shutdown-grace", "1s", "--log-level", "debug"], {
+        RIVULET_AUTH_SECRET: testSecret,
+      });
       server.stdout!.pause();
       const token = await createHmacTokens(testSecret).mint({ userId: "alice" });
       // Each stream logs its URL at debug: 60 lines of 15 KB, more than any pipe or socket buffer holds.

@@ -14,7 +14,10 @@ type Damage = "truncated" | "corrupt";
 
 const methods = {
   unary: { path: "/rivulet.chat.v1.ChatService/Send", message: toBinary(SendRequestSchema, create(SendRequestSchema, { room: "compressed", text: "hello" })) },
-  streaming: { path: "/rivulet.chat.v1.ChatService/Subscribe", message: toBinary(SubscribeRequestSchema, create(SubscribeRequestSchema, { room: "compressed" })) },
+  streaming: {
+    path: "/rivulet.chat.v1.ChatService/Subscribe",
+    message: toBinary(SubscribeRequestSchema, create(SubscribeRequestSchema, { room: "compressed" })),
+  },
 } as const;
 
 /** The message compressed, then damaged: cut in half (a prefix: nothing in it is wrong, it just ends early), or its bytes after the header flipped. */

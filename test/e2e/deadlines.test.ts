@@ -13,7 +13,10 @@ const textOf = (r: SubscribeResponse) => (r.event.case === "message" ? r.event.v
 
 /** Every path: Connect binary, gRPC and gRPC-Web on HTTP/1.1 and h2c, and Connect JSON (connect-node's, not the direct writer's). */
 function everyPath(baseUrl: string): { name: string; transport: Transport }[] {
-  return [...allTransports(baseUrl), { name: "connect JSON over HTTP/2", transport: createConnectTransport({ baseUrl, httpVersion: "2", useBinaryFormat: false }) }];
+  return [
+    ...allTransports(baseUrl),
+    { name: "connect JSON over HTTP/2", transport: createConnectTransport({ baseUrl, httpVersion: "2", useBinaryFormat: false }) },
+  ];
 }
 
 /**
@@ -52,11 +55,14 @@ describe("a deadline past setTimeout's range", () => {
   });
   afterAll(() => server.close());
 
-  it.each(everyPath("http://placeholder").map((p) => p.name))("%s: a stream asking a 2200000000 ms deadline is still open after a message round trip", async (name) => {
-    const { transport } = everyPath(server.url).find((p) => p.name === name)!;
-    const headers = { ...bearer(token).headers, ...deadlineHeader(name, 2_200_000_000) };
-    expect(await afterRoundTrip(transport, `long-deadline-${name.replace(/[^a-z0-9]+/gi, "-")}`, headers)).toBe("open");
-  });
+  it.each(everyPath("http://placeholder").map((p) => p.name))(
+    "%s: a stream asking a 2200000000 ms deadline is still open after a message round trip",
+    async (name) => {
+      const { transport } = everyPath(server.url).find((p) => p.name === name)!;
+      const headers = { ...bearer(token).headers, ...deadlineHeader(name, 2_200_000_000) };
+      expect(await afterRoundTrip(transport, `long-deadline-${name.replace(/[^a-z0-9]+/gi, "-")}`, headers)).toBe("open");
+    },
+  );
 });
 
 describe("a deadline over --max-timeout", () => {
@@ -68,17 +74,20 @@ describe("a deadline over --max-timeout", () => {
   });
   afterAll(() => server.close());
 
-  it.each(everyPath("http://placeholder").map((p) => p.name))("%s: is lowered to it: the call runs, and a stream then ends with deadline_exceeded", async (name) => {
-    const { transport } = everyPath(server.url).find((p) => p.name === name)!;
-    const chat = clientFor(ChatService, transport);
-    const room = `clamped-${name.replace(/[^a-z0-9]+/gi, "-")}`;
-    expect((await chat.send({ room, text: "x" }, { ...bearer(token), timeoutMs: 60_000 })).message?.text).toBe("x");
-    const failure = await (async () => {
-      for await (const _ of chat.subscribe({ room }, { ...bearer(token), timeoutMs: 60_000 })) void _;
-    })().then(
-      () => "ended without error",
-      (error: unknown) => Code[ConnectError.from(error).code],
-    );
-    expect(failure).toBe("DeadlineExceeded");
-  });
+  it.each(everyPath("http://placeholder").map((p) => p.name))(
+    "%s: is lowered to it: the call runs, and a stream then ends with deadline_exceeded",
+    async (name) => {
+      const { transport } = everyPath(server.url).find((p) => p.name === name)!;
+      const chat = clientFor(ChatService, transport);
+      const room = `clamped-${name.replace(/[^a-z0-9]+/gi, "-")}`;
+      expect((await chat.send({ room, text: "x" }, { ...bearer(token), timeoutMs: 60_000 })).message?.text).toBe("x");
+      const failure = await (async () => {
+        for await (const _ of chat.subscribe({ room }, { ...bearer(token), timeoutMs: 60_000 })) void _;
+      })().then(
+        () => "ended without error",
+        (error: unknown) => Code[ConnectError.from(error).code],
+      );
+      expect(failure).toBe("DeadlineExceeded");
+    },
+  );
 });

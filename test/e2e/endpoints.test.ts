@@ -63,6 +63,10 @@ describe("health, readiness, metrics and the development token endpoint", () => 
 
   it("answers /favicon.ico with 204 and a day of caching, not a 404", async () => {
     const response = await fetch(`${server.url}/favicon.ico`);
-    expect({ status: response.status, cache: response.headers.get("cache-control"), body: await response.text() }).toEqual({ status: 204, cache: "public, max-age=86400", body: "" });
+    expect({ status: response.status, cache: response.headers.get("cache-control"), body: await response.text() }).toEqual({
+      status: 204,
+      cache: "public, max-age=86400",
+      body: "",
+    });
   });
 });

@@ -116,7 +116,12 @@ function describeParity(broker: string, startServer: () => Promise<{ server: Tes
         "Connect proto over h2c": transportFor(server.url, "connect", "2"),
         "Connect JSON over HTTP/1.1": createConnectTransport({ baseUrl: server.url, httpVersion: "1.1", useBinaryFormat: false }),
         "Connect JSON over h2c": createConnectTransport({ baseUrl: server.url, httpVersion: "2", useBinaryFormat: false }),
-        "Connect proto, gzip request, over h2c": createConnectTransport({ baseUrl: server.url, httpVersion: "2", sendCompression: compressionGzip, compressMinBytes: 0 }),
+        "Connect proto, gzip request, over h2c": createConnectTransport({
+          baseUrl: server.url,
+          httpVersion: "2",
+          sendCompression: compressionGzip,
+          compressMinBytes: 0,
+        }),
         "gRPC over HTTP/1.1": transportFor(server.url, "grpc", "1.1"),
         "gRPC over h2c": transportFor(server.url, "grpc", "2"),
         "gRPC-Web over HTTP/1.1": transportFor(server.url, "grpc-web", "1.1"),

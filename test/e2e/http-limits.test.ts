@@ -44,7 +44,9 @@ describe("HTTP limits", () => {
   let server: TestServer;
   let token: string;
   beforeAll(async () => {
-    server = await startTestServer({ config: { headersTimeoutMs: 500, requestTimeoutMs: 1000, keepaliveMs: 250, maxHeaders: 100, maxMessageBytes: 64 * 1024, idleTimeoutMs: 1000 } });
+    server = await startTestServer({
+      config: { headersTimeoutMs: 500, requestTimeoutMs: 1000, keepaliveMs: 250, maxHeaders: 100, maxMessageBytes: 64 * 1024, idleTimeoutMs: 1000 },
+    });
     token = await server.token("alice");
   });
   afterAll(() => server.close());
@@ -58,7 +60,14 @@ describe("HTTP limits", () => {
   }
 
   it("answers 431 to 2,000 headers on a WebSocket upgrade request", async () => {
-    const response = await raw(server.port, headRequest("/ws", 2000, "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n".replace("Connection: close", "")));
+    const response = await raw(
+      server.port,
+      headRequest(
+        "/ws",
+        2000,
+        "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n".replace("Connection: close", ""),
+      ),
+    );
     expect(response).toMatch(/^HTTP\/1\.1 431 /);
     await stillServes();
   });
@@ -127,7 +136,10 @@ describe("HTTP limits", () => {
       await new Promise<void>((resolve) => {
         let comments = 0;
         stream.on("data", (chunk: Buffer) => {
-          comments += chunk.toString().split("\n").filter((line) => line.startsWith(":")).length;
+          comments += chunk
+            .toString()
+            .split("\n")
+            .filter((line) => line.startsWith(":")).length;
           if (comments >= 6) resolve();
         });
       });

@@ -24,7 +24,10 @@ describe("internal errors", () => {
       for (const { name, transport } of [...allTransports(server.url), { name: "WebSocket", transport: ws }]) {
         const error = await createClient(CounterService, transport)
           .echo({ text: "crash" }, bearer(token))
-          .then(() => undefined, (reason: unknown) => ConnectError.from(reason));
+          .then(
+            () => undefined,
+            (reason: unknown) => ConnectError.from(reason),
+          );
         expect({ name, code: error?.code, message: error?.rawMessage }).toEqual({ name, code: Code.Internal, message: "internal error" });
       }
     } finally {

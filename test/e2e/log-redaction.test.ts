@@ -60,7 +60,10 @@ describe("log redaction", () => {
       try {
         const error = await createClient(CounterService, transport)
           .echo({ text: "crash" })
-          .then(() => undefined, (reason: unknown) => ConnectError.from(reason));
+          .then(
+            () => undefined,
+            (reason: unknown) => ConnectError.from(reason),
+          );
         expect({ spelling, code: error?.code }).toEqual({ spelling, code: Code.Internal });
       } finally {
         transport.close();
@@ -75,7 +78,9 @@ describe("log redaction", () => {
 
   it("redacts by the decoded name, keeps everything else as sent", () => {
     expect(redactUrl("/sse/X?message=%7B%7D&access%5Ftoken=abc.def.ghi&b=1")).toBe("/sse/X?message=%7B%7D&access%5Ftoken=[REDACTED]&b=1");
-    expect(redactUrl("http://h/ws?ACCESS_TOKEN=a&access+token=b&x=1#access_token=c")).toBe("http://h/ws?ACCESS_TOKEN=[REDACTED]&access+token=b&x=1#access_token=[REDACTED]");
+    expect(redactUrl("http://h/ws?ACCESS_TOKEN=a&access+token=b&x=1#access_token=c")).toBe(
+      "http://h/ws?ACCESS_TOKEN=[REDACTED]&access+token=b&x=1#access_token=[REDACTED]",
+    );
     expect(redactUrl("/ws?access_token")).toBe("/ws?access_token=[REDACTED]");
     expect(redactUrl("/healthz")).toBe("/healthz");
   });

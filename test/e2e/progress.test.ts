@@ -1,13 +1,7 @@
 import http2 from "node:http2";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  JobState,
-  ProgressService,
-  WatchRequestSchema,
-  WatchResponseSchema,
-  type WatchResponse,
-} from "../../gen/rivulet/progress/v1/progress_pb.js";
+import { JobState, ProgressService, WatchRequestSchema, WatchResponseSchema, type WatchResponse } from "../../gen/rivulet/progress/v1/progress_pb.js";
 import { bearer, clientFor, collect, transportFor } from "../helpers/clients.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 
@@ -134,7 +128,7 @@ function grpcFrame(message: Uint8Array): Buffer {
 /** Splits a gRPC response body into its messages. */
 function grpcMessages(body: Buffer): Uint8Array[] {
   const messages: Uint8Array[] = [];
-  for (let at = 0; at + 5 <= body.length; ) {
+  for (let at = 0; at + 5 <= body.length;) {
     const length = body.readUInt32BE(at + 1);
     messages.push(body.subarray(at + 5, at + 5 + length));
     at += 5 + length;

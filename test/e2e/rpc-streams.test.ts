@@ -33,7 +33,11 @@ describe("Connect and gRPC server streams: the direct writer and connect-node ag
     { name: "Connect binary over HTTP/1.1", direct: "connect", transport: () => transportFor(server.url, "connect", "1.1") },
     { name: "Connect binary over h2c", direct: "connect", transport: () => transportFor(server.url, "connect", "2") },
     { name: "gRPC over h2c", direct: "grpc", transport: () => transportFor(server.url, "grpc", "2") },
-    { name: "Connect JSON over h2c", direct: undefined, transport: () => createConnectTransport({ baseUrl: server.url, httpVersion: "2", useBinaryFormat: false }) },
+    {
+      name: "Connect JSON over h2c",
+      direct: undefined,
+      transport: () => createConnectTransport({ baseUrl: server.url, httpVersion: "2", useBinaryFormat: false }),
+    },
     { name: "gRPC-Web over h2c", direct: undefined, transport: () => transportFor(server.url, "grpc-web", "2") },
     {
       name: "Connect binary with gzip requests",
@@ -173,7 +177,11 @@ describe("Connect and gRPC server streams: the direct writer and connect-node ag
 
   it.each([
     ["no request message", new Uint8Array(), "12 protocol error: missing input message for server_streaming method"],
-    ["two request messages", Buffer.concat([envelope(0, room), envelope(0, room)]), "12 protocol error: received extra input message for server_streaming method"],
+    [
+      "two request messages",
+      Buffer.concat([envelope(0, room), envelope(0, room)]),
+      "12 protocol error: received extra input message for server_streaming method",
+    ],
     ["a frame shorter than its length says", envelope(0, room, 9), "3 protocol error: incomplete envelope"],
     ["a compressed frame without grpc-encoding", envelope(1, room), "13 received compressed envelope, but do not know how to decompress"],
     ["malformed Protobuf", envelope(0, new Uint8Array([0x0a, 0xff, 0xff])), "13 parse binary: premature EOF"],

@@ -81,7 +81,14 @@ describe.runIf(hasChromium())("SSE in headless Chromium with the native EventSou
       await page.waitForFunction(() => (window as unknown as { source: EventSource }).source.readyState === 2);
       const log = await logOf(page);
       // readyState: 1 open, 0 reconnecting (the first error is the browser noticing the close), 2 closed for good.
-      expect(log.map((e) => `${e.type} ${e.lastEventId ?? ""} ${e.readyState}`)).toEqual(["message 1 1", "message 2 1", "message 3 1", "end 3 1", "error  0", "error  2"]);
+      expect(log.map((e) => `${e.type} ${e.lastEventId ?? ""} ${e.readyState}`)).toEqual([
+        "message 1 1",
+        "message 2 1",
+        "message 3 1",
+        "end 3 1",
+        "error  0",
+        "error  2",
+      ]);
       const requests = proxy.requests.slice(requestsBefore).filter((r) => r.includes("CounterService/Count"));
       expect(requests).toHaveLength(2);
       expect(requests[1]).toMatch(/^last-event-id: 3\r$/im);

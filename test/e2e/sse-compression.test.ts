@@ -64,9 +64,17 @@ describe("SSE gzip", () => {
       await response.events.return(undefined);
     }
 
-    const counted = await getRawSse(`${server.url}${ssePath("rivulet.testing.v1.CounterService/Count", { to: 3 })}`, { authorization: `Bearer ${token}`, "accept-encoding": "gzip" });
+    const counted = await getRawSse(`${server.url}${ssePath("rivulet.testing.v1.CounterService/Count", { to: 3 })}`, {
+      authorization: `Bearer ${token}`,
+      "accept-encoding": "gzip",
+    });
     expect(counted.headers["content-encoding"]).toBe("gzip");
-    expect((await nextEvents(counted.events, 5)).map((e) => e.event ?? e.data)).toEqual(['{"value":1,"cursor":"1"}', '{"value":2,"cursor":"2"}', '{"value":3,"cursor":"3"}', "end"]);
+    expect((await nextEvents(counted.events, 5)).map((e) => e.event ?? e.data)).toEqual([
+      '{"value":1,"cursor":"1"}',
+      '{"value":2,"cursor":"2"}',
+      '{"value":3,"cursor":"3"}',
+      "end",
+    ]);
     await counted.ended;
   });
 
@@ -74,9 +82,14 @@ describe("SSE gzip", () => {
     const short = await startTestServer({ config: { sseCompression: true, streamLifetimeMs: 1000 } });
     try {
       const shortToken = await short.token("alice");
-      const response = await getRawSse(`${short.url}${ssePath(subscribe, { room: "gzip-lifetime" })}`, { authorization: `Bearer ${shortToken}`, "accept-encoding": "gzip" });
+      const response = await getRawSse(`${short.url}${ssePath(subscribe, { room: "gzip-lifetime" })}`, {
+        authorization: `Bearer ${shortToken}`,
+        "accept-encoding": "gzip",
+      });
       expect(response.headers["content-encoding"]).toBe("gzip");
-      expect(await nextEvents(response.events, 1)).toEqual([{ event: "error", data: '{"code":"unavailable","message":"stream lifetime reached: resume from your last cursor"}' }]);
+      expect(await nextEvents(response.events, 1)).toEqual([
+        { event: "error", data: '{"code":"unavailable","message":"stream lifetime reached: resume from your last cursor"}' },
+      ]);
       await response.ended;
     } finally {
       await short.close();
@@ -86,7 +99,10 @@ describe("SSE gzip", () => {
   it("says goodbye through the stream on shutdown: retry, unavailable, then a whole gzip trailer", async () => {
     const closing = await startTestServer({ config: { sseCompression: true } });
     const closingToken = await closing.token("alice");
-    const response = await getRawSse(`${closing.url}${ssePath(subscribe, { room: "gzip-shutdown" })}`, { authorization: `Bearer ${closingToken}`, "accept-encoding": "gzip" });
+    const response = await getRawSse(`${closing.url}${ssePath(subscribe, { room: "gzip-shutdown" })}`, {
+      authorization: `Bearer ${closingToken}`,
+      "accept-encoding": "gzip",
+    });
     expect(response.headers["content-encoding"]).toBe("gzip");
     expect((await response.events.next()).value).toEqual({ event: "retry", data: "2000" });
     const closed = closing.close();
@@ -156,7 +172,10 @@ describe("SSE gzip", () => {
     const plain = await startTestServer();
     try {
       const plainToken = await plain.token("alice");
-      const response = await getRawSse(`${plain.url}${ssePath("rivulet.chat.v1.ChatService/Subscribe", { room: "gzip-off" })}`, { authorization: `Bearer ${plainToken}`, "accept-encoding": "gzip" });
+      const response = await getRawSse(`${plain.url}${ssePath("rivulet.chat.v1.ChatService/Subscribe", { room: "gzip-off" })}`, {
+        authorization: `Bearer ${plainToken}`,
+        "accept-encoding": "gzip",
+      });
       expect(response.headers["content-encoding"]).toBeUndefined();
       expect(response.headers.vary).toBeUndefined();
       expect((await response.events.next()).value).toEqual({ event: "retry", data: "2000" });

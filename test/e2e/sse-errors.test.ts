@@ -46,8 +46,20 @@ describe("SSE errors", () => {
   }
 
   it.each([
-    ["an unknown method", "/sse/rivulet.chat.v1.ChatService/Shout?message={}", 404, "unimplemented", "unknown method rivulet.chat.v1.ChatService/Shout: SSE serves /sse/<package>.<Service>/<Method>"],
-    ["an unknown service", "/sse/rivulet.nope.v1.Nope/Subscribe", 404, "unimplemented", "unknown method rivulet.nope.v1.Nope/Subscribe: SSE serves /sse/<package>.<Service>/<Method>"],
+    [
+      "an unknown method",
+      "/sse/rivulet.chat.v1.ChatService/Shout?message={}",
+      404,
+      "unimplemented",
+      "unknown method rivulet.chat.v1.ChatService/Shout: SSE serves /sse/<package>.<Service>/<Method>",
+    ],
+    [
+      "an unknown service",
+      "/sse/rivulet.nope.v1.Nope/Subscribe",
+      404,
+      "unimplemented",
+      "unknown method rivulet.nope.v1.Nope/Subscribe: SSE serves /sse/<package>.<Service>/<Method>",
+    ],
     [
       "a unary method",
       ssePath("rivulet.chat.v1.ChatService/Send", { room: "r", text: "x" }),
@@ -55,15 +67,51 @@ describe("SSE errors", () => {
       "unimplemented",
       "rivulet.chat.v1.ChatService/Send is a unary method; SSE serves server-streaming methods only (call it with POST /rivulet.chat.v1.ChatService/Send)",
     ],
-    ["malformed JSON", `/sse/${subscribe}?message=%7B`, 400, "invalid_argument", expect.stringMatching(/^message is not a valid rivulet\.chat\.v1\.SubscribeRequest in proto3 JSON: /)],
-    ["a wrong field type", ssePath(subscribe, { room: 5 }), 400, "invalid_argument", expect.stringMatching(/^message is not a valid rivulet\.chat\.v1\.SubscribeRequest in proto3 JSON: /)],
+    [
+      "malformed JSON",
+      `/sse/${subscribe}?message=%7B`,
+      400,
+      "invalid_argument",
+      expect.stringMatching(/^message is not a valid rivulet\.chat\.v1\.SubscribeRequest in proto3 JSON: /),
+    ],
+    [
+      "a wrong field type",
+      ssePath(subscribe, { room: 5 }),
+      400,
+      "invalid_argument",
+      expect.stringMatching(/^message is not a valid rivulet\.chat\.v1\.SubscribeRequest in proto3 JSON: /),
+    ],
     ["an invalid room", ssePath(subscribe, { room: "a/b" }), 400, "invalid_argument", expect.stringContaining("room")],
     ["an unknown encoding", `/sse/${subscribe}?message={}&encoding=xml`, 400, "invalid_argument", 'encoding must be "json" or "proto", not "xml"'],
-    ["proto without base64", `/sse/${subscribe}?message=AA&encoding=proto`, 400, "invalid_argument", "encoding=proto needs base64=1 and the message in base64url"],
+    [
+      "proto without base64",
+      `/sse/${subscribe}?message=AA&encoding=proto`,
+      400,
+      "invalid_argument",
+      "encoding=proto needs base64=1 and the message in base64url",
+    ],
     ["malformed base64", `/sse/${subscribe}?message=%25%25&encoding=proto&base64=1`, 400, "invalid_argument", "message is not valid base64 or base64url"],
-    ["malformed Protobuf", `/sse/${subscribe}?message=Cv__&encoding=proto&base64=1`, 400, "invalid_argument", expect.stringMatching(/^message is not a valid rivulet\.chat\.v1\.SubscribeRequest in Protobuf binary: /)],
-    ["compression", `/sse/${subscribe}?message={}&compression=gzip`, 400, "invalid_argument", 'compression "gzip" is not supported; send the message uncompressed'],
-    ["a message over the size limit", ssePath(subscribe, { room: "x".repeat(3000) }), 429, "resource_exhausted", expect.stringMatching(/more than the limit of 2048$/)],
+    [
+      "malformed Protobuf",
+      `/sse/${subscribe}?message=Cv__&encoding=proto&base64=1`,
+      400,
+      "invalid_argument",
+      expect.stringMatching(/^message is not a valid rivulet\.chat\.v1\.SubscribeRequest in Protobuf binary: /),
+    ],
+    [
+      "compression",
+      `/sse/${subscribe}?message={}&compression=gzip`,
+      400,
+      "invalid_argument",
+      'compression "gzip" is not supported; send the message uncompressed',
+    ],
+    [
+      "a message over the size limit",
+      ssePath(subscribe, { room: "x".repeat(3000) }),
+      429,
+      "resource_exhausted",
+      expect.stringMatching(/more than the limit of 2048$/),
+    ],
     ["a malformed cursor", ssePath(subscribe, { room: "r", cursor: "!!" }), 400, "invalid_argument", "malformed cursor"],
   ])("%s", async (_name, path, status, code, message) => {
     const result = await refused(path);
@@ -81,8 +129,12 @@ describe("SSE errors", () => {
       expect(result).toMatchObject({ status: 400, body: { code: "invalid_argument", message: "lastEventId must not contain NUL, CR or LF" } });
     }
     // A Last-Event-ID from another room is a cursor of another stream.
-    const other = (await clientFor(ChatService, transportFor(server.url, "connect", "1.1")).send({ room: "elsewhere", text: "x" }, bearer(token))).message!.cursor;
-    expect((await refused(ssePath(subscribe, { room: "r" }), { "last-event-id": other })).body).toEqual({ code: "invalid_argument", message: "cursor belongs to another stream" });
+    const other = (await clientFor(ChatService, transportFor(server.url, "connect", "1.1")).send({ room: "elsewhere", text: "x" }, bearer(token))).message!
+      .cursor;
+    expect((await refused(ssePath(subscribe, { room: "r" }), { "last-event-id": other })).body).toEqual({
+      code: "invalid_argument",
+      message: "cursor belongs to another stream",
+    });
   });
 
   it("POST (or any method but GET) → 405 with Allow: GET", async () => {
@@ -143,7 +195,10 @@ describe("SSE errors", () => {
   });
 
   it("a failure before the first event from a bug → 500 internal, without its text", async () => {
-    expect(await refused(ssePath("rivulet.testing.v1.CounterService/Count", { to: 13 }))).toMatchObject({ status: 500, body: { code: "internal", message: "internal error" } });
+    expect(await refused(ssePath("rivulet.testing.v1.CounterService/Count", { to: 13 }))).toMatchObject({
+      status: 500,
+      body: { code: "internal", message: "internal error" },
+    });
   });
 
   it("CORS: an allowed origin gets its headers and a preflight answer; others get none", async () => {

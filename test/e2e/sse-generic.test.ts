@@ -30,7 +30,8 @@ describe("SSE serves any server-streaming method of the schema", () => {
   });
   afterAll(() => server.close());
 
-  const get = (path: string, headers: Record<string, string> = {}) => fetch(`${server.url}${path}`, { headers: { authorization: `Bearer ${token}`, ...headers } });
+  const get = (path: string, headers: Record<string, string> = {}) =>
+    fetch(`${server.url}${path}`, { headers: { authorization: `Bearer ${token}`, ...headers } });
 
   it("streams a test-only method: retry first, one event per message with the cursor as id, then end", async () => {
     const response = await get(ssePath(count, { to: 3 }));
@@ -61,7 +62,13 @@ describe("SSE serves any server-streaming method of the schema", () => {
     try {
       const streams = Array.from({ length: 20 }, (_, i) => h2Get(session, ssePath(count, { to: i + 1 }), token));
       const bodies = await Promise.all(streams);
-      bodies.forEach((body, i) => expect(body).toEqual({ status: 200, contentType: "text/event-stream; charset=utf-8", text: `retry: 2000\n\n${counted(i + 1)}event: end\ndata: {}\n\n` }));
+      bodies.forEach((body, i) =>
+        expect(body).toEqual({
+          status: 200,
+          contentType: "text/event-stream; charset=utf-8",
+          text: `retry: 2000\n\n${counted(i + 1)}event: end\ndata: {}\n\n`,
+        }),
+      );
     } finally {
       session.close();
     }
@@ -76,7 +83,9 @@ describe("SSE keep-alives and logs", () => {
     const server = await startServer({ config, logger });
     try {
       const token = await server.tokens.mint({ userId: "alice", roles: [], ttlSeconds: 60 });
-      const response = await fetch(`http://127.0.0.1:${server.port}${ssePath("rivulet.chat.v1.ChatService/Subscribe", { room: "quiet" }, { access_token: token })}`);
+      const response = await fetch(
+        `http://127.0.0.1:${server.port}${ssePath("rivulet.chat.v1.ChatService/Subscribe", { room: "quiet" }, { access_token: token })}`,
+      );
       const events = readSse(response);
       expect((await events.next()).value).toEqual({ event: "retry", data: "2000" });
       expect((await events.next()).value).toEqual({ event: "comment", data: "keep-alive" });
@@ -116,7 +125,10 @@ describe("SSE over TLS", () => {
       https
         .get(`${server.url}${ssePath(count, { to: 2 })}`, { rejectUnauthorized: false, headers: { authorization: `Bearer ${token}` } }, (res) => {
           let body = "";
-          res.setEncoding("utf8").on("data", (chunk: string) => (body += chunk)).on("end", () => resolve(body));
+          res
+            .setEncoding("utf8")
+            .on("data", (chunk: string) => (body += chunk))
+            .on("end", () => resolve(body));
         })
         .on("error", reject);
     });
@@ -126,7 +138,9 @@ describe("SSE over TLS", () => {
   it("resumes over TLS with Last-Event-ID, read by a raw reader", async () => {
     const session = http2.connect(server.url, { rejectUnauthorized: false });
     try {
-      expect((await h2Get(session, ssePath(count, { to: 4 }), token, { "last-event-id": "2" })).text).toBe(`retry: 2000\n\n${counted(4, 3)}event: end\ndata: {}\n\n`);
+      expect((await h2Get(session, ssePath(count, { to: 4 }), token, { "last-event-id": "2" })).text).toBe(
+        `retry: 2000\n\n${counted(4, 3)}event: end\ndata: {}\n\n`,
+      );
       expect((await h2Get(session, ssePath(count, { to: 4 }), token, { "last-event-id": "4" })).status).toBe(204);
     } finally {
       session.close();
@@ -150,4 +164,3 @@ function h2Get(session: http2.ClientHttp2Session, path: string, token: string, h
     stream.on("error", reject);
   });
 }
-

@@ -42,7 +42,9 @@ describe.each([
     const chat = clientFor(ChatService, transportFor(server.url, "connect", "1.1"));
     const room = "keepalive";
     const send = (text: string) => chat.send({ room, text }, bearer(token));
-    const response = await fetch(`${server.url}${ssePath("rivulet.chat.v1.ChatService/Subscribe", { room })}`, { headers: { authorization: `Bearer ${token}` } });
+    const response = await fetch(`${server.url}${ssePath("rivulet.chat.v1.ChatService/Subscribe", { room })}`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
     expect(response.headers.get("content-encoding")).toBe(gzip ? "gzip" : null);
     const events = readSse(response);
     const next = async () => (await events.next()).value as RawSseEvent;

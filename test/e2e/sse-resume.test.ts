@@ -52,7 +52,10 @@ describe("SSE resume after the connection drops", () => {
     const receivedCount = (count: number) => new Promise<void>((resolve) => (received.length >= count ? resolve() : waiters.push({ count, resolve })));
     try {
       await receivedCount(2);
-      expect(received).toEqual([{ text: "m1", id: expect.any(String) }, { text: "m2", id: m2 }]);
+      expect(received).toEqual([
+        { text: "m1", id: expect.any(String) },
+        { text: "m2", id: m2 },
+      ]);
 
       // The network goes down: the stream breaks and the client's reconnection waits.
       const connections = proxy.connections();

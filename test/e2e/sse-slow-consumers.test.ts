@@ -74,9 +74,16 @@ describe.each([
     const texts = messages.map((e) => (JSON.parse(e.data) as { message: { text: string } }).message.text.split(" ")[0]);
     expect(texts).toEqual(texts.map((_, i) => `m${i + 1}`)); // a prefix, in order, nothing skipped
     expect(texts.length).toBeLessThan(total);
-    expect(events.at(-1)).toEqual({ event: "error", data: '{"code":"resource_exhausted","message":"subscriber too slow: buffer full; resume from the last cursor"}' });
+    expect(events.at(-1)).toEqual({
+      event: "error",
+      data: '{"code":"resource_exhausted","message":"subscriber too slow: buffer full; resume from the last cursor"}',
+    });
 
-    const resumed = readSse(await fetch(`${server.url}${ssePath("rivulet.chat.v1.ChatService/Subscribe", { room })}`, { headers: { authorization: `Bearer ${token}`, "last-event-id": messages.at(-1)!.id! } }));
+    const resumed = readSse(
+      await fetch(`${server.url}${ssePath("rivulet.chat.v1.ChatService/Subscribe", { room })}`, {
+        headers: { authorization: `Bearer ${token}`, "last-event-id": messages.at(-1)!.id! },
+      }),
+    );
     const rest = await nextEvents(resumed, total - texts.length);
     expect(rest.map((e) => (JSON.parse(e.data) as { message: { text: string } }).message.text.split(" ")[0])).toEqual(
       Array.from({ length: total - texts.length }, (_, i) => `m${texts.length + i + 1}`),
@@ -92,7 +99,9 @@ describe.each([
       for (let i = 1; i < reports; i++) await progress.report({ jobId: job!.id, fraction: i / reports, message: `${i} ${padding()}` }, bearer(token));
       await progress.report({ jobId: job!.id, state: JobState.SUCCEEDED, fraction: 1, message: "done" }, bearer(token));
     });
-    const jobs = events.filter((e) => e.event === undefined).map((e) => (JSON.parse(e.data) as { job: { state: string; sequence: string; message: string } }).job);
+    const jobs = events
+      .filter((e) => e.event === undefined)
+      .map((e) => (JSON.parse(e.data) as { job: { state: string; sequence: string; message: string } }).job);
     expect(jobs.length).toBeLessThan(reports / 2);
     const sequences = jobs.map((j) => Number(j.sequence));
     expect(sequences).toEqual([...new Set(sequences)].sort((a, b) => a - b));
@@ -132,7 +141,12 @@ describe.each([
     const first = (await chat.send({ room, text: "m0" }, bearer(token))).message!.cursor;
     const session = http2.connect(server.url, { settings: { initialWindowSize: 4096 } });
     try {
-      const stream = session.request({ ":method": "GET", ":path": ssePath("rivulet.chat.v1.ChatService/Subscribe", { room }, { lastEventId: first }), authorization: `Bearer ${token}`, ...(gzip ? { "accept-encoding": "gzip" } : {}) });
+      const stream = session.request({
+        ":method": "GET",
+        ":path": ssePath("rivulet.chat.v1.ChatService/Subscribe", { room }, { lastEventId: first }),
+        authorization: `Bearer ${token}`,
+        ...(gzip ? { "accept-encoding": "gzip" } : {}),
+      });
       const [headers] = (await once(stream, "response")) as [http2.IncomingHttpHeaders];
       expect(headers["content-encoding"]).toBe(gzip ? "gzip" : undefined);
       stream.pause();

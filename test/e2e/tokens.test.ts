@@ -96,8 +96,17 @@ describe("tokens from a JWKS file, with issuer and audience", () => {
     ["a token not valid before a minute from now", async () => sign(rsa, { nbf: nowSeconds() + 60 })],
     ["alg none", () => Promise.resolve(unsecured())],
     // Algorithm confusion: the set's public key used as an HMAC secret.
-    ["HS256 signed with the RSA public key", async () =>
-      new SignJWT({}).setProtectedHeader({ alg: "HS256", kid: "rsa-1" }).setSubject("alice").setExpirationTime("1h").setIssuer("https://issuer.example").setAudience("rivulet").sign(new TextEncoder().encode(rsa.spki))],
+    [
+      "HS256 signed with the RSA public key",
+      async () =>
+        new SignJWT({})
+          .setProtectedHeader({ alg: "HS256", kid: "rsa-1" })
+          .setSubject("alice")
+          .setExpirationTime("1h")
+          .setIssuer("https://issuer.example")
+          .setAudience("rivulet")
+          .sign(new TextEncoder().encode(rsa.spki)),
+    ],
     ["HS256 signed with the test secret (no secret configured)", async () => server.token("alice")],
     ["a signature cut off", async () => (await sign(rsa)).replace(/\.[^.]+$/, ".")],
   ])("refuses %s with unauthenticated", async (_name, token) => {

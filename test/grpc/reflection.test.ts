@@ -8,11 +8,7 @@ import { FileDescriptorProtoSchema, type FileDescriptorProto } from "@bufbuild/p
 import { Code, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  ServerReflection,
-  ServerReflectionRequestSchema,
-  type ServerReflectionResponse,
-} from "../../gen/grpc/reflection/v1/reflection_pb.js";
+import { ServerReflection, ServerReflectionRequestSchema, type ServerReflectionResponse } from "../../gen/grpc/reflection/v1/reflection_pb.js";
 import { ServerReflection as ServerReflectionV1alpha } from "../../gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { ChatService } from "../../gen/rivulet/chat/v1/chat_pb.js";
 import { bearer, clientFor, transportFor } from "../helpers/clients.js";
@@ -60,7 +56,15 @@ describe("gRPC server reflection", () => {
       for (const text of ["first", "second: ünïcödé ✓"]) sent.push((await chat.send({ room, text }, bearer(token))).message!);
 
       const curl = runBufCurl(
-        ["--reflect-protocol", reflectProtocol, "-H", `authorization: Bearer ${token}`, "-d", JSON.stringify({ room, history: 2 }), `${server.url}/rivulet.chat.v1.ChatService/Subscribe`],
+        [
+          "--reflect-protocol",
+          reflectProtocol,
+          "-H",
+          `authorization: Bearer ${token}`,
+          "-d",
+          JSON.stringify({ room, history: 2 }),
+          `${server.url}/rivulet.chat.v1.ChatService/Subscribe`,
+        ],
         children,
       );
       for (const message of sent) {
@@ -77,7 +81,10 @@ describe("gRPC server reflection", () => {
   });
 
   it("refuses the Subscribe buf curl sends without a token (reflection is public, the services are not)", async () => {
-    const { code, stderr } = await runBufCurl(["-d", JSON.stringify({ room: "reflect-no-token" }), `${server.url}/rivulet.chat.v1.ChatService/Subscribe`], children).exited;
+    const { code, stderr } = await runBufCurl(
+      ["-d", JSON.stringify({ room: "reflect-no-token" }), `${server.url}/rivulet.chat.v1.ChatService/Subscribe`],
+      children,
+    ).exited;
     expect(code).not.toBe(0);
     expect(stderr).toContain("unauthenticated");
   });
@@ -88,7 +95,8 @@ describe("gRPC server reflection", () => {
     async function ask(requests: readonly Request[]): Promise<ServerReflectionResponse[]> {
       const reflection = createClient(ServerReflection, createGrpcTransport({ baseUrl: server.url }));
       const answers: ServerReflectionResponse[] = [];
-      for await (const answer of reflection.serverReflectionInfo(streamOf(requests.map((request) => create(ServerReflectionRequestSchema, request))))) answers.push(answer);
+      for await (const answer of reflection.serverReflectionInfo(streamOf(requests.map((request) => create(ServerReflectionRequestSchema, request)))))
+        answers.push(answer);
       return answers;
     }
     const symbol = (name: string): Request => ({ host: "", messageRequest: { case: "fileContainingSymbol", value: name } });
@@ -145,13 +153,17 @@ describe("gRPC server reflection", () => {
       }
       expect(afterErrors?.validHost).toBe("example");
       expect(afterErrors?.originalRequest?.messageRequest.case).toBe("listServices");
-      expect(afterErrors?.messageResponse.case === "listServicesResponse" && afterErrors.messageResponse.value.service.map((s) => s.name).sort()).toEqual(servedServices);
+      expect(afterErrors?.messageResponse.case === "listServicesResponse" && afterErrors.messageResponse.value.service.map((s) => s.name).sort()).toEqual(
+        servedServices,
+      );
     });
 
     it("answers v1alpha the same way", async () => {
       const reflection = createClient(ServerReflectionV1alpha, createGrpcTransport({ baseUrl: server.url }));
       const answers = [];
-      for await (const answer of reflection.serverReflectionInfo(streamOf([{ messageRequest: { case: "fileContainingSymbol" as const, value: "rivulet.chat.v1.ChatService.Subscribe" } }]))) {
+      for await (const answer of reflection.serverReflectionInfo(
+        streamOf([{ messageRequest: { case: "fileContainingSymbol" as const, value: "rivulet.chat.v1.ChatService.Subscribe" } }]),
+      )) {
         answers.push(answer);
       }
       expect(answers).toHaveLength(1);

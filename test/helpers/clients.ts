@@ -1,10 +1,5 @@
 import { createClient, type Client, type Transport } from "@connectrpc/connect";
-import {
-  createConnectTransport,
-  createGrpcTransport,
-  createGrpcWebTransport,
-  createNodeHttpClient,
-} from "@connectrpc/connect-node";
+import { createConnectTransport, createGrpcTransport, createGrpcWebTransport, createNodeHttpClient } from "@connectrpc/connect-node";
 // connect-es internals: pinned exactly, guarded by test/platform/pinned-internals.test.ts (docs/development.md, "Pinned versions").
 import { createTransport as createGrpcProtocolTransport } from "@connectrpc/connect/protocol-grpc";
 import type { DescService } from "@bufbuild/protobuf";
@@ -22,7 +17,7 @@ export type HttpVersion = "1.1" | "2";
 export function transportFor(baseUrl: string, protocol: Protocol, httpVersion: HttpVersion): Transport {
   const tls = baseUrl.startsWith("https:");
   const nodeOptions = tls ? { rejectUnauthorized: false } : undefined;
-  const options = httpVersion === "2" ? { baseUrl, httpVersion, nodeOptions } as const : { baseUrl, httpVersion, nodeOptions } as const;
+  const options = httpVersion === "2" ? ({ baseUrl, httpVersion, nodeOptions } as const) : ({ baseUrl, httpVersion, nodeOptions } as const);
   switch (protocol) {
     case "connect":
       return createConnectTransport(options);

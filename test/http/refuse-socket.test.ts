@@ -26,7 +26,9 @@ describe("refuseSocket", () => {
 
   it("answers a status with its reason phrase, Connection: close and an empty body", async () => {
     expect(await answer((socket) => refuseSocket(socket, 404))).toBe("HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
-    expect(await answer((socket) => refuseSocket(socket, 431))).toBe("HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+    expect(await answer((socket) => refuseSocket(socket, 431))).toBe(
+      "HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+    );
   });
 
   it("sends a reason as a plain-text body, its length counted in bytes", async () => {

@@ -7,7 +7,15 @@
 // `createTransport` from protocol-grpc (test/helpers/clients.ts) is not here:
 // every gRPC test over HTTP/1.1 runs through it.
 import { create, isMessage } from "@bufbuild/protobuf";
-import { Code, ConnectError, createContextValues, createHandlerContext, createMethodImplSpec, type Interceptor, type MethodImplSpec } from "@connectrpc/connect";
+import {
+  Code,
+  ConnectError,
+  createContextValues,
+  createHandlerContext,
+  createMethodImplSpec,
+  type Interceptor,
+  type MethodImplSpec,
+} from "@connectrpc/connect";
 import { compressedFlag, createAsyncIterable, encodeEnvelope, transformInvokeImplementation } from "@connectrpc/connect/protocol";
 import {
   codeFromHttpStatus,
@@ -83,10 +91,32 @@ describe("pinned connect-es internals behave as Rivulet relies on", () => {
     expect(codeToString(Code.ResourceExhausted), "codeToString").toBe("resource_exhausted");
     expect(codeFromString("deadline_exceeded"), "codeFromString").toBe(Code.DeadlineExceeded);
     expect(codeFromString("nope"), "codeFromString").toBeUndefined();
-    const toHttp = Object.fromEntries([Code.Canceled, Code.InvalidArgument, Code.NotFound, Code.ResourceExhausted, Code.Unavailable, Code.Unauthenticated, Code.Internal].map((c) => [codeToString(c), codeToHttpStatus(c)]));
-    expect(toHttp, "codeToHttpStatus").toEqual({ canceled: 499, invalid_argument: 400, not_found: 404, resource_exhausted: 429, unavailable: 503, unauthenticated: 401, internal: 500 });
+    const toHttp = Object.fromEntries(
+      [Code.Canceled, Code.InvalidArgument, Code.NotFound, Code.ResourceExhausted, Code.Unavailable, Code.Unauthenticated, Code.Internal].map((c) => [
+        codeToString(c),
+        codeToHttpStatus(c),
+      ]),
+    );
+    expect(toHttp, "codeToHttpStatus").toEqual({
+      canceled: 499,
+      invalid_argument: 400,
+      not_found: 404,
+      resource_exhausted: 429,
+      unavailable: 503,
+      unauthenticated: 401,
+      internal: 500,
+    });
     const fromHttp = Object.fromEntries([400, 401, 403, 404, 429, 500, 503, 418].map((s) => [s, codeToString(codeFromHttpStatus(s))]));
-    expect(fromHttp, "codeFromHttpStatus").toEqual({ 400: "internal", 401: "unauthenticated", 403: "permission_denied", 404: "unimplemented", 429: "unavailable", 500: "unknown", 503: "unavailable", 418: "unknown" });
+    expect(fromHttp, "codeFromHttpStatus").toEqual({
+      400: "internal",
+      401: "unauthenticated",
+      403: "permission_denied",
+      404: "unimplemented",
+      429: "unavailable",
+      500: "unknown",
+      503: "unavailable",
+      418: "unknown",
+    });
   });
 
   it("protocol-connect: errorFromJson reads the Connect error JSON (wire/error-json.ts)", () => {

@@ -14,8 +14,7 @@ import { startTestServer, type TestServer } from "../helpers/server.js";
 import { hasPythonModules, hasProtoc } from "../helpers/system.js";
 import { generatePythonMessages, killAll, runPythonScript, type Line, type PythonRun } from "./python-process.js";
 
-const available =
-  hasPythonModules(["grpc", "google.protobuf"], "python3-grpcio python3-protobuf") && hasProtoc();
+const available = hasPythonModules(["grpc", "google.protobuf"], "python3-grpcio python3-protobuf") && hasProtoc();
 
 const here = fileURLToPath(new URL(".", import.meta.url));
 /** Seconds a Python client waits before giving up, so a broken server fails the test instead of hanging it. */
@@ -78,11 +77,7 @@ describe.skipIf(!available)("a Python gRPC client (grpcio) and a TypeScript clie
     // stream is open and the live feed attached, with no sleep.
     const [marker] = await sendAll(room, ["before the subscriber"]);
     const texts = ["one", "two", "three: ünïcödé ✓", "four", "five"];
-    const python = runPython("chat_subscriber.py", [
-      ...target(await server.token("bob"), room),
-      "--history", "1",
-      "--count", String(texts.length + 1),
-    ]);
+    const python = runPython("chat_subscriber.py", [...target(await server.token("bob"), room), "--history", "1", "--count", String(texts.length + 1)]);
 
     expect(await python.nextLine()).toEqual({ ready: true });
     expect(await python.nextLine()).toEqual(lineOf(marker!));
@@ -103,8 +98,10 @@ describe.skipIf(!available)("a Python gRPC client (grpcio) and a TypeScript clie
     const sent = await sendAll(room, ["m1", "m2", "m3", "m4", "m5", "m6"]);
     const python = runPython("chat_subscriber.py", [
       ...target(await server.token("bob"), room),
-      "--cursor", sent[1]!.cursor,
-      "--count", String(sent.length - 2),
+      "--cursor",
+      sent[1]!.cursor,
+      "--count",
+      String(sent.length - 2),
     ]);
 
     expect(await python.nextLine()).toEqual({ ready: true });

@@ -61,7 +61,18 @@ describe.skipIf(!available)("a Python websockets client speaks rivulet.v1 frames
   it("sends on the same socket it subscribes on, and resumes after a cursor", async () => {
     const room = "py-ws-send";
     const earlier = await sendAll(room, ["m1", "m2", "m3"]);
-    const python = runPython(["--token", await server.token("carol"), "--room", room, "--cursor", earlier[0]!.cursor, "--count", "3", "--send", "hello from Python ✓"]);
+    const python = runPython([
+      "--token",
+      await server.token("carol"),
+      "--room",
+      room,
+      "--cursor",
+      earlier[0]!.cursor,
+      "--count",
+      "3",
+      "--send",
+      "hello from Python ✓",
+    ]);
     const lines = await python.rest();
     const { code, stderr } = await python.exited;
     expect(code, stderr).toBe(0);

@@ -37,8 +37,17 @@ describe.runIf(redisAvailable())("three instances sharing Redis", () => {
       await Promise.all(subscribers.map(({ subscriber }) => subscriber.until((events) => events.length >= 101, "100 live messages")));
       for (const { name, subscriber } of subscribers) {
         expect(subscriber.errors, name).toEqual([]);
-        expect(subscriber.events.map((event) => (event.kind === "message" ? event.text : "gap")), name).toEqual(["hello", ...texts]);
-        expect(subscriber.messages().slice(1).map((event) => [event.id, event.cursor]), name).toEqual(sent.map((m) => [m.id, m.cursor]));
+        expect(
+          subscriber.events.map((event) => (event.kind === "message" ? event.text : "gap")),
+          name,
+        ).toEqual(["hello", ...texts]);
+        expect(
+          subscriber
+            .messages()
+            .slice(1)
+            .map((event) => [event.id, event.cursor]),
+          name,
+        ).toEqual(sent.map((m) => [m.id, m.cursor]));
       }
     } finally {
       await Promise.all(subscribers.map(({ subscriber }) => subscriber.stop()));

@@ -50,7 +50,11 @@ describe.runIf(redisAvailable())("an instance killed mid-stream", () => {
     const subscribers: { name: string; home: Instance; subscriber: RoomSubscriber }[] = [];
     for (const kind of subscriberKinds) {
       for (const home of [b, c]) {
-        subscribers.push({ name: `${kind.name} from ${home.name}`, home, subscriber: startRoomSubscriber({ kind, room, token, cursor: start.cursor, pick: pick(home) }) });
+        subscribers.push({
+          name: `${kind.name} from ${home.name}`,
+          home,
+          subscriber: startRoomSubscriber({ kind, room, token, cursor: start.cursor, pick: pick(home) }),
+        });
       }
     }
 
@@ -84,7 +88,10 @@ describe.runIf(redisAvailable())("an instance killed mid-stream", () => {
       // Exactly the published (epoch, offset) sequence: no loss, no duplicate, no gap.
       const delivered = subscriber.events.map((event) => (event.kind === "message" ? decodeCursor(topic, event.cursor) : { epoch: "gap", offset: -1 }));
       expect(delivered, name).toEqual(positions);
-      expect(subscriber.messages().map((event) => event.id), name).toEqual(published.map((message) => message.id));
+      expect(
+        subscriber.messages().map((event) => event.id),
+        name,
+      ).toEqual(published.map((message) => message.id));
       if (home === c) {
         expect(subscriber.errors.length, `${name} saw its instance die`).toBeGreaterThanOrEqual(1);
         expect(subscriber.connections.at(-1), name).not.toBe(c.url);
@@ -94,6 +101,8 @@ describe.runIf(redisAvailable())("an instance killed mid-stream", () => {
     }
     expect(a.alive() && b.alive() && !c.alive()).toBe(true);
     const seen = new Set(subscribers.flatMap(({ subscriber }) => subscriber.errors.map((error) => error.message)));
-    console.info(`instance death: ${total} messages, ${attempts} send attempts (${failedAttempts} failed and retried elsewhere); subscribers on C saw: ${[...seen].join(" | ")}`);
+    console.info(
+      `instance death: ${total} messages, ${attempts} send attempts (${failedAttempts} failed and retried elsewhere); subscribers on C saw: ${[...seen].join(" | ")}`,
+    );
   });
 });

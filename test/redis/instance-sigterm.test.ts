@@ -40,7 +40,11 @@ describe.runIf(redisAvailable())("an instance stopped with SIGTERM under load", 
         const subscriberKind = mix[i % mix.length]!;
         // A's subscribers resume on B with their cursor, as behind a load balancer.
         const pick = (previous: string | undefined) => (previous === undefined ? home.url : b.url);
-        subscribers.push({ name: `${subscriberKind.name} #${i} from ${home.name}`, home, subscriber: startRoomSubscriber({ kind: subscriberKind, room, token, cursor: start.cursor, pick }) });
+        subscribers.push({
+          name: `${subscriberKind.name} #${i} from ${home.name}`,
+          home,
+          subscriber: startRoomSubscriber({ kind: subscriberKind, room, token, cursor: start.cursor, pick }),
+        });
       }
       const published: ChatMessage[] = [];
       let stopped: Promise<void> | undefined;

@@ -83,7 +83,12 @@ describe.runIf(redisServerAvailable())("Redis loses its data, then goes away and
       // Each instance said so in its log, once each way.
       for (const instance of instances.list) {
         const said = instance.logs.map((line) => String(line.msg)).filter((msg) => msg.startsWith("Redis "));
-        expect(said, instance.name).toEqual(["Redis reachable: the broker is ready", "Redis broker started", "Redis unreachable: not ready, publishes answer unavailable; reconnecting", "Redis reachable: the broker is ready"]);
+        expect(said, instance.name).toEqual([
+          "Redis reachable: the broker is ready",
+          "Redis broker started",
+          "Redis unreachable: not ready, publishes answer unavailable; reconnecting",
+          "Redis reachable: the broker is ready",
+        ]);
       }
       // Nobody restarted Rivulet.
       expect(instances.list.map((instance) => instance.alive() && instance.process.pid)).toEqual(pids);

@@ -128,7 +128,12 @@ function webSocketKind(): SubscriberKind {
       const { push, drain } = callbackStream(signal, () => socket.terminate());
       socket.on("open", () => {
         const payload = toBinary(SubscribeRequestSchema, create(SubscribeRequestSchema, request));
-        socket.send(toBinary(ClientFrameSchema, create(ClientFrameSchema, { kind: { case: "call", value: { id: 1, method: "rivulet.chat.v1.ChatService/Subscribe", request: payload } } })));
+        socket.send(
+          toBinary(
+            ClientFrameSchema,
+            create(ClientFrameSchema, { kind: { case: "call", value: { id: 1, method: "rivulet.chat.v1.ChatService/Subscribe", request: payload } } }),
+          ),
+        );
       });
       socket.on("message", (data: Buffer) => {
         const frame = fromBinary(ServerFrameSchema, data);
@@ -256,7 +261,13 @@ export function startRoomSubscriber(options: RoomSubscriberOptions): RoomSubscri
     errors,
     until(condition, what, timeoutMs = 20_000) {
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => finish(new Error(`${options.kind.name}: timed out waiting for ${what} (${events.length} events, errors: ${errors.map((e) => e.message).join("; ")})`)), timeoutMs);
+        const timer = setTimeout(
+          () =>
+            finish(
+              new Error(`${options.kind.name}: timed out waiting for ${what} (${events.length} events, errors: ${errors.map((e) => e.message).join("; ")})`),
+            ),
+          timeoutMs,
+        );
         const check = () => {
           if (condition(events)) finish();
           else if (failure) finish(failure);

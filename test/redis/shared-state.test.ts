@@ -12,7 +12,11 @@ const text = (events: CompleteResponse[]) => events.map((event) => event.delta).
 /** What one instance knows, every instance knows: the state lives in Redis, not in a process. */
 describe.runIf(redisAvailable())("state shared by every instance", () => {
   let instances: Instances;
-  let on: { chat: ReturnType<typeof clientFor<typeof ChatService>>; notify: ReturnType<typeof clientFor<typeof NotificationService>>; progress: ReturnType<typeof clientFor<typeof ProgressService>> }[];
+  let on: {
+    chat: ReturnType<typeof clientFor<typeof ChatService>>;
+    notify: ReturnType<typeof clientFor<typeof NotificationService>>;
+    progress: ReturnType<typeof clientFor<typeof ProgressService>>;
+  }[];
   let alice: ReturnType<typeof bearer>;
   beforeAll(async () => {
     instances = await startInstances(3);
@@ -65,16 +69,23 @@ describe.runIf(redisAvailable())("state shared by every instance", () => {
     for (let round = 0; round < 5; round++) {
       const { job } = await on[0]!.progress.start({ kind: "race" }, alice);
       const reports = Array.from({ length: 30 }, (_, i) =>
-        on[i % 3]!.progress
-          .report({ jobId: job!.id, state: i === 15 ? JobState.SUCCEEDED : JobState.RUNNING, fraction: i / 30, message: `report ${i}` }, worker)
-          .then((response) => response.job!, (error: unknown) => error as Error),
+        on[i % 3]!.progress.report(
+          { jobId: job!.id, state: i === 15 ? JobState.SUCCEEDED : JobState.RUNNING, fraction: i / 30, message: `report ${i}` },
+          worker,
+        ).then(
+          (response) => response.job!,
+          (error: unknown) => error as Error,
+        ),
       );
       const results = await Promise.all(reports);
       const accepted = results.filter((result): result is Job => !(result instanceof Error));
       const finished = accepted.find((result) => result.state === JobState.SUCCEEDED);
       // Every accepted report came before the terminal one; every later one was refused.
       expect(finished, `round ${round}`).toBeDefined();
-      expect(accepted.filter((result) => result.sequence > finished!.sequence), `round ${round}`).toEqual([]);
+      expect(
+        accepted.filter((result) => result.sequence > finished!.sequence),
+        `round ${round}`,
+      ).toEqual([]);
       expect(results.filter((result) => result instanceof Error).every((error) => (error as { code?: number }).code === 9)).toBe(true);
       expect(new Set(accepted.map((result) => result.sequence)).size).toBe(accepted.length);
       // A late watcher sees the terminal snapshot and the end.

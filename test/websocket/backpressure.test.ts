@@ -20,7 +20,10 @@ describe("a WebSocket client that stops reading", () => {
   let server: TestServer;
   let token: string;
   beforeAll(async () => {
-    server = await startTestServer({ extraServices: () => [counterService()], config: { wsMaxBufferedBytes: 64 * 1024, subscriberBuffer: 16, historyCount: 100_000 } });
+    server = await startTestServer({
+      extraServices: () => [counterService()],
+      config: { wsMaxBufferedBytes: 64 * 1024, subscriberBuffer: 16, historyCount: 100_000 },
+    });
     token = await server.token("alice");
   });
   afterAll(() => server.close());

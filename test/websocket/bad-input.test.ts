@@ -212,5 +212,4 @@ describe("bad input on the WebSocket", () => {
     expect(socket.log.map((f) => f.kind.case)).toEqual(["pong"]);
     socket.close();
   });
-
 });

@@ -29,9 +29,7 @@ describe("batched writes", () => {
     let transport: Duplex | undefined;
     const onOpen = (message: unknown) => (transport = (message as { transport: Duplex }).transport);
     subscribeChannel(websocketOpenChannel.name, onOpen);
-    const socket = await openRawSocket(server.url, { token: await server.token("alice") }).finally(() =>
-      unsubscribeChannel(websocketOpenChannel.name, onOpen),
-    );
+    const socket = await openRawSocket(server.url, { token: await server.token("alice") }).finally(() => unsubscribeChannel(websocketOpenChannel.name, onOpen));
     const hooks = transport as unknown as WriteHooks;
     let writes = 0;
     const write = hooks._write.bind(hooks);

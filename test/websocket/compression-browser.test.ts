@@ -56,7 +56,10 @@ describe.skipIf(!available)("WebSocket permessage-deflate in headless Chromium",
   it("negotiates the extension and receives a compressed message intact", async () => {
     const text = "a compressible sentence, said again and again. ".repeat(100);
     const request = toBinary(EchoRequestSchema, create(EchoRequestSchema, { text }));
-    const call = toBinary(ClientFrameSchema, create(ClientFrameSchema, { kind: { case: "call", value: { id: 1, method: "rivulet.testing.v1.CounterService/Echo", request } } }));
+    const call = toBinary(
+      ClientFrameSchema,
+      create(ClientFrameSchema, { kind: { case: "call", value: { id: 1, method: "rivulet.testing.v1.CounterService/Echo", request } } }),
+    );
     const url = `${server.url.replace(/^http/, "ws")}/ws?access_token=${await server.token("alice")}`;
     const before = await metricValue(server.url, "rivulet_websocket_deflated_messages_total");
 

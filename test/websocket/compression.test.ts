@@ -19,8 +19,7 @@ const texts = (messages: { event: { case: string | undefined; value?: unknown } 
 /** Binary data frames (opcode 2) the server sent, control frames left out. */
 const dataFrames = (socket: RawSocket): WireFrame[] => socket.wire.filter((frame) => frame.opcode === 2);
 /** RFC 7692 §7.2.2: append the removed empty block, then inflate. */
-const inflate = (payload: Buffer) =>
-  inflateRawSync(Buffer.concat([payload, Buffer.from([0x00, 0x00, 0xff, 0xff])]), { finishFlush: constants.Z_SYNC_FLUSH });
+const inflate = (payload: Buffer) => inflateRawSync(Buffer.concat([payload, Buffer.from([0x00, 0x00, 0xff, 0xff])]), { finishFlush: constants.Z_SYNC_FLUSH });
 
 describe("WebSocket permessage-deflate, --ws-compression on", () => {
   let server: TestServer;

@@ -1,11 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  ChatService,
-  SendRequestSchema,
-  SendResponseSchema,
-  SubscribeRequestSchema,
-  SubscribeResponseSchema,
-} from "../../gen/rivulet/chat/v1/chat_pb.js";
+import { ChatService, SendRequestSchema, SendResponseSchema, SubscribeRequestSchema, SubscribeResponseSchema } from "../../gen/rivulet/chat/v1/chat_pb.js";
 import { PublishRequestSchema, PublishResponseSchema } from "../../gen/rivulet/notify/v1/notify_pb.js";
 import { WatchRequestSchema, WatchResponseSchema } from "../../gen/rivulet/progress/v1/progress_pb.js";
 import { CountRequestSchema, CountResponseSchema, EchoRequestSchema, EchoResponseSchema } from "../../gen/rivulet/testing/v1/counter_pb.js";
@@ -61,11 +55,7 @@ describe("raw rivulet.v1 frames over a ws client", () => {
     socket.call(10, `${counter}/Count`, CountRequestSchema, { to: 50 });
     socket.call(11, `${counter}/Count`, CountRequestSchema, { to: 3, cursor: "1" });
     socket.call(12, `${counter}/Echo`, EchoRequestSchema, { text: "hello" });
-    const [a, b, c] = await Promise.all([
-      socket.until(10, CountResponseSchema),
-      socket.until(11, CountResponseSchema),
-      socket.until(12, EchoResponseSchema),
-    ]);
+    const [a, b, c] = await Promise.all([socket.until(10, CountResponseSchema), socket.until(11, CountResponseSchema), socket.until(12, EchoResponseSchema)]);
     expect(a.messages.map((m) => m.value)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
     expect(a.cursors).toEqual(a.messages.map((m) => String(m.value)));
     expect(b.messages.map((m) => m.value)).toEqual([2, 3]);

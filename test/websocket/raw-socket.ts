@@ -110,7 +110,11 @@ export async function openRawSocket(
   socket.once("upgrade", (res) => {
     extensionsAnswer = res.headers["sec-websocket-extensions"];
     // A second 'data' listener on the TCP socket ws reads: it sees the same chunks, compressed frames included.
-    if (options.recordWire) res.socket.on("data", createWireParser((frame) => wire.push(frame)));
+    if (options.recordWire)
+      res.socket.on(
+        "data",
+        createWireParser((frame) => wire.push(frame)),
+      );
   });
   const control = new FrameQueue();
   const perCall = new Map<number, FrameQueue>();

@@ -109,7 +109,12 @@ describe("createWebSocketTransport with generated clients", () => {
         super(url, protocols);
       }
     }
-    const transport = createWebSocketTransport({ url: `${server.url.replace(/^http/, "ws")}/ws?access_token=${encodeURIComponent(token)}`, WebSocket: Flaky, backoffInitialMs: 10, backoffMaxMs: 20 });
+    const transport = createWebSocketTransport({
+      url: `${server.url.replace(/^http/, "ws")}/ws?access_token=${encodeURIComponent(token)}`,
+      WebSocket: Flaky,
+      backoffInitialMs: 10,
+      backoffMaxMs: 20,
+    });
     transports.push(transport);
     expect((await createClient(CounterService, transport).echo({ text: "after two failures" })).text).toBe("after two failures");
   });
@@ -127,7 +132,10 @@ describe("createWebSocketTransport with generated clients", () => {
     const watcher = watchServerSockets();
     const states: WebSocketTransportState[] = [];
     try {
-      const chat = createClient(ChatService, wsTransport((s) => states.push(s)));
+      const chat = createClient(
+        ChatService,
+        wsTransport((s) => states.push(s)),
+      );
       const publisher = clientFor(ChatService, transportFor(server.url, "connect", "1.1"));
       await publisher.send({ room, text: "m0" }, bearer(token));
       const total = 60;
@@ -211,10 +219,7 @@ describe("createWebSocketTransport with generated clients", () => {
       const results = await Promise.all([interrupted, ...queued]);
       expect(results.map((r) => r.message?.text)).toEqual(["interrupted", "offline 1", "offline 2"]);
 
-      const history = await take(
-        clientFor(ChatService, transportFor(server.url, "connect", "1.1")).subscribe({ room, history: 10 }, bearer(token)),
-        4,
-      );
+      const history = await take(clientFor(ChatService, transportFor(server.url, "connect", "1.1")).subscribe({ room, history: 10 }, bearer(token)), 4);
       expect(textsOf(history).sort()).toEqual(["interrupted", "offline 1", "offline 2", "online"]);
       // The interrupted send's reply carries the stored message: the replay was deduplicated, not stored again.
       const stored = history.find((r) => r.event.case === "message" && r.event.value.text === "interrupted");

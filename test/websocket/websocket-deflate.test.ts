@@ -73,8 +73,13 @@ describe("compressed frames", () => {
     expect(plain[0]).toBe(0x82);
     expect(first[0]).toBe(0xc2);
     expect(first[1]).toBe(first.length - 2); // compressed to under 126 bytes: a 2-byte header
-    const serverFrame = toBinary(ServerFrameSchema, create(ServerFrameSchema, { kind: { case: "message", value: { id: 1, payload: toBinary(EchoResponseSchema, response) } } }));
-    expect(inflateRawSync(Buffer.concat([first.subarray(2), Buffer.from([0x00, 0x00, 0xff, 0xff])]), { finishFlush: constants.Z_SYNC_FLUSH })).toEqual(Buffer.from(serverFrame));
+    const serverFrame = toBinary(
+      ServerFrameSchema,
+      create(ServerFrameSchema, { kind: { case: "message", value: { id: 1, payload: toBinary(EchoResponseSchema, response) } } }),
+    );
+    expect(inflateRawSync(Buffer.concat([first.subarray(2), Buffer.from([0x00, 0x00, 0xff, 0xff])]), { finishFlush: constants.Z_SYNC_FLUSH })).toEqual(
+      Buffer.from(serverFrame),
+    );
   });
 
   it("deflates a response once per window whatever the call ids, each frame inflating to exactly its plain ServerFrame", () => {

@@ -3,14 +3,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { ServerFrameSchema } from "../../gen/rivulet/bridge/v1/bridge_pb.js";
 import { CountResponseSchema, EchoResponseSchema } from "../../gen/rivulet/testing/v1/counter_pb.js";
-import {
-  decodeClientFrame,
-  encodeEndFrame,
-  encodeMessageFrame,
-  encodePongFrame,
-  varintSize,
-  WebSocketFrameError,
-} from "../../src/bridge/websocket/frames.js";
+import { decodeClientFrame, encodeEndFrame, encodeMessageFrame, encodePongFrame, varintSize, WebSocketFrameError } from "../../src/bridge/websocket/frames.js";
 import { binaryOf } from "../../src/bridge/encodings.js";
 import { cursorOf } from "../../src/wire/cursor-field.js";
 

@@ -8,7 +8,11 @@ const plain = (error: ConnectError) => ({ code: error.code, message: error.rawMe
 describe("errorFromWireJson: the Connect error JSON as a ConnectError", () => {
   it("reads the code, the message and base64 details", () => {
     const error = errorFromWireJson('{"code":"resource_exhausted","message":"subscriber too slow","details":[{"type":"x.y.Z","value":"AQI"}]}', fallback());
-    expect(plain(error)).toEqual({ code: Code.ResourceExhausted, message: "subscriber too slow", details: [{ type: "x.y.Z", value: new Uint8Array([1, 2]), debug: undefined }] });
+    expect(plain(error)).toEqual({
+      code: Code.ResourceExhausted,
+      message: "subscriber too slow",
+      details: [{ type: "x.y.Z", value: new Uint8Array([1, 2]), debug: undefined }],
+    });
   });
 
   it("takes a missing or null message as empty", () => {
@@ -17,7 +21,11 @@ describe("errorFromWireJson: the Connect error JSON as a ConnectError", () => {
   });
 
   it("reads a code it does not know as unknown, not as the fallback's code", () => {
-    expect(plain(errorFromWireJson('{"code":"brand_new","message":"from a newer server"}', fallback()))).toEqual({ code: Code.Unknown, message: "from a newer server", details: [] });
+    expect(plain(errorFromWireJson('{"code":"brand_new","message":"from a newer server"}', fallback()))).toEqual({
+      code: Code.Unknown,
+      message: "from a newer server",
+      details: [],
+    });
   });
 
   it.each([
@@ -37,7 +45,11 @@ describe("errorFromWireJson: the Connect error JSON as a ConnectError", () => {
 
 describe("errorFromWire: a WebSocket end's error fields", () => {
   it("reads them as the same JSON", () => {
-    expect(plain(errorFromWire({ code: "permission_denied", message: "not yours" }, fallback()))).toEqual({ code: Code.PermissionDenied, message: "not yours", details: [] });
+    expect(plain(errorFromWire({ code: "permission_denied", message: "not yours" }, fallback()))).toEqual({
+      code: Code.PermissionDenied,
+      message: "not yours",
+      details: [],
+    });
     expect(plain(errorFromWire({ code: "", message: "no code" }, fallback()))).toEqual({ code: Code.Unknown, message: "no code", details: [] });
   });
 });

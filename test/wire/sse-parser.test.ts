@@ -55,12 +55,16 @@ describe("SSE parser", () => {
 
   it("reads back whatever the bridge's encoder writes", () => {
     fc.assert(
-      fc.property(fc.array(fc.tuple(fc.string(), fc.stringMatching(/^[A-Za-z0-9_-]{1,20}$/)), { maxLength: 5 }), fc.integer({ min: 1, max: 7 }), (items, size) => {
-        const text = encodeRetry(10) + items.map(([data, id]) => encodeComment("k") + encodeEvent({ id, data })).join("");
-        const chunks = text.match(new RegExp(`[^]{1,${size}}`, "g")) ?? [];
-        const { events } = parse(chunks);
-        expect(events).toEqual(items.map(([data, id]) => ({ type: "message", data: data.replace(/\r\n|\r/g, "\n"), lastEventId: id })));
-      }),
+      fc.property(
+        fc.array(fc.tuple(fc.string(), fc.stringMatching(/^[A-Za-z0-9_-]{1,20}$/)), { maxLength: 5 }),
+        fc.integer({ min: 1, max: 7 }),
+        (items, size) => {
+          const text = encodeRetry(10) + items.map(([data, id]) => encodeComment("k") + encodeEvent({ id, data })).join("");
+          const chunks = text.match(new RegExp(`[^]{1,${size}}`, "g")) ?? [];
+          const { events } = parse(chunks);
+          expect(events).toEqual(items.map(([data, id]) => ({ type: "message", data: data.replace(/\r\n|\r/g, "\n"), lastEventId: id })));
+        },
+      ),
     );
   });
 });

@@ -43,9 +43,13 @@ export function createRpcStreamBridge(context: MountContext): Mount {
 
   /** Calls in progress: shutdown ends them with its reason (`unavailable`), as connect-node's handlers do. */
   const active = new Set<AbortController>();
-  shutdownSignal.addEventListener("abort", () => {
-    for (const controller of active) controller.abort(shutdownSignal.reason);
-  }, { once: true });
+  shutdownSignal.addEventListener(
+    "abort",
+    () => {
+      for (const controller of active) controller.abort(shutdownSignal.reason);
+    },
+    { once: true },
+  );
 
   async function serve(req: HttpRequest, res: HttpResponse, method: BridgeMethod, protocol: Protocol): Promise<void> {
     const writer = createRpcStreamWriter(res, protocol, acceptedEncoding(req, protocol));
@@ -64,7 +68,13 @@ export function createRpcStreamBridge(context: MountContext): Mount {
   }
 
   /** Runs the call; resolves with its error, or undefined when it completed. */
-  async function run(req: HttpRequest, method: BridgeMethod, protocol: Protocol, writer: RpcStreamWriter, signal: AbortSignal): Promise<ConnectError | undefined> {
+  async function run(
+    req: HttpRequest,
+    method: BridgeMethod,
+    protocol: Protocol,
+    writer: RpcStreamWriter,
+    signal: AbortSignal,
+  ): Promise<ConnectError | undefined> {
     try {
       // A stream that outlived its handler ends when it says so. `pull` has
       // returned: nothing holds the finished iterator chain while it runs.
@@ -79,7 +89,13 @@ export function createRpcStreamBridge(context: MountContext): Mount {
   }
 
   /** Reads the request, starts the call and writes what it yields; resolves with the detached stream's end, if it detached. */
-  async function pull(req: HttpRequest, method: BridgeMethod, protocol: Protocol, writer: RpcStreamWriter, signal: AbortSignal): Promise<{ detached: Promise<void> | undefined }> {
+  async function pull(
+    req: HttpRequest,
+    method: BridgeMethod,
+    protocol: Protocol,
+    writer: RpcStreamWriter,
+    signal: AbortSignal,
+  ): Promise<{ detached: Promise<void> | undefined }> {
     const timeoutHeader = protocol === "grpc" ? req.headers["grpc-timeout"] : req.headers["connect-timeout-ms"];
     const timeout = (protocol === "grpc" ? parseGrpcTimeout : parseConnectTimeout)(single(timeoutHeader), config.maxTimeoutMs);
     if (timeout.error) throw timeout.error;
@@ -166,7 +182,6 @@ function protocolOf(req: HttpRequest): Protocol | undefined {
 function single(value: string | string[] | undefined): string | null {
   return value === undefined ? null : Array.isArray(value) ? (value[0] ?? null) : value;
 }
-
 
 /**
  * Reads the request body: exactly one uncompressed envelope of at most

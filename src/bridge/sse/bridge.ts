@@ -186,7 +186,13 @@ export function createSseBridge(context: MountContext): Mount {
   }
 
   /** Pulls the call's messages into the writer, at the pace the client reads. */
-  async function pull(request: SseRequest, writer: SseWriter, controller: AbortController, req: HttpRequest, call: CallProgress): Promise<{ completed: boolean; failure: unknown }> {
+  async function pull(
+    request: SseRequest,
+    writer: SseWriter,
+    controller: AbortController,
+    req: HttpRequest,
+    call: CallProgress,
+  ): Promise<{ completed: boolean; failure: unknown }> {
     const { method } = request;
     const send = (response: Message) => {
       writer.message(messageEventOf(method, response));

@@ -74,7 +74,12 @@ export function encodeEvent(event: SseEvent): string {
  * clients tell a silent server from a quiet stream.
  */
 export function encodeComment(text: string): string {
-  return text.split(/\r\n|\r|\n/).map((line) => (line === "" ? ":" : `: ${line}`)).join("\n") + "\n\n";
+  return (
+    text
+      .split(/\r\n|\r|\n/)
+      .map((line) => (line === "" ? ":" : `: ${line}`))
+      .join("\n") + "\n\n"
+  );
 }
 
 /**

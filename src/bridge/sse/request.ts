@@ -111,10 +111,11 @@ function decodeInput(method: BridgeMethod, query: URLSearchParams, maxMessageByt
     return fromJsonString(schema, json === "" ? "{}" : json);
   } catch (error) {
     // protobuf-es's messages name the field and the problem, never server internals.
-    throw invalid(`message is not a valid ${schema.typeName} in ${encoding === "proto" ? "Protobuf binary" : "proto3 JSON"}: ${error instanceof Error ? error.message : String(error)}`);
+    throw invalid(
+      `message is not a valid ${schema.typeName} in ${encoding === "proto" ? "Protobuf binary" : "proto3 JSON"}: ${error instanceof Error ? error.message : String(error)}`,
+    );
   }
 }
-
 
 /**
  * The auth interceptor reads only `authorization`; a browser's cookie or

@@ -72,7 +72,12 @@ export function createWebSocketBridge(context: MountContext): Mount {
       deflate: negotiatedDeflate(deflateAnswers.get(req), config.wsCompressionThresholdBytes, metrics.websocketDeflated),
       logger,
       metrics,
-      limits: { maxCalls: config.wsMaxCalls, maxMessageBytes: config.maxMessageBytes, maxBufferedBytes: config.wsMaxBufferedBytes, maxStallMs: config.idleTimeoutMs },
+      limits: {
+        maxCalls: config.wsMaxCalls,
+        maxMessageBytes: config.maxMessageBytes,
+        maxBufferedBytes: config.wsMaxBufferedBytes,
+        maxStallMs: config.idleTimeoutMs,
+      },
       handshakeToken: findBearerToken(requestHeaders(req), url.searchParams),
       url: redactUrl(url.pathname + url.search),
       onClosed() {
@@ -143,4 +148,3 @@ export function originAllowed(req: IncomingMessage, allowedOrigins: readonly str
     return false; // "null" and other opaque origins
   }
 }
-

@@ -371,5 +371,10 @@ export function createWebSocketConnection(options: WebSocketConnectionOptions): 
 
 function truncate(reason: string): string {
   const bytes = Buffer.from(reason);
-  return bytes.length <= maxCloseReasonBytes ? reason : bytes.subarray(0, maxCloseReasonBytes).toString().replace(/\uFFFD$/, "");
+  return bytes.length <= maxCloseReasonBytes
+    ? reason
+    : bytes
+        .subarray(0, maxCloseReasonBytes)
+        .toString()
+        .replace(/\uFFFD$/, "");
 }

@@ -1,9 +1,5 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import {
-  ClientFrameSchema,
-  ServerFrameSchema,
-  type ClientFrame,
-} from "../../../gen/rivulet/bridge/v1/bridge_pb.js";
+import { ClientFrameSchema, ServerFrameSchema, type ClientFrame } from "../../../gen/rivulet/bridge/v1/bridge_pb.js";
 import { WebSocketCloseCode } from "../../wire/websocket-close-codes.js";
 import type { ErrorJson } from "../../wire/error-json.js";
 

@@ -103,7 +103,15 @@ export async function createRedisBroker(options: RedisBrokerOptions): Promise<Re
   await Promise.all([readyOf(command), readyOf(blocking)].map((ready) => withTimeout(ready, options.connectTimeoutMs ?? 5000)));
 
   const stop = new AbortController();
-  const live = createRedisLiveReader({ command, blocking, keys, instanceId, blockMs: liveBlockMs, touchIntervalMs: options.touchIntervalMs, signal: stop.signal });
+  const live = createRedisLiveReader({
+    command,
+    blocking,
+    keys,
+    instanceId,
+    blockMs: liveBlockMs,
+    touchIntervalMs: options.touchIntervalMs,
+    signal: stop.signal,
+  });
 
   return {
     instanceId,
