@@ -1,5 +1,6 @@
 import type { DescMessage, DescMethodStreaming, DescMethodUnary, MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, type StreamResponse, type Transport, type UnaryResponse } from "@connectrpc/connect";
+import { onlyRequest, streamResponse } from "./server-stream.js";
 import { createSseClient, type SseClientOptions } from "./sse.js";
 
 /** An SSE client's options, and where unary calls go. */
@@ -44,22 +45,10 @@ export function createSseTransport(options: SseTransportOptions): Transport {
       if (method.methodKind !== "server_streaming") {
         throw new ConnectError(`${method.parent.typeName}/${method.name} is ${method.methodKind}: SSE carries server streams only`, Code.Unimplemented);
       }
-      let request: MessageInitShape<I> | undefined;
-      for await (const message of input) {
-        request = message;
-        break;
-      }
-      if (request === undefined) throw new ConnectError("a server-streaming call needs one request message", Code.InvalidArgument);
+      const request = await onlyRequest(input);
       const deadline = timeoutMs !== undefined && timeoutMs > 0 ? AbortSignal.timeout(timeoutMs) : undefined;
       const signals = [signal, deadline].filter((s): s is AbortSignal => s !== undefined);
-      return {
-        stream: true,
-        service: method.parent,
-        method,
-        header: new Headers(),
-        trailer: new Headers(),
-        message: client.subscribe(method, request, { signal: signals.length > 0 ? AbortSignal.any(signals) : undefined, headers: header }),
-      };
+      return streamResponse(method, client.subscribe(method, request, { signal: signals.length > 0 ? AbortSignal.any(signals) : undefined, headers: header }));
     },
   };
 }

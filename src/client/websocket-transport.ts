@@ -13,6 +13,7 @@ import {
 import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type StreamResponse, type Transport, type UnaryResponse } from "@connectrpc/connect";
 import { callLifetime } from "./call-lifetime.js";
+import { onlyRequest, streamResponse } from "./server-stream.js";
 import { canRefreshToken, currentToken, type TokenSource } from "./token-source.js";
 import { ensureIdempotencyKey, isResumable, resumeRequest } from "./websocket-resume.js";
 import { backoffDelay, backoffOptions } from "../wire/backoff.js";
@@ -153,21 +154,9 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): We
       if (method.methodKind !== "server_streaming") {
         throw new ConnectError(`${fullName(method)}: only unary and server-streaming methods are served over the WebSocket`, Code.Unimplemented);
       }
-      let first: Message | undefined;
-      for await (const message of input) {
-        first = create(method.input, message);
-        break;
-      }
-      if (first === undefined) throw new ConnectError("a server-streaming call needs one request message", Code.InvalidArgument);
+      const first = create(method.input, await onlyRequest(input));
       const responses = openStream(method, first, signal, timeoutMs, headerRecord(header));
-      return {
-        stream: true,
-        service: method.parent,
-        method,
-        header: new Headers(),
-        trailer: new Headers(),
-        message: responses as AsyncIterable<MessageShape<O>>,
-      };
+      return streamResponse(method, responses as AsyncIterable<MessageShape<O>>);
     },
   };
 

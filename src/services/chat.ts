@@ -1,4 +1,4 @@
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { create, fromBinary } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { Entry } from "../broker/broker.js";
@@ -10,8 +10,8 @@ import { createCompletions } from "./completions.js";
 import { gapOf } from "./gap.js";
 import { newId, type ServiceDeps } from "./service-deps.js";
 import { startOf, streamTopic } from "./topic-stream.js";
+import { publishOnce } from "./publish-once.js";
 import { checkIdempotencyKey, checkName, checkText } from "./validate.js";
-import { encodeCursor } from "../broker/cursor.js";
 
 /** The broker topic of a chat room. */
 export function roomTopic(room: string): string {
@@ -38,14 +38,12 @@ export function createChatService(deps: ServiceDeps): ServiceImpl<typeof ChatSer
         text: request.text,
         sentAt: timestampNow(),
       });
-      const { entry } = await deps.broker.publish(topic, toBinary(ChatMessageSchema, message), {
-        retention: deps.retention,
-        dedupe: request.idempotencyKey
-          ? { key: `chat.send/${encodeURIComponent(identity.userId)}/${request.idempotencyKey}`, ttlMs: deps.idempotencyTtlMs }
-          : undefined,
+      const { stored, cursor } = await publishOnce(deps, topic, ChatMessageSchema, message, {
+        method: "chat.send",
+        caller: identity.userId,
+        key: request.idempotencyKey,
       });
-      const stored = fromBinary(ChatMessageSchema, entry.data);
-      stored.cursor = encodeCursor(topic, entry.position);
+      stored.cursor = cursor;
       return { message: stored };
     },
 

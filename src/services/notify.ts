@@ -1,8 +1,7 @@
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { create, fromBinary } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import type { Entry } from "../broker/broker.js";
-import { encodeCursor } from "../broker/cursor.js";
 import { identityOf, requireRole } from "../auth/identity.js";
 import { streamPolicyOf } from "../wire/stream-policy.js";
 import { NotificationSchema, NotificationService, SubscribeResponseSchema, type SubscribeResponse } from "../../gen/rivulet/notify/v1/notify_pb.js";
@@ -10,6 +9,7 @@ import { GapSchema } from "../../gen/rivulet/stream/v1/gap_pb.js";
 import { gapOf } from "./gap.js";
 import { newId, type ServiceDeps } from "./service-deps.js";
 import { startOf, streamTopic } from "./topic-stream.js";
+import { publishOnce } from "./publish-once.js";
 import { checkIdempotencyKey, checkName, checkText } from "./validate.js";
 
 /** The broker topic of one user's notifications. */
@@ -47,14 +47,12 @@ export function createNotificationService(deps: ServiceDeps): ServiceImpl<typeof
         data: request.data,
         createdAt: timestampNow(),
       });
-      const { entry } = await deps.broker.publish(topic, toBinary(NotificationSchema, notification), {
-        retention: deps.retention,
-        dedupe: request.idempotencyKey
-          ? { key: `notify.publish/${encodeURIComponent(identity.userId)}/${request.idempotencyKey}`, ttlMs: deps.idempotencyTtlMs }
-          : undefined,
+      const { stored, cursor } = await publishOnce(deps, topic, NotificationSchema, notification, {
+        method: "notify.publish",
+        caller: identity.userId,
+        key: request.idempotencyKey,
       });
-      const stored = fromBinary(NotificationSchema, entry.data);
-      stored.cursor = encodeCursor(userTopic(stored.userId), entry.position);
+      stored.cursor = cursor;
       return { notification: stored };
     },
 
