@@ -55,77 +55,98 @@ export interface SubscriberBuffer {
  * when `bufferSize` items, of either kind, are held.
  */
 export function createSubscriberBuffer<T>(options: SubscriberBufferOptions<T>): SubscriberBuffer {
-  const { itemOf, take, congested, drained, fail, bufferSize } = options;
-  const conflate = options.policy === "conflate";
-  let pending: T[] = [];
-  let waiting = false;
-  let closed = false;
-  /** Resolves `ready()`'s promise: the held items were all taken, or the buffer closed. */
-  let emptied: (() => void) | undefined;
-  let whenEmptied: Promise<void> | undefined;
+  return new Buffered(options);
+}
 
-  const release = () => {
-    const resolve = emptied;
-    emptied = undefined;
-    whenEmptied = undefined;
-    resolve?.();
-  };
-  const flush = () => {
-    waiting = false;
+/**
+ * One per stream, so a class: its methods live once on the prototype, where
+ * closures would cost every idle stream a function object each (the idle
+ * bench counts heap bytes per connection). It is its own hub subscriber.
+ */
+class Buffered<T> implements SubscriberBuffer, HubSubscriber {
+  readonly from: ReadFrom;
+  readonly policy: SlowConsumerPolicy;
+  private pending: T[] = [];
+  private waiting = false;
+  private closed = false;
+  /** Resolves `ready()`'s promise: the held items were all taken, or the buffer closed. */
+  private emptied: (() => void) | undefined;
+  private whenEmptied: Promise<void> | undefined;
+
+  constructor(private readonly options: SubscriberBufferOptions<T>) {
+    this.from = options.from;
+    this.policy = options.policy;
+  }
+
+  get subscriber(): HubSubscriber {
+    return this;
+  }
+
+  get size(): number {
+    return this.pending.length;
+  }
+
+  event(event: SubscriptionEvent, replay: boolean): void {
+    if (this.closed) return;
+    const { options } = this;
+    const item = options.itemOf(event);
+    if (this.pending.length === 0 && !options.congested()) return options.take(item);
+    if (this.policy === "conflate") {
+      this.pending = [item];
+    } else if (!replay && this.pending.length >= options.bufferSize) {
+      // Thrown: the hub drops this subscriber and tells it through `fail`.
+      throw new ConnectError("subscriber too slow: buffer full; resume from the last cursor", Code.ResourceExhausted);
+    } else {
+      this.pending.push(item);
+    }
+    this.wait();
+  }
+
+  ready(): Promise<void> | undefined {
+    if (this.closed) return undefined;
+    if (!this.options.congested()) this.flush();
+    if (this.pending.length === 0) return undefined;
+    this.wait();
+    this.whenEmptied ??= new Promise<void>((resolve) => (this.emptied = resolve));
+    return this.whenEmptied;
+  }
+
+  fail(error: unknown): void {
+    this.options.fail(error);
+  }
+
+  flush(): void {
+    this.waiting = false;
+    const { options } = this;
     try {
-      while (!closed && pending.length > 0) {
-        if (congested()) return wait();
-        take(pending.shift()!);
+      while (!this.closed && this.pending.length > 0) {
+        if (options.congested()) return this.wait();
+        options.take(this.pending.shift()!);
       }
     } catch (error) {
       // Runs from a drain callback too: a throw must end this subscription, not the process.
-      fail(error);
+      options.fail(error);
       return;
     }
-    if (pending.length === 0) release();
-  };
-  const wait = () => {
-    if (waiting || closed) return;
-    waiting = true;
-    void drained().then(flush);
-  };
+    if (this.pending.length === 0) this.release();
+  }
 
-  return {
-    subscriber: {
-      from: options.from,
-      policy: options.policy,
-      event(event, replay) {
-        if (closed) return;
-        const item = itemOf(event);
-        if (pending.length === 0 && !congested()) return take(item);
-        if (conflate) {
-          pending = [item];
-        } else if (!replay && pending.length >= bufferSize) {
-          // Thrown: the hub drops this subscriber and tells it through `fail`.
-          throw new ConnectError("subscriber too slow: buffer full; resume from the last cursor", Code.ResourceExhausted);
-        } else {
-          pending.push(item);
-        }
-        wait();
-      },
-      ready() {
-        if (closed) return undefined;
-        if (!congested()) flush();
-        if (pending.length === 0) return undefined;
-        wait();
-        whenEmptied ??= new Promise<void>((resolve) => (emptied = resolve));
-        return whenEmptied;
-      },
-      fail,
-    },
-    get size() {
-      return pending.length;
-    },
-    flush,
-    close() {
-      closed = true;
-      pending = [];
-      release();
-    },
-  };
+  close(): void {
+    this.closed = true;
+    this.pending = [];
+    this.release();
+  }
+
+  private wait(): void {
+    if (this.waiting || this.closed) return;
+    this.waiting = true;
+    void this.options.drained().then(() => this.flush());
+  }
+
+  private release(): void {
+    const resolve = this.emptied;
+    this.emptied = undefined;
+    this.whenEmptied = undefined;
+    resolve?.();
+  }
 }

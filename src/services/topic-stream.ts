@@ -2,9 +2,9 @@ import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
 import type { Message } from "@bufbuild/protobuf";
 import type { Entry, ReadFrom } from "../broker/broker.js";
 import { decodeCursor, encodeCursor } from "../broker/cursor.js";
-import { createSubscriberBuffer } from "../broker/subscriber-buffer.js";
+import { createSubscriberBuffer, type SubscriberBuffer, type SubscriberBufferOptions } from "../broker/subscriber-buffer.js";
 import { subscribe } from "../broker/subscription.js";
-import type { SubscriptionEvent } from "../broker/subscription-event.js";
+import type { SlowConsumerPolicy, SubscriptionEvent } from "../broker/subscription-event.js";
 import type { TopicHub } from "../broker/topic-hub.js";
 import type { StreamPolicy } from "../wire/stream-policy.js";
 import { streamControlsKey } from "../call/stream-controls.js";
@@ -120,55 +120,94 @@ interface StreamEnd {
  * rejects when it fails or the call ends.
  */
 function streamToSink<R extends Message>(options: TopicStreamOptions<R>, sink: ResponseSink, signal: AbortSignal, ending: StreamEnd): Promise<void> {
-  // What the stream keeps, named one by one: its closures must not hold
-  // `options`, whose `context` is the call's whole handler context.
-  const { hub, topic, from, bufferSize, until } = options;
-  const policy = options.policy.slowConsumer;
-  const respond = responder(options);
   return new Promise<void>((resolve, reject) => {
     if (signal.aborted) {
       ending.release();
       return reject(ConnectError.from(signal.reason, Code.Canceled));
     }
-    let cancelTimer = (): void => undefined;
-    let done = false;
-    // Replaced by the hub's detach once attached; `finish` may run before (an aborted call).
-    let detach = (): void => undefined;
-
-    const finish = (error?: unknown) => {
-      if (done) return;
-      done = true;
-      buffer.close();
-      detach();
-      cancelTimer();
-      signal.removeEventListener("abort", onAbort);
-      ending.release();
-      if (error === undefined) resolve();
-      else reject(error);
-    };
-    // Ending with the abort reason lets the caller tell a shutdown (`unavailable`) from a finished stream.
-    const onAbort = () => finish(ConnectError.from(signal.reason, Code.Canceled));
-    const buffer = createSubscriberBuffer<R>({
-      from,
-      policy,
-      bufferSize,
-      itemOf: respond,
-      take(response) {
-        sink.send(response);
-        if (until?.(response)) finish();
-      },
-      congested: () => sink.congested(),
-      drained: () => sink.drained(),
-      fail: finish,
-    });
-
-    signal.addEventListener("abort", onAbort, { once: true });
-    const deadline = ending.end;
-    if (deadline) {
-      cancelTimer = timerAt(deadline.at, () => finish(deadline.error()));
-      if (done) return;
-    }
-    detach = hub.attach(topic, buffer.subscriber);
-    if (done) detach();
+    new SinkStream(options, sink, signal, ending, resolve, reject).start(options.hub, options.topic);
   });
+}
+
+/**
+ * One stream feeding its call's sink, and the consumer of its slow-consumer
+ * buffer. A class because every open stream has one: its methods live once
+ * on the prototype instead of as closures per stream. What it keeps is named
+ * field by field: nothing here may hold `options`, whose `context` is the
+ * call's whole handler context.
+ */
+class SinkStream<R extends Message> implements SubscriberBufferOptions<R> {
+  readonly from: ReadFrom;
+  readonly policy: SlowConsumerPolicy;
+  readonly bufferSize: number;
+  private readonly respond: (event: SubscriptionEvent) => R;
+  private readonly until: ((response: R) => boolean) | undefined;
+  private readonly buffer: SubscriberBuffer;
+  /** Ending with the abort reason lets the caller tell a shutdown (`unavailable`) from a finished stream. */
+  private readonly onAbort = () => this.fail(ConnectError.from(this.signal.reason, Code.Canceled));
+  private cancelTimer: (() => void) | undefined;
+  /** The hub's detach once attached; `fail` may run before (an aborted call). */
+  private detach: (() => void) | undefined;
+  private done = false;
+
+  constructor(
+    options: TopicStreamOptions<R>,
+    private readonly sink: ResponseSink,
+    private readonly signal: AbortSignal,
+    private readonly ending: StreamEnd,
+    private readonly resolve: () => void,
+    private readonly reject: (error: unknown) => void,
+  ) {
+    this.from = options.from;
+    this.policy = options.policy.slowConsumer;
+    this.bufferSize = options.bufferSize;
+    this.respond = responder(options);
+    this.until = options.until;
+    this.buffer = createSubscriberBuffer<R>(this);
+  }
+
+  start(hub: TopicHub, topic: string): void {
+    this.signal.addEventListener("abort", this.onAbort, { once: true });
+    const deadline = this.ending.end;
+    if (deadline) {
+      this.cancelTimer = timerAt(deadline.at, () => this.fail(deadline.error()));
+      if (this.done) return;
+    }
+    const detach = hub.attach(topic, this.buffer.subscriber);
+    if (this.done) detach();
+    else this.detach = detach;
+  }
+
+  itemOf(event: SubscriptionEvent): R {
+    return this.respond(event);
+  }
+
+  take(response: R): void {
+    this.sink.send(response);
+    if (this.until?.(response)) this.finish(undefined);
+  }
+
+  congested(): boolean {
+    return this.sink.congested();
+  }
+
+  drained(): Promise<void> {
+    return this.sink.drained();
+  }
+
+  fail(error: unknown): void {
+    this.finish(error);
+  }
+
+  private finish(error: unknown): void {
+    if (this.done) return;
+    this.done = true;
+    this.buffer.close();
+    this.detach?.();
+    this.cancelTimer?.();
+    this.signal.removeEventListener("abort", this.onAbort);
+    this.ending.release();
+    if (error === undefined) this.resolve();
+    else this.reject(error);
+  }
 }
