@@ -8,22 +8,21 @@ import type { EventEmitter } from "node:events";
  */
 export const flushThresholdBytes = 64 * 1024;
 
-/** Where a batched writer's batches go: a response body, a socket. */
+/**
+ * Where a batched writer's batches go: a response body, a socket. Usually the
+ * owner itself (the SSE writer, the RPC stream writer, a WebSocket's outbox),
+ * hence the distinct method names: one object per connection, with its methods
+ * on a prototype, rather than an object of closures beside it.
+ */
 export interface WriteTarget {
-  /** Writes one chunk; false when the target is behind: `drained()` says when it caught up. */
-  write(chunk: Uint8Array): boolean;
+  /** Writes one chunk; false when the target is behind: `batchDrained()` says when it caught up. */
+  writeBatch(chunk: Uint8Array): boolean;
   /** Resolves once the target took what it holds, or closed. */
-  drained(): Promise<void>;
-}
-
-/** How a batched writer reads its stream's state. */
-export interface BatchedWriterOptions {
-  /** The stream written to: its 'error' is ignored (a failed write; 'close' follows) and its 'close' discards the queue. */
-  readonly stream: EventEmitter;
-  /** Whether the target still takes bytes; a flush while it does not drops what is queued (a WebSocket past OPEN). */
-  readonly open?: () => boolean;
-  /** Backpressure measured by the transport instead of by `write` returning false (ws's `bufferedAmount` past a bound). */
-  readonly congested?: () => boolean;
+  batchDrained(): Promise<void>;
+  /** Whether the target still takes bytes; a flush while it does not drops what is queued (a WebSocket past OPEN). Always, when absent. */
+  batchOpen?(): boolean;
+  /** Backpressure measured by the target instead of by `writeBatch` returning false (ws's `bufferedAmount` past a bound). */
+  batchCongested?(): boolean;
 }
 
 /**
@@ -59,9 +58,13 @@ export interface BatchedWriter {
   readonly writtenBytes: number;
 }
 
-/** Creates the batched writer of one connection or response. */
-export function createBatchedWriter(target: WriteTarget, options: BatchedWriterOptions): BatchedWriter {
-  return new Writer(target, options);
+/**
+ * Creates the batched writer of one connection or response. It ignores
+ * `stream`'s 'error' (a failed write; 'close' follows) and discards its queue
+ * on its 'close'.
+ */
+export function createBatchedWriter(target: WriteTarget, stream: EventEmitter): BatchedWriter {
+  return new Writer(target, stream);
 }
 
 /** Writers with blocks waiting for the end of the turn. */
@@ -103,10 +106,10 @@ class Writer implements BatchedWriter {
 
   constructor(
     private readonly target: WriteTarget,
-    private readonly options: BatchedWriterOptions,
+    stream: EventEmitter,
   ) {
-    options.stream.on("error", ignore);
-    options.stream.once("close", () => this.discard());
+    stream.on("error", ignore);
+    stream.once("close", () => this.discard());
   }
 
   write(block: Uint8Array): void {
@@ -131,10 +134,10 @@ class Writer implements BatchedWriter {
 
   flush(): void {
     const chunk = this.take();
-    if (chunk === undefined || this.options.open?.() === false) return;
+    if (chunk === undefined || this.target.batchOpen?.() === false) return;
     this.writtenBytes += chunk.length;
     // The promise is kept in `waiting` for `drained()`; it never rejects.
-    if (!this.target.write(chunk)) void this.wait();
+    if (!this.target.writeBatch(chunk)) void this.wait();
   }
 
   finish(last: Uint8Array): Uint8Array;
@@ -155,13 +158,13 @@ class Writer implements BatchedWriter {
   }
 
   congested(): boolean {
-    return this.options.congested ? this.options.congested() : this.waiting !== undefined;
+    return this.target.batchCongested ? this.target.batchCongested() : this.waiting !== undefined;
   }
 
   drained(): Promise<void> {
     if (this.waiting) return this.waiting;
     // A transport that measures its own congestion may be behind with no write of ours refused (ws's pings).
-    if (this.options.congested?.()) return this.wait();
+    if (this.target.batchCongested?.()) return this.wait();
     return Promise.resolve();
   }
 
@@ -180,7 +183,7 @@ class Writer implements BatchedWriter {
   }
 
   private wait(): Promise<void> {
-    this.waiting ??= this.target.drained().then(() => {
+    this.waiting ??= this.target.batchDrained().then(() => {
       this.waiting = undefined;
     });
     return this.waiting;

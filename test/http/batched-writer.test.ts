@@ -1,6 +1,6 @@
 import { EventEmitter } from "node:events";
 import { describe, expect, it } from "vitest";
-import { createBatchedWriter, flushThresholdBytes, type BatchedWriterOptions, type WriteTarget } from "../../src/http/batched-writer.js";
+import { createBatchedWriter, flushThresholdBytes, type WriteTarget } from "../../src/http/batched-writer.js";
 
 /** A target that records every chunk written to it and says "behind" while `full`; `drain()` catches it up. */
 interface RecordingTarget extends WriteTarget {
@@ -14,11 +14,11 @@ function recordingTarget(): RecordingTarget {
   const target: RecordingTarget = {
     chunks: [],
     full: false,
-    write(chunk) {
+    writeBatch(chunk) {
       target.chunks.push(chunk);
       return !target.full;
     },
-    drained: () => new Promise<void>((resolve) => (resolveDrain = resolve)),
+    batchDrained: () => new Promise<void>((resolve) => (resolveDrain = resolve)),
     drain() {
       target.full = false;
       resolveDrain?.();
@@ -31,9 +31,11 @@ function recordingTarget(): RecordingTarget {
 const endOfTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 const text = (chunk: Uint8Array | undefined) => Buffer.from(chunk ?? []).toString();
 
-function writerOn(target: WriteTarget, options: Partial<BatchedWriterOptions> = {}) {
+/** A writer on `target`, with the target's own open and congestion signals when given. */
+function writerOn(target: WriteTarget, signals: { open?: () => boolean; congested?: () => boolean } = {}) {
   const stream = new EventEmitter();
-  return { stream, writer: createBatchedWriter(target, { stream, ...options }) };
+  const withSignals: WriteTarget = Object.assign(target, { batchOpen: signals.open, batchCongested: signals.congested });
+  return { stream, writer: createBatchedWriter(withSignals, stream) };
 }
 
 describe("batched writer", () => {

@@ -3,9 +3,9 @@ import type { ConnectError } from "@connectrpc/connect";
 // connect-es internals: pinned exactly, guarded by test/platform/pinned-internals.test.ts (docs/development.md, "Pinned versions").
 import { endStreamFlag, endStreamToJson } from "@connectrpc/connect/protocol-connect";
 import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
-import { createBatchedWriter, type BatchedWriter } from "../../http/batched-writer.js";
+import { createBatchedWriter, type BatchedWriter, type WriteTarget } from "../../http/batched-writer.js";
+import { drainedOrClosed } from "../../http/drained.js";
 import type { HttpResponse } from "../../http/mount.js";
-import { createIdentityBody } from "../../http/response-body.js";
 import { writeHead } from "../../http/write-head.js";
 import type { EnvelopeEncoding } from "../encodings.js";
 
@@ -30,7 +30,7 @@ export function createRpcStreamWriter(res: HttpResponse, protocol: Protocol, enc
   return new StreamWriter(res, protocol, encoding);
 }
 
-class StreamWriter implements RpcStreamWriter {
+class StreamWriter implements RpcStreamWriter, WriteTarget {
   private headersSent = false;
   private readonly out: BatchedWriter;
 
@@ -39,17 +39,19 @@ class StreamWriter implements RpcStreamWriter {
     private readonly protocol: Protocol,
     readonly encoding: EnvelopeEncoding,
   ) {
-    const body = createIdentityBody(res);
-    this.out = createBatchedWriter(
-      {
-        write: (chunk) => {
-          this.sendHeaders();
-          return body.write(chunk);
-        },
-        drained: body.drained,
-      },
-      { stream: res },
-    );
+    this.out = createBatchedWriter(this, res);
+  }
+
+  /** WriteTarget: headers on the first batch, then the batch. */
+  writeBatch(chunk: Uint8Array): boolean {
+    this.sendHeaders();
+    // Both response classes take a Buffer; TypeScript cannot call the union of their overloads.
+    return (this.res as { write(chunk: Uint8Array): boolean }).write(chunk);
+  }
+
+  /** WriteTarget: the response's next 'drain', or its 'close'. */
+  batchDrained(): Promise<void> {
+    return drainedOrClosed(this.res);
   }
 
   get closed(): boolean {

@@ -1,5 +1,5 @@
 import http2 from "node:http2";
-import { createBatchedWriter, flushThresholdBytes, type BatchedWriter } from "../../http/batched-writer.js";
+import { createBatchedWriter, flushThresholdBytes, type BatchedWriter, type WriteTarget } from "../../http/batched-writer.js";
 import { createGzipBody, createIdentityBody, type GzipBodyOptions, type ResponseBody } from "../../http/response-body.js";
 import { writeHead } from "../../http/write-head.js";
 import type { HttpResponse } from "../../http/mount.js";
@@ -86,7 +86,7 @@ export function createSseWriter(res: HttpResponse, options: SseWriterOptions): S
   return new SseWriterImpl(res, options);
 }
 
-class SseWriterImpl implements SseWriter {
+class SseWriterImpl implements SseWriter, WriteTarget {
   private status: "pending" | "open" | "closed" = "pending";
   /** The response's outgoing queue; its target is `body`, which exists from the 200 on. */
   private readonly out: BatchedWriter;
@@ -107,7 +107,7 @@ class SseWriterImpl implements SseWriter {
     private readonly options: SseWriterOptions,
   ) {
     // Nothing is queued before the 200 (`push` opens first), so the body is there by the first write.
-    this.out = createBatchedWriter({ write: (chunk) => this.body!.write(chunk), drained: () => this.body!.drained() }, { stream: res });
+    this.out = createBatchedWriter(this, res);
     this.holdTimer = setTimeout(() => {
       this.holdTimer = undefined;
       if (this.status === "pending") this.open();
@@ -117,6 +117,16 @@ class SseWriterImpl implements SseWriter {
 
   state(): "pending" | "open" | "closed" {
     return this.status;
+  }
+
+  /** WriteTarget: where the batched writer's batches go, the body (identity or gzip). */
+  writeBatch(chunk: Uint8Array): boolean {
+    return this.body!.write(chunk);
+  }
+
+  /** WriteTarget: the body caught up. */
+  batchDrained(): Promise<void> {
+    return this.body!.drained();
   }
 
   message(block: Buffer): void {

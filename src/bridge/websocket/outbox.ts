@@ -1,6 +1,6 @@
 import type { Duplex } from "node:stream";
 import type { WebSocket } from "ws";
-import { createBatchedWriter, type BatchedWriter } from "../../http/batched-writer.js";
+import { createBatchedWriter, type BatchedWriter, type WriteTarget } from "../../http/batched-writer.js";
 import { drainedOrClosed } from "../../http/drained.js";
 
 /**
@@ -21,12 +21,30 @@ import { drainedOrClosed } from "../../http/drained.js";
  * event.
  */
 export function createWebSocketOutbox(socket: WebSocket, transport: Duplex, maxBufferedBytes: number): BatchedWriter {
-  return createBatchedWriter(
-    { write: (chunk) => transport.write(chunk), drained: () => drainedOrClosed(transport) },
-    {
-      stream: socket,
-      open: () => socket.readyState === socket.OPEN,
-      congested: () => socket.bufferedAmount > maxBufferedBytes,
-    },
-  );
+  return createBatchedWriter(new SocketTarget(socket, transport, maxBufferedBytes), socket);
+}
+
+/** The socket as the batched writer's target: one object per socket, its methods on the prototype. */
+class SocketTarget implements WriteTarget {
+  constructor(
+    private readonly socket: WebSocket,
+    private readonly transport: Duplex,
+    private readonly maxBufferedBytes: number,
+  ) {}
+
+  writeBatch(chunk: Uint8Array): boolean {
+    return this.transport.write(chunk);
+  }
+
+  batchDrained(): Promise<void> {
+    return drainedOrClosed(this.transport);
+  }
+
+  batchOpen(): boolean {
+    return this.socket.readyState === this.socket.OPEN;
+  }
+
+  batchCongested(): boolean {
+    return this.socket.bufferedAmount > this.maxBufferedBytes;
+  }
 }
