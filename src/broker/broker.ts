@@ -72,6 +72,25 @@ export interface ReadResult {
   readonly gap?: GapReason;
 }
 
+/** A page of a topic's log read backwards from a position: see `Broker.readBefore`. */
+export interface PageResult {
+  /** The log's epoch and its last offset (0 for an empty log) when read. */
+  readonly head: Position;
+  /** The newest retained entries before the position, at most the read's limit, oldest first. */
+  readonly entries: readonly Entry[];
+  /**
+   * Whether an entry older than the page's oldest is still retained: false
+   * exactly when paging further back would return nothing.
+   */
+  readonly more: boolean;
+  /**
+   * Set when `before` belongs to another epoch (the log it named was lost);
+   * nothing is read then: the entries before it are gone, and the new log's
+   * are not "before" it in any sense a caller could rely on.
+   */
+  readonly gap?: Extract<GapReason, "epoch_changed">;
+}
+
 /** Receives a topic's live entries in log order, and errors of the live feed. */
 export interface Listener {
   entry(entry: Entry): void;
@@ -89,6 +108,12 @@ export interface Broker {
   publish(topic: string, data: Uint8Array, options?: PublishOptions): Promise<PublishResult>;
   /** Reads up to `limit` entries. Rejects with `invalid_argument` for a position ahead of the log. */
   read(topic: string, from: ReadFrom, limit: number): Promise<ReadResult>;
+  /**
+   * Reads backwards: the newest `limit` entries before `before` (before the
+   * head's next offset when undefined), oldest first. Rejects with
+   * `invalid_argument` for a position ahead of the log.
+   */
+  readBefore(topic: string, before: Position | undefined, limit: number): Promise<PageResult>;
   /** Starts the live feed for one listener; the returned function stops it. */
   listen(topic: string, listener: Listener): () => void;
   /** Whether storage is reachable now (readiness). */

@@ -1,6 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { createEpoch } from "./epoch.js";
-import type { Broker, Entry, Listener, Position, PublishOptions, PublishResult, ReadFrom, ReadResult, Retention } from "./broker.js";
+import type { Broker, Entry, Listener, PageResult, Position, PublishOptions, PublishResult, ReadFrom, ReadResult, Retention } from "./broker.js";
 
 export interface MemoryBrokerOptions {
   /** Retention for topics published without their own. */
@@ -125,6 +125,22 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): Broker {
       }
       const start = after.offset - first + 1;
       return Promise.resolve({ head, entries: entries.slice(start, start + limit) });
+    },
+
+    readBefore(name: string, before: Position | undefined, limit: number): Promise<PageResult> {
+      const topic = topicFor(name);
+      trim(topic, now());
+      const head: Position = { epoch: topic.epoch, offset: topic.lastOffset };
+      const entries = topic.entries;
+      if (before && before.epoch !== topic.epoch) return Promise.resolve({ head, entries: [], more: false, gap: "epoch_changed" });
+      if (before && before.offset > topic.lastOffset) {
+        return Promise.reject(new ConnectError("cursor is ahead of the stream", Code.InvalidArgument));
+      }
+      // Offsets are consecutive from the oldest retained entry: the page ends right before `before`'s index.
+      const first = entries[0]?.position.offset ?? topic.lastOffset + 1;
+      const end = before ? Math.min(entries.length, Math.max(0, before.offset - first)) : entries.length;
+      const start = Math.max(0, end - Math.max(0, limit));
+      return Promise.resolve({ head, entries: entries.slice(start, end), more: start > 0 });
     },
 
     listen(name: string, listener: Listener): () => void {

@@ -1,7 +1,8 @@
 import { create, fromBinary } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
-import type { ServiceImpl } from "@connectrpc/connect";
+import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import type { Entry } from "../broker/broker.js";
+import { decodeCursor, encodeCursor } from "../broker/cursor.js";
 import { identityOf } from "../auth/identity.js";
 import { streamPolicyOf } from "../wire/stream-policy.js";
 import { ChatMessageSchema, ChatService, SubscribeResponseSchema, type SubscribeResponse } from "../../gen/rivulet/chat/v1/chat_pb.js";
@@ -11,14 +12,19 @@ import { gapOf } from "./gap.js";
 import { newId, type ServiceDeps } from "./service-deps.js";
 import { startOf, streamTopic } from "./topic-stream.js";
 import { publishOnce } from "./publish-once.js";
-import { checkIdempotencyKey, checkName, checkText } from "./validate.js";
+import { checkIdempotencyKey, checkName, checkText, pageLimit } from "./validate.js";
 
 /** The broker topic of a chat room. */
 export function roomTopic(room: string): string {
   return `chat.room/${room}`;
 }
 
-/** ChatService: rooms (Send, Subscribe) and streamed completions (Complete, CancelCompletion). */
+/** The most messages one History page holds (DESIGN.md, "History pages"). */
+const historyMaxLimit = 100;
+/** The page size of a History request that gives none. */
+const historyDefaultLimit = 50;
+
+/** ChatService: rooms (Send, Subscribe, History) and streamed completions (Complete, CancelCompletion). */
 export function createChatService(deps: ServiceDeps): ServiceImpl<typeof ChatService> {
   const subscribePolicy = streamPolicyOf(ChatService.method.subscribe);
   const responses = new WeakMap<Entry, SubscribeResponse>();
@@ -68,6 +74,29 @@ export function createChatService(deps: ServiceDeps): ServiceImpl<typeof ChatSer
           return create(SubscribeResponseSchema, { cursor, event: { case: "message", value: message } });
         },
       });
+    },
+
+    async history(request, context) {
+      identityOf(context);
+      checkName("room", request.room);
+      const limit = pageLimit("limit", request.limit, historyMaxLimit, historyDefaultLimit);
+      const topic = roomTopic(request.room);
+      // access: read
+      // A bad cursor is invalid_argument, as for Subscribe: malformed, another room's, or ahead of the log.
+      const before = request.before === "" ? undefined : decodeCursor(topic, request.before);
+      const page = await deps.broker.readBefore(topic, before, limit);
+      if (page.gap) {
+        // The log the cursor named is gone (docs/semantics.md, "History pages"): an empty page would
+        // read as "no older messages", while the client's messages are from a log that no longer exists.
+        throw new ConnectError("the room's history was lost since this cursor was issued: page again from the newest (empty before)", Code.FailedPrecondition);
+      }
+      const messages = page.entries.map((entry) => {
+        const message = fromBinary(ChatMessageSchema, entry.data);
+        message.cursor = encodeCursor(topic, entry.position);
+        return message;
+      });
+      const oldest = page.entries[0];
+      return { messages, nextBefore: page.more && oldest ? encodeCursor(topic, oldest.position) : "" };
     },
 
     complete: (request, context) => completions.complete(request, context),

@@ -45,6 +45,15 @@ export function checkRange(field: string, value: number, min: number, max: numbe
   if (!(value >= min && value <= max)) throw invalid(`${field} must be between ${min} and ${max}`);
 }
 
+/**
+ * A page size of 1 to `max`: 0, which proto3 cannot tell from unset, means
+ * `fallback`. Returns the size to use.
+ */
+export function pageLimit(field: string, value: number, max: number, fallback: number): number {
+  if (value > max) throw invalid(`${field} must be at most ${max}`);
+  return value === 0 ? fallback : value;
+}
+
 /** Counts code points, stopping early at `stopAt`. */
 function codePoints(value: string, stopAt: number): number {
   if (value.length < stopAt) {

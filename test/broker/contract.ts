@@ -203,6 +203,79 @@ export function describeBrokerContract(name: string, factory: BrokerFactory): vo
       expect(result.entries.map(text)).toEqual(["after"]);
     });
 
+    it("reads backwards in pages before a position, oldest first, saying whether older entries remain", async () => {
+      const published: Entry[] = [];
+      for (let i = 1; i <= 7; i++) published.push((await broker.publish("t", bytes(`m${i}`))).entry);
+      const at = (offset: number) => published[offset - 1]!.position;
+      const newest = await broker.readBefore("t", undefined, 3);
+      expect(newest.head).toEqual(at(7));
+      expect(newest.gap).toBeUndefined();
+      expect(newest.entries.map(text)).toEqual(["m5", "m6", "m7"]);
+      expect(newest.entries.map((entry) => entry.position)).toEqual([at(5), at(6), at(7)]);
+      expect(newest.more).toBe(true);
+      const middle = await broker.readBefore("t", at(5), 3);
+      expect([offsets(middle.entries), middle.more]).toEqual([[2, 3, 4], true]);
+      const oldest = await broker.readBefore("t", at(2), 3);
+      expect([offsets(oldest.entries), oldest.more]).toEqual([[1], false]);
+      // A page that ends exactly at the oldest entry says so: no empty page is needed to find out.
+      const exact = await broker.readBefore("t", at(4), 3);
+      expect([offsets(exact.entries), exact.more]).toEqual([[1, 2, 3], false]);
+      const none = await broker.readBefore("t", at(1), 3);
+      expect(none).toEqual({ head: at(7), entries: [], more: false });
+      expect((await broker.readBefore("t", undefined, 10)).entries.map(text)).toEqual(published.map(text));
+      const all = await broker.readBefore("t", undefined, 7);
+      expect([all.entries.length, all.more]).toEqual([7, false]);
+    });
+
+    it("reads backwards from the head of a topic never published to as empty", async () => {
+      const empty = await broker.readBefore("fresh", undefined, 5);
+      expect(empty.entries).toEqual([]);
+      expect(empty.more).toBe(false);
+      expect(empty.head.offset).toBe(0);
+      // The head of an empty log (offset 0) is a position too: nothing is before it.
+      expect(await broker.readBefore("fresh", empty.head, 5)).toEqual({ head: empty.head, entries: [], more: false });
+    });
+
+    it("reads backwards no further than retention keeps, by count and by age", async () => {
+      // An age far above the test's own duration: Redis expires the topic's keys by it, in real time.
+      await open({ maxCount: 3, maxAgeMs: 60_000 });
+      const start = clock;
+      const published: Entry[] = [];
+      for (let i = 1; i <= 5; i++) published.push((await broker.publish("t", bytes(`m${i}`))).entry);
+      const at = (offset: number) => published[offset - 1]!.position;
+      const newest = await broker.readBefore("t", undefined, 2);
+      expect([offsets(newest.entries), newest.more]).toEqual([[4, 5], true]);
+      const last = await broker.readBefore("t", at(4), 2);
+      expect([offsets(last.entries), last.more]).toEqual([[3], false]);
+      // A position retention dropped is still a position: nothing retained is older.
+      expect(await broker.readBefore("t", at(2), 2)).toEqual({ head: at(5), entries: [], more: false });
+      clock = start + 30_000;
+      published.push((await broker.publish("t", bytes("m6"))).entry); // count keeps m4..m6
+      clock = start + 60_000; // m4 and m5 are now exactly 60 s old: gone on read
+      const aged = await broker.readBefore("t", undefined, 10);
+      expect([offsets(aged.entries), aged.more]).toEqual([[6], false]);
+      expect(await broker.readBefore("t", at(6), 10)).toEqual({ head: at(6), entries: [], more: false });
+    });
+
+    it("rejects a position ahead of the log with invalid_argument when reading backwards", async () => {
+      const { entry } = await broker.publish("t", bytes("m1"));
+      const error = await broker.readBefore("t", { epoch: entry.position.epoch, offset: 2 }, 10).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ConnectError);
+      expect((error as ConnectError).code).toBe(Code.InvalidArgument);
+    });
+
+    it("answers a position from another epoch with an epoch_changed gap and no entries when reading backwards", async () => {
+      const old = (await broker.publish("t", bytes("before"))).entry.position;
+      const other = await broker.readBefore("t", { epoch: "another", offset: 1 }, 10);
+      expect(other).toEqual({ head: old, entries: [], more: false, gap: "epoch_changed" });
+      broker = await subject.loseData();
+      const { entry } = await broker.publish("t", bytes("after"));
+      const lost = await broker.readBefore("t", old, 10);
+      expect(lost).toEqual({ head: entry.position, entries: [], more: false, gap: "epoch_changed" });
+      // From the newest, the new log reads as any other.
+      expect((await broker.readBefore("t", undefined, 10)).entries.map(text)).toEqual(["after"]);
+    });
+
     it("deduplicates a key within its ttl, returning the original entry", async () => {
       const dedupe = { key: "k1", ttlMs: 60_000 };
       const first = await broker.publish("t", bytes("original"), { dedupe });

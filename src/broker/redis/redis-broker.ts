@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { Redis, ReplyError, type RedisOptions } from "ioredis";
-import type { Broker, Entry, GapReason, PublishOptions, PublishResult, ReadFrom, ReadResult, Retention } from "../broker.js";
+import type { Broker, Entry, GapReason, PageResult, Position, PublishOptions, PublishResult, ReadFrom, ReadResult, Retention } from "../broker.js";
 import { createEpoch } from "../epoch.js";
 import { backoffDelay, type BackoffOptions } from "../../wire/backoff.js";
 import { parseStreamEntry, type RawStreamEntry } from "./entry.js";
@@ -174,6 +174,32 @@ export async function createRedisBroker(options: RedisBrokerOptions): Promise<Re
       const head = { epoch: headEpoch.toString("utf8"), offset: headOffset };
       const gap: GapReason | undefined = status === "trimmed" || status === "epoch_changed" ? status : undefined;
       return gap ? { head, entries, gap } : { head, entries };
+    },
+
+    async readBefore(topic: string, before: Position | undefined, limit: number): Promise<PageResult> {
+      const count = Math.max(0, limit);
+      const reply = await attempt(() =>
+        command.rivuletReadBeforeBuffer(
+          keys.meta(topic),
+          keys.log(topic),
+          before ? before.epoch : "",
+          String(before ? Math.max(0, before.offset) : 0),
+          String(count),
+          String(now()),
+          createEpoch(),
+          String(fallback.maxCount),
+          String(fallback.maxAgeMs),
+          String(Math.min(fallback.maxAgeMs, emptyTopicTtlMs)),
+        ),
+      );
+      const [headEpoch, headOffset, statusBuffer, raws] = reply as [Buffer, number, Buffer, RawStreamEntry[]];
+      const status = statusBuffer.toString("latin1");
+      if (status === "ahead") throw new ConnectError("cursor is ahead of the stream", Code.InvalidArgument);
+      const head = { epoch: headEpoch.toString("utf8"), offset: headOffset };
+      if (status === "epoch_changed") return { head, entries: [], more: false, gap: "epoch_changed" };
+      // The script reads one entry past the limit, newest first: its presence is `more`.
+      const entries = raws.slice(0, count).map(parseStreamEntry).reverse();
+      return { head, entries, more: raws.length > count };
     },
 
     listen: (topic, listener) => live.listen(topic, listener),

@@ -27,12 +27,14 @@ import type { Redis } from "ioredis";
 /** A script's source, next to this module (`npm run build` copies the .lua files into dist/). */
 const lua = (name: string) => readFileSync(new URL(`./${name}.lua`, import.meta.url), "utf8");
 
-/** The helpers `publish` and `read` share: Lua functions prepended to both. */
+/** The helpers `publish` and the reads share: Lua functions prepended to each. */
 const helpers = lua("ensure-meta") + lua("trim-age");
 /** Appends one entry: dedupe, epoch, offset, the log, retention and expiry in one atomic step. */
 const publish = helpers + lua("publish");
 /** Reads the log after a position or its newest entries, with the epoch and head of the same instant. */
 const read = helpers + lua("read");
+/** Reads the newest entries before a position (a history page), with the epoch and head of the same instant. */
+const readBefore = helpers + lua("read-before");
 /** Keeps a listened-to topic from expiring, and says where its live reader starts. */
 const touch = lua("touch");
 
@@ -46,6 +48,7 @@ type Arg = string | number | Buffer | Uint8Array;
 export interface RedisScriptCommands {
   rivuletPublishBuffer(meta: string, log: string, seen: string, ...args: Arg[]): Reply<unknown[]>;
   rivuletReadBuffer(meta: string, log: string, ...args: Arg[]): Reply<unknown[]>;
+  rivuletReadBeforeBuffer(meta: string, log: string, ...args: Arg[]): Reply<unknown[]>;
   rivuletTouch(meta: string, log: string, emptyTtl: string): Reply<string>;
 }
 
@@ -53,6 +56,7 @@ export interface RedisScriptCommands {
 export function defineRedisScripts(redis: Redis): Redis & RedisScriptCommands {
   redis.defineCommand("rivuletPublish", { numberOfKeys: 3, lua: publish });
   redis.defineCommand("rivuletRead", { numberOfKeys: 2, lua: read });
+  redis.defineCommand("rivuletReadBefore", { numberOfKeys: 2, lua: readBefore });
   redis.defineCommand("rivuletTouch", { numberOfKeys: 2, lua: touch });
   return redis as Redis & RedisScriptCommands;
 }

@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file rivulet/chat/v1/chat.proto.
  */
 export const file_rivulet_chat_v1_chat: GenFile = /*@__PURE__*/
-  fileDesc("ChpyaXZ1bGV0L2NoYXQvdjEvY2hhdC5wcm90bxIPcml2dWxldC5jaGF0LnYxIoIBCgtDaGF0TWVzc2FnZRIKCgJpZBgBIAEoCRIMCgRyb29tGAIgASgJEg4KBmF1dGhvchgDIAEoCRIMCgR0ZXh0GAQgASgJEisKB3NlbnRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBmN1cnNvchgGIAEoCSJCCgtTZW5kUmVxdWVzdBIMCgRyb29tGAEgASgJEgwKBHRleHQYAiABKAkSFwoPaWRlbXBvdGVuY3lfa2V5GAMgASgJIj0KDFNlbmRSZXNwb25zZRItCgdtZXNzYWdlGAEgASgLMhwucml2dWxldC5jaGF0LnYxLkNoYXRNZXNzYWdlIkEKEFN1YnNjcmliZVJlcXVlc3QSDAoEcm9vbRgBIAEoCRIOCgZjdXJzb3IYAiABKAkSDwoHaGlzdG9yeRgDIAEoDSKEAQoRU3Vic2NyaWJlUmVzcG9uc2USDgoGY3Vyc29yGAEgASgJEi8KB21lc3NhZ2UYAiABKAsyHC5yaXZ1bGV0LmNoYXQudjEuQ2hhdE1lc3NhZ2VIABIlCgNnYXAYAyABKAsyFi5yaXZ1bGV0LnN0cmVhbS52MS5HYXBIAEIHCgVldmVudCIyChFDb21wbGV0aW9uTWVzc2FnZRIMCgRyb2xlGAEgASgJEg8KB2NvbnRlbnQYAiABKAkikQEKD0NvbXBsZXRlUmVxdWVzdBI0CghtZXNzYWdlcxgBIAMoCzIiLnJpdnVsZXQuY2hhdC52MS5Db21wbGV0aW9uTWVzc2FnZRINCgVtb2RlbBgCIAEoCRISCgptYXhfdG9rZW5zGAMgASgNEhUKDWNvbXBsZXRpb25faWQYBCABKAkSDgoGY3Vyc29yGAUgASgJIoYBChBDb21wbGV0ZVJlc3BvbnNlEhUKDWNvbXBsZXRpb25faWQYASABKAkSDgoGY3Vyc29yGAIgASgJEg0KBWRlbHRhGAMgASgJEhUKDWZpbmlzaF9yZWFzb24YBCABKAkSJQoFdXNhZ2UYBSABKAsyFi5yaXZ1bGV0LmNoYXQudjEuVXNhZ2UiOQoFVXNhZ2USFQoNcHJvbXB0X3Rva2VucxgBIAEoDRIZChFjb21wbGV0aW9uX3Rva2VucxgCIAEoDSIwChdDYW5jZWxDb21wbGV0aW9uUmVxdWVzdBIVCg1jb21wbGV0aW9uX2lkGAEgASgJIiwKGENhbmNlbENvbXBsZXRpb25SZXNwb25zZRIQCghjYW5jZWxlZBgBIAEoCDL7AgoLQ2hhdFNlcnZpY2USQwoEU2VuZBIcLnJpdnVsZXQuY2hhdC52MS5TZW5kUmVxdWVzdBodLnJpdnVsZXQuY2hhdC52MS5TZW5kUmVzcG9uc2USYQoJU3Vic2NyaWJlEiEucml2dWxldC5jaGF0LnYxLlN1YnNjcmliZVJlcXVlc3QaIi5yaXZ1bGV0LmNoYXQudjEuU3Vic2NyaWJlUmVzcG9uc2UiC8rzGAcIARDoBxgBMAESWwoIQ29tcGxldGUSIC5yaXZ1bGV0LmNoYXQudjEuQ29tcGxldGVSZXF1ZXN0GiEucml2dWxldC5jaGF0LnYxLkNvbXBsZXRlUmVzcG9uc2UiCMrzGAQIARgBMAESZwoQQ2FuY2VsQ29tcGxldGlvbhIoLnJpdnVsZXQuY2hhdC52MS5DYW5jZWxDb21wbGV0aW9uUmVxdWVzdBopLnJpdnVsZXQuY2hhdC52MS5DYW5jZWxDb21wbGV0aW9uUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp, file_rivulet_options_v1_options, file_rivulet_stream_v1_gap]);
+  fileDesc("ChpyaXZ1bGV0L2NoYXQvdjEvY2hhdC5wcm90bxIPcml2dWxldC5jaGF0LnYxIoIBCgtDaGF0TWVzc2FnZRIKCgJpZBgBIAEoCRIMCgRyb29tGAIgASgJEg4KBmF1dGhvchgDIAEoCRIMCgR0ZXh0GAQgASgJEisKB3NlbnRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBmN1cnNvchgGIAEoCSJCCgtTZW5kUmVxdWVzdBIMCgRyb29tGAEgASgJEgwKBHRleHQYAiABKAkSFwoPaWRlbXBvdGVuY3lfa2V5GAMgASgJIj0KDFNlbmRSZXNwb25zZRItCgdtZXNzYWdlGAEgASgLMhwucml2dWxldC5jaGF0LnYxLkNoYXRNZXNzYWdlIkEKEFN1YnNjcmliZVJlcXVlc3QSDAoEcm9vbRgBIAEoCRIOCgZjdXJzb3IYAiABKAkSDwoHaGlzdG9yeRgDIAEoDSKEAQoRU3Vic2NyaWJlUmVzcG9uc2USDgoGY3Vyc29yGAEgASgJEi8KB21lc3NhZ2UYAiABKAsyHC5yaXZ1bGV0LmNoYXQudjEuQ2hhdE1lc3NhZ2VIABIlCgNnYXAYAyABKAsyFi5yaXZ1bGV0LnN0cmVhbS52MS5HYXBIAEIHCgVldmVudCI9Cg5IaXN0b3J5UmVxdWVzdBIMCgRyb29tGAEgASgJEg4KBmJlZm9yZRgCIAEoCRINCgVsaW1pdBgDIAEoDSJWCg9IaXN0b3J5UmVzcG9uc2USLgoIbWVzc2FnZXMYASADKAsyHC5yaXZ1bGV0LmNoYXQudjEuQ2hhdE1lc3NhZ2USEwoLbmV4dF9iZWZvcmUYAiABKAkiMgoRQ29tcGxldGlvbk1lc3NhZ2USDAoEcm9sZRgBIAEoCRIPCgdjb250ZW50GAIgASgJIpEBCg9Db21wbGV0ZVJlcXVlc3QSNAoIbWVzc2FnZXMYASADKAsyIi5yaXZ1bGV0LmNoYXQudjEuQ29tcGxldGlvbk1lc3NhZ2USDQoFbW9kZWwYAiABKAkSEgoKbWF4X3Rva2VucxgDIAEoDRIVCg1jb21wbGV0aW9uX2lkGAQgASgJEg4KBmN1cnNvchgFIAEoCSKGAQoQQ29tcGxldGVSZXNwb25zZRIVCg1jb21wbGV0aW9uX2lkGAEgASgJEg4KBmN1cnNvchgCIAEoCRINCgVkZWx0YRgDIAEoCRIVCg1maW5pc2hfcmVhc29uGAQgASgJEiUKBXVzYWdlGAUgASgLMhYucml2dWxldC5jaGF0LnYxLlVzYWdlIjkKBVVzYWdlEhUKDXByb21wdF90b2tlbnMYASABKA0SGQoRY29tcGxldGlvbl90b2tlbnMYAiABKA0iMAoXQ2FuY2VsQ29tcGxldGlvblJlcXVlc3QSFQoNY29tcGxldGlvbl9pZBgBIAEoCSIsChhDYW5jZWxDb21wbGV0aW9uUmVzcG9uc2USEAoIY2FuY2VsZWQYASABKAgyzgMKC0NoYXRTZXJ2aWNlEkMKBFNlbmQSHC5yaXZ1bGV0LmNoYXQudjEuU2VuZFJlcXVlc3QaHS5yaXZ1bGV0LmNoYXQudjEuU2VuZFJlc3BvbnNlEmEKCVN1YnNjcmliZRIhLnJpdnVsZXQuY2hhdC52MS5TdWJzY3JpYmVSZXF1ZXN0GiIucml2dWxldC5jaGF0LnYxLlN1YnNjcmliZVJlc3BvbnNlIgvK8xgHCAEQ6AcYATABElEKB0hpc3RvcnkSHy5yaXZ1bGV0LmNoYXQudjEuSGlzdG9yeVJlcXVlc3QaIC5yaXZ1bGV0LmNoYXQudjEuSGlzdG9yeVJlc3BvbnNlIgOQAgESWwoIQ29tcGxldGUSIC5yaXZ1bGV0LmNoYXQudjEuQ29tcGxldGVSZXF1ZXN0GiEucml2dWxldC5jaGF0LnYxLkNvbXBsZXRlUmVzcG9uc2UiCMrzGAQIARgBMAESZwoQQ2FuY2VsQ29tcGxldGlvbhIoLnJpdnVsZXQuY2hhdC52MS5DYW5jZWxDb21wbGV0aW9uUmVxdWVzdBopLnJpdnVsZXQuY2hhdC52MS5DYW5jZWxDb21wbGV0aW9uUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp, file_rivulet_options_v1_options, file_rivulet_stream_v1_gap]);
 
 /**
  * A message posted to a room.
@@ -213,6 +213,71 @@ export const SubscribeResponseSchema: GenMessage<SubscribeResponse> = /*@__PURE_
   messageDesc(file_rivulet_chat_v1_chat, 4);
 
 /**
+ * Request of ChatService.History.
+ *
+ * @generated from message rivulet.chat.v1.HistoryRequest
+ */
+export type HistoryRequest = Message<"rivulet.chat.v1.HistoryRequest"> & {
+  /**
+   * Room name, as in SendRequest.room.
+   *
+   * @generated from field: string room = 1;
+   */
+  room: string;
+
+  /**
+   * Return messages older than this cursor (a ChatMessage.cursor, or a
+   * previous page's `next_before`); empty for the newest messages.
+   *
+   * @generated from field: string before = 2;
+   */
+  before: string;
+
+  /**
+   * The most messages to return, 1 to 100; 0 means 50.
+   *
+   * @generated from field: uint32 limit = 3;
+   */
+  limit: number;
+};
+
+/**
+ * Describes the message rivulet.chat.v1.HistoryRequest.
+ * Use `create(HistoryRequestSchema)` to create a new message.
+ */
+export const HistoryRequestSchema: GenMessage<HistoryRequest> = /*@__PURE__*/
+  messageDesc(file_rivulet_chat_v1_chat, 5);
+
+/**
+ * Response of ChatService.History.
+ *
+ * @generated from message rivulet.chat.v1.HistoryResponse
+ */
+export type HistoryResponse = Message<"rivulet.chat.v1.HistoryResponse"> & {
+  /**
+   * The page, oldest first, each with its cursor.
+   *
+   * @generated from field: repeated rivulet.chat.v1.ChatMessage messages = 1;
+   */
+  messages: ChatMessage[];
+
+  /**
+   * Pass as `before` to read the page before this one; empty when no older
+   * message remains.
+   *
+   * @generated from field: string next_before = 2;
+   */
+  nextBefore: string;
+};
+
+/**
+ * Describes the message rivulet.chat.v1.HistoryResponse.
+ * Use `create(HistoryResponseSchema)` to create a new message.
+ */
+export const HistoryResponseSchema: GenMessage<HistoryResponse> = /*@__PURE__*/
+  messageDesc(file_rivulet_chat_v1_chat, 6);
+
+/**
  * One turn of the conversation given to the model.
  *
  * @generated from message rivulet.chat.v1.CompletionMessage
@@ -238,7 +303,7 @@ export type CompletionMessage = Message<"rivulet.chat.v1.CompletionMessage"> & {
  * Use `create(CompletionMessageSchema)` to create a new message.
  */
 export const CompletionMessageSchema: GenMessage<CompletionMessage> = /*@__PURE__*/
-  messageDesc(file_rivulet_chat_v1_chat, 5);
+  messageDesc(file_rivulet_chat_v1_chat, 7);
 
 /**
  * Request of ChatService.Complete.
@@ -289,7 +354,7 @@ export type CompleteRequest = Message<"rivulet.chat.v1.CompleteRequest"> & {
  * Use `create(CompleteRequestSchema)` to create a new message.
  */
 export const CompleteRequestSchema: GenMessage<CompleteRequest> = /*@__PURE__*/
-  messageDesc(file_rivulet_chat_v1_chat, 6);
+  messageDesc(file_rivulet_chat_v1_chat, 8);
 
 /**
  * One event of a streamed completion.
@@ -338,7 +403,7 @@ export type CompleteResponse = Message<"rivulet.chat.v1.CompleteResponse"> & {
  * Use `create(CompleteResponseSchema)` to create a new message.
  */
 export const CompleteResponseSchema: GenMessage<CompleteResponse> = /*@__PURE__*/
-  messageDesc(file_rivulet_chat_v1_chat, 7);
+  messageDesc(file_rivulet_chat_v1_chat, 9);
 
 /**
  * Token accounting of a completion.
@@ -366,7 +431,7 @@ export type Usage = Message<"rivulet.chat.v1.Usage"> & {
  * Use `create(UsageSchema)` to create a new message.
  */
 export const UsageSchema: GenMessage<Usage> = /*@__PURE__*/
-  messageDesc(file_rivulet_chat_v1_chat, 8);
+  messageDesc(file_rivulet_chat_v1_chat, 10);
 
 /**
  * Request of ChatService.CancelCompletion.
@@ -387,7 +452,7 @@ export type CancelCompletionRequest = Message<"rivulet.chat.v1.CancelCompletionR
  * Use `create(CancelCompletionRequestSchema)` to create a new message.
  */
 export const CancelCompletionRequestSchema: GenMessage<CancelCompletionRequest> = /*@__PURE__*/
-  messageDesc(file_rivulet_chat_v1_chat, 9);
+  messageDesc(file_rivulet_chat_v1_chat, 11);
 
 /**
  * Response of ChatService.CancelCompletion.
@@ -409,7 +474,7 @@ export type CancelCompletionResponse = Message<"rivulet.chat.v1.CancelCompletion
  * Use `create(CancelCompletionResponseSchema)` to create a new message.
  */
 export const CancelCompletionResponseSchema: GenMessage<CancelCompletionResponse> = /*@__PURE__*/
-  messageDesc(file_rivulet_chat_v1_chat, 10);
+  messageDesc(file_rivulet_chat_v1_chat, 12);
 
 /**
  * Chat rooms and LLM-style streamed completions.
@@ -440,6 +505,20 @@ export const ChatService: GenService<{
     methodKind: "server_streaming";
     input: typeof SubscribeRequestSchema;
     output: typeof SubscribeResponseSchema;
+  },
+  /**
+   * Returns one page of a room's past messages, oldest first: up to `limit`
+   * messages older than `before`, or the newest ones without it. Page further
+   * back with `next_before`. Nothing older than what retention keeps is
+   * returned; a `before` from a log that was lost (another epoch) is refused
+   * with failed_precondition.
+   *
+   * @generated from rpc rivulet.chat.v1.ChatService.History
+   */
+  history: {
+    methodKind: "unary";
+    input: typeof HistoryRequestSchema;
+    output: typeof HistoryResponseSchema;
   },
   /**
    * Streams an assistant reply token by token. Generation runs independently
