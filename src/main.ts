@@ -22,18 +22,21 @@ async function main(): Promise<void> {
     throw error;
   }
   const log = createProcessLog(config.logLevel);
-  let server: RivuletServer;
+  const server = startServer({ config, logger: log.logger });
+  // Listening before the server is up: a SIGTERM sent as soon as "listening"
+  // is logged (a supervisor, a test) must get the graceful shutdown, not
+  // Node's default of dying at once.
+  stopOnSignals(server, log, config.shutdownGraceMs);
   try {
-    server = await startServer({ config, logger: log.logger });
+    await server;
   } catch (error) {
     await log.close(minimumLogFlushMs);
     return failedToStart(error, config);
   }
-  stopOnSignals(server, log, config.shutdownGraceMs);
 }
 
 /** SIGTERM or SIGINT: a graceful shutdown that, log included, fits in --shutdown-grace wherever stdout goes; a second signal exits at once. */
-function stopOnSignals(server: RivuletServer, log: ProcessLog, shutdownGraceMs: number): void {
+function stopOnSignals(starting: Promise<RivuletServer>, log: ProcessLog, shutdownGraceMs: number): void {
   const { logger } = log;
   let signals = 0;
   const stop = (signal: string) => {
@@ -44,10 +47,15 @@ function stopOnSignals(server: RivuletServer, log: ProcessLog, shutdownGraceMs: 
     }
     const deadline = Date.now() + shutdownGraceMs;
     logger.info({ signal }, "received signal");
-    void server
-      .close()
-      .then(() => log.close(Math.max(deadline - Date.now(), minimumLogFlushMs)))
-      .then(() => process.exit(0));
+    void starting.then(
+      (server) =>
+        server
+          .close()
+          .then(() => log.close(Math.max(deadline - Date.now(), minimumLogFlushMs)))
+          .then(() => process.exit(0)),
+      // A server that failed to start exits through failedToStart instead.
+      () => undefined,
+    );
   };
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
