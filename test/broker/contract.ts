@@ -61,6 +61,45 @@ function record(broker: Broker, topic: string) {
   return { entries, until, unlisten };
 }
 
+/** Records a topic's signals; `heard(n)` waits for the n-th. */
+function recordSignals(broker: Broker, topic: string) {
+  const signals: string[] = [];
+  let waiter: (() => void) | undefined;
+  const unlisten = broker.listenSignals(topic, (data) => {
+    signals.push(new TextDecoder().decode(data));
+    waiter?.();
+  });
+  function heard(count: number, timeoutMs = 10_000): Promise<boolean> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => finish(false), timeoutMs);
+      const check = () => {
+        if (signals.length >= count) finish(true);
+      };
+      function finish(ok: boolean) {
+        clearTimeout(timer);
+        waiter = undefined;
+        resolve(ok);
+      }
+      waiter = check;
+      check();
+    });
+  }
+  return { signals, heard, unlisten };
+}
+
+/**
+ * Sends probe signals until `recorder` heard one: a broker's subscription may
+ * take effect after `listenSignals` returns (a SUBSCRIBE on its way to Redis),
+ * and a signal sent before it is lost by design. Returns how many were sent.
+ */
+async function signalUntilHeard(broker: Broker, topic: string, recorder: ReturnType<typeof recordSignals>): Promise<number> {
+  for (let sent = 1; sent <= 100; sent++) {
+    await broker.signal(topic, bytes("probe"));
+    if (await recorder.heard(1, 100)) return sent;
+  }
+  throw new Error(`${topic}: no signal heard`);
+}
+
 /** Registers the shared broker contract: every Broker implementation must pass it unchanged. */
 export function describeBrokerContract(name: string, factory: BrokerFactory): void {
   describe(`broker contract: ${name}`, () => {
@@ -340,6 +379,59 @@ export function describeBrokerContract(name: string, factory: BrokerFactory): vo
       await second.until(51);
       expect(first.entries).toHaveLength(50);
       second.unlisten();
+    });
+
+    it("delivers signals live to every listener of the topic and no other, stores nothing, and stops at unlisten", async () => {
+      await broker.publish("room", bytes("message"));
+      const [first, second, other] = [recordSignals(broker, "room"), recordSignals(broker, "room"), recordSignals(broker, "other")];
+      await signalUntilHeard(broker, "room", first);
+      await signalUntilHeard(broker, "room", second);
+      // Probes are done: from here on every signal reaches both listeners, in order.
+      const before = [first.signals.length, second.signals.length];
+      await broker.signal("room", bytes("typing"));
+      await broker.signal("room", new Uint8Array([0, 255, 10]));
+      expect(await first.heard(before[0]! + 2)).toBe(true);
+      expect(await second.heard(before[1]! + 2)).toBe(true);
+      expect(first.signals.slice(before[0])).toEqual(["typing", new TextDecoder().decode(new Uint8Array([0, 255, 10]))]);
+      expect(second.signals.slice(before[1])).toEqual(first.signals.slice(before[0]));
+      // Never in the log: the topic holds its one message, at offset 1, and nothing more.
+      const { head, entries } = await broker.read("room", { last: 10 }, 10);
+      expect(entries.map(text)).toEqual(["message"]);
+      expect(head.offset).toBe(1);
+      // A signal is not an entry for the live feed either.
+      const feed = record(broker, "room");
+      first.unlisten();
+      await broker.signal("room", bytes("after"));
+      await broker.publish("room", bytes("next"));
+      await feed.until(1);
+      expect(feed.entries.map(text)).toEqual(["next"]);
+      expect(await second.heard(before[1]! + 3)).toBe(true);
+      expect(second.signals.at(-1)).toBe("after");
+      expect(first.signals.at(-1)).not.toBe("after");
+      expect(other.signals).toEqual([]);
+      feed.unlisten();
+      second.unlisten();
+      other.unlisten();
+    });
+
+    it("keeps a topic's signals flowing while some listeners come and go, and counts each listening apart", async () => {
+      const stays = recordSignals(broker, "t");
+      await signalUntilHeard(broker, "t", stays);
+      const handler = () => undefined;
+      // The same function twice is two listenings; stopping one twice stops only it.
+      const a = broker.listenSignals("t", handler);
+      const b = broker.listenSignals("t", handler);
+      a();
+      a();
+      b();
+      const count = stays.signals.length;
+      await broker.signal("t", bytes("still"));
+      expect(await stays.heard(count + 1)).toBe(true);
+      stays.unlisten();
+      // Listening again after everyone left works as the first time.
+      const again = recordSignals(broker, "t");
+      await signalUntilHeard(broker, "t", again);
+      again.unlisten();
     });
 
     it("keeps many topics apart, live and in history", async () => {
