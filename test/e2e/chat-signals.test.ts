@@ -5,10 +5,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ChatService, type SubscribeResponse } from "../../gen/rivulet/chat/v1/chat_pb.js";
 import { createSseClient } from "../../src/client/sse.js";
 import { createWebSocketTransport, type WebSocketTransport } from "../../src/client/websocket-transport.js";
-import { deleteKeys, redisAvailable, redisUrl, uniquePrefix } from "../broker/test-redis.js";
+import { Redis } from "ioredis";
+import { deleteKeys, redisAvailable, redisUrl, uniquePrefix, until } from "../broker/test-redis.js";
 import { bearer, clientFor, transportFor } from "../helpers/clients.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import { readSse, ssePath, type RawSseEvent } from "../helpers/sse.js";
+import { roomTopic } from "../../src/services/chat.js";
 import { startTcpProxy, type TcpProxy } from "../helpers/tcp-proxy.js";
 
 /**
@@ -224,18 +226,38 @@ describe("ChatService.Signal (memory broker)", () => {
     await sender().send({ room, text: "seed" }, bob);
     const client = createSseClient({ baseUrl: proxy.url, token: aliceToken, backoff: { initialMs: 10, maxMs: 50 } });
     const abort = new AbortController();
-    const stream = client.subscribe(ChatService.method.subscribe, { room, history: 1, signals: true }, { signal: abort.signal })[Symbol.asyncIterator]();
+    // history: 2, so a reconnection that lost the last id (a fresh start) would replay "missed" again.
+    const stream = client.subscribe(ChatService.method.subscribe, { room, history: 2, signals: true }, { signal: abort.signal })[Symbol.asyncIterator]();
     try {
       expect(describeResponse((await stream.next()).value as SubscribeResponse)).toBe("message:seed");
       await sender().signal({ room, kind: "typing" }, bob);
       expect(describeResponse((await stream.next()).value as SubscribeResponse)).toBe("signal:bob:typing");
+      const next = stream.next(); // reading when the connection breaks, so the client sees it break
       const connections = proxy.connections();
       proxy.drop({ hold: true });
       await sender().send({ room, text: "missed" }, bob);
       await proxy.waitForConnections(connections + 1);
       proxy.release();
       // Resumed after the seed: the missed message, not the seed again.
-      expect(describeResponse((await stream.next()).value as SubscribeResponse)).toBe("message:missed");
+      expect(describeResponse((await next).value as SubscribeResponse)).toBe("message:missed");
+
+      // A new connection whose first event is a signal: the client keeps the id of the last message.
+      const signalFirst = stream.next();
+      const reconnections = proxy.connections();
+      proxy.drop({ hold: true });
+      await proxy.waitForConnections(reconnections + 1);
+      proxy.release();
+      const signal = await signalUntilReceived(() => sender().signal({ room, kind: "typing" }, bob), signalFirst);
+      expect(describeResponse(signal.value as SubscribeResponse)).toBe("signal:bob:typing");
+      const later = stream.next();
+      const again = proxy.connections();
+      proxy.drop({ hold: true });
+      await sender().send({ room, text: "missed-again" }, bob);
+      await proxy.waitForConnections(again + 1);
+      proxy.release();
+      let response = (await later).value as SubscribeResponse;
+      while (response.event.case === "signal") response = (await stream.next()).value as SubscribeResponse;
+      expect(describeResponse(response)).toBe("message:missed-again");
     } finally {
       abort.abort();
       await stream.return?.().catch(() => undefined);
@@ -247,7 +269,8 @@ describe("ChatService.Signal (memory broker)", () => {
     await sender().send({ room, text: "seed" }, bob);
     const transport = webSocketTo(proxy.url, aliceToken);
     const abort = new AbortController();
-    const stream = clientFor(ChatService, transport).subscribe({ room, history: 1, signals: true }, { signal: abort.signal })[Symbol.asyncIterator]();
+    // history: 2, so a resume that lost the cursor (a fresh start) would replay "seed" again.
+    const stream = clientFor(ChatService, transport).subscribe({ room, history: 2, signals: true }, { signal: abort.signal })[Symbol.asyncIterator]();
     try {
       expect(describeResponse((await stream.next()).value as SubscribeResponse)).toBe("message:seed");
       await sender().signal({ room, kind: "typing" }, bob);
@@ -314,6 +337,18 @@ describe("ChatService.Signal counts against the write rate", () => {
   });
 });
 
+/** How many connections are subscribed to a Pub/Sub channel (PUBSUB NUMSUB). */
+async function subscribers(channel: string): Promise<number> {
+  const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    await redis.connect();
+    const reply = (await redis.call("PUBSUB", "NUMSUB", channel)) as [string, number];
+    return Number(reply[1]);
+  } finally {
+    redis.disconnect();
+  }
+}
+
 describe.runIf(redisAvailable())("ChatService.Signal across two instances over Redis", () => {
   const prefix = uniquePrefix();
   let a: TestServer;
@@ -354,6 +389,12 @@ describe.runIf(redisAvailable())("ChatService.Signal across two instances over R
         expect(describeResponse(next)).toBe("message:after");
         const history = await onA.history({ room }, bearer(token));
         expect(history.messages.map((message) => message.text)).toEqual(["seed", "after"]);
+        // The stream ending stops its listener: instance A unsubscribes from the room's channel.
+        const channel = `${prefix}{${roomTopic(room)}}:signals`;
+        expect(await subscribers(channel)).toBe(1);
+        abort.abort();
+        await stream.return?.().catch(() => undefined);
+        await until(async () => (await subscribers(channel)) === 0, "the UNSUBSCRIBE of the ended stream");
       } finally {
         abort.abort();
         await stream.return?.().catch(() => undefined);
