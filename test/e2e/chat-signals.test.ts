@@ -66,7 +66,11 @@ async function signalUntilReceived<T>(send: () => Promise<unknown>, next: Promis
 }
 
 function webSocketTo(baseUrl: string, token: string): WebSocketTransport {
-  return createWebSocketTransport({ url: `${baseUrl.replace(/^http/, "ws")}/ws?access_token=${encodeURIComponent(token)}`, backoffInitialMs: 10, backoffMaxMs: 50 });
+  return createWebSocketTransport({
+    url: `${baseUrl.replace(/^http/, "ws")}/ws?access_token=${encodeURIComponent(token)}`,
+    backoffInitialMs: 10,
+    backoffMaxMs: 50,
+  });
 }
 
 function transportsTo(baseUrl: string, webSocket: WebSocketTransport): Record<TransportName, Transport> {
@@ -105,51 +109,48 @@ describe("ChatService.Signal (memory broker)", () => {
   });
   const sender = () => clientFor(ChatService, transportFor(server.url, "connect", "2"));
 
-  it.each(transportNames)(
-    "reaches the streams that asked, from the caller, with kind, time and an empty cursor, and no others, over %s",
-    async (name) => {
-      const room = `signals-${name.replace(/\W+/g, "-")}`;
-      const chat = clientFor(ChatService, transports[name]);
-      const seed = (await sender().send({ room, text: "seed" }, bob)).message!;
-      const abort = new AbortController();
-      const asked = chat.subscribe({ room, history: 1, signals: true }, { ...alice, signal: abort.signal })[Symbol.asyncIterator]();
-      const plain = chat.subscribe({ room, history: 1 }, { ...alice, signal: abort.signal })[Symbol.asyncIterator]();
-      try {
-        // Each stream is live once it delivered the history.
-        expect(describeResponse((await asked.next()).value as SubscribeResponse)).toBe("message:seed");
-        expect(describeResponse((await plain.next()).value as SubscribeResponse)).toBe("message:seed");
-        const before = Date.now();
-        // Signal's request has no author: bob is who the token says.
-        await sender().signal({ room, kind: "typing" }, bob);
-        const signal = (await asked.next()).value as SubscribeResponse;
-        expect(describeResponse(signal)).toBe("signal:bob:typing");
-        expect(signal.cursor).toBe("");
-        const at = signal.event.case === "signal" ? timestampDate(signal.event.value.at!).getTime() : 0;
-        expect(at).toBeGreaterThanOrEqual(before - 1000);
-        expect(at).toBeLessThanOrEqual(Date.now() + 1000);
-        // The message after it is the next thing on both streams: the plain one got no signal.
-        await sender().send({ room, text: "after" }, bob);
-        expect(describeResponse((await asked.next()).value as SubscribeResponse)).toBe("message:after");
-        expect(describeResponse((await plain.next()).value as SubscribeResponse)).toBe("message:after");
-        // Signals are not in the log: History, a history replay and a resume from the seed have messages only.
-        const history = await chat.history({ room }, alice);
-        expect(history.messages.map((message) => message.text)).toEqual(["seed", "after"]);
-        const replayed = chat.subscribe({ room, history: 10, signals: true }, { ...alice, signal: abort.signal })[Symbol.asyncIterator]();
-        const resumed = chat.subscribe({ room, cursor: seed.cursor, signals: true }, { ...alice, signal: abort.signal })[Symbol.asyncIterator]();
-        expect(describeResponse((await replayed.next()).value as SubscribeResponse)).toBe("message:seed");
-        expect(describeResponse((await replayed.next()).value as SubscribeResponse)).toBe("message:after");
-        expect(describeResponse((await resumed.next()).value as SubscribeResponse)).toBe("message:after");
-        // Both are live now and asked for signals: the next signal reaches them.
-        await sender().signal({ room, kind: "stopped-typing" }, bob);
-        expect(describeResponse((await replayed.next()).value as SubscribeResponse)).toBe("signal:bob:stopped-typing");
-        expect(describeResponse((await resumed.next()).value as SubscribeResponse)).toBe("signal:bob:stopped-typing");
-        await Promise.all([replayed.return?.(), resumed.return?.()]);
-      } finally {
-        abort.abort();
-        await Promise.all([asked.return?.().catch(() => undefined), plain.return?.().catch(() => undefined)]);
-      }
-    },
-  );
+  it.each(transportNames)("reaches the streams that asked, from the caller, with kind, time and an empty cursor, and no others, over %s", async (name) => {
+    const room = `signals-${name.replace(/\W+/g, "-")}`;
+    const chat = clientFor(ChatService, transports[name]);
+    const seed = (await sender().send({ room, text: "seed" }, bob)).message!;
+    const abort = new AbortController();
+    const asked = chat.subscribe({ room, history: 1, signals: true }, { ...alice, signal: abort.signal })[Symbol.asyncIterator]();
+    const plain = chat.subscribe({ room, history: 1 }, { ...alice, signal: abort.signal })[Symbol.asyncIterator]();
+    try {
+      // Each stream is live once it delivered the history.
+      expect(describeResponse((await asked.next()).value as SubscribeResponse)).toBe("message:seed");
+      expect(describeResponse((await plain.next()).value as SubscribeResponse)).toBe("message:seed");
+      const before = Date.now();
+      // Signal's request has no author: bob is who the token says.
+      await sender().signal({ room, kind: "typing" }, bob);
+      const signal = (await asked.next()).value as SubscribeResponse;
+      expect(describeResponse(signal)).toBe("signal:bob:typing");
+      expect(signal.cursor).toBe("");
+      const at = signal.event.case === "signal" ? timestampDate(signal.event.value.at!).getTime() : 0;
+      expect(at).toBeGreaterThanOrEqual(before - 1000);
+      expect(at).toBeLessThanOrEqual(Date.now() + 1000);
+      // The message after it is the next thing on both streams: the plain one got no signal.
+      await sender().send({ room, text: "after" }, bob);
+      expect(describeResponse((await asked.next()).value as SubscribeResponse)).toBe("message:after");
+      expect(describeResponse((await plain.next()).value as SubscribeResponse)).toBe("message:after");
+      // Signals are not in the log: History, a history replay and a resume from the seed have messages only.
+      const history = await chat.history({ room }, alice);
+      expect(history.messages.map((message) => message.text)).toEqual(["seed", "after"]);
+      const replayed = chat.subscribe({ room, history: 10, signals: true }, { ...alice, signal: abort.signal })[Symbol.asyncIterator]();
+      const resumed = chat.subscribe({ room, cursor: seed.cursor, signals: true }, { ...alice, signal: abort.signal })[Symbol.asyncIterator]();
+      expect(describeResponse((await replayed.next()).value as SubscribeResponse)).toBe("message:seed");
+      expect(describeResponse((await replayed.next()).value as SubscribeResponse)).toBe("message:after");
+      expect(describeResponse((await resumed.next()).value as SubscribeResponse)).toBe("message:after");
+      // Both are live now and asked for signals: the next signal reaches them.
+      await sender().signal({ room, kind: "stopped-typing" }, bob);
+      expect(describeResponse((await replayed.next()).value as SubscribeResponse)).toBe("signal:bob:stopped-typing");
+      expect(describeResponse((await resumed.next()).value as SubscribeResponse)).toBe("signal:bob:stopped-typing");
+      await Promise.all([replayed.return?.(), resumed.return?.()]);
+    } finally {
+      abort.abort();
+      await Promise.all([asked.return?.().catch(() => undefined), plain.return?.().catch(() => undefined)]);
+    }
+  });
 
   it("on SSE: an event without id, so Last-Event-ID stays on the last message and a reconnection resumes from it (eventsource package)", async () => {
     const room = "signals-eventsource";
@@ -297,7 +298,10 @@ describe("ChatService.Signal (memory broker)", () => {
   ])("refuses %s with invalid_argument", async (_, request, message) => {
     const error = await sender()
       .signal(request, bob)
-      .then(() => undefined, (e: unknown) => ConnectError.from(e));
+      .then(
+        () => undefined,
+        (e: unknown) => ConnectError.from(e),
+      );
     expect(error?.code).toBe(Code.InvalidArgument);
     expect(error?.rawMessage).toBe(message);
   });
@@ -309,7 +313,10 @@ describe("ChatService.Signal (memory broker)", () => {
   it("needs a token", async () => {
     const error = await sender()
       .signal({ room: "ok", kind: "typing" })
-      .then(() => undefined, (e: unknown) => ConnectError.from(e));
+      .then(
+        () => undefined,
+        (e: unknown) => ConnectError.from(e),
+      );
     expect(error?.code).toBe(Code.Unauthenticated);
   });
 });
@@ -402,5 +409,4 @@ describe.runIf(redisAvailable())("ChatService.Signal across two instances over R
       }
     },
   );
-
 });

@@ -16,8 +16,7 @@ import { streamPolicyOf } from "../../src/wire/stream-policy.js";
  * (test/e2e/chat-signals.test.ts, over SSE and the WebSocket).
  */
 describe("streamTopic: ephemeral responses on the pull path", () => {
-  const text = (response: SubscribeResponse) =>
-    response.event.case === "signal" ? `signal:${response.event.value.kind}` : "entry";
+  const text = (response: SubscribeResponse) => (response.event.case === "signal" ? `signal:${response.event.value.kind}` : "entry");
 
   function open(abort = new AbortController()) {
     const broker = createMemoryBroker();
@@ -42,7 +41,9 @@ describe("streamTopic: ephemeral responses on the pull path", () => {
       toResponse: (_, cursor) => create(SubscribeResponseSchema, { cursor }),
       ephemeral(deliver) {
         listening++;
-        const stop = broker.listenSignals("t", (data) => deliver(create(SubscribeResponseSchema, { event: { case: "signal", value: { kind: new TextDecoder().decode(data) } } })));
+        const stop = broker.listenSignals("t", (data) =>
+          deliver(create(SubscribeResponseSchema, { event: { case: "signal", value: { kind: new TextDecoder().decode(data) } } })),
+        );
         return () => {
           listening--;
           stop();

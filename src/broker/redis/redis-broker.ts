@@ -1,7 +1,19 @@
 import { randomBytes } from "node:crypto";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { Redis, ReplyError, type RedisOptions } from "ioredis";
-import type { Broker, Entry, GapReason, PageResult, Position, PublishOptions, PublishResult, ReadFrom, ReadResult, Retention, SignalListener } from "../broker.js";
+import type {
+  Broker,
+  Entry,
+  GapReason,
+  PageResult,
+  Position,
+  PublishOptions,
+  PublishResult,
+  ReadFrom,
+  ReadResult,
+  Retention,
+  SignalListener,
+} from "../broker.js";
 import { createEpoch } from "../epoch.js";
 import { backoffDelay, type BackoffOptions } from "../../wire/backoff.js";
 import { parseStreamEntry, type RawStreamEntry } from "./entry.js";
