@@ -97,6 +97,9 @@ export interface Listener {
   error(error: Error): void;
 }
 
+/** Receives a topic's signals (see `Broker.signal`), synchronously; must not throw. */
+export type SignalListener = (data: Uint8Array) => void;
+
 /**
  * A handful of methods over opaque bytes. `listen` is a live feed with no
  * replay: subscribers combine it with `read` (see topic-hub.ts), and fill
@@ -116,6 +119,20 @@ export interface Broker {
   readBefore(topic: string, before: Position | undefined, limit: number): Promise<PageResult>;
   /** Starts the live feed for one listener; the returned function stops it. */
   listen(topic: string, listener: Listener): () => void;
+  /**
+   * Sends an ephemeral message beside the topic's log: it reaches the topic's
+   * signal listeners on every instance that listen now, at most once, and is
+   * never stored and has no position. A listener may miss it (a connection
+   * lost, an instance joining). Rejects with ConnectError `unavailable` when
+   * storage is unreachable, as `publish` does.
+   */
+  signal(topic: string, data: Uint8Array): Promise<void>;
+  /**
+   * Receives the topic's signals from now on (none sent before); the returned
+   * function stops it. Listeners of one topic on one instance share one feed:
+   * the same `data` object is handed to each of them.
+   */
+  listenSignals(topic: string, listener: SignalListener): () => void;
   /** Whether storage is reachable now (readiness). */
   ready(): Promise<boolean>;
   /** Releases connections and timers. */

@@ -1,6 +1,18 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { createEpoch } from "./epoch.js";
-import type { Broker, Entry, Listener, PageResult, Position, PublishOptions, PublishResult, ReadFrom, ReadResult, Retention } from "./broker.js";
+import type {
+  Broker,
+  Entry,
+  Listener,
+  PageResult,
+  Position,
+  PublishOptions,
+  PublishResult,
+  ReadFrom,
+  ReadResult,
+  Retention,
+  SignalListener,
+} from "./broker.js";
 
 export interface MemoryBrokerOptions {
   /** Retention for topics published without their own. */
@@ -27,7 +39,8 @@ const defaultRetention: Retention = { maxCount: 1000, maxAgeMs: 24 * 3600_000 };
 /**
  * The in-memory broker: one process, nothing to install. Every topic's log
  * lives in an array trimmed by count and age; live listeners are called
- * synchronously, in order, as entries are appended.
+ * synchronously, in order, as entries are appended, and signal listeners
+ * as signals are sent.
  */
 export function createMemoryBroker(options: MemoryBrokerOptions = {}): Broker {
   const now = options.now ?? Date.now;
@@ -36,6 +49,8 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): Broker {
   const topics = new Map<string, Topic>();
   // Insertion order is expiry order for equal TTLs; good enough for a bound.
   const dedupe = new Map<string, { entry: Entry; expiresAt: number }>();
+  /** Signal listeners by topic, apart from the logs: a signal creates no topic, and no topic outlives its last listener here. */
+  const signalListeners = new Map<string, Set<SignalListener>>();
 
   const sweep = setInterval(() => {
     const time = now();
@@ -148,6 +163,23 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): Broker {
       topic.listeners.add(listener);
       return () => {
         topic.listeners.delete(listener);
+      };
+    },
+
+    signal(name: string, data: Uint8Array): Promise<void> {
+      for (const listener of signalListeners.get(name) ?? []) listener(data);
+      return Promise.resolve();
+    },
+
+    listenSignals(name: string, listener: SignalListener): () => void {
+      let listeners = signalListeners.get(name);
+      if (!listeners) signalListeners.set(name, (listeners = new Set()));
+      // Each call adds one listening, even for a function already listening: the returned function removes it.
+      const own: SignalListener = (data) => listener(data);
+      listeners.add(own);
+      return () => {
+        listeners.delete(own);
+        if (listeners.size === 0 && signalListeners.get(name) === listeners) signalListeners.delete(name);
       };
     },
 

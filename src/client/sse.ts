@@ -146,7 +146,10 @@ export function createSseClient(options: SseClientOptions): SseClient {
             }
             if (event.type !== "message") continue;
             const message = decode(method.output, event.data);
-            lastEventId = event.lastEventId;
+            // An event without `id:` (a chat signal, which has no position) keeps the last id. The parser
+            // starts each connection with "", so its id is taken only once one was sent: a signal first on
+            // a new connection must not turn a reconnect into a fresh start (as a browser's EventSource keeps it).
+            if (event.lastEventId !== "") lastEventId = event.lastEventId;
             attempt = 0;
             const gap = gapOf(method.output, message);
             if (gap) subscribeOptions.onGap?.(gap);

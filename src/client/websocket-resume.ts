@@ -45,6 +45,18 @@ export function resumeRequest(input: DescMessage, output: DescMessage, request: 
 }
 
 /**
+ * Whether a stream may resume after this response: it has a non-empty
+ * `cursor`, or its type has none. A response with an empty cursor has no
+ * position in the stream (a chat signal, never stored): resuming after it
+ * would drop the cursor and start the stream over, so the resume keeps the
+ * last response that had one.
+ */
+export function isResumePoint(output: DescMessage, response: Message): boolean {
+  const field = stringFieldOf(output, "cursor");
+  return field === undefined || fieldsOf(response)[field.localName] !== "";
+}
+
+/**
  * Gives a write a top-level `idempotency_key` when its type has one and the
  * caller left it empty, so the transport can replay the write after a lost
  * connection without it taking effect twice. Returns whether the request now

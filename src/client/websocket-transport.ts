@@ -15,7 +15,7 @@ import { Code, ConnectError, type StreamResponse, type Transport, type UnaryResp
 import { callLifetime } from "./call-lifetime.js";
 import { onlyRequest, streamResponse } from "./server-stream.js";
 import { canRefreshToken, currentToken, type TokenSource } from "./token-source.js";
-import { ensureIdempotencyKey, isResumable, resumeRequest } from "./websocket-resume.js";
+import { ensureIdempotencyKey, isResumable, isResumePoint, resumeRequest } from "./websocket-resume.js";
 import { backoffDelay, backoffOptions } from "../wire/backoff.js";
 import { isTransient } from "../wire/transient-codes.js";
 import { createWebSocketSession, type SessionCall, type SessionState, type WebSocketConstructor } from "./websocket-session.js";
@@ -190,6 +190,7 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): We
     // such a resend's credentials are not fresh (the token may have expired while the socket was down).
     let renewedForNextSend = false;
     const queue: Message[] = [];
+    /** The last response with a position (see `isResumePoint`): a reconnect resumes after it. */
     let last: Message | undefined;
     let done = false;
     let retries = 0;
@@ -224,7 +225,7 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): We
         const response = fromBinary(method.output, payload);
         retries = 0;
         freshCredentials = false;
-        last = response;
+        if (isResumePoint(method.output, response)) last = response;
         queue.push(response);
         notify();
       },

@@ -1,11 +1,11 @@
-import { create, fromBinary } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import type { Entry } from "../broker/broker.js";
 import { decodeCursor, encodeCursor } from "../broker/cursor.js";
 import { identityOf } from "../auth/identity.js";
 import { streamPolicyOf } from "../wire/stream-policy.js";
-import { ChatMessageSchema, ChatService, SubscribeResponseSchema, type SubscribeResponse } from "../../gen/rivulet/chat/v1/chat_pb.js";
+import { ChatMessageSchema, ChatService, SignalSchema, SubscribeResponseSchema, type SubscribeResponse } from "../../gen/rivulet/chat/v1/chat_pb.js";
 import { GapSchema } from "../../gen/rivulet/stream/v1/gap_pb.js";
 import { createCompletions } from "./completions.js";
 import { gapOf } from "./gap.js";
@@ -19,15 +19,29 @@ export function roomTopic(room: string): string {
   return `chat.room/${room}`;
 }
 
+/** The longest signal kind (DESIGN.md, "Signals"). */
+const signalKindMax = 32;
+
 /** The most messages one History page holds (DESIGN.md, "History pages"). */
 const historyMaxLimit = 100;
 /** The page size of a History request that gives none. */
 const historyDefaultLimit = 50;
 
-/** ChatService: rooms (Send, Subscribe, History) and streamed completions (Complete, CancelCompletion). */
+/** ChatService: rooms (Send, Subscribe, History, Signal) and streamed completions (Complete, CancelCompletion). */
 export function createChatService(deps: ServiceDeps): ServiceImpl<typeof ChatService> {
   const subscribePolicy = streamPolicyOf(ChatService.method.subscribe);
   const responses = new WeakMap<Entry, SubscribeResponse>();
+  // The broker hands one signal's bytes to every local listener: decoded once per instance, like entries.
+  const signalResponses = new WeakMap<Uint8Array, SubscribeResponse>();
+  function signalResponseOf(data: Uint8Array): SubscribeResponse {
+    let response = signalResponses.get(data);
+    if (response === undefined) {
+      // No cursor: a signal has no position in the room's log (docs/semantics.md, "Signals").
+      response = create(SubscribeResponseSchema, { cursor: "", event: { case: "signal", value: fromBinary(SignalSchema, data) } });
+      signalResponses.set(data, response);
+    }
+    return response;
+  }
   const completions = createCompletions(deps);
 
   return {
@@ -65,6 +79,7 @@ export function createChatService(deps: ServiceDeps): ServiceImpl<typeof ChatSer
         bufferSize: deps.subscriberBuffer,
         context,
         cache: responses,
+        ephemeral: request.signals ? (deliver) => deps.broker.listenSignals(topic, (data) => deliver(signalResponseOf(data))) : undefined,
         toResponse(event, cursor) {
           if (event.kind === "gap") {
             return create(SubscribeResponseSchema, { cursor, event: { case: "gap", value: create(GapSchema, gapOf(event.reason)) } });
@@ -97,6 +112,17 @@ export function createChatService(deps: ServiceDeps): ServiceImpl<typeof ChatSer
       });
       const oldest = page.entries[0];
       return { messages, nextBefore: page.more && oldest ? encodeCursor(topic, oldest.position) : "" };
+    },
+
+    async signal(request, context) {
+      const identity = identityOf(context);
+      checkName("room", request.room);
+      checkName("kind", request.kind, signalKindMax);
+      // access: write
+      // The write rate is the user limits' (every unary call takes a token); the author is the token's subject.
+      const signal = create(SignalSchema, { userId: identity.userId, kind: request.kind, at: timestampNow() });
+      await deps.broker.signal(roomTopic(request.room), toBinary(SignalSchema, signal));
+      return {};
     },
 
     complete: (request, context) => completions.complete(request, context),

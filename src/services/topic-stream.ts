@@ -28,6 +28,16 @@ export interface TopicStreamOptions<R extends Message> {
   /** The stream completes after the first response for which this is true (a finished job or completion). */
   readonly until?: (response: R) => boolean;
   /**
+   * Responses besides the log's, live only (a chat room's signals): called
+   * once when the stream starts, it calls `deliver` with each and returns the
+   * function that stops them, called once however the stream ends. They have
+   * no position and are never stored or replayed: each goes out only if the
+   * consumer can take it at once (nothing of the log's held, not congested)
+   * and is dropped otherwise, so a slow stream loses them and nothing is held
+   * for them. `until` does not look at them.
+   */
+  readonly ephemeral?: (deliver: (response: R) => void) => () => void;
+  /**
    * False when the handler must keep running while the stream does (it does
    * work of its own around `yield*`, as completions watch for a stalled
    * generator); otherwise a stream with a sink detaches from its handler.
@@ -84,10 +94,51 @@ export async function* streamTopic<R extends Message>(options: TopicStreamOption
     signal: options.context.signal,
   });
   const respond = responder(options);
-  for await (const event of events) {
-    const response = respond(event);
-    yield response;
-    if (options.until?.(response)) return;
+  if (!options.ephemeral) {
+    for await (const event of events) {
+      const response = respond(event);
+      yield response;
+      if (options.until?.(response)) return;
+    }
+    return;
+  }
+  // With ephemeral responses: the consumer is waiting while this generator awaits the
+  // subscription; one comes through only then, and is dropped while the consumer is
+  // not waiting (this generator suspended at `yield`), the pull path's congestion.
+  const iterator = events[Symbol.asyncIterator]();
+  let offered: R | undefined;
+  let wake: (() => void) | undefined;
+  const stop = options.ephemeral((response) => {
+    if (wake === undefined || offered !== undefined) return;
+    offered = response;
+    wake();
+  });
+  try {
+    let next: Promise<IteratorResult<SubscriptionEvent>> | undefined;
+    for (;;) {
+      if (next === undefined) {
+        next = iterator.next();
+        // Awaited below, unless the consumer leaves while an ephemeral response is out: then nobody does.
+        next.catch(() => undefined);
+      }
+      await Promise.race([next, new Promise<void>((resolve) => (wake = resolve))]);
+      wake = undefined;
+      if (offered !== undefined) {
+        const response = offered;
+        offered = undefined;
+        yield response;
+        continue;
+      }
+      const result = await next;
+      next = undefined;
+      if (result.done) return;
+      const response = respond(result.value);
+      yield response;
+      if (options.until?.(response)) return;
+    }
+  } finally {
+    stop();
+    await iterator.return?.();
   }
 }
 
@@ -142,12 +193,15 @@ class SinkStream<R extends Message> implements SubscriberBufferOptions<R> {
   readonly bufferSize: number;
   private readonly respond: (event: SubscriptionEvent) => R;
   private readonly until: ((response: R) => boolean) | undefined;
+  private readonly ephemeral: ((deliver: (response: R) => void) => () => void) | undefined;
   private readonly buffer: SubscriberBuffer;
   /** Ending with the abort reason lets the caller tell a shutdown (`unavailable`) from a finished stream. */
   private readonly onAbort = () => this.fail(ConnectError.from(this.signal.reason, Code.Canceled));
   private cancelTimer: (() => void) | undefined;
   /** The hub's detach once attached; `fail` may run before (an aborted call). */
   private detach: (() => void) | undefined;
+  /** Stops the ephemeral responses once started. */
+  private stopEphemeral: (() => void) | undefined;
   private done = false;
 
   constructor(
@@ -163,6 +217,7 @@ class SinkStream<R extends Message> implements SubscriberBufferOptions<R> {
     this.bufferSize = options.bufferSize;
     this.respond = responder(options);
     this.until = options.until;
+    this.ephemeral = options.ephemeral;
     this.buffer = createSubscriberBuffer<R>(this);
   }
 
@@ -174,8 +229,20 @@ class SinkStream<R extends Message> implements SubscriberBufferOptions<R> {
       if (this.done) return;
     }
     const detach = hub.attach(topic, this.buffer.subscriber);
-    if (this.done) detach();
-    else this.detach = detach;
+    if (this.done) return detach();
+    this.detach = detach;
+    if (this.ephemeral) this.stopEphemeral = this.ephemeral((response) => this.offer(response));
+  }
+
+  /** An ephemeral response: sent only if the connection takes it now, behind nothing held; else dropped. */
+  private offer(response: R): void {
+    if (this.done || this.buffer.size > 0 || this.sink.congested()) return;
+    try {
+      this.sink.send(response);
+    } catch (error) {
+      // Called from the broker's signal feed: a failed send ends this stream, not the sender's call.
+      this.fail(error);
+    }
   }
 
   itemOf(event: SubscriptionEvent): R {
@@ -204,6 +271,7 @@ class SinkStream<R extends Message> implements SubscriberBufferOptions<R> {
     this.done = true;
     this.buffer.close();
     this.detach?.();
+    this.stopEphemeral?.();
     this.cancelTimer?.();
     this.signal.removeEventListener("abort", this.onAbort);
     this.ending.release();

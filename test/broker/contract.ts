@@ -61,6 +61,54 @@ function record(broker: Broker, topic: string) {
   return { entries, until, unlisten };
 }
 
+/** Polls a condition of a recorder (signals have no feed to wait on in order), failing after `timeoutMs`. */
+async function until(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/** Records a topic's signals; `heard(n)` waits for the n-th. */
+function recordSignals(broker: Broker, topic: string) {
+  const signals: string[] = [];
+  let waiter: (() => void) | undefined;
+  const unlisten = broker.listenSignals(topic, (data) => {
+    signals.push(new TextDecoder().decode(data));
+    waiter?.();
+  });
+  function heard(count: number, timeoutMs = 10_000): Promise<boolean> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => finish(false), timeoutMs);
+      const check = () => {
+        if (signals.length >= count) finish(true);
+      };
+      function finish(ok: boolean) {
+        clearTimeout(timer);
+        waiter = undefined;
+        resolve(ok);
+      }
+      waiter = check;
+      check();
+    });
+  }
+  return { signals, heard, unlisten };
+}
+
+/**
+ * Sends probe signals until `recorder` heard one: a broker's subscription may
+ * take effect after `listenSignals` returns (a SUBSCRIBE on its way to Redis),
+ * and a signal sent before it is lost by design. Returns how many were sent.
+ */
+async function signalUntilHeard(broker: Broker, topic: string, recorder: ReturnType<typeof recordSignals>): Promise<number> {
+  for (let sent = 1; sent <= 100; sent++) {
+    await broker.signal(topic, bytes("probe"));
+    if (await recorder.heard(1, 100)) return sent;
+  }
+  throw new Error(`${topic}: no signal heard`);
+}
+
 /** Registers the shared broker contract: every Broker implementation must pass it unchanged. */
 export function describeBrokerContract(name: string, factory: BrokerFactory): void {
   describe(`broker contract: ${name}`, () => {
@@ -340,6 +388,59 @@ export function describeBrokerContract(name: string, factory: BrokerFactory): vo
       await second.until(51);
       expect(first.entries).toHaveLength(50);
       second.unlisten();
+    });
+
+    it("delivers signals live to every listener of the topic and no other, stores nothing, and stops at unlisten", async () => {
+      await broker.publish("room", bytes("message"));
+      const [first, second, other] = [recordSignals(broker, "room"), recordSignals(broker, "room"), recordSignals(broker, "other")];
+      await signalUntilHeard(broker, "room", first);
+      await signalUntilHeard(broker, "room", second);
+      // Probes may still arrive late: what follows is compared without them.
+      const real = (recorder: ReturnType<typeof recordSignals>) => recorder.signals.filter((signal) => signal !== "probe");
+      const binary = new Uint8Array([0, 255, 10]);
+      await broker.signal("room", bytes("typing"));
+      await broker.signal("room", binary);
+      const both = ["typing", new TextDecoder().decode(binary)];
+      await until(() => real(first).length === 2 && real(second).length === 2, "both signals on both listeners");
+      expect(real(first)).toEqual(both);
+      expect(real(second)).toEqual(both);
+      // Never in the log: the topic holds its one message, at offset 1, and nothing more.
+      const { head, entries } = await broker.read("room", { last: 10 }, 10);
+      expect(entries.map(text)).toEqual(["message"]);
+      expect(head.offset).toBe(1);
+      // A signal is not an entry for the live feed either.
+      const feed = record(broker, "room");
+      first.unlisten();
+      await broker.signal("room", bytes("after"));
+      await broker.publish("room", bytes("next"));
+      await feed.until(1);
+      expect(feed.entries.map(text)).toEqual(["next"]);
+      await until(() => real(second).length === 3, "the signal after first stopped");
+      expect(real(second).at(-1)).toBe("after");
+      expect(real(first)).toEqual(both);
+      expect(other.signals).toEqual([]);
+      feed.unlisten();
+      second.unlisten();
+      other.unlisten();
+    });
+
+    it("keeps a topic's signals flowing while some listeners come and go, and counts each listening apart", async () => {
+      const stays = recordSignals(broker, "t");
+      await signalUntilHeard(broker, "t", stays);
+      const handler = () => undefined;
+      // The same function twice is two listenings; stopping one twice stops only it.
+      const a = broker.listenSignals("t", handler);
+      const b = broker.listenSignals("t", handler);
+      a();
+      a();
+      b();
+      await broker.signal("t", bytes("still"));
+      await until(() => stays.signals.includes("still"), "the signal after the others left");
+      stays.unlisten();
+      // Listening again after everyone left works as the first time.
+      const again = recordSignals(broker, "t");
+      await signalUntilHeard(broker, "t", again);
+      again.unlisten();
     });
 
     it("keeps many topics apart, live and in history", async () => {

@@ -6,6 +6,8 @@ export interface RedisKeys {
   log(topic: string): string;
   /** One dedupe record of the topic (a hash). */
   seen(topic: string, key: string): string;
+  /** The topic's signal channel (Redis Pub/Sub): signals are published, never stored. */
+  signals(topic: string): string;
   /** An instance's wake-up stream: the live reader blocks on it too, so a new topic interrupts the wait. */
   wake(instanceId: string): string;
 }
@@ -22,6 +24,7 @@ export function createRedisKeys(prefix: string): RedisKeys {
     meta: (topic) => `${prefix}{${topic}}:meta`,
     log: (topic) => `${prefix}{${topic}}:log`,
     seen: (topic, key) => `${prefix}{${topic}}:seen:${key}`,
+    signals: (topic) => `${prefix}{${topic}}:signals`,
     wake: (instanceId) => `${prefix}{instance:${instanceId}}:wake`,
   };
 }

@@ -1,13 +1,26 @@
 import { randomBytes } from "node:crypto";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { Redis, ReplyError, type RedisOptions } from "ioredis";
-import type { Broker, Entry, GapReason, PageResult, Position, PublishOptions, PublishResult, ReadFrom, ReadResult, Retention } from "../broker.js";
+import type {
+  Broker,
+  Entry,
+  GapReason,
+  PageResult,
+  Position,
+  PublishOptions,
+  PublishResult,
+  ReadFrom,
+  ReadResult,
+  Retention,
+  SignalListener,
+} from "../broker.js";
 import { createEpoch } from "../epoch.js";
 import { backoffDelay, type BackoffOptions } from "../../wire/backoff.js";
 import { parseStreamEntry, type RawStreamEntry } from "./entry.js";
 import { createRedisKeys } from "./keys.js";
 import { createRedisLiveReader } from "./live-reader.js";
 import { defineRedisScripts, emptyTopicTtlMs } from "./scripts.js";
+import { createRedisSignalChannels } from "./signal-channels.js";
 
 /** Where the Redis broker connects and how it names and keeps things. */
 export interface RedisBrokerOptions {
@@ -54,7 +67,9 @@ const minReconnectDelayMs = 50;
  * topic is a stream plus a meta hash holding Rivulet's epoch and offset,
  * changed together by Lua scripts (see scripts.ts). Each instance holds
  * exactly two connections whatever its load: one for commands, one blocked
- * in XREAD for every topic it listens to (see live-reader.ts).
+ * in XREAD for every topic it listens to (see live-reader.ts), and a third
+ * once it listens to signals, subscribed to every signal channel it listens
+ * to (see signal-channels.ts).
  *
  * Failures: commands fail fast with `unavailable` while Redis is unreachable
  * (no offline queue, nothing replayed behind the caller's back), live
@@ -100,6 +115,14 @@ export async function createRedisBroker(options: RedisBrokerOptions): Promise<Re
     redis.on("ready", report);
     redis.on("close", report);
   }
+  // Pub/Sub needs a connection of its own. Opened on first use; its queue is on (a SUBSCRIBE waits
+  // out an outage instead of failing, and nothing waits on it), and its state is not readiness:
+  // signals may be lost, messages may not.
+  const subscriber = command.duplicate({ lazyConnect: true, enableOfflineQueue: true, maxRetriesPerRequest: null });
+  subscriber.on("error", (error: Error) => {
+    lastError = error;
+  });
+  const signals = createRedisSignalChannels(subscriber);
   await Promise.all([readyOf(command), readyOf(blocking)].map((ready) => withTimeout(ready, options.connectTimeoutMs ?? 5000)));
 
   const stop = new AbortController();
@@ -204,6 +227,12 @@ export async function createRedisBroker(options: RedisBrokerOptions): Promise<Re
 
     listen: (topic, listener) => live.listen(topic, listener),
 
+    async signal(topic: string, data: Uint8Array): Promise<void> {
+      await attempt(() => command.publish(keys.signals(topic), Buffer.from(data.buffer, data.byteOffset, data.byteLength)));
+    },
+
+    listenSignals: (topic: string, listener: SignalListener) => signals.listen(keys.signals(topic), listener),
+
     async ready(): Promise<boolean> {
       if (command.status !== "ready" || blocking.status !== "ready") return false;
       try {
@@ -218,6 +247,7 @@ export async function createRedisBroker(options: RedisBrokerOptions): Promise<Re
       stop.abort();
       command.disconnect();
       blocking.disconnect();
+      subscriber.disconnect();
       return Promise.resolve();
     },
   };

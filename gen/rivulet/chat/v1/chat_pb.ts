@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file rivulet/chat/v1/chat.proto.
  */
 export const file_rivulet_chat_v1_chat: GenFile = /*@__PURE__*/
-  fileDesc("ChpyaXZ1bGV0L2NoYXQvdjEvY2hhdC5wcm90bxIPcml2dWxldC5jaGF0LnYxIoIBCgtDaGF0TWVzc2FnZRIKCgJpZBgBIAEoCRIMCgRyb29tGAIgASgJEg4KBmF1dGhvchgDIAEoCRIMCgR0ZXh0GAQgASgJEisKB3NlbnRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBmN1cnNvchgGIAEoCSJCCgtTZW5kUmVxdWVzdBIMCgRyb29tGAEgASgJEgwKBHRleHQYAiABKAkSFwoPaWRlbXBvdGVuY3lfa2V5GAMgASgJIj0KDFNlbmRSZXNwb25zZRItCgdtZXNzYWdlGAEgASgLMhwucml2dWxldC5jaGF0LnYxLkNoYXRNZXNzYWdlIkEKEFN1YnNjcmliZVJlcXVlc3QSDAoEcm9vbRgBIAEoCRIOCgZjdXJzb3IYAiABKAkSDwoHaGlzdG9yeRgDIAEoDSKEAQoRU3Vic2NyaWJlUmVzcG9uc2USDgoGY3Vyc29yGAEgASgJEi8KB21lc3NhZ2UYAiABKAsyHC5yaXZ1bGV0LmNoYXQudjEuQ2hhdE1lc3NhZ2VIABIlCgNnYXAYAyABKAsyFi5yaXZ1bGV0LnN0cmVhbS52MS5HYXBIAEIHCgVldmVudCI9Cg5IaXN0b3J5UmVxdWVzdBIMCgRyb29tGAEgASgJEg4KBmJlZm9yZRgCIAEoCRINCgVsaW1pdBgDIAEoDSJWCg9IaXN0b3J5UmVzcG9uc2USLgoIbWVzc2FnZXMYASADKAsyHC5yaXZ1bGV0LmNoYXQudjEuQ2hhdE1lc3NhZ2USEwoLbmV4dF9iZWZvcmUYAiABKAkiMgoRQ29tcGxldGlvbk1lc3NhZ2USDAoEcm9sZRgBIAEoCRIPCgdjb250ZW50GAIgASgJIpEBCg9Db21wbGV0ZVJlcXVlc3QSNAoIbWVzc2FnZXMYASADKAsyIi5yaXZ1bGV0LmNoYXQudjEuQ29tcGxldGlvbk1lc3NhZ2USDQoFbW9kZWwYAiABKAkSEgoKbWF4X3Rva2VucxgDIAEoDRIVCg1jb21wbGV0aW9uX2lkGAQgASgJEg4KBmN1cnNvchgFIAEoCSKGAQoQQ29tcGxldGVSZXNwb25zZRIVCg1jb21wbGV0aW9uX2lkGAEgASgJEg4KBmN1cnNvchgCIAEoCRINCgVkZWx0YRgDIAEoCRIVCg1maW5pc2hfcmVhc29uGAQgASgJEiUKBXVzYWdlGAUgASgLMhYucml2dWxldC5jaGF0LnYxLlVzYWdlIjkKBVVzYWdlEhUKDXByb21wdF90b2tlbnMYASABKA0SGQoRY29tcGxldGlvbl90b2tlbnMYAiABKA0iMAoXQ2FuY2VsQ29tcGxldGlvblJlcXVlc3QSFQoNY29tcGxldGlvbl9pZBgBIAEoCSIsChhDYW5jZWxDb21wbGV0aW9uUmVzcG9uc2USEAoIY2FuY2VsZWQYASABKAgyzgMKC0NoYXRTZXJ2aWNlEkMKBFNlbmQSHC5yaXZ1bGV0LmNoYXQudjEuU2VuZFJlcXVlc3QaHS5yaXZ1bGV0LmNoYXQudjEuU2VuZFJlc3BvbnNlEmEKCVN1YnNjcmliZRIhLnJpdnVsZXQuY2hhdC52MS5TdWJzY3JpYmVSZXF1ZXN0GiIucml2dWxldC5jaGF0LnYxLlN1YnNjcmliZVJlc3BvbnNlIgvK8xgHCAEQ6AcYATABElEKB0hpc3RvcnkSHy5yaXZ1bGV0LmNoYXQudjEuSGlzdG9yeVJlcXVlc3QaIC5yaXZ1bGV0LmNoYXQudjEuSGlzdG9yeVJlc3BvbnNlIgOQAgESWwoIQ29tcGxldGUSIC5yaXZ1bGV0LmNoYXQudjEuQ29tcGxldGVSZXF1ZXN0GiEucml2dWxldC5jaGF0LnYxLkNvbXBsZXRlUmVzcG9uc2UiCMrzGAQIARgBMAESZwoQQ2FuY2VsQ29tcGxldGlvbhIoLnJpdnVsZXQuY2hhdC52MS5DYW5jZWxDb21wbGV0aW9uUmVxdWVzdBopLnJpdnVsZXQuY2hhdC52MS5DYW5jZWxDb21wbGV0aW9uUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp, file_rivulet_options_v1_options, file_rivulet_stream_v1_gap]);
+  fileDesc("ChpyaXZ1bGV0L2NoYXQvdjEvY2hhdC5wcm90bxIPcml2dWxldC5jaGF0LnYxIoIBCgtDaGF0TWVzc2FnZRIKCgJpZBgBIAEoCRIMCgRyb29tGAIgASgJEg4KBmF1dGhvchgDIAEoCRIMCgR0ZXh0GAQgASgJEisKB3NlbnRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBmN1cnNvchgGIAEoCSJCCgtTZW5kUmVxdWVzdBIMCgRyb29tGAEgASgJEgwKBHRleHQYAiABKAkSFwoPaWRlbXBvdGVuY3lfa2V5GAMgASgJIj0KDFNlbmRSZXNwb25zZRItCgdtZXNzYWdlGAEgASgLMhwucml2dWxldC5jaGF0LnYxLkNoYXRNZXNzYWdlIlIKEFN1YnNjcmliZVJlcXVlc3QSDAoEcm9vbRgBIAEoCRIOCgZjdXJzb3IYAiABKAkSDwoHaGlzdG9yeRgDIAEoDRIPCgdzaWduYWxzGAQgASgIIq8BChFTdWJzY3JpYmVSZXNwb25zZRIOCgZjdXJzb3IYASABKAkSLwoHbWVzc2FnZRgCIAEoCzIcLnJpdnVsZXQuY2hhdC52MS5DaGF0TWVzc2FnZUgAEiUKA2dhcBgDIAEoCzIWLnJpdnVsZXQuc3RyZWFtLnYxLkdhcEgAEikKBnNpZ25hbBgEIAEoCzIXLnJpdnVsZXQuY2hhdC52MS5TaWduYWxIAEIHCgVldmVudCJPCgZTaWduYWwSDwoHdXNlcl9pZBgBIAEoCRIMCgRraW5kGAIgASgJEiYKAmF0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCI9Cg5IaXN0b3J5UmVxdWVzdBIMCgRyb29tGAEgASgJEg4KBmJlZm9yZRgCIAEoCRINCgVsaW1pdBgDIAEoDSJWCg9IaXN0b3J5UmVzcG9uc2USLgoIbWVzc2FnZXMYASADKAsyHC5yaXZ1bGV0LmNoYXQudjEuQ2hhdE1lc3NhZ2USEwoLbmV4dF9iZWZvcmUYAiABKAkiKwoNU2lnbmFsUmVxdWVzdBIMCgRyb29tGAEgASgJEgwKBGtpbmQYAiABKAkiEAoOU2lnbmFsUmVzcG9uc2UiMgoRQ29tcGxldGlvbk1lc3NhZ2USDAoEcm9sZRgBIAEoCRIPCgdjb250ZW50GAIgASgJIpEBCg9Db21wbGV0ZVJlcXVlc3QSNAoIbWVzc2FnZXMYASADKAsyIi5yaXZ1bGV0LmNoYXQudjEuQ29tcGxldGlvbk1lc3NhZ2USDQoFbW9kZWwYAiABKAkSEgoKbWF4X3Rva2VucxgDIAEoDRIVCg1jb21wbGV0aW9uX2lkGAQgASgJEg4KBmN1cnNvchgFIAEoCSKGAQoQQ29tcGxldGVSZXNwb25zZRIVCg1jb21wbGV0aW9uX2lkGAEgASgJEg4KBmN1cnNvchgCIAEoCRINCgVkZWx0YRgDIAEoCRIVCg1maW5pc2hfcmVhc29uGAQgASgJEiUKBXVzYWdlGAUgASgLMhYucml2dWxldC5jaGF0LnYxLlVzYWdlIjkKBVVzYWdlEhUKDXByb21wdF90b2tlbnMYASABKA0SGQoRY29tcGxldGlvbl90b2tlbnMYAiABKA0iMAoXQ2FuY2VsQ29tcGxldGlvblJlcXVlc3QSFQoNY29tcGxldGlvbl9pZBgBIAEoCSIsChhDYW5jZWxDb21wbGV0aW9uUmVzcG9uc2USEAoIY2FuY2VsZWQYASABKAgymQQKC0NoYXRTZXJ2aWNlEkMKBFNlbmQSHC5yaXZ1bGV0LmNoYXQudjEuU2VuZFJlcXVlc3QaHS5yaXZ1bGV0LmNoYXQudjEuU2VuZFJlc3BvbnNlEmEKCVN1YnNjcmliZRIhLnJpdnVsZXQuY2hhdC52MS5TdWJzY3JpYmVSZXF1ZXN0GiIucml2dWxldC5jaGF0LnYxLlN1YnNjcmliZVJlc3BvbnNlIgvK8xgHCAEQ6AcYATABElEKB0hpc3RvcnkSHy5yaXZ1bGV0LmNoYXQudjEuSGlzdG9yeVJlcXVlc3QaIC5yaXZ1bGV0LmNoYXQudjEuSGlzdG9yeVJlc3BvbnNlIgOQAgESWwoIQ29tcGxldGUSIC5yaXZ1bGV0LmNoYXQudjEuQ29tcGxldGVSZXF1ZXN0GiEucml2dWxldC5jaGF0LnYxLkNvbXBsZXRlUmVzcG9uc2UiCMrzGAQIARgBMAESZwoQQ2FuY2VsQ29tcGxldGlvbhIoLnJpdnVsZXQuY2hhdC52MS5DYW5jZWxDb21wbGV0aW9uUmVxdWVzdBopLnJpdnVsZXQuY2hhdC52MS5DYW5jZWxDb21wbGV0aW9uUmVzcG9uc2USSQoGU2lnbmFsEh4ucml2dWxldC5jaGF0LnYxLlNpZ25hbFJlcXVlc3QaHy5yaXZ1bGV0LmNoYXQudjEuU2lnbmFsUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp, file_rivulet_options_v1_options, file_rivulet_stream_v1_gap]);
 
 /**
  * A message posted to a room.
@@ -159,6 +159,14 @@ export type SubscribeRequest = Message<"rivulet.chat.v1.SubscribeRequest"> & {
    * @generated from field: uint32 history = 3;
    */
   history: number;
+
+  /**
+   * Also deliver the room's signals (see ChatService.Signal), live only: they
+   * are never replayed, and a slow stream may lose them.
+   *
+   * @generated from field: bool signals = 4;
+   */
+  signals: boolean;
 };
 
 /**
@@ -175,7 +183,8 @@ export const SubscribeRequestSchema: GenMessage<SubscribeRequest> = /*@__PURE__*
  */
 export type SubscribeResponse = Message<"rivulet.chat.v1.SubscribeResponse"> & {
   /**
-   * The stream position after this event; resume from it.
+   * The stream position after this event; resume from it. Empty for a
+   * signal, which has no position: resume from the last non-empty cursor.
    *
    * @generated from field: string cursor = 1;
    */
@@ -202,6 +211,14 @@ export type SubscribeResponse = Message<"rivulet.chat.v1.SubscribeResponse"> & {
      */
     value: Gap;
     case: "gap";
+  } | {
+    /**
+     * An ephemeral signal, for streams that asked for them (`signals`).
+     *
+     * @generated from field: rivulet.chat.v1.Signal signal = 4;
+     */
+    value: Signal;
+    case: "signal";
   } | { case: undefined; value?: undefined };
 };
 
@@ -211,6 +228,41 @@ export type SubscribeResponse = Message<"rivulet.chat.v1.SubscribeResponse"> & {
  */
 export const SubscribeResponseSchema: GenMessage<SubscribeResponse> = /*@__PURE__*/
   messageDesc(file_rivulet_chat_v1_chat, 4);
+
+/**
+ * An ephemeral event in a room (see ChatService.Signal): never stored.
+ *
+ * @generated from message rivulet.chat.v1.Signal
+ */
+export type Signal = Message<"rivulet.chat.v1.Signal"> & {
+  /**
+   * The user id (token subject) of the sender.
+   *
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+
+  /**
+   * What it signals, e.g. "typing": as in SignalRequest.kind.
+   *
+   * @generated from field: string kind = 2;
+   */
+  kind: string;
+
+  /**
+   * When the server accepted the signal.
+   *
+   * @generated from field: google.protobuf.Timestamp at = 3;
+   */
+  at?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message rivulet.chat.v1.Signal.
+ * Use `create(SignalSchema)` to create a new message.
+ */
+export const SignalSchema: GenMessage<Signal> = /*@__PURE__*/
+  messageDesc(file_rivulet_chat_v1_chat, 5);
 
 /**
  * Request of ChatService.History.
@@ -246,7 +298,7 @@ export type HistoryRequest = Message<"rivulet.chat.v1.HistoryRequest"> & {
  * Use `create(HistoryRequestSchema)` to create a new message.
  */
 export const HistoryRequestSchema: GenMessage<HistoryRequest> = /*@__PURE__*/
-  messageDesc(file_rivulet_chat_v1_chat, 5);
+  messageDesc(file_rivulet_chat_v1_chat, 6);
 
 /**
  * Response of ChatService.History.
@@ -275,7 +327,51 @@ export type HistoryResponse = Message<"rivulet.chat.v1.HistoryResponse"> & {
  * Use `create(HistoryResponseSchema)` to create a new message.
  */
 export const HistoryResponseSchema: GenMessage<HistoryResponse> = /*@__PURE__*/
-  messageDesc(file_rivulet_chat_v1_chat, 6);
+  messageDesc(file_rivulet_chat_v1_chat, 7);
+
+/**
+ * Request of ChatService.Signal.
+ *
+ * @generated from message rivulet.chat.v1.SignalRequest
+ */
+export type SignalRequest = Message<"rivulet.chat.v1.SignalRequest"> & {
+  /**
+   * Room name, as in SendRequest.room.
+   *
+   * @generated from field: string room = 1;
+   */
+  room: string;
+
+  /**
+   * What to signal, e.g. "typing": 1 to 32 characters of letters, digits,
+   * '-', '_' and '.'.
+   *
+   * @generated from field: string kind = 2;
+   */
+  kind: string;
+};
+
+/**
+ * Describes the message rivulet.chat.v1.SignalRequest.
+ * Use `create(SignalRequestSchema)` to create a new message.
+ */
+export const SignalRequestSchema: GenMessage<SignalRequest> = /*@__PURE__*/
+  messageDesc(file_rivulet_chat_v1_chat, 8);
+
+/**
+ * Response of ChatService.Signal.
+ *
+ * @generated from message rivulet.chat.v1.SignalResponse
+ */
+export type SignalResponse = Message<"rivulet.chat.v1.SignalResponse"> & {
+};
+
+/**
+ * Describes the message rivulet.chat.v1.SignalResponse.
+ * Use `create(SignalResponseSchema)` to create a new message.
+ */
+export const SignalResponseSchema: GenMessage<SignalResponse> = /*@__PURE__*/
+  messageDesc(file_rivulet_chat_v1_chat, 9);
 
 /**
  * One turn of the conversation given to the model.
@@ -303,7 +399,7 @@ export type CompletionMessage = Message<"rivulet.chat.v1.CompletionMessage"> & {
  * Use `create(CompletionMessageSchema)` to create a new message.
  */
 export const CompletionMessageSchema: GenMessage<CompletionMessage> = /*@__PURE__*/
-  messageDesc(file_rivulet_chat_v1_chat, 7);
+  messageDesc(file_rivulet_chat_v1_chat, 10);
 
 /**
  * Request of ChatService.Complete.
@@ -354,7 +450,7 @@ export type CompleteRequest = Message<"rivulet.chat.v1.CompleteRequest"> & {
  * Use `create(CompleteRequestSchema)` to create a new message.
  */
 export const CompleteRequestSchema: GenMessage<CompleteRequest> = /*@__PURE__*/
-  messageDesc(file_rivulet_chat_v1_chat, 8);
+  messageDesc(file_rivulet_chat_v1_chat, 11);
 
 /**
  * One event of a streamed completion.
@@ -403,7 +499,7 @@ export type CompleteResponse = Message<"rivulet.chat.v1.CompleteResponse"> & {
  * Use `create(CompleteResponseSchema)` to create a new message.
  */
 export const CompleteResponseSchema: GenMessage<CompleteResponse> = /*@__PURE__*/
-  messageDesc(file_rivulet_chat_v1_chat, 9);
+  messageDesc(file_rivulet_chat_v1_chat, 12);
 
 /**
  * Token accounting of a completion.
@@ -431,7 +527,7 @@ export type Usage = Message<"rivulet.chat.v1.Usage"> & {
  * Use `create(UsageSchema)` to create a new message.
  */
 export const UsageSchema: GenMessage<Usage> = /*@__PURE__*/
-  messageDesc(file_rivulet_chat_v1_chat, 10);
+  messageDesc(file_rivulet_chat_v1_chat, 13);
 
 /**
  * Request of ChatService.CancelCompletion.
@@ -452,7 +548,7 @@ export type CancelCompletionRequest = Message<"rivulet.chat.v1.CancelCompletionR
  * Use `create(CancelCompletionRequestSchema)` to create a new message.
  */
 export const CancelCompletionRequestSchema: GenMessage<CancelCompletionRequest> = /*@__PURE__*/
-  messageDesc(file_rivulet_chat_v1_chat, 11);
+  messageDesc(file_rivulet_chat_v1_chat, 14);
 
 /**
  * Response of ChatService.CancelCompletion.
@@ -474,7 +570,7 @@ export type CancelCompletionResponse = Message<"rivulet.chat.v1.CancelCompletion
  * Use `create(CancelCompletionResponseSchema)` to create a new message.
  */
 export const CancelCompletionResponseSchema: GenMessage<CancelCompletionResponse> = /*@__PURE__*/
-  messageDesc(file_rivulet_chat_v1_chat, 12);
+  messageDesc(file_rivulet_chat_v1_chat, 15);
 
 /**
  * Chat rooms and LLM-style streamed completions.
@@ -544,6 +640,19 @@ export const ChatService: GenService<{
     methodKind: "unary";
     input: typeof CancelCompletionRequestSchema;
     output: typeof CancelCompletionResponseSchema;
+  },
+  /**
+   * Sends an ephemeral signal to a room (someone is typing): delivered live to
+   * the room's Subscribe streams that asked for signals, with the caller's
+   * identity as `user_id`. Signals are never stored, replayed or resumed, and
+   * a slow subscriber may lose them. Counts against the caller's write rate.
+   *
+   * @generated from rpc rivulet.chat.v1.ChatService.Signal
+   */
+  signal: {
+    methodKind: "unary";
+    input: typeof SignalRequestSchema;
+    output: typeof SignalResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_rivulet_chat_v1_chat, 0);
