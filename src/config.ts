@@ -227,7 +227,7 @@ export const settings: readonly Setting[] = [
     fallback: "100",
     min: 1,
     max: 1_000_000,
-    help: "writes (unary calls) per second per user, sustained; more get resource_exhausted",
+    help: "unary calls (writes, signals, History pages) per second per user, sustained; more get resource_exhausted",
   },
   {
     key: "publishBurst",

@@ -3,7 +3,7 @@ import { identityKey } from "../auth/identity.js";
 import { streamControlsKey } from "../call/stream-controls.js";
 
 export interface UserLimits {
-  /** Unary calls (every one of them a write: send, publish, report, start, cancel) a user may make per second, sustained. */
+  /** Unary calls (writes: send, publish, signal, report, start, cancel; and History pages) a user may make per second, sustained. */
   readonly publishRate: number;
   /** Unary calls a user may make at once after a quiet spell (the bucket's size). */
   readonly publishBurst: number;
