@@ -92,10 +92,20 @@ export function createWebSocketConnection(options: WebSocketConnectionOptions): 
   const waitForDrain = () => outbox.drained();
   let closing = false;
   const liveness = createWebSocketLiveness(limits.maxStallMs);
-  /** Bytes written to the peer when it last answered (a frame or a pong). */
+  /**
+   * Bytes the peer has surely read: those written before the last ping it
+   * answered. A pong proves no more than that: one processed late (its ping
+   * left before a backlog, the server was busy writing it) must not count the
+   * backlog as read, or a paused reader whose backlog the kernel then took
+   * looks dead and is cut (1006) with its end frames unread.
+   */
   let writtenAtAnswer = 0;
+  /** `outbox.writtenBytes` when the last ping was sent. */
+  let writtenAtPing = 0;
+  /** A frame from the peer: it is there, though that says nothing of what it has read. */
+  const heard = () => liveness.heard();
   const answered = () => {
-    writtenAtAnswer = outbox.writtenBytes;
+    writtenAtAnswer = writtenAtPing;
     liveness.heard();
   };
   let idleSince: number | undefined = Date.now();
@@ -308,7 +318,7 @@ export function createWebSocketConnection(options: WebSocketConnectionOptions): 
   }
 
   socket.on("message", (data: Buffer, isBinary: boolean) => {
-    answered();
+    heard();
     if (closing) return;
     // RFC 6455 §7.4.1: 1003 for a data type the endpoint cannot accept.
     if (!isBinary) return close(WebSocketCloseCode.unsupportedData, "text frames are not supported: send binary rivulet.bridge.v1.ClientFrame");
@@ -326,7 +336,7 @@ export function createWebSocketConnection(options: WebSocketConnectionOptions): 
       void waitForDrain().then(() => socket.resume());
     }
   });
-  // Only the peer's own frames count as an answer. A 'drain' means the kernel
+  // Only the peer's pongs count as an answer (its frames only show it is there). A 'drain' means the kernel
   // took the bytes, not that the peer read them: loopback buffers grow to
   // megabytes, so a paused reader's backlog drains, and counting that as an
   // answer had it cut (1006) with its end frames still unread.
@@ -348,12 +358,14 @@ export function createWebSocketConnection(options: WebSocketConnectionOptions): 
       return idleSince;
     },
     heartbeat() {
-      // Frames sent since the peer last answered may stand between it and our ping
+      // Frames sent since the ping the peer last answered may stand between it and our ping
       // (ws's bufferedAmount: bytes the server still holds, the kernel's buffers being full).
       const receiving = outbox.writtenBytes !== writtenAtAnswer || socket.bufferedAmount > 0;
       switch (liveness.round(Date.now(), receiving)) {
         case "ping":
-          if (socket.readyState === socket.OPEN) socket.ping();
+          if (socket.readyState !== socket.OPEN) return;
+          writtenAtPing = outbox.writtenBytes;
+          socket.ping();
           return;
         case "wait":
           return;
