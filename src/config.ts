@@ -30,6 +30,8 @@ export interface Config {
   readonly historyAgeMs: number;
   readonly finishedTtlMs: number;
   readonly idempotencyTtlMs: number;
+  /** How soon the users of an instance that died stop being present in rooms (Redis broker). */
+  readonly presenceTtlMs: number;
   readonly subscriberBuffer: number;
   /** Unary calls (writes) per second per user, sustained. */
   readonly publishRate: number;
@@ -208,6 +210,16 @@ export const settings: readonly Setting[] = [
     fallback: "24h",
     min: 1000,
     help: "how long idempotency keys are remembered",
+  },
+  {
+    key: "presenceTtlMs",
+    flag: "presence-ttl",
+    env: "RIVULET_PRESENCE_TTL",
+    kind: "duration",
+    fallback: "30s",
+    min: 1000,
+    max: 3600_000,
+    help: "how soon the users of an instance that died stop being present in rooms (Redis)",
   },
   {
     key: "subscriberBuffer",

@@ -217,6 +217,7 @@ async function createBroker(config: Config, logger: Logger): Promise<Broker> {
     prefix: config.redisPrefix,
     instanceId: config.instanceId,
     retention: { maxCount: config.historyCount, maxAgeMs: config.historyAgeMs },
+    presenceTtlMs: config.presenceTtlMs,
     onStatus(status, error) {
       if (status === "up") logger.info("Redis reachable: the broker is ready");
       else logger.warn({ err: error }, "Redis unreachable: not ready, publishes answer unavailable; reconnecting");

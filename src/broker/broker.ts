@@ -101,6 +101,12 @@ export interface Listener {
 export type SignalListener = (data: Uint8Array) => void;
 
 /**
+ * Receives who is present in a topic (see `Broker.watchPresence`): the whole
+ * set each time, a new object per change, never mutated; must not throw.
+ */
+export type PresenceListener = (members: ReadonlySet<string>) => void;
+
+/**
  * A handful of methods over opaque bytes. `listen` is a live feed with no
  * replay: subscribers combine it with `read` (see topic-hub.ts), and fill
  * any hole the feed leaves from the log, so an implementation may drop or
@@ -133,6 +139,23 @@ export interface Broker {
    * the same `data` object is handed to each of them.
    */
   listenSignals(topic: string, listener: SignalListener): () => void;
+  /**
+   * Counts `user` as present in the topic from this instance until the
+   * returned function is called (calling it again does nothing). Presences of
+   * one user nest: the user stays present until the last of them ends. Never
+   * fails: while storage is unreachable it is recorded as soon as it answers.
+   * Presence held by an instance that dies without ending it expires within
+   * the broker's presence TTL.
+   */
+  enterPresence(topic: string, user: string): () => void;
+  /**
+   * Watches who is present in the topic, on every instance: the listener
+   * receives the current members (possibly after this returns), then the new
+   * set whenever it changes; the returned function stops it. A change on
+   * another instance may take a moment to arrive, an expired one up to the
+   * presence TTL; a listener may skip intermediate sets, never the latest.
+   */
+  watchPresence(topic: string, listener: PresenceListener): () => void;
   /** Whether storage is reachable now (readiness). */
   ready(): Promise<boolean>;
   /** Releases connections and timers. */

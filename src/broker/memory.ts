@@ -9,6 +9,7 @@ import type {
   PublishOptions,
   PublishResult,
   ReadFrom,
+  PresenceListener,
   ReadResult,
   Retention,
   SignalListener,
@@ -51,6 +52,21 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): Broker {
   const dedupe = new Map<string, { entry: Entry; expiresAt: number }>();
   /** Signal listeners by topic, apart from the logs: a signal creates no topic, and no topic outlives its last listener here. */
   const signalListeners = new Map<string, Set<SignalListener>>();
+  /** Per topic: how many presences each user holds, and who watches; dropped when both are empty. */
+  const presence = new Map<string, { readonly counts: Map<string, number>; readonly watchers: Set<PresenceListener> }>();
+
+  function presenceOf(name: string) {
+    let room = presence.get(name);
+    if (!room) presence.set(name, (room = { counts: new Map(), watchers: new Set() }));
+    return room;
+  }
+
+  function presenceChanged(name: string, room: NonNullable<ReturnType<typeof presence.get>>): void {
+    if (room.counts.size === 0 && room.watchers.size === 0) presence.delete(name);
+    if (room.watchers.size === 0) return;
+    const members: ReadonlySet<string> = new Set(room.counts.keys());
+    for (const watcher of room.watchers) watcher(members);
+  }
 
   const sweep = setInterval(() => {
     const time = now();
@@ -180,6 +196,36 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): Broker {
       return () => {
         listeners.delete(own);
         if (listeners.size === 0 && signalListeners.get(name) === listeners) signalListeners.delete(name);
+      };
+    },
+
+    enterPresence(name: string, user: string): () => void {
+      const room = presenceOf(name);
+      const count = room.counts.get(user) ?? 0;
+      room.counts.set(user, count + 1);
+      if (count === 0) presenceChanged(name, room);
+      let left = false;
+      return () => {
+        if (left) return;
+        left = true;
+        const remaining = (room.counts.get(user) ?? 1) - 1;
+        if (remaining > 0) {
+          room.counts.set(user, remaining);
+          return;
+        }
+        room.counts.delete(user);
+        presenceChanged(name, room);
+      };
+    },
+
+    watchPresence(name: string, listener: PresenceListener): () => void {
+      const room = presenceOf(name);
+      const own: PresenceListener = (members) => listener(members);
+      room.watchers.add(own);
+      own(new Set(room.counts.keys()));
+      return () => {
+        if (!room.watchers.delete(own)) return;
+        if (room.counts.size === 0 && room.watchers.size === 0 && presence.get(name) === room) presence.delete(name);
       };
     },
 

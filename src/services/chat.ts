@@ -4,12 +4,14 @@ import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import type { Entry } from "../broker/broker.js";
 import { decodeCursor, encodeCursor } from "../broker/cursor.js";
 import { identityOf } from "../auth/identity.js";
+import { streamControlsKey } from "../call/stream-controls.js";
 import { streamPolicyOf } from "../wire/stream-policy.js";
 import { ChatMessageSchema, ChatService, SignalSchema, SubscribeResponseSchema, type SubscribeResponse } from "../../gen/rivulet/chat/v1/chat_pb.js";
 import { GapSchema } from "../../gen/rivulet/stream/v1/gap_pb.js";
 import { createCompletions } from "./completions.js";
 import { gapOf } from "./gap.js";
 import { newId, type ServiceDeps } from "./service-deps.js";
+import { presenceChanges } from "./presence-changes.js";
 import { startOf, streamTopic } from "./topic-stream.js";
 import { publishOnce } from "./publish-once.js";
 import { checkIdempotencyKey, checkName, checkText, pageLimit } from "./validate.js";
@@ -27,7 +29,7 @@ const historyMaxLimit = 100;
 /** The page size of a History request that gives none. */
 const historyDefaultLimit = 50;
 
-/** ChatService: rooms (Send, Subscribe, History, Signal) and streamed completions (Complete, CancelCompletion). */
+/** ChatService: rooms (Send, Subscribe, History, Signal, WatchPresence) and streamed completions (Complete, CancelCompletion). */
 export function createChatService(deps: ServiceDeps): ServiceImpl<typeof ChatService> {
   const subscribePolicy = streamPolicyOf(ChatService.method.subscribe);
   const responses = new WeakMap<Entry, SubscribeResponse>();
@@ -68,27 +70,40 @@ export function createChatService(deps: ServiceDeps): ServiceImpl<typeof ChatSer
     },
 
     async *subscribe(request, context) {
-      identityOf(context);
+      const identity = identityOf(context);
       checkName("room", request.room);
       const topic = roomTopic(request.room);
-      yield* streamTopic({
-        hub: deps.hub,
-        topic,
-        policy: subscribePolicy,
-        from: startOf(topic, request.cursor, request.history, subscribePolicy),
-        bufferSize: deps.subscriberBuffer,
-        context,
-        cache: responses,
-        ephemeral: request.signals ? (deliver) => deps.broker.listenSignals(topic, (data) => deliver(signalResponseOf(data))) : undefined,
-        toResponse(event, cursor) {
-          if (event.kind === "gap") {
-            return create(SubscribeResponseSchema, { cursor, event: { case: "gap", value: create(GapSchema, gapOf(event.reason)) } });
-          }
-          const message = fromBinary(ChatMessageSchema, event.entry.data);
-          message.cursor = cursor;
-          return create(SubscribeResponseSchema, { cursor, event: { case: "message", value: message } });
-        },
-      });
+      // Before presence: a bad cursor is refused without the caller flickering in and out of the room.
+      const from = startOf(topic, request.cursor, request.history, subscribePolicy);
+      // The caller is present in the room while this stream is open (docs/semantics.md, "Presence"),
+      // however it ends: the stream guard's end-of-call work runs then, also for a stream that
+      // detaches to its transport's sink and outlives this handler (StreamLease.release).
+      const leave = deps.broker.enterPresence(topic, identity.userId);
+      const controls = context.values.get(streamControlsKey);
+      if (controls) controls.onEnd(leave);
+      try {
+        yield* streamTopic({
+          hub: deps.hub,
+          topic,
+          policy: subscribePolicy,
+          from,
+          bufferSize: deps.subscriberBuffer,
+          context,
+          cache: responses,
+          ephemeral: request.signals ? (deliver) => deps.broker.listenSignals(topic, (data) => deliver(signalResponseOf(data))) : undefined,
+          toResponse(event, cursor) {
+            if (event.kind === "gap") {
+              return create(SubscribeResponseSchema, { cursor, event: { case: "gap", value: create(GapSchema, gapOf(event.reason)) } });
+            }
+            const message = fromBinary(ChatMessageSchema, event.entry.data);
+            message.cursor = cursor;
+            return create(SubscribeResponseSchema, { cursor, event: { case: "message", value: message } });
+          },
+        });
+      } finally {
+        // Without the guard (no end-of-call work), the handler's own end is the stream's.
+        if (!controls) leave();
+      }
     },
 
     async history(request, context) {
@@ -123,6 +138,14 @@ export function createChatService(deps: ServiceDeps): ServiceImpl<typeof ChatSer
       const signal = create(SignalSchema, { userId: identity.userId, kind: request.kind, at: timestampNow() });
       await deps.broker.signal(roomTopic(request.room), toBinary(SignalSchema, signal));
       return {};
+    },
+
+    async *watchPresence(request, context) {
+      identityOf(context);
+      checkName("room", request.room);
+      // access: read
+      // Watching is not being present: only Subscribe streams count.
+      yield* presenceChanges(deps.broker, roomTopic(request.room), context.signal);
     },
 
     complete: (request, context) => completions.complete(request, context),

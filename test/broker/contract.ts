@@ -109,6 +109,16 @@ async function signalUntilHeard(broker: Broker, topic: string, recorder: ReturnT
   throw new Error(`${topic}: no signal heard`);
 }
 
+/** Records a topic's presence: every set the broker handed over, sorted, as arrays. */
+function recordPresence(broker: Broker, topic: string) {
+  const sets: string[][] = [];
+  const unwatch = broker.watchPresence(topic, (members) => sets.push([...members].sort()));
+  const latest = () => sets.at(-1);
+  /** Waits until the latest set is `members` (sorted). */
+  const reaches = (members: string[], what: string) => until(() => JSON.stringify(latest()) === JSON.stringify(members), what);
+  return { sets, latest, reaches, unwatch };
+}
+
 /** Registers the shared broker contract: every Broker implementation must pass it unchanged. */
 export function describeBrokerContract(name: string, factory: BrokerFactory): void {
   describe(`broker contract: ${name}`, () => {
@@ -441,6 +451,53 @@ export function describeBrokerContract(name: string, factory: BrokerFactory): vo
       const again = recordSignals(broker, "t");
       await signalUntilHeard(broker, "t", again);
       again.unlisten();
+    });
+
+    it("watches presence: the current members first, then each change, one user's presences counting once", async () => {
+      const alice = broker.enterPresence("room", "alice");
+      const watcher = recordPresence(broker, "room");
+      await watcher.reaches(["alice"], "the current members");
+      const bob = broker.enterPresence("room", "bob");
+      await watcher.reaches(["alice", "bob"], "bob joined");
+      // A second presence of alice (another tab): still one member, until both ended.
+      const aliceAgain = broker.enterPresence("room", "alice");
+      alice();
+      alice(); // ending one twice ends only it
+      bob();
+      await watcher.reaches(["alice"], "bob left, alice still present");
+      aliceAgain();
+      await watcher.reaches([], "alice's last presence ended");
+      // Every set handed over is a change: the same set twice would be no news.
+      for (let index = 1; index < watcher.sets.length; index++) expect(watcher.sets[index]).not.toEqual(watcher.sets[index - 1]);
+      expect(watcher.sets.every((set) => !set.includes("bob") || set.includes("alice"))).toBe(true);
+      watcher.unwatch();
+    });
+
+    it("keeps presence per topic, and stops a watcher at unwatch while others go on", async () => {
+      const first = recordPresence(broker, "a");
+      const second = recordPresence(broker, "a");
+      const other = recordPresence(broker, "b");
+      await first.reaches([], "a's empty list");
+      await second.reaches([], "a's empty list, second watcher");
+      await other.reaches([], "b's empty list");
+      const carol = broker.enterPresence("a", "carol");
+      await first.reaches(["carol"], "carol in a");
+      await second.reaches(["carol"], "carol in a, second watcher");
+      first.unwatch();
+      const seen = first.sets.length;
+      carol();
+      await second.reaches([], "carol left a");
+      expect(first.sets.length).toBe(seen);
+      expect(other.sets.every((set) => set.length === 0)).toBe(true);
+      // Watching again after everyone left starts with the current list, as the first time.
+      const dave = broker.enterPresence("a", "dave");
+      const again = recordPresence(broker, "a");
+      await again.reaches(["dave"], "the list for a new watcher");
+      dave();
+      await again.reaches([], "dave left");
+      second.unwatch();
+      other.unwatch();
+      again.unwatch();
     });
 
     it("keeps many topics apart, live and in history", async () => {

@@ -8,6 +8,10 @@ export interface RedisKeys {
   seen(topic: string, key: string): string;
   /** The topic's signal channel (Redis Pub/Sub): signals are published, never stored. */
   signals(topic: string): string;
+  /** Who is present in the topic (a sorted set of `<instance id>\n<user>` scored by expiry, ms): see presence.ts. */
+  presence(topic: string): string;
+  /** The topic's presence channel (Redis Pub/Sub): a message, empty, says its presence changed. */
+  presenceChanges(topic: string): string;
   /** An instance's wake-up stream: the live reader blocks on it too, so a new topic interrupts the wait. */
   wake(instanceId: string): string;
 }
@@ -25,6 +29,8 @@ export function createRedisKeys(prefix: string): RedisKeys {
     log: (topic) => `${prefix}{${topic}}:log`,
     seen: (topic, key) => `${prefix}{${topic}}:seen:${key}`,
     signals: (topic) => `${prefix}{${topic}}:signals`,
+    presence: (topic) => `${prefix}{${topic}}:presence`,
+    presenceChanges: (topic) => `${prefix}{${topic}}:presence-changes`,
     wake: (instanceId) => `${prefix}{instance:${instanceId}}:wake`,
   };
 }

@@ -7,6 +7,7 @@ import type {
   GapReason,
   PageResult,
   Position,
+  PresenceListener,
   PublishOptions,
   PublishResult,
   ReadFrom,
@@ -19,6 +20,7 @@ import { backoffDelay, type BackoffOptions } from "../../wire/backoff.js";
 import { parseStreamEntry, type RawStreamEntry } from "./entry.js";
 import { createRedisKeys } from "./keys.js";
 import { createRedisLiveReader } from "./live-reader.js";
+import { createRedisPresence } from "./presence.js";
 import { defineRedisScripts, emptyTopicTtlMs } from "./scripts.js";
 import { createRedisSignalChannels } from "./signal-channels.js";
 
@@ -38,6 +40,8 @@ export interface RedisBrokerOptions {
   readonly connectTimeoutMs?: number;
   /** How often topics with live listeners are kept from expiring. */
   readonly touchIntervalMs?: number;
+  /** How soon the users of an instance that died stop being present (see presence.ts). Default 30 s. */
+  readonly presenceTtlMs?: number;
   /** Called when Redis becomes reachable (both connections ready) and when it stops being so, once per change. */
   readonly onStatus?: (status: "up" | "down", error?: Error) => void;
 }
@@ -68,8 +72,8 @@ const minReconnectDelayMs = 50;
  * changed together by Lua scripts (see scripts.ts). Each instance holds
  * exactly two connections whatever its load: one for commands, one blocked
  * in XREAD for every topic it listens to (see live-reader.ts), and a third
- * once it listens to signals, subscribed to every signal channel it listens
- * to (see signal-channels.ts).
+ * once it listens to signals or watches presence, subscribed to every such
+ * channel it listens to (see signal-channels.ts and presence.ts).
  *
  * Failures: commands fail fast with `unavailable` while Redis is unreachable
  * (no offline queue, nothing replayed behind the caller's back), live
@@ -133,6 +137,15 @@ export async function createRedisBroker(options: RedisBrokerOptions): Promise<Re
     instanceId,
     blockMs: liveBlockMs,
     touchIntervalMs: options.touchIntervalMs,
+    signal: stop.signal,
+  });
+  const presence = createRedisPresence({
+    command,
+    channels: signals,
+    keys,
+    instanceId,
+    ttlMs: options.presenceTtlMs ?? 30_000,
+    now,
     signal: stop.signal,
   });
 
@@ -232,6 +245,10 @@ export async function createRedisBroker(options: RedisBrokerOptions): Promise<Re
     },
 
     listenSignals: (topic: string, listener: SignalListener) => signals.listen(keys.signals(topic), listener),
+
+    enterPresence: (topic: string, user: string) => presence.enter(topic, user),
+
+    watchPresence: (topic: string, listener: PresenceListener) => presence.watch(topic, listener),
 
     async ready(): Promise<boolean> {
       if (command.status !== "ready" || blocking.status !== "ready") return false;

@@ -3,8 +3,13 @@ import type { SignalListener } from "../broker.js";
 
 /** The receiving side of the Redis broker's signals. */
 export interface RedisSignalChannels {
-  /** Listens to one Pub/Sub channel; the returned function stops it. */
-  listen(channel: string, listener: SignalListener): () => void;
+  /**
+   * Listens to one Pub/Sub channel; the returned function stops it.
+   * `subscribed`, if given, is called once Redis confirmed the channel's
+   * SUBSCRIBE: from then on no message published to it is missed (while the
+   * connection holds).
+   */
+  listen(channel: string, listener: SignalListener, subscribed?: () => void): () => void;
 }
 
 /**
@@ -22,25 +27,35 @@ export interface RedisSignalChannels {
  * signals allow (broker.ts, `Broker.signal`).
  */
 export function createRedisSignalChannels(subscriber: Redis): RedisSignalChannels {
-  const channels = new Map<string, Set<SignalListener>>();
+  /** Each channel's local listeners, and its SUBSCRIBE's confirmation. */
+  const channels = new Map<string, { readonly listeners: Set<SignalListener>; readonly subscribed: Promise<unknown> }>();
   subscriber.on("messageBuffer", (channel: Buffer, message: Buffer) => {
-    const listeners = channels.get(channel.toString("utf8"));
+    const listeners = channels.get(channel.toString("utf8"))?.listeners;
     if (!listeners) return; // a message already in flight when the last listener went
     const data = new Uint8Array(message.buffer, message.byteOffset, message.byteLength);
     for (const listener of listeners) listener(data);
   });
   return {
-    listen(channel: string, listener: SignalListener): () => void {
-      let listeners = channels.get(channel);
-      if (!listeners) {
-        channels.set(channel, (listeners = new Set()));
+    listen(channel: string, listener: SignalListener, subscribed?: () => void): () => void {
+      let entry = channels.get(channel);
+      if (!entry) {
         // Commands on one connection run in order: an UNSUBSCRIBE sent before cannot undo this.
-        subscriber.subscribe(channel).catch(() => undefined);
+        const confirmed = subscriber.subscribe(channel);
+        confirmed.catch(() => undefined);
+        channels.set(channel, (entry = { listeners: new Set(), subscribed: confirmed }));
       }
       // Each call is its own listening, even for a function already listening.
       const own: SignalListener = (data) => listener(data);
-      listeners.add(own);
-      const mine = listeners;
+      const mine = entry.listeners;
+      mine.add(own);
+      if (subscribed) {
+        entry.subscribed.then(
+          () => {
+            if (mine.has(own)) subscribed();
+          },
+          () => undefined,
+        );
+      }
       return () => {
         if (!mine.delete(own) || mine.size > 0) return;
         channels.delete(channel);

@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file rivulet/chat/v1/chat.proto.
  */
 export const file_rivulet_chat_v1_chat: GenFile = /*@__PURE__*/
-  fileDesc("ChpyaXZ1bGV0L2NoYXQvdjEvY2hhdC5wcm90bxIPcml2dWxldC5jaGF0LnYxIoIBCgtDaGF0TWVzc2FnZRIKCgJpZBgBIAEoCRIMCgRyb29tGAIgASgJEg4KBmF1dGhvchgDIAEoCRIMCgR0ZXh0GAQgASgJEisKB3NlbnRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBmN1cnNvchgGIAEoCSJCCgtTZW5kUmVxdWVzdBIMCgRyb29tGAEgASgJEgwKBHRleHQYAiABKAkSFwoPaWRlbXBvdGVuY3lfa2V5GAMgASgJIj0KDFNlbmRSZXNwb25zZRItCgdtZXNzYWdlGAEgASgLMhwucml2dWxldC5jaGF0LnYxLkNoYXRNZXNzYWdlIlIKEFN1YnNjcmliZVJlcXVlc3QSDAoEcm9vbRgBIAEoCRIOCgZjdXJzb3IYAiABKAkSDwoHaGlzdG9yeRgDIAEoDRIPCgdzaWduYWxzGAQgASgIIq8BChFTdWJzY3JpYmVSZXNwb25zZRIOCgZjdXJzb3IYASABKAkSLwoHbWVzc2FnZRgCIAEoCzIcLnJpdnVsZXQuY2hhdC52MS5DaGF0TWVzc2FnZUgAEiUKA2dhcBgDIAEoCzIWLnJpdnVsZXQuc3RyZWFtLnYxLkdhcEgAEikKBnNpZ25hbBgEIAEoCzIXLnJpdnVsZXQuY2hhdC52MS5TaWduYWxIAEIHCgVldmVudCJPCgZTaWduYWwSDwoHdXNlcl9pZBgBIAEoCRIMCgRraW5kGAIgASgJEiYKAmF0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCI9Cg5IaXN0b3J5UmVxdWVzdBIMCgRyb29tGAEgASgJEg4KBmJlZm9yZRgCIAEoCRINCgVsaW1pdBgDIAEoDSJWCg9IaXN0b3J5UmVzcG9uc2USLgoIbWVzc2FnZXMYASADKAsyHC5yaXZ1bGV0LmNoYXQudjEuQ2hhdE1lc3NhZ2USEwoLbmV4dF9iZWZvcmUYAiABKAkiKwoNU2lnbmFsUmVxdWVzdBIMCgRyb29tGAEgASgJEgwKBGtpbmQYAiABKAkiEAoOU2lnbmFsUmVzcG9uc2UiMgoRQ29tcGxldGlvbk1lc3NhZ2USDAoEcm9sZRgBIAEoCRIPCgdjb250ZW50GAIgASgJIpEBCg9Db21wbGV0ZVJlcXVlc3QSNAoIbWVzc2FnZXMYASADKAsyIi5yaXZ1bGV0LmNoYXQudjEuQ29tcGxldGlvbk1lc3NhZ2USDQoFbW9kZWwYAiABKAkSEgoKbWF4X3Rva2VucxgDIAEoDRIVCg1jb21wbGV0aW9uX2lkGAQgASgJEg4KBmN1cnNvchgFIAEoCSKGAQoQQ29tcGxldGVSZXNwb25zZRIVCg1jb21wbGV0aW9uX2lkGAEgASgJEg4KBmN1cnNvchgCIAEoCRINCgVkZWx0YRgDIAEoCRIVCg1maW5pc2hfcmVhc29uGAQgASgJEiUKBXVzYWdlGAUgASgLMhYucml2dWxldC5jaGF0LnYxLlVzYWdlIjkKBVVzYWdlEhUKDXByb21wdF90b2tlbnMYASABKA0SGQoRY29tcGxldGlvbl90b2tlbnMYAiABKA0iMAoXQ2FuY2VsQ29tcGxldGlvblJlcXVlc3QSFQoNY29tcGxldGlvbl9pZBgBIAEoCSIsChhDYW5jZWxDb21wbGV0aW9uUmVzcG9uc2USEAoIY2FuY2VsZWQYASABKAgymQQKC0NoYXRTZXJ2aWNlEkMKBFNlbmQSHC5yaXZ1bGV0LmNoYXQudjEuU2VuZFJlcXVlc3QaHS5yaXZ1bGV0LmNoYXQudjEuU2VuZFJlc3BvbnNlEmEKCVN1YnNjcmliZRIhLnJpdnVsZXQuY2hhdC52MS5TdWJzY3JpYmVSZXF1ZXN0GiIucml2dWxldC5jaGF0LnYxLlN1YnNjcmliZVJlc3BvbnNlIgvK8xgHCAEQ6AcYATABElEKB0hpc3RvcnkSHy5yaXZ1bGV0LmNoYXQudjEuSGlzdG9yeVJlcXVlc3QaIC5yaXZ1bGV0LmNoYXQudjEuSGlzdG9yeVJlc3BvbnNlIgOQAgESWwoIQ29tcGxldGUSIC5yaXZ1bGV0LmNoYXQudjEuQ29tcGxldGVSZXF1ZXN0GiEucml2dWxldC5jaGF0LnYxLkNvbXBsZXRlUmVzcG9uc2UiCMrzGAQIARgBMAESZwoQQ2FuY2VsQ29tcGxldGlvbhIoLnJpdnVsZXQuY2hhdC52MS5DYW5jZWxDb21wbGV0aW9uUmVxdWVzdBopLnJpdnVsZXQuY2hhdC52MS5DYW5jZWxDb21wbGV0aW9uUmVzcG9uc2USSQoGU2lnbmFsEh4ucml2dWxldC5jaGF0LnYxLlNpZ25hbFJlcXVlc3QaHy5yaXZ1bGV0LmNoYXQudjEuU2lnbmFsUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp, file_rivulet_options_v1_options, file_rivulet_stream_v1_gap]);
+  fileDesc("ChpyaXZ1bGV0L2NoYXQvdjEvY2hhdC5wcm90bxIPcml2dWxldC5jaGF0LnYxIoIBCgtDaGF0TWVzc2FnZRIKCgJpZBgBIAEoCRIMCgRyb29tGAIgASgJEg4KBmF1dGhvchgDIAEoCRIMCgR0ZXh0GAQgASgJEisKB3NlbnRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBmN1cnNvchgGIAEoCSJCCgtTZW5kUmVxdWVzdBIMCgRyb29tGAEgASgJEgwKBHRleHQYAiABKAkSFwoPaWRlbXBvdGVuY3lfa2V5GAMgASgJIj0KDFNlbmRSZXNwb25zZRItCgdtZXNzYWdlGAEgASgLMhwucml2dWxldC5jaGF0LnYxLkNoYXRNZXNzYWdlIlIKEFN1YnNjcmliZVJlcXVlc3QSDAoEcm9vbRgBIAEoCRIOCgZjdXJzb3IYAiABKAkSDwoHaGlzdG9yeRgDIAEoDRIPCgdzaWduYWxzGAQgASgIIq8BChFTdWJzY3JpYmVSZXNwb25zZRIOCgZjdXJzb3IYASABKAkSLwoHbWVzc2FnZRgCIAEoCzIcLnJpdnVsZXQuY2hhdC52MS5DaGF0TWVzc2FnZUgAEiUKA2dhcBgDIAEoCzIWLnJpdnVsZXQuc3RyZWFtLnYxLkdhcEgAEikKBnNpZ25hbBgEIAEoCzIXLnJpdnVsZXQuY2hhdC52MS5TaWduYWxIAEIHCgVldmVudCJPCgZTaWduYWwSDwoHdXNlcl9pZBgBIAEoCRIMCgRraW5kGAIgASgJEiYKAmF0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCI9Cg5IaXN0b3J5UmVxdWVzdBIMCgRyb29tGAEgASgJEg4KBmJlZm9yZRgCIAEoCRINCgVsaW1pdBgDIAEoDSJWCg9IaXN0b3J5UmVzcG9uc2USLgoIbWVzc2FnZXMYASADKAsyHC5yaXZ1bGV0LmNoYXQudjEuQ2hhdE1lc3NhZ2USEwoLbmV4dF9iZWZvcmUYAiABKAkiKwoNU2lnbmFsUmVxdWVzdBIMCgRyb29tGAEgASgJEgwKBGtpbmQYAiABKAkiEAoOU2lnbmFsUmVzcG9uc2UiJAoUV2F0Y2hQcmVzZW5jZVJlcXVlc3QSDAoEcm9vbRgBIAEoCSJGChVXYXRjaFByZXNlbmNlUmVzcG9uc2USDwoHbWVtYmVycxgBIAMoCRIOCgZqb2luZWQYAiADKAkSDAoEbGVmdBgDIAMoCSIyChFDb21wbGV0aW9uTWVzc2FnZRIMCgRyb2xlGAEgASgJEg8KB2NvbnRlbnQYAiABKAkikQEKD0NvbXBsZXRlUmVxdWVzdBI0CghtZXNzYWdlcxgBIAMoCzIiLnJpdnVsZXQuY2hhdC52MS5Db21wbGV0aW9uTWVzc2FnZRINCgVtb2RlbBgCIAEoCRISCgptYXhfdG9rZW5zGAMgASgNEhUKDWNvbXBsZXRpb25faWQYBCABKAkSDgoGY3Vyc29yGAUgASgJIoYBChBDb21wbGV0ZVJlc3BvbnNlEhUKDWNvbXBsZXRpb25faWQYASABKAkSDgoGY3Vyc29yGAIgASgJEg0KBWRlbHRhGAMgASgJEhUKDWZpbmlzaF9yZWFzb24YBCABKAkSJQoFdXNhZ2UYBSABKAsyFi5yaXZ1bGV0LmNoYXQudjEuVXNhZ2UiOQoFVXNhZ2USFQoNcHJvbXB0X3Rva2VucxgBIAEoDRIZChFjb21wbGV0aW9uX3Rva2VucxgCIAEoDSIwChdDYW5jZWxDb21wbGV0aW9uUmVxdWVzdBIVCg1jb21wbGV0aW9uX2lkGAEgASgJIiwKGENhbmNlbENvbXBsZXRpb25SZXNwb25zZRIQCghjYW5jZWxlZBgBIAEoCDKDBQoLQ2hhdFNlcnZpY2USQwoEU2VuZBIcLnJpdnVsZXQuY2hhdC52MS5TZW5kUmVxdWVzdBodLnJpdnVsZXQuY2hhdC52MS5TZW5kUmVzcG9uc2USYQoJU3Vic2NyaWJlEiEucml2dWxldC5jaGF0LnYxLlN1YnNjcmliZVJlcXVlc3QaIi5yaXZ1bGV0LmNoYXQudjEuU3Vic2NyaWJlUmVzcG9uc2UiC8rzGAcIARDoBxgBMAESUQoHSGlzdG9yeRIfLnJpdnVsZXQuY2hhdC52MS5IaXN0b3J5UmVxdWVzdBogLnJpdnVsZXQuY2hhdC52MS5IaXN0b3J5UmVzcG9uc2UiA5ACARJbCghDb21wbGV0ZRIgLnJpdnVsZXQuY2hhdC52MS5Db21wbGV0ZVJlcXVlc3QaIS5yaXZ1bGV0LmNoYXQudjEuQ29tcGxldGVSZXNwb25zZSIIyvMYBAgBGAEwARJnChBDYW5jZWxDb21wbGV0aW9uEigucml2dWxldC5jaGF0LnYxLkNhbmNlbENvbXBsZXRpb25SZXF1ZXN0Gikucml2dWxldC5jaGF0LnYxLkNhbmNlbENvbXBsZXRpb25SZXNwb25zZRJJCgZTaWduYWwSHi5yaXZ1bGV0LmNoYXQudjEuU2lnbmFsUmVxdWVzdBofLnJpdnVsZXQuY2hhdC52MS5TaWduYWxSZXNwb25zZRJoCg1XYXRjaFByZXNlbmNlEiUucml2dWxldC5jaGF0LnYxLldhdGNoUHJlc2VuY2VSZXF1ZXN0GiYucml2dWxldC5jaGF0LnYxLldhdGNoUHJlc2VuY2VSZXNwb25zZSIGyvMYAhgCMAFiBnByb3RvMw", [file_google_protobuf_timestamp, file_rivulet_options_v1_options, file_rivulet_stream_v1_gap]);
 
 /**
  * A message posted to a room.
@@ -374,6 +374,62 @@ export const SignalResponseSchema: GenMessage<SignalResponse> = /*@__PURE__*/
   messageDesc(file_rivulet_chat_v1_chat, 9);
 
 /**
+ * Request of ChatService.WatchPresence.
+ *
+ * @generated from message rivulet.chat.v1.WatchPresenceRequest
+ */
+export type WatchPresenceRequest = Message<"rivulet.chat.v1.WatchPresenceRequest"> & {
+  /**
+   * Room name, as in SendRequest.room.
+   *
+   * @generated from field: string room = 1;
+   */
+  room: string;
+};
+
+/**
+ * Describes the message rivulet.chat.v1.WatchPresenceRequest.
+ * Use `create(WatchPresenceRequestSchema)` to create a new message.
+ */
+export const WatchPresenceRequestSchema: GenMessage<WatchPresenceRequest> = /*@__PURE__*/
+  messageDesc(file_rivulet_chat_v1_chat, 10);
+
+/**
+ * One change of a room's members (see ChatService.WatchPresence).
+ *
+ * @generated from message rivulet.chat.v1.WatchPresenceResponse
+ */
+export type WatchPresenceResponse = Message<"rivulet.chat.v1.WatchPresenceResponse"> & {
+  /**
+   * Set on the first response only: every present user id, sorted.
+   *
+   * @generated from field: repeated string members = 1;
+   */
+  members: string[];
+
+  /**
+   * User ids present now that were not at the previous response, sorted.
+   *
+   * @generated from field: repeated string joined = 2;
+   */
+  joined: string[];
+
+  /**
+   * User ids present at the previous response that are not now, sorted.
+   *
+   * @generated from field: repeated string left = 3;
+   */
+  left: string[];
+};
+
+/**
+ * Describes the message rivulet.chat.v1.WatchPresenceResponse.
+ * Use `create(WatchPresenceResponseSchema)` to create a new message.
+ */
+export const WatchPresenceResponseSchema: GenMessage<WatchPresenceResponse> = /*@__PURE__*/
+  messageDesc(file_rivulet_chat_v1_chat, 11);
+
+/**
  * One turn of the conversation given to the model.
  *
  * @generated from message rivulet.chat.v1.CompletionMessage
@@ -399,7 +455,7 @@ export type CompletionMessage = Message<"rivulet.chat.v1.CompletionMessage"> & {
  * Use `create(CompletionMessageSchema)` to create a new message.
  */
 export const CompletionMessageSchema: GenMessage<CompletionMessage> = /*@__PURE__*/
-  messageDesc(file_rivulet_chat_v1_chat, 10);
+  messageDesc(file_rivulet_chat_v1_chat, 12);
 
 /**
  * Request of ChatService.Complete.
@@ -450,7 +506,7 @@ export type CompleteRequest = Message<"rivulet.chat.v1.CompleteRequest"> & {
  * Use `create(CompleteRequestSchema)` to create a new message.
  */
 export const CompleteRequestSchema: GenMessage<CompleteRequest> = /*@__PURE__*/
-  messageDesc(file_rivulet_chat_v1_chat, 11);
+  messageDesc(file_rivulet_chat_v1_chat, 13);
 
 /**
  * One event of a streamed completion.
@@ -499,7 +555,7 @@ export type CompleteResponse = Message<"rivulet.chat.v1.CompleteResponse"> & {
  * Use `create(CompleteResponseSchema)` to create a new message.
  */
 export const CompleteResponseSchema: GenMessage<CompleteResponse> = /*@__PURE__*/
-  messageDesc(file_rivulet_chat_v1_chat, 12);
+  messageDesc(file_rivulet_chat_v1_chat, 14);
 
 /**
  * Token accounting of a completion.
@@ -527,7 +583,7 @@ export type Usage = Message<"rivulet.chat.v1.Usage"> & {
  * Use `create(UsageSchema)` to create a new message.
  */
 export const UsageSchema: GenMessage<Usage> = /*@__PURE__*/
-  messageDesc(file_rivulet_chat_v1_chat, 13);
+  messageDesc(file_rivulet_chat_v1_chat, 15);
 
 /**
  * Request of ChatService.CancelCompletion.
@@ -548,7 +604,7 @@ export type CancelCompletionRequest = Message<"rivulet.chat.v1.CancelCompletionR
  * Use `create(CancelCompletionRequestSchema)` to create a new message.
  */
 export const CancelCompletionRequestSchema: GenMessage<CancelCompletionRequest> = /*@__PURE__*/
-  messageDesc(file_rivulet_chat_v1_chat, 14);
+  messageDesc(file_rivulet_chat_v1_chat, 16);
 
 /**
  * Response of ChatService.CancelCompletion.
@@ -570,7 +626,7 @@ export type CancelCompletionResponse = Message<"rivulet.chat.v1.CancelCompletion
  * Use `create(CancelCompletionResponseSchema)` to create a new message.
  */
 export const CancelCompletionResponseSchema: GenMessage<CancelCompletionResponse> = /*@__PURE__*/
-  messageDesc(file_rivulet_chat_v1_chat, 15);
+  messageDesc(file_rivulet_chat_v1_chat, 17);
 
 /**
  * Chat rooms and LLM-style streamed completions.
@@ -653,6 +709,20 @@ export const ChatService: GenService<{
     methodKind: "unary";
     input: typeof SignalRequestSchema;
     output: typeof SignalResponseSchema;
+  },
+  /**
+   * Streams who is in a room: a user is present while at least one of their
+   * Subscribe streams to the room is open, on any transport and instance. The
+   * first response lists every member; later ones say who joined and who left
+   * since the previous response. Conflated: a slow watcher receives the net
+   * change, never a stale list. Watching does not make the caller present.
+   *
+   * @generated from rpc rivulet.chat.v1.ChatService.WatchPresence
+   */
+  watchPresence: {
+    methodKind: "server_streaming";
+    input: typeof WatchPresenceRequestSchema;
+    output: typeof WatchPresenceResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_rivulet_chat_v1_chat, 0);
