@@ -149,6 +149,11 @@ export async function createRedisBroker(options: RedisBrokerOptions): Promise<Re
     signal: stop.signal,
   });
 
+  /** The arguments both read scripts end with: the clock, a topic's new epoch and default retention, and the lifetime of a topic a read creates. */
+  function readContext(): string[] {
+    return [String(now()), createEpoch(), String(fallback.maxCount), String(fallback.maxAgeMs), String(Math.min(fallback.maxAgeMs, emptyTopicTtlMs))];
+  }
+
   return {
     instanceId,
     connectionName,
@@ -188,26 +193,11 @@ export async function createRedisBroker(options: RedisBrokerOptions): Promise<Re
     async read(topic: string, from: ReadFrom, limit: number): Promise<ReadResult> {
       const [mode, n, epoch] = "last" in from ? ["last", Math.min(from.last, limit), ""] : ["after", from.after.offset, from.after.epoch];
       const reply = await attempt(() =>
-        command.rivuletReadBuffer(
-          keys.meta(topic),
-          keys.log(topic),
-          mode,
-          String(Math.max(0, n)),
-          epoch,
-          String(Math.max(0, limit)),
-          String(now()),
-          createEpoch(),
-          String(fallback.maxCount),
-          String(fallback.maxAgeMs),
-          String(Math.min(fallback.maxAgeMs, emptyTopicTtlMs)),
-        ),
+        command.rivuletReadBuffer(keys.meta(topic), keys.log(topic), mode, String(Math.max(0, n)), epoch, String(Math.max(0, limit)), ...readContext()),
       );
-      const [headEpoch, headOffset, statusBuffer, raws] = reply as [Buffer, number, Buffer, RawStreamEntry[]];
-      const status = statusBuffer.toString("latin1");
-      if (status === "ahead") throw new ConnectError("cursor is ahead of the stream", Code.InvalidArgument);
+      const { head, status, raws } = readReply(reply);
       const entries = raws.map(parseStreamEntry);
       if (status === "last") entries.reverse();
-      const head = { epoch: headEpoch.toString("utf8"), offset: headOffset };
       const gap: GapReason | undefined = status === "trimmed" || status === "epoch_changed" ? status : undefined;
       return gap ? { head, entries, gap } : { head, entries };
     },
@@ -221,17 +211,10 @@ export async function createRedisBroker(options: RedisBrokerOptions): Promise<Re
           before ? before.epoch : "",
           String(before ? Math.max(0, before.offset) : 0),
           String(count),
-          String(now()),
-          createEpoch(),
-          String(fallback.maxCount),
-          String(fallback.maxAgeMs),
-          String(Math.min(fallback.maxAgeMs, emptyTopicTtlMs)),
+          ...readContext(),
         ),
       );
-      const [headEpoch, headOffset, statusBuffer, raws] = reply as [Buffer, number, Buffer, RawStreamEntry[]];
-      const status = statusBuffer.toString("latin1");
-      if (status === "ahead") throw new ConnectError("cursor is ahead of the stream", Code.InvalidArgument);
-      const head = { epoch: headEpoch.toString("utf8"), offset: headOffset };
+      const { head, status, raws } = readReply(reply);
       if (status === "epoch_changed") return { head, entries: [], more: false, gap: "epoch_changed" };
       // The script reads one entry past the limit, newest first: its presence is `more`.
       const entries = raws.slice(0, count).map(parseStreamEntry).reverse();
@@ -302,4 +285,12 @@ function withTimeout(promise: Promise<void>, ms: number): Promise<void> {
     timer = setTimeout(resolve, ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** The reply both read scripts give: {epoch, head offset, status, entries}. An `ahead` status is a cursor past the log: invalid_argument. */
+function readReply(reply: unknown): { head: Position; status: string; raws: RawStreamEntry[] } {
+  const [headEpoch, headOffset, statusBuffer, raws] = reply as [Buffer, number, Buffer, RawStreamEntry[]];
+  const status = statusBuffer.toString("latin1");
+  if (status === "ahead") throw new ConnectError("cursor is ahead of the stream", Code.InvalidArgument);
+  return { head: { epoch: headEpoch.toString("utf8"), offset: headOffset }, status, raws };
 }
