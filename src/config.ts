@@ -24,6 +24,20 @@ export interface Config {
   readonly authIssuer: string | undefined;
   /** The `aud` every token must carry, when set. */
   readonly authAudience: string | undefined;
+  /**
+   * Access to a room that neither the room's name, the token's `rooms` claim
+   * nor the authorize hook decides; undefined is "allow" in development mode
+   * and "deny" otherwise (docs/security.md, "Rooms and access").
+   */
+  readonly roomsDefault: "allow" | "deny" | undefined;
+  /** Base URL of the application's rivulet.authz.v1.RoomAuthorizer (Connect protocol); unset asks no backend. */
+  readonly authorizeUrl: string | undefined;
+  /** How long one call to the authorize hook may take before the room answers unavailable. */
+  readonly authorizeTimeoutMs: number;
+  /** Sent to the authorize hook as `Authorization: Bearer …`, so the backend knows Rivulet calls. */
+  readonly authorizeToken: string | undefined;
+  /** File of API keys for rivulet.admin.v1.AdminService: lines `<sha256 hex> <name>`. */
+  readonly apiKeysFile: string | undefined;
   /** Origins allowed for CORS and WebSocket handshakes; empty means same-origin only. */
   readonly allowedOrigins: readonly string[];
   readonly historyCount: number;
@@ -181,6 +195,48 @@ export const settings: readonly Setting[] = [
     kind: "list",
     fallback: "",
     help: "comma-separated origins allowed for CORS and WebSocket",
+  },
+  {
+    key: "roomsDefault",
+    flag: "rooms-default",
+    env: "RIVULET_ROOMS_DEFAULT",
+    kind: "string",
+    fallback: undefined,
+    help: "allow or deny: access to a room no name, token claim or --authorize-url decides (allow in development mode, else deny)",
+  },
+  {
+    key: "authorizeUrl",
+    flag: "authorize-url",
+    env: "RIVULET_AUTHORIZE_URL",
+    kind: "string",
+    fallback: undefined,
+    help: "base URL of your backend's rivulet.authz.v1.RoomAuthorizer (Connect, JSON), asked who may read and write rooms",
+  },
+  {
+    key: "authorizeTimeoutMs",
+    flag: "authorize-timeout",
+    env: "RIVULET_AUTHORIZE_TIMEOUT",
+    kind: "duration",
+    fallback: "2s",
+    min: 10,
+    max: 60_000,
+    help: "how long --authorize-url may take to answer before the call gets unavailable",
+  },
+  {
+    key: "authorizeToken",
+    flag: "authorize-token",
+    env: "RIVULET_AUTHORIZE_TOKEN",
+    kind: "string",
+    fallback: undefined,
+    help: "bearer token sent to --authorize-url so your backend knows the caller is Rivulet",
+  },
+  {
+    key: "apiKeysFile",
+    flag: "api-keys-file",
+    env: "RIVULET_API_KEYS_FILE",
+    kind: "string",
+    fallback: undefined,
+    help: "API keys for rivulet.admin.v1.AdminService: lines <sha256 hex> <name>",
   },
   {
     key: "historyCount",
@@ -490,6 +546,12 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
   }
   if (result.authJwksCa !== undefined && !result.authJwks?.startsWith("https://")) {
     throw new ConfigError("--auth-jwks-ca needs an https:// --auth-jwks");
+  }
+  if (result.roomsDefault !== undefined && result.roomsDefault !== "allow" && result.roomsDefault !== "deny") {
+    throw new ConfigError(`--rooms-default must be "allow" or "deny", not "${String(result.roomsDefault)}"`);
+  }
+  if (result.authorizeUrl !== undefined && !/^https?:\/\/[^/\s]+(\/\S*)?$/.test(result.authorizeUrl)) {
+    throw new ConfigError(`--authorize-url must be an http:// or https:// URL, not "${result.authorizeUrl}"`);
   }
   if (!["trace", "debug", "info", "warn", "error", "fatal", "silent"].includes(result.logLevel)) {
     throw new ConfigError(`--log-level must be trace, debug, info, warn, error or fatal, not "${result.logLevel}"`);
