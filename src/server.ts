@@ -10,6 +10,7 @@ import { createDevTokenMount } from "./auth/dev-token-mount.js";
 import { createJwks } from "./auth/jwks.js";
 import { loadDevelopmentSecret, developmentSecretPath } from "./auth/development-secret.js";
 import { createRandomSecret, createHmacTokens, createTokenVerifier, type TokenMinter } from "./auth/tokens.js";
+import { OpenCalls } from "./call/open-calls.js";
 import { createMethodRegistry, type ServiceRegistration } from "./call/method-registry.js";
 import { createRpcStreamBridge } from "./bridge/rpc/stream-bridge.js";
 import { createSseBridge } from "./bridge/sse/bridge.js";
@@ -95,9 +96,11 @@ export async function startServer(options: ServerOptions): Promise<RivuletServer
     );
   }
 
+  const calls = new OpenCalls();
   const deps: ServiceDeps = {
     broker,
     hub: createTopicHub(broker),
+    calls,
     retention: { maxCount: config.historyCount, maxAgeMs: config.historyAgeMs },
     finishedRetention: { maxCount: config.historyCount, maxAgeMs: config.finishedTtlMs },
     subscriberBuffer: config.subscriberBuffer,
