@@ -1,4 +1,5 @@
 import { Code, ConnectError, createContextKey, type HandlerContext } from "@connectrpc/connect";
+import type { RoomGrants } from "./room-grants.js";
 
 /** Who is calling: the verified claims of the caller's token. */
 export interface Identity {
@@ -8,6 +9,8 @@ export interface Identity {
   readonly roles: ReadonlySet<string>;
   /** When the token expires, in milliseconds since the Unix epoch; undefined when it has no `exp`. */
   readonly expiresAt: number | undefined;
+  /** The token's `rooms` claim: rooms it grants reading or writing; undefined when it has none. */
+  readonly rooms?: RoomGrants;
 }
 
 /** Context key under which the auth interceptor stores the caller's identity. */
