@@ -1,6 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { OpenCall } from "../call/open-calls.js";
-import { timerAt } from "../limits/timer-at.js";
 import { usersOfRoom } from "../wire/room-name.js";
 import type { Identity } from "./identity.js";
 import type { RoomAuthorizerClient } from "./room-authorizer.js";
@@ -68,20 +67,24 @@ export class RoomAccess {
    * checking, to call when the stream ends.
    */
   keepChecking(identity: Identity, room: string, action: RoomAction, recheckAt: number, call: OpenCall): () => void {
-    let cancel: () => void = () => undefined;
+    let timer: NodeJS.Timeout | undefined;
     let stopped = false;
     const arm = (at: number) => {
-      if (stopped) return;
-      cancel = timerAt(Math.max(at, this.now() + minRecheckMs), () => {
-        this.check(identity, room, action).then(arm, (error: unknown) => {
-          if (!stopped) call.end(ConnectError.from(error));
-        });
-      });
+      if (stopped || at === Infinity) return;
+      // A backend's ttl is at most ten minutes: well within one setTimeout. Unref'd: the stream's connection keeps the process alive, not this.
+      timer = setTimeout(
+        () => {
+          this.check(identity, room, action).then(arm, (error: unknown) => {
+            if (!stopped) call.end(ConnectError.from(error));
+          });
+        },
+        Math.max(at - this.now(), minRecheckMs),
+      ).unref();
     };
     arm(recheckAt);
     return () => {
       stopped = true;
-      cancel();
+      clearTimeout(timer);
     };
   }
 }
