@@ -141,7 +141,7 @@ export async function startServer(options: ServerOptions): Promise<RivuletServer
     async () => !shutdown.signal.aborted && (await broker.ready()),
   );
   const interceptors: Interceptor[] = [
-    createStreamGuardInterceptor(logger),
+    createStreamGuardInterceptor(logger, calls),
     createAuthInterceptor(verifier, grpc.publicServiceNames, apiKeys),
     createUserLimitsInterceptor(config),
   ];

@@ -29,8 +29,11 @@ export function createAuthInterceptor(verifier: TokenVerifier, publicServices: R
     }
     const identity = isApiKey(token) ? identifyApiKey(apiKeys, token, request.service.typeName) : await verifier.verify(token);
     request.contextValues.set(identityKey, identity);
-    if (identity.expiresAt !== undefined) {
-      request.contextValues.get(streamControlsKey)?.endBy(identity.expiresAt, Code.Unauthenticated, "token expired: resume with a fresh token");
+    const controls = request.contextValues.get(streamControlsKey);
+    if (controls) {
+      // Listed as the user's open call, for as long as it is open: the server API's Disconnect ends it.
+      controls.identify(identity.userId);
+      if (identity.expiresAt !== undefined) controls.endBy(identity.expiresAt, Code.Unauthenticated, "token expired: resume with a fresh token");
     }
     return next(request);
   };

@@ -1,23 +1,27 @@
 import type { ConnectError } from "@connectrpc/connect";
+import type { OpenCall } from "../call/open-calls.js";
 import { timerAt } from "./timer-at.js";
 
 /**
  * Passes a stream's messages through until `deadline` (ms since the Unix
- * epoch), then ends it with `error()`. Used for token expiry and the stream
- * lifetime: both end a stream that is waiting for its next message, so the
- * wait races a timer rather than checking between messages.
+ * epoch), then ends it with `error()`; or until `call` is ended from outside,
+ * with its reason. Used for token expiry, the stream lifetime and withdrawn
+ * access: all end a stream that is waiting for its next message, so the wait
+ * races a timer (or the call's end) rather than checking between messages.
  */
-export async function* endStreamAt<T>(messages: AsyncIterable<T>, deadline: number, error: () => ConnectError): AsyncGenerator<T> {
+export async function* endStreamAt<T>(messages: AsyncIterable<T>, deadline: number, error: () => ConnectError, call?: OpenCall): AsyncGenerator<T> {
   const iterator = messages[Symbol.asyncIterator]();
   let expired: ConnectError | undefined;
   // The wait for the current message only: racing every read against one
   // long-lived promise would pile a reaction onto it per message until the
   // deadline (a leak on a busy stream).
   let interruptWait: ((reason: ConnectError) => void) | undefined;
-  const cancelTimer = timerAt(deadline, () => {
-    expired = error();
+  const interrupt = (reason: ConnectError) => {
+    expired ??= reason;
     interruptWait?.(expired);
-  });
+  };
+  const cancelTimer = timerAt(deadline, () => interrupt(error()));
+  call?.endVia(interrupt);
   let done = false;
   try {
     for (;;) {

@@ -1,13 +1,15 @@
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { publicError } from "../call/public-error.js";
+import type { OpenCall, OpenCalls } from "../call/open-calls.js";
 import { streamControlsKey, type StreamLease } from "../call/stream-controls.js";
 import { redactUrl, type Logger } from "../log.js";
 import { endStreamAt } from "./end-stream-at.js";
 
 /** Built outside the interceptor's per-call scope, so its closures keep only what they name. */
-function createLease(deadline: number, code: Code, message: string, callbacks: (() => void)[]): StreamLease {
+function createLease(deadline: number, code: Code, message: string, callbacks: (() => void)[], call: OpenCall | undefined): StreamLease {
   return {
     deadline,
+    call,
     deadlineError: () => new ConnectError(message, code),
     release() {
       for (const callback of callbacks.splice(0)) callback();
@@ -21,17 +23,23 @@ function createLease(deadline: number, code: Code, message: string, callbacks: (
  * per-user stream counts): each wrapper is an async-generator hop per message
  * per subscriber, the hottest path of a fan-out, so there is one.
  *
+ * It keeps the call's entry in the instance's open calls (`calls`), so a
+ * stream can be ended from outside: the server API's Disconnect, access to a
+ * room withdrawn. Until the stream detaches, the end goes through the same
+ * race as the deadline.
+ *
  * It is also the last line of the one error path: anything thrown that is not
  * a ConnectError is a bug. It reaches the client as `internal` with the fixed
  * message "internal error" (connect-es's handlers and the bridges answer so
  * too), and the original, which nothing else would record, goes to the log.
  */
-export function createStreamGuardInterceptor(logger: Logger): Interceptor {
+export function createStreamGuardInterceptor(logger: Logger, calls: OpenCalls): Interceptor {
   return (next) => async (request) => {
     let deadline = Infinity;
     let deadlineCode = Code.DeadlineExceeded;
     let deadlineMessage = "deadline";
     const callbacks: (() => void)[] = [];
+    let call: OpenCall | undefined;
     let ended = false;
     let handedOver = false;
     const runCallbacks = () => {
@@ -49,6 +57,14 @@ export function createStreamGuardInterceptor(logger: Logger): Interceptor {
     if (request.signal.aborted) end();
     else request.signal.addEventListener("abort", end, { once: true });
     request.contextValues.set(streamControlsKey, {
+      identify(userId) {
+        if (call === undefined) {
+          const opened = (call = calls.open(userId));
+          if (ended && !handedOver) opened.close();
+          else callbacks.push(() => opened.close());
+        }
+        return call;
+      },
       endBy(at, code, message) {
         if (at < deadline) [deadline, deadlineCode, deadlineMessage] = [at, code, message];
       },
@@ -60,7 +76,7 @@ export function createStreamGuardInterceptor(logger: Logger): Interceptor {
         handedOver = true;
         // The guard is done with this call: nothing of its scope stays reachable from the signal.
         request.signal.removeEventListener("abort", end);
-        return createLease(deadline, deadlineCode, deadlineMessage, ended ? [] : callbacks);
+        return createLease(deadline, deadlineCode, deadlineMessage, ended ? [] : callbacks, call);
       },
     });
     const hide = (error: unknown): unknown => {
@@ -84,7 +100,7 @@ export function createStreamGuardInterceptor(logger: Logger): Interceptor {
       return response;
     }
     const deadlineError = () => new ConnectError(deadlineMessage, deadlineCode);
-    const messages = deadline === Infinity ? response.message : endStreamAt(response.message, deadline, deadlineError);
+    const messages = deadline === Infinity && call === undefined ? response.message : endStreamAt(response.message, deadline, deadlineError, call);
     return {
       ...response,
       message: (async function* () {

@@ -7,6 +7,7 @@ import { subscribe } from "../broker/subscription.js";
 import type { SlowConsumerPolicy, SubscriptionEvent } from "../broker/subscription-event.js";
 import type { TopicHub } from "../broker/topic-hub.js";
 import type { StreamPolicy } from "../wire/stream-policy.js";
+import type { OpenCall } from "../call/open-calls.js";
 import { streamControlsKey } from "../call/stream-controls.js";
 import { responseSinkKey, type ResponseSink } from "../call/response-sink.js";
 import { timerAt } from "../limits/timer-at.js";
@@ -77,7 +78,7 @@ export async function* streamTopic<R extends Message>(options: TopicStreamOption
       timeoutAt < lease.deadline
         ? { at: timeoutAt, error: () => new ConnectError("the operation timed out", Code.DeadlineExceeded) }
         : { at: lease.deadline, error: () => lease.deadlineError() };
-    const ended = streamToSink(options, sink, sink.signal, { end, release: lease.release });
+    const ended = streamToSink(options, sink, sink.signal, { end, release: lease.release, call: lease.call });
     // Handled here too: the transport awaits it only once this call's iterator has ended.
     ended.catch(() => undefined);
     sink.detach(ended);
@@ -156,10 +157,11 @@ function responder<R extends Message>(options: TopicStreamOptions<R>): (event: S
   };
 }
 
-/** What ends a stream besides its signal: a deadline, and work to do once it ended. */
+/** What ends a stream besides its signal: a deadline, an end from outside (its open call), and work to do once it ended. */
 interface StreamEnd {
   readonly end: { readonly at: number; readonly error: () => ConnectError } | undefined;
   readonly release: () => void;
+  readonly call?: OpenCall;
 }
 
 /**
@@ -197,6 +199,8 @@ class SinkStream<R extends Message> implements SubscriberBufferOptions<R> {
   private readonly buffer: SubscriberBuffer;
   /** Ending with the abort reason lets the caller tell a shutdown (`unavailable`) from a finished stream. */
   private readonly onAbort = () => this.fail(ConnectError.from(this.signal.reason, Code.Canceled));
+  /** Ending from outside (withdrawn access, the server API's Disconnect), through the call's entry in the open calls. */
+  private readonly onEnded = (reason: ConnectError) => this.fail(reason);
   private cancelTimer: (() => void) | undefined;
   /** The hub's detach once attached; `fail` may run before (an aborted call). */
   private detach: (() => void) | undefined;
@@ -228,6 +232,8 @@ class SinkStream<R extends Message> implements SubscriberBufferOptions<R> {
       this.cancelTimer = timerAt(deadline.at, () => this.fail(deadline.error()));
       if (this.done) return;
     }
+    this.ending.call?.endVia(this.onEnded);
+    if (this.done) return;
     const detach = hub.attach(topic, this.buffer.subscriber);
     if (this.done) return detach();
     this.detach = detach;
