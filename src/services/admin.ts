@@ -175,13 +175,15 @@ export function createAdminService(deps: ServiceDeps, options: AdminServiceOptio
       if ([...expected].every((id) => answers.has(id))) answered();
     });
     let timer: NodeJS.Timeout | undefined;
+    const aborted = () => answered();
+    signal.addEventListener("abort", aborted, { once: true });
     try {
       // A broker that cannot send fails the call (unavailable), as any write does.
       await broker.signal(topics.infoRequests, new TextEncoder().encode(request));
-      const aborted = new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
-      await Promise.race([allAnswered, aborted, new Promise<void>((resolve) => (timer = setTimeout(resolve, infoTimeoutMs)))]);
+      await Promise.race([allAnswered, new Promise<void>((resolve) => (timer = setTimeout(resolve, infoTimeoutMs)))]);
     } finally {
       clearTimeout(timer);
+      signal.removeEventListener("abort", aborted);
       pendingInfo.delete(request);
     }
     if (signal.aborted) throw ConnectError.from(signal.reason, Code.Canceled);
