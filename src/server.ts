@@ -7,6 +7,8 @@ import { createRedisBroker, type RedisBroker } from "./broker/redis/redis-broker
 import { createTopicHub } from "./broker/topic-hub.js";
 import { createAuthInterceptor } from "./auth/interceptor.js";
 import { loadApiKeys, noApiKeys } from "./auth/api-keys.js";
+import { RoomAccess } from "./auth/room-access.js";
+import { createRoomAuthorizer } from "./auth/room-authorizer.js";
 import { createDevTokenMount } from "./auth/dev-token-mount.js";
 import { createJwks } from "./auth/jwks.js";
 import { loadDevelopmentSecret, developmentSecretPath } from "./auth/development-secret.js";
@@ -102,10 +104,29 @@ export async function startServer(options: ServerOptions): Promise<RivuletServer
   }
 
   const calls = new OpenCalls();
+  const roomsDefault = config.roomsDefault ?? (development ? "allow" : "deny");
+  const access = new RoomAccess({
+    defaultAllow: roomsDefault === "allow",
+    authorizer:
+      config.authorizeUrl === undefined
+        ? undefined
+        : createRoomAuthorizer({
+            url: config.authorizeUrl,
+            timeoutMs: config.authorizeTimeoutMs,
+            token: config.authorizeToken,
+            onFailure: (error, question) => logger.warn({ err: error, ...question }, "the room authorizer (--authorize-url) failed: the call got unavailable"),
+          }),
+  });
+  logger.info(
+    // The host only: the URL may carry credentials.
+    { roomsDefault, authorizeHost: config.authorizeUrl === undefined ? undefined : new URL(config.authorizeUrl).host },
+    `rooms: user-limited names, then the token's rooms claim, ${config.authorizeUrl === undefined ? "" : "then --authorize-url, "}else ${roomsDefault}`,
+  );
   const deps: ServiceDeps = {
     broker,
     hub: createTopicHub(broker),
     calls,
+    access,
     retention: { maxCount: config.historyCount, maxAgeMs: config.historyAgeMs },
     finishedRetention: { maxCount: config.historyCount, maxAgeMs: config.finishedTtlMs },
     subscriberBuffer: config.subscriberBuffer,

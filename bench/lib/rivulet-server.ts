@@ -17,6 +17,9 @@ export function rivuletArgs(extra: readonly string[] = []): string[] {
     "127.0.0.1",
     "--auth-secret",
     benchSecret,
+    // Rooms open to every token, as the peers' are: the access decision then falls through to this default.
+    "--rooms-default",
+    "allow",
     "--publish-rate",
     "1000000",
     "--publish-burst",

@@ -1,4 +1,5 @@
 import { Code, ConnectError, createContextKey, type HandlerContext } from "@connectrpc/connect";
+import type { RoomGrants } from "./room-grants.js";
 
 /** Who is calling: the verified claims of the caller's token. */
 export interface Identity {
@@ -10,6 +11,8 @@ export interface Identity {
   readonly expiresAt: number | undefined;
   /** Set when the caller presented an API key (api-keys.ts): the key's name, what the log names the caller by. */
   readonly apiKeyName?: string;
+  /** The token's `rooms` claim: rooms it grants reading or writing; undefined when it has none. */
+  readonly rooms?: RoomGrants;
 }
 
 /** Context key under which the auth interceptor stores the caller's identity. */

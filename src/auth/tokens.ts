@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { decodeProtectedHeader, errors, jwtVerify, SignJWT, type JWTPayload, type JWTVerifyGetKey } from "jose";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Identity } from "./identity.js";
+import { RoomGrants, type RoomAction } from "./room-grants.js";
 import { createTokenCache, type TokenCache } from "./token-cache.js";
 
 /** Verifies bearer tokens and turns their claims into an Identity. */
@@ -11,7 +12,16 @@ export interface TokenVerifier {
 
 /** Mints tokens: development mode's `/dev/token` and tests. */
 export interface TokenMinter {
-  mint(claims: { userId: string; roles?: readonly string[]; ttlSeconds?: number }): Promise<string>;
+  mint(claims: MintClaims): Promise<string>;
+}
+
+/** What a minted token says. */
+export interface MintClaims {
+  readonly userId: string;
+  readonly roles?: readonly string[];
+  /** The `rooms` claim: room patterns to the actions they grant (docs/security.md, "Rooms and access"). */
+  readonly rooms?: Readonly<Record<string, readonly RoomAction[]>>;
+  readonly ttlSeconds?: number;
 }
 
 /** Claims every token must carry beyond `sub` and `exp`, when configured. */
@@ -93,8 +103,8 @@ export function createHmacTokens(secret: string | Uint8Array, rules: ClaimRules 
   const verifier = createTokenVerifier({ ...rules, secret: key });
   return {
     verify: (token) => verifier.verify(token),
-    mint({ userId, roles = [], ttlSeconds = 3600 }): Promise<string> {
-      const jwt = new SignJWT({ roles: [...roles] })
+    mint({ userId, roles = [], rooms, ttlSeconds = 3600 }): Promise<string> {
+      const jwt = new SignJWT({ roles: [...roles], ...(rooms === undefined ? {} : { rooms }) })
         .setProtectedHeader({ alg: "HS256", typ: "JWT" })
         .setSubject(userId)
         .setIssuedAt()
@@ -114,7 +124,9 @@ export function createRandomSecret(): Uint8Array {
 function identityOfClaims(payload: JWTPayload): Identity {
   if (typeof payload.sub !== "string" || payload.sub === "") throw unauthenticated("token has no subject");
   const roles = Array.isArray(payload.roles) ? payload.roles.filter((r): r is string => typeof r === "string") : [];
-  return { userId: payload.sub, roles: new Set(roles), expiresAt: (payload.exp ?? 0) * 1000 };
+  const rooms = payload.rooms === undefined ? undefined : RoomGrants.parse(payload.rooms);
+  if (typeof rooms === "string") throw unauthenticated(`token claim "rooms" ${rooms}`);
+  return { userId: payload.sub, roles: new Set(roles), expiresAt: (payload.exp ?? 0) * 1000, rooms };
 }
 
 /** jose's errors as Connect errors: which claim failed is safe to tell; key-fetch failures are not the caller's fault. */

@@ -1,9 +1,9 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
+import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import type { Entry } from "../broker/broker.js";
 import { decodeCursor, encodeCursor } from "../broker/cursor.js";
-import { identityOf } from "../auth/identity.js";
+import { identityOf, type Identity } from "../auth/identity.js";
 import { streamControlsKey } from "../call/stream-controls.js";
 import { streamPolicyOf } from "../wire/stream-policy.js";
 import { ChatMessageSchema, ChatService, SignalSchema, SubscribeResponseSchema, type SubscribeResponse } from "../../gen/rivulet/chat/v1/chat_pb.js";
@@ -14,7 +14,7 @@ import { newId, type ServiceDeps } from "./service-deps.js";
 import { presenceChanges } from "./presence-changes.js";
 import { startOf, streamTopic } from "./topic-stream.js";
 import { publishOnce } from "./publish-once.js";
-import { checkIdempotencyKey, checkName, checkText, pageLimit } from "./validate.js";
+import { checkIdempotencyKey, checkName, checkRoom, checkText, pageLimit } from "./validate.js";
 
 /** The broker topic of a chat room. */
 export function roomTopic(room: string): string {
@@ -46,12 +46,25 @@ export function createChatService(deps: ServiceDeps): ServiceImpl<typeof ChatSer
   }
   const completions = createCompletions(deps);
 
+  /**
+   * Lets a stream open only with `read` access to the room, and keeps it open
+   * only while that lasts: a grant with an end (the backend's ttl) is asked
+   * for again then, and the stream ends with the refusal once it is gone.
+   */
+  async function allowStream(identity: Identity, room: string, context: HandlerContext): Promise<void> {
+    const recheckAt = await deps.access.check(identity, room, "read");
+    const controls = context.values.get(streamControlsKey);
+    if (recheckAt === Infinity || !controls) return;
+    controls.onEnd(deps.access.keepChecking(identity, room, "read", recheckAt, controls.identify(identity.userId)));
+  }
+
   return {
     async send(request, context) {
       const identity = identityOf(context);
-      checkName("room", request.room);
+      checkRoom(request.room);
       checkText("text", request.text, 1, 4096);
       checkIdempotencyKey(request.idempotencyKey);
+      await deps.access.check(identity, request.room, "write");
       const topic = roomTopic(request.room);
       const message = create(ChatMessageSchema, {
         id: newId(),
@@ -71,7 +84,8 @@ export function createChatService(deps: ServiceDeps): ServiceImpl<typeof ChatSer
 
     async *subscribe(request, context) {
       const identity = identityOf(context);
-      checkName("room", request.room);
+      checkRoom(request.room);
+      await allowStream(identity, request.room, context);
       const topic = roomTopic(request.room);
       // Before presence: a bad cursor is refused without the caller flickering in and out of the room.
       const from = startOf(topic, request.cursor, request.history, subscribePolicy);
@@ -107,11 +121,11 @@ export function createChatService(deps: ServiceDeps): ServiceImpl<typeof ChatSer
     },
 
     async history(request, context) {
-      identityOf(context);
-      checkName("room", request.room);
+      const identity = identityOf(context);
+      checkRoom(request.room);
       const limit = pageLimit("limit", request.limit, historyMaxLimit, historyDefaultLimit);
+      await deps.access.check(identity, request.room, "read");
       const topic = roomTopic(request.room);
-      // access: read
       // A bad cursor is invalid_argument, as for Subscribe: malformed, another room's, or ahead of the log.
       const before = request.before === "" ? undefined : decodeCursor(topic, request.before);
       const page = await deps.broker.readBefore(topic, before, limit);
@@ -131,9 +145,9 @@ export function createChatService(deps: ServiceDeps): ServiceImpl<typeof ChatSer
 
     async signal(request, context) {
       const identity = identityOf(context);
-      checkName("room", request.room);
+      checkRoom(request.room);
       checkName("kind", request.kind, signalKindMax);
-      // access: write
+      await deps.access.check(identity, request.room, "write");
       // The write rate is the user limits' (every unary call takes a token); the author is the token's subject.
       const signal = create(SignalSchema, { userId: identity.userId, kind: request.kind, at: timestampNow() });
       await deps.broker.signal(roomTopic(request.room), toBinary(SignalSchema, signal));
@@ -141,9 +155,9 @@ export function createChatService(deps: ServiceDeps): ServiceImpl<typeof ChatSer
     },
 
     async *watchPresence(request, context) {
-      identityOf(context);
-      checkName("room", request.room);
-      // access: read
+      const identity = identityOf(context);
+      checkRoom(request.room);
+      await allowStream(identity, request.room, context);
       // Watching is not being present: only Subscribe streams count.
       yield* presenceChanges(deps.broker, roomTopic(request.room), context.signal);
     },

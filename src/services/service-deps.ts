@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import type { Broker, Retention } from "../broker/broker.js";
 import type { TopicHub } from "../broker/topic-hub.js";
 import type { OpenCalls } from "../call/open-calls.js";
+import type { RoomAccess } from "../auth/room-access.js";
 import type { Generator } from "./generator.js";
 
 /** What every service is built from: the broker and the limits that shape its topics. */
@@ -9,6 +10,8 @@ export interface ServiceDeps {
   readonly broker: Broker;
   /** One shared live feed per topic on this instance (see topic-hub.ts). */
   readonly hub: TopicHub;
+  /** Who may read and write which room (docs/security.md, "Rooms and access"). */
+  readonly access: RoomAccess;
   /** The authenticated calls open on this instance, by user (what the server API's Disconnect ends). */
   readonly calls: OpenCalls;
   /** Retention of chat rooms and notification logs. */

@@ -1,4 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
+import { isRoomName, roomNameMax } from "../wire/room-name.js";
 
 /**
  * Field rules, checked in one place before a service touches the broker.
@@ -12,6 +13,14 @@ export function checkName(field: string, value: string, max = 64): void {
   if (value.length === 0) throw invalid(`${field} is required`);
   if (value.length > max) throw invalid(`${field} is longer than ${max} characters`);
   if (!namePattern.test(value)) throw invalid(`${field} may contain only letters, digits, '-', '_' and '.'`);
+}
+
+/** A room name: 1 to 200 characters of letters, digits and `-_.:#,@` (src/wire/room-name.ts). */
+export function checkRoom(value: string, field = "room"): void {
+  if (isRoomName(value)) return;
+  if (value.length === 0) throw invalid(`${field} is required`);
+  if (value.length > roomNameMax) throw invalid(`${field} is longer than ${roomNameMax} characters`);
+  throw invalid(`${field} may contain only letters, digits, '-', '_', '.', ':', '#', ',' and '@'`);
 }
 
 /** An id: 1 to `max` characters of letters, digits, '-' and '_'. */

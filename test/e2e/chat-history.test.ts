@@ -115,7 +115,7 @@ function describeHistory(broker: string, startServer: () => Promise<{ server: Te
       ["a limit over 100", () => ({ room, limit: 101 }), "limit must be at most 100"],
       ["a malformed cursor", () => ({ room, before: "not a cursor" }), "malformed cursor"],
       ["a cursor of another room", () => ({ room: "history-other", before: cursors[5]! }), "cursor belongs to another stream"],
-      ["a bad room name", () => ({ room: "no spaces" }), "room may contain only letters, digits, '-', '_' and '.'"],
+      ["a bad room name", () => ({ room: "no spaces" }), "room may contain only letters, digits, '-', '_', '.', ':', '#', ',' and '@'"],
       ["an empty room name", () => ({ room: "" }), "room is required"],
       [
         "a cursor ahead of the room's log",

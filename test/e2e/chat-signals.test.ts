@@ -294,7 +294,7 @@ describe("ChatService.Signal (memory broker)", () => {
     ["a kind of 33 characters", { room: "ok", kind: "k".repeat(33) }, "kind is longer than 32 characters"],
     ["a kind with a space", { room: "ok", kind: "is typing" }, "kind may contain only letters, digits, '-', '_' and '.'"],
     ["an empty room", { room: "", kind: "typing" }, "room is required"],
-    ["a room with a slash", { room: "a/b", kind: "typing" }, "room may contain only letters, digits, '-', '_' and '.'"],
+    ["a room with a slash", { room: "a/b", kind: "typing" }, "room may contain only letters, digits, '-', '_', '.', ':', '#', ',' and '@'"],
   ])("refuses %s with invalid_argument", async (_, request, message) => {
     const error = await sender()
       .signal(request, bob)

@@ -40,7 +40,8 @@ describe("the command line", () => {
     const { port, lines, process: server } = await start(["--port", "0", "--host", "127.0.0.1", "--shutdown-grace", "2s"], { RIVULET_AUTH_SECRET: testSecret });
     expect(port).toBeGreaterThan(0);
     expect(lines.some((l) => String(l.msg).includes("DEVELOPMENT MODE"))).toBe(false);
-    const token = bearer(await createHmacTokens(testSecret).mint({ userId: "alice" }));
+    // With a secret, rooms are closed unless granted (--rooms-default deny): the token's rooms claim grants this one.
+    const token = bearer(await createHmacTokens(testSecret).mint({ userId: "alice", rooms: { cli: ["read", "write"] } }));
     const chat = clientFor(ChatService, transportFor(`http://127.0.0.1:${port}`, "connect", "2"));
     await chat.send({ room: "cli", text: "hello" }, token);
     const stream = chat.subscribe({ room: "cli", history: 1 }, token)[Symbol.asyncIterator]();
@@ -176,7 +177,7 @@ describe("the command line", () => {
         RIVULET_AUTH_SECRET: testSecret,
       });
       server.stdout!.pause();
-      const token = await createHmacTokens(testSecret).mint({ userId: "alice" });
+      const token = await createHmacTokens(testSecret).mint({ userId: "alice", rooms: { stdout: ["read"] } });
       // Each stream logs its URL at debug: 60 lines of 15 KB, more than any pipe or socket buffer holds.
       const path = `/sse/rivulet.chat.v1.ChatService/Subscribe?message=${encodeURIComponent(JSON.stringify({ room: "stdout" }))}&padding=${"x".repeat(15_000)}`;
       const opened = new AbortController();

@@ -79,7 +79,7 @@ describe("SSE keep-alives and logs", () => {
   it("sends a keep-alive comment on a quiet stream, and keeps the query token out of the logs", async () => {
     const lines: string[] = [];
     const logger = pino({ level: "debug" }, new Writable({ write: (chunk: Buffer, _encoding, callback) => (lines.push(chunk.toString()), callback()) }));
-    const config = { ...loadConfig([], {}), port: 0, host: "127.0.0.1", authSecret: testSecret, keepaliveMs: 100 };
+    const config = { ...loadConfig([], {}), port: 0, host: "127.0.0.1", authSecret: testSecret, roomsDefault: "allow" as const, keepaliveMs: 100 };
     const server = await startServer({ config, logger });
     try {
       const token = await server.tokens.mint({ userId: "alice", roles: [], ttlSeconds: 60 });

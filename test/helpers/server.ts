@@ -38,6 +38,8 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     authSecret: testSecret,
     tokenIntervalMs: 2,
     shutdownGraceMs: 1000,
+    // Rooms open to every signed-in user, as before room access existed; the access suites set their own.
+    roomsDefault: "allow",
     // Suites publish fast from one user; the limit suite sets its own.
     publishRate: 1_000_000,
     publishBurst: 1_000_000,

@@ -82,7 +82,7 @@ async function startInstance(name: string, url: string, prefix: string, args: re
       "tsx",
       "src/main.ts",
       ...["--port", "0", "--host", "127.0.0.1", "--broker", url, "--redis-prefix", prefix, "--instance-id", instanceId],
-      ...["--auth-secret", testSecret, "--log-level", "info", "--token-interval", "5ms", "--shutdown-grace", "1s"],
+      ...["--auth-secret", testSecret, "--rooms-default", "allow", "--log-level", "info", "--token-interval", "5ms", "--shutdown-grace", "1s"],
       // Suites publish fast from one user, as test/helpers/server.ts allows too; later flags win.
       ...["--publish-rate", "1000000", "--publish-burst", "1000000"],
       ...args,

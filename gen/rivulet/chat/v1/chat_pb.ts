@@ -81,7 +81,11 @@ export const ChatMessageSchema: GenMessage<ChatMessage> = /*@__PURE__*/
  */
 export type SendRequest = Message<"rivulet.chat.v1.SendRequest"> & {
   /**
-   * Room name: 1 to 64 characters of letters, digits, '-', '_' and '.'.
+   * Room name: 1 to 200 characters of letters, digits and '-', '_', '.', ':',
+   * '#', ',' and '@'. A name that ends in '#' and a comma-separated list of
+   * user ids (`dm#alice,bob`) is readable and writable by those users only;
+   * other rooms by the token's `rooms` claim, the application's authorize
+   * hook or `--rooms-default` (docs/security.md, "Rooms and access").
    *
    * @generated from field: string room = 1;
    */
