@@ -9,7 +9,7 @@ import type { Notification } from "../../gen/rivulet/notify/v1/notify_pb.js";
 import { postChatMessage, roomTopic } from "./chat.js";
 import { checkNotificationContent, storeNotification } from "./notify.js";
 import { newId, type ServiceDeps } from "./service-deps.js";
-import { checkIdempotencyKey, checkName, checkText, checkUserId } from "./validate.js";
+import { checkIdempotencyKey, checkRoom, checkText, checkUserId } from "./validate.js";
 
 /** What the server API needs beyond the services' deps: who this instance is, its connections, and the log. */
 export interface AdminServiceOptions {
@@ -95,7 +95,7 @@ export function createAdminService(deps: ServiceDeps, options: AdminServiceOptio
   return {
     async publishMessage(request, context) {
       admit(context, "PublishMessage");
-      checkName("room", request.room);
+      checkRoom(request.room);
       checkUserId("author", request.author);
       checkText("text", request.text, 1, 4096);
       checkIdempotencyKey(request.idempotencyKey);
@@ -138,14 +138,14 @@ export function createAdminService(deps: ServiceDeps, options: AdminServiceOptio
 
     async presence(request, context) {
       admit(context, "Presence");
-      checkName("room", request.room);
+      checkRoom(request.room);
       const members = await presenceSnapshot(broker, roomTopic(request.room), context.signal);
       return { members: [...members].sort() };
     },
 
     async removeHistory(request, context) {
       admit(context, "RemoveHistory");
-      checkName("room", request.room);
+      checkRoom(request.room);
       await broker.removeHistory(roomTopic(request.room));
       return {};
     },

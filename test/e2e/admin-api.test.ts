@@ -78,6 +78,23 @@ describe("AdminService", () => {
     expect(response!.cursor).toBe(message!.cursor);
   });
 
+  it("PublishMessage skips room access (a DM, as its outsider) and validates like Send", async () => {
+    const { message } = await admin().publishMessage({ room: "dm#alice,bob", author: "system", text: "a notice", idempotencyKey: "" }, keyAuth);
+    expect({ room: message!.room, author: message!.author }).toEqual({ room: "dm#alice,bob", author: "system" });
+    expect(await failure(admin().publishMessage({ room: "no spaces", author: "system", text: "x", idempotencyKey: "" }, keyAuth))).toEqual({
+      code: Code.InvalidArgument,
+      message: "room may contain only letters, digits, '-', '_', '.', ':', '#', ',' and '@'",
+    });
+    expect(await failure(admin().publishMessage({ room: "lobby", author: "", text: "x", idempotencyKey: "" }, keyAuth))).toEqual({
+      code: Code.InvalidArgument,
+      message: "author is required",
+    });
+    expect(await failure(admin().publishMessage({ room: "lobby", author: "system", text: " ", idempotencyKey: "" }, keyAuth))).toEqual({
+      code: Code.InvalidArgument,
+      message: "text must not be only whitespace",
+    });
+  });
+
   it("Notify stores one notification per distinct user, in order, each in its user's log", async () => {
     const { notifications } = await admin().notify(
       { userIds: ["u1", "u2", "u1", "u3"], kind: "invoice.paid", title: "Paid", body: "Thanks", data: { invoice: "42" }, idempotencyKey: "n-1" },
