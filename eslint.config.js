@@ -18,6 +18,11 @@ export default tseslint.config(
     },
   },
   {
+    // Plain JavaScript (examples a reader runs with `node`, build scripts) runs on Node: its globals are defined.
+    files: ["**/*.mjs"],
+    languageOptions: { globals: { process: "readonly", console: "readonly", Buffer: "readonly", URL: "readonly", fetch: "readonly" } },
+  },
+  {
     // Type information comes from tsconfig.json (every TypeScript file of the repository is in it).
     files: ["**/*.ts"],
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },

@@ -21,7 +21,7 @@ export async function* endStreamAt<T>(messages: AsyncIterable<T>, deadline: numb
     interruptWait?.(expired);
   };
   const cancelTimer = timerAt(deadline, () => interrupt(error()));
-  call?.endVia(interrupt);
+  call?.endVia({ fail: interrupt });
   let done = false;
   try {
     for (;;) {

@@ -17,6 +17,11 @@ function createLease(deadline: number, code: Code, message: string, callbacks: (
   };
 }
 
+/** `call.close` as a callback made outside the interceptor's per-call scope: a closure made inside would keep that scope (the request) alive as long as the stream. */
+function closerOf(call: OpenCall): () => void {
+  return () => call.close();
+}
+
 /**
  * The outermost interceptor, for every transport. It wraps a call's stream
  * once, however many concerns ask for it (token expiry, stream lifetime,
@@ -59,9 +64,9 @@ export function createStreamGuardInterceptor(logger: Logger, calls: OpenCalls): 
     request.contextValues.set(streamControlsKey, {
       identify(userId) {
         if (call === undefined) {
-          const opened = (call = calls.open(userId));
-          if (ended && !handedOver) opened.close();
-          else callbacks.push(() => opened.close());
+          call = calls.open(userId);
+          if (ended && !handedOver) call.close();
+          else callbacks.push(closerOf(call));
         }
         return call;
       },

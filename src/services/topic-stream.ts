@@ -199,8 +199,6 @@ class SinkStream<R extends Message> implements SubscriberBufferOptions<R> {
   private readonly buffer: SubscriberBuffer;
   /** Ending with the abort reason lets the caller tell a shutdown (`unavailable`) from a finished stream. */
   private readonly onAbort = () => this.fail(ConnectError.from(this.signal.reason, Code.Canceled));
-  /** Ending from outside (withdrawn access, the server API's Disconnect), through the call's entry in the open calls. */
-  private readonly onEnded = (reason: ConnectError) => this.fail(reason);
   private cancelTimer: (() => void) | undefined;
   /** The hub's detach once attached; `fail` may run before (an aborted call). */
   private detach: (() => void) | undefined;
@@ -232,7 +230,8 @@ class SinkStream<R extends Message> implements SubscriberBufferOptions<R> {
       this.cancelTimer = timerAt(deadline.at, () => this.fail(deadline.error()));
       if (this.done) return;
     }
-    this.ending.call?.endVia(this.onEnded);
+    // Ended from outside (withdrawn access, the server API's Disconnect) through the call's entry in the open calls.
+    this.ending.call?.endVia(this);
     if (this.done) return;
     const detach = hub.attach(topic, this.buffer.subscriber);
     if (this.done) return detach();
