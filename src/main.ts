@@ -68,6 +68,7 @@ function failedToStart(error: unknown, config?: Config): never {
   if (config && code === "EADDRINUSE") message = `port ${config.port} is in use; pass --port`;
   else if (config && code === "EACCES") message = `port ${config.port} needs privileges this process lacks; pass --port`;
   else if (config && code === "EADDRNOTAVAIL") message = `address ${config.host} is not one of this host's; pass --host`;
+  else if (error instanceof ConfigError) message = error.message;
   else message = `failed to start: ${error instanceof Error ? error.stack : String(error)}`;
   process.stderr.write(`rivulet: ${message}\n`);
   process.exit(1);

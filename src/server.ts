@@ -3,9 +3,10 @@ import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@conne
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Broker } from "./broker/broker.js";
 import { createMemoryBroker } from "./broker/memory.js";
-import { createRedisBroker } from "./broker/redis/redis-broker.js";
+import { createRedisBroker, type RedisBroker } from "./broker/redis/redis-broker.js";
 import { createTopicHub } from "./broker/topic-hub.js";
 import { createAuthInterceptor } from "./auth/interceptor.js";
+import { loadApiKeys, noApiKeys } from "./auth/api-keys.js";
 import { RoomAccess } from "./auth/room-access.js";
 import { createRoomAuthorizer } from "./auth/room-authorizer.js";
 import { createDevTokenMount } from "./auth/dev-token-mount.js";
@@ -30,15 +31,17 @@ import { clampDeadline } from "./limits/clamp-deadline.js";
 import { createStreamGuardInterceptor } from "./limits/stream-guard.js";
 import { createUserLimitsInterceptor } from "./limits/user-limits.js";
 import { createMetrics } from "./metrics.js";
+import { AdminService } from "../gen/rivulet/admin/v1/admin_pb.js";
 import { ChatService } from "../gen/rivulet/chat/v1/chat_pb.js";
 import { NotificationService } from "../gen/rivulet/notify/v1/notify_pb.js";
 import { ProgressService } from "../gen/rivulet/progress/v1/progress_pb.js";
+import { createAdminService } from "./services/admin.js";
 import { createChatService } from "./services/chat.js";
 import { createGrpcServices } from "./grpc/grpc-services.js";
 import { createEmbeddedGenerator, createOpenAiGenerator } from "./services/generator.js";
 import { createNotificationService } from "./services/notify.js";
 import { createProgressService } from "./services/progress.js";
-import type { ServiceDeps } from "./services/service-deps.js";
+import { newId, type ServiceDeps } from "./services/service-deps.js";
 
 export interface ServerOptions {
   readonly config: Config;
@@ -68,6 +71,8 @@ export async function startServer(options: ServerOptions): Promise<RivuletServer
   const shutdown = new AbortController();
   // Every call's context listens for shutdown: thousands of listeners are expected.
   setMaxListeners(0, shutdown.signal);
+  // Read before anything connects: a bad line stops the start (ConfigError naming the line).
+  const apiKeys = config.apiKeysFile === undefined ? noApiKeys : await loadApiKeys(config.apiKeysFile);
   const broker = options.broker ?? (await createBroker(config, logger));
 
   const development = config.authSecret === undefined && config.authJwks === undefined;
@@ -136,6 +141,17 @@ export async function startServer(options: ServerOptions): Promise<RivuletServer
     { service: ChatService, impl: createChatService(deps) },
     { service: NotificationService, impl: createNotificationService(deps) },
     { service: ProgressService, impl: createProgressService(deps) },
+    {
+      service: AdminService,
+      impl: createAdminService(deps, {
+        instanceId: (broker as Partial<RedisBroker>).instanceId ?? config.instanceId ?? newId(),
+        connections: async () =>
+          Object.fromEntries(
+            (await metrics.connections.get()).values.filter(({ value }) => value > 0).map(({ labels, value }) => [String(labels.transport), value]),
+          ),
+        logger,
+      }),
+    },
     ...(options.extraServices?.(deps) ?? []),
   ];
   // gRPC health and reflection: served by connect-node only (the bridges
@@ -147,7 +163,7 @@ export async function startServer(options: ServerOptions): Promise<RivuletServer
   );
   const interceptors: Interceptor[] = [
     createStreamGuardInterceptor(logger, calls),
-    createAuthInterceptor(verifier, grpc.publicServiceNames),
+    createAuthInterceptor(verifier, grpc.publicServiceNames, apiKeys),
     createUserLimitsInterceptor(config),
   ];
 

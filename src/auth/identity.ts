@@ -9,6 +9,8 @@ export interface Identity {
   readonly roles: ReadonlySet<string>;
   /** When the token expires, in milliseconds since the Unix epoch; undefined when it has no `exp`. */
   readonly expiresAt: number | undefined;
+  /** Set when the caller presented an API key (api-keys.ts): the key's name, what the log names the caller by. */
+  readonly apiKeyName?: string;
   /** The token's `rooms` claim: rooms it grants reading or writing; undefined when it has none. */
   readonly rooms?: RoomGrants;
 }

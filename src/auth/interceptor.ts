@@ -1,5 +1,6 @@
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { streamControlsKey } from "../call/stream-controls.js";
+import { identifyApiKey, isApiKey, noApiKeys, type ApiKeys } from "./api-keys.js";
 import { findBearerToken } from "./credentials.js";
 import { identityKey } from "./identity.js";
 import type { TokenVerifier } from "./tokens.js";
@@ -15,15 +16,18 @@ import type { TokenVerifier } from "./tokens.js";
  * `publicServices` (full service names) are exempt: gRPC health and
  * reflection, which probes and tools call without credentials. A call to
  * them carries no identity, whatever token it sends.
+ *
+ * A token starting `rvk_` is an API key (`apiKeys`, see api-keys.ts), good
+ * for AdminService only.
  */
-export function createAuthInterceptor(verifier: TokenVerifier, publicServices: ReadonlySet<string> = new Set()): Interceptor {
+export function createAuthInterceptor(verifier: TokenVerifier, publicServices: ReadonlySet<string> = new Set(), apiKeys: ApiKeys = noApiKeys): Interceptor {
   return (next) => async (request) => {
     if (publicServices.has(request.service.typeName)) return next(request);
     const token = findBearerToken(request.header);
     if (token === undefined || token === "") {
       throw new ConnectError("missing credentials: send Authorization: Bearer <token>", Code.Unauthenticated);
     }
-    const identity = await verifier.verify(token);
+    const identity = isApiKey(token) ? identifyApiKey(apiKeys, token, request.service.typeName) : await verifier.verify(token);
     request.contextValues.set(identityKey, identity);
     const controls = request.contextValues.get(streamControlsKey);
     if (controls) {

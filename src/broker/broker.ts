@@ -123,6 +123,13 @@ export interface Broker {
    * `invalid_argument` for a position ahead of the log.
    */
   readBefore(topic: string, before: Position | undefined, limit: number): Promise<PageResult>;
+  /**
+   * Drops every stored entry of the topic, keeping its epoch and offsets:
+   * later publishes continue after the last offset handed out, never reusing
+   * one, so a position from before reads as trimmed (a `trimmed` gap), and
+   * live listeners keep listening. Does nothing to a topic never published to.
+   */
+  removeHistory(topic: string): Promise<void>;
   /** Starts the live feed for one listener; the returned function stops it. */
   listen(topic: string, listener: Listener): () => void;
   /**

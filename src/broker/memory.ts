@@ -174,6 +174,12 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): Broker {
       return Promise.resolve({ head, entries: entries.slice(start, end), more: start > 0 });
     },
 
+    removeHistory(name: string): Promise<void> {
+      // The epoch and lastOffset stay: `read` then finds the oldest retained offset past the head, a trimmed gap.
+      topics.get(name)?.entries.splice(0);
+      return Promise.resolve();
+    },
+
     listen(name: string, listener: Listener): () => void {
       const topic = topicFor(name);
       topic.listeners.add(listener);

@@ -36,6 +36,8 @@ export interface TopicHub {
   attach(topic: string, subscriber: HubSubscriber): () => void;
   /** Topics with a live feed on this instance now. */
   readonly topics: number;
+  /** Their names (the server API's Info). */
+  topicNames(): string[];
   /** A topic's feed now, for tests and diagnostics: members live and still joining, entries kept in `recent`. */
   inspect(topic: string): { readonly live: number; readonly joining: number; readonly recent: number } | undefined;
 }
@@ -383,6 +385,7 @@ export function createTopicHub(broker: Broker, readBatch = 256): TopicHub {
     get topics() {
       return feeds.size;
     },
+    topicNames: () => [...feeds.keys()],
     inspect(topic) {
       const feed = feeds.get(topic);
       return feed && { live: feed.live.size, joining: feed.joining.size, recent: feed.recent.length };

@@ -166,3 +166,22 @@ export function createChatService(deps: ServiceDeps): ServiceImpl<typeof ChatSer
     cancelCompletion: (request, context) => completions.cancel(request, context),
   };
 }
+
+/**
+ * Posts a validated message to a room as `author`, at most once per
+ * idempotency key (publish-once.ts), and returns it as stored, with its
+ * cursor: what AdminService.PublishMessage posts as any author, and what
+ * Send does for the caller.
+ */
+export async function postChatMessage(
+  deps: ServiceDeps,
+  room: string,
+  author: string,
+  text: string,
+  idempotency: { readonly method: string; readonly key: string },
+) {
+  const message = create(ChatMessageSchema, { id: newId(), room, author, text, sentAt: timestampNow() });
+  const { stored, cursor } = await publishOnce(deps, roomTopic(room), ChatMessageSchema, message, { ...idempotency, caller: author });
+  stored.cursor = cursor;
+  return stored;
+}

@@ -4,13 +4,19 @@ import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import type { Entry } from "../broker/broker.js";
 import { identityOf, requireRole } from "../auth/identity.js";
 import { streamPolicyOf } from "../wire/stream-policy.js";
-import { NotificationSchema, NotificationService, SubscribeResponseSchema, type SubscribeResponse } from "../../gen/rivulet/notify/v1/notify_pb.js";
+import {
+  NotificationSchema,
+  NotificationService,
+  SubscribeResponseSchema,
+  type Notification,
+  type SubscribeResponse,
+} from "../../gen/rivulet/notify/v1/notify_pb.js";
 import { GapSchema } from "../../gen/rivulet/stream/v1/gap_pb.js";
 import { gapOf } from "./gap.js";
 import { newId, type ServiceDeps } from "./service-deps.js";
 import { startOf, streamTopic } from "./topic-stream.js";
 import { publishOnce } from "./publish-once.js";
-import { checkIdempotencyKey, checkName, checkText } from "./validate.js";
+import { checkIdempotencyKey, checkName, checkText, checkUserId } from "./validate.js";
 
 /** The broker topic of one user's notifications. */
 export function userTopic(userId: string): string {
@@ -26,34 +32,15 @@ export function createNotificationService(deps: ServiceDeps): ServiceImpl<typeof
     async publish(request, context) {
       const identity = identityOf(context);
       requireRole(identity, "publisher");
-      checkUserId(request.userId);
-      checkName("kind", request.kind);
-      checkText("title", request.title, 0, 256);
-      checkText("body", request.body, 0, 4096);
+      checkUserId("user_id", request.userId);
+      checkNotificationContent(request);
       checkIdempotencyKey(request.idempotencyKey);
-      const entries = Object.entries(request.data);
-      if (entries.length > 32) throw new ConnectError("data has more than 32 entries", Code.InvalidArgument);
-      for (const [key, value] of entries) {
-        checkText("data key", key, 1, 64);
-        checkText("data value", value, 0, 1024);
-      }
-      const topic = userTopic(request.userId);
-      const notification = create(NotificationSchema, {
-        id: newId(),
-        userId: request.userId,
-        kind: request.kind,
-        title: request.title,
-        body: request.body,
-        data: request.data,
-        createdAt: timestampNow(),
-      });
-      const { stored, cursor } = await publishOnce(deps, topic, NotificationSchema, notification, {
+      const notification = await storeNotification(deps, request.userId, request, {
         method: "notify.publish",
         caller: identity.userId,
         key: request.idempotencyKey,
       });
-      stored.cursor = cursor;
-      return { notification: stored };
+      return { notification };
     },
 
     async *subscribe(request, context) {
@@ -80,9 +67,44 @@ export function createNotificationService(deps: ServiceDeps): ServiceImpl<typeof
   };
 }
 
-function checkUserId(userId: string): void {
-  if (userId.length === 0) throw new ConnectError("user_id is required", Code.InvalidArgument);
-  if (userId.length > 128 || !/^[\x21-\x7e]+$/.test(userId)) {
-    throw new ConnectError("user_id must be at most 128 printable ASCII characters", Code.InvalidArgument);
+/** What a notification says, apart from whom it is for: as NotificationService.Publish and AdminService.Notify take it. */
+export interface NotificationContent {
+  readonly kind: string;
+  readonly title: string;
+  readonly body: string;
+  readonly data: { readonly [key: string]: string };
+}
+
+/** Validates a notification's content: kind, title, body and data (DESIGN.md's limits, as notify.proto documents them). */
+export function checkNotificationContent(content: NotificationContent): void {
+  checkName("kind", content.kind);
+  checkText("title", content.title, 0, 256);
+  checkText("body", content.body, 0, 4096);
+  const entries = Object.entries(content.data);
+  if (entries.length > 32) throw new ConnectError("data has more than 32 entries", Code.InvalidArgument);
+  for (const [key, value] of entries) {
+    checkText("data key", key, 1, 64);
+    checkText("data value", value, 0, 1024);
   }
+}
+
+/** Stores one validated notification in the user's log, at most once per idempotency key (see publish-once.ts); returns it as stored, with its cursor. */
+export async function storeNotification(
+  deps: ServiceDeps,
+  userId: string,
+  content: NotificationContent,
+  idempotency: { readonly method: string; readonly caller: string; readonly key: string },
+): Promise<Notification> {
+  const notification = create(NotificationSchema, {
+    id: newId(),
+    userId,
+    kind: content.kind,
+    title: content.title,
+    body: content.body,
+    data: { ...content.data },
+    createdAt: timestampNow(),
+  });
+  const { stored, cursor } = await publishOnce(deps, userTopic(userId), NotificationSchema, notification, idempotency);
+  stored.cursor = cursor;
+  return stored;
 }

@@ -31,6 +31,12 @@ export function checkId(field: string, value: string, max = 128): void {
   }
 }
 
+/** A user id (a token's subject, as another user names it): 1 to 128 printable ASCII characters. */
+export function checkUserId(field: string, userId: string): void {
+  if (userId.length === 0) throw invalid(`${field} is required`);
+  if (userId.length > 128 || !/^[\x21-\x7e]+$/.test(userId)) throw invalid(`${field} must be at most 128 printable ASCII characters`);
+}
+
 /** Free text of `min` to `max` characters (Unicode code points); when required (`min` > 0), not whitespace alone. */
 export function checkText(field: string, value: string, min: number, max: number): void {
   // A required text needs something to read: whitespace alone (spaces, tabs, line breaks, NBSP) is as empty as "".

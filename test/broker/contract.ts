@@ -261,6 +261,34 @@ export function describeBrokerContract(name: string, factory: BrokerFactory): vo
       expect(result.entries.map(text)).toEqual(["after"]);
     });
 
+    it("removes a topic's history: old positions get a trimmed gap, offsets go on, pages are empty, listeners stay", async () => {
+      const live = record(broker, "t");
+      let old = (await broker.publish("t", bytes("m1"))).entry.position;
+      const first = old;
+      for (let i = 2; i <= 3; i++) old = (await broker.publish("t", bytes(`m${i}`))).entry.position;
+      await live.until(3);
+      await broker.removeHistory("t");
+      expect(await broker.read("t", { after: first }, 10)).toEqual({ head: old, entries: [], gap: "trimmed" });
+      // At the head nothing was missed: no gap.
+      expect(await broker.read("t", { after: old }, 10)).toEqual({ head: old, entries: [] });
+      expect((await broker.read("t", { last: 10 }, 10)).entries).toEqual([]);
+      expect(await broker.readBefore("t", undefined, 10)).toEqual({ head: old, entries: [], more: false });
+      expect(await broker.readBefore("t", old, 10)).toEqual({ head: old, entries: [], more: false });
+      const { entry } = await broker.publish("t", bytes("m4"));
+      expect(entry.position).toEqual({ epoch: old.epoch, offset: 4 });
+      const resumed = await broker.read("t", { after: first }, 10);
+      expect(resumed.gap).toBe("trimmed");
+      expect(resumed.entries.map(text)).toEqual(["m4"]);
+      expect((await broker.read("t", { after: old }, 10)).entries.map(text)).toEqual(["m4"]);
+      expect((await broker.readBefore("t", undefined, 10)).entries.map(text)).toEqual(["m4"]);
+      await live.until(4);
+      expect(offsets(live.entries)).toEqual([1, 2, 3, 4]);
+      live.unlisten();
+      // A topic never published to: nothing to remove, and still empty after.
+      await broker.removeHistory("never");
+      expect((await broker.read("never", { last: 10 }, 10)).entries).toEqual([]);
+    });
+
     it("reads backwards in pages before a position, oldest first, saying whether older entries remain", async () => {
       const published: Entry[] = [];
       for (let i = 1; i <= 7; i++) published.push((await broker.publish("t", bytes(`m${i}`))).entry);

@@ -5,6 +5,7 @@ import { Code, ConnectError, createClient, type Client } from "@connectrpc/conne
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { Health, HealthCheckResponse_ServingStatus as Status } from "../../gen/grpc/health/v1/health_pb.js";
+import { AdminService } from "../../gen/rivulet/admin/v1/admin_pb.js";
 import { ChatService } from "../../gen/rivulet/chat/v1/chat_pb.js";
 import { NotificationService } from "../../gen/rivulet/notify/v1/notify_pb.js";
 import { ProgressService } from "../../gen/rivulet/progress/v1/progress_pb.js";
@@ -13,7 +14,7 @@ import { maxHealthWatches } from "../../src/grpc/grpc-services.js";
 import { clientFor, transportFor } from "../helpers/clients.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 
-const rivuletServices = [ChatService, NotificationService, ProgressService].map((service) => service.typeName);
+const rivuletServices = [ChatService, NotificationService, ProgressService, AdminService].map((service) => service.typeName);
 
 /** A Health client over gRPC on h2c, sending no credentials. */
 const healthClient = (url: string): Client<typeof Health> => createClient(Health, createGrpcTransport({ baseUrl: url }));

@@ -20,6 +20,7 @@ const servedServices = [
   "grpc.health.v1.Health",
   "grpc.reflection.v1.ServerReflection",
   "grpc.reflection.v1alpha.ServerReflection",
+  "rivulet.admin.v1.AdminService",
   "rivulet.chat.v1.ChatService",
   "rivulet.notify.v1.NotificationService",
   "rivulet.progress.v1.ProgressService",

@@ -221,6 +221,12 @@ export async function createRedisBroker(options: RedisBrokerOptions): Promise<Re
       return { head, entries, more: raws.length > count };
     },
 
+    async removeHistory(topic: string): Promise<void> {
+      // XTRIM keeps the stream's key and its last id, and the meta hash keeps the epoch and offset:
+      // later entries get later ids, and the read scripts see a cursor before the head as trimmed.
+      await attempt(() => command.xtrim(keys.log(topic), "MAXLEN", 0));
+    },
+
     listen: (topic, listener) => live.listen(topic, listener),
 
     async signal(topic: string, data: Uint8Array): Promise<void> {
