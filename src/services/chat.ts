@@ -6,7 +6,14 @@ import { decodeCursor, encodeCursor } from "../broker/cursor.js";
 import { identityOf, type Identity } from "../auth/identity.js";
 import { streamControlsKey } from "../call/stream-controls.js";
 import { streamPolicyOf } from "../wire/stream-policy.js";
-import { ChatMessageSchema, ChatService, SignalSchema, SubscribeResponseSchema, type SubscribeResponse } from "../../gen/rivulet/chat/v1/chat_pb.js";
+import {
+  ChatMessageSchema,
+  ChatService,
+  type ChatMessage,
+  SignalSchema,
+  SubscribeResponseSchema,
+  type SubscribeResponse,
+} from "../../gen/rivulet/chat/v1/chat_pb.js";
 import { GapSchema } from "../../gen/rivulet/stream/v1/gap_pb.js";
 import { createCompletions } from "./completions.js";
 import { gapOf } from "./gap.js";
@@ -65,21 +72,8 @@ export function createChatService(deps: ServiceDeps): ServiceImpl<typeof ChatSer
       checkText("text", request.text, 1, 4096);
       checkIdempotencyKey(request.idempotencyKey);
       await deps.access.check(identity, request.room, "write");
-      const topic = roomTopic(request.room);
-      const message = create(ChatMessageSchema, {
-        id: newId(),
-        room: request.room,
-        author: identity.userId,
-        text: request.text,
-        sentAt: timestampNow(),
-      });
-      const { stored, cursor } = await publishOnce(deps, topic, ChatMessageSchema, message, {
-        method: "chat.send",
-        caller: identity.userId,
-        key: request.idempotencyKey,
-      });
-      stored.cursor = cursor;
-      return { message: stored };
+      const message = await postChatMessage(deps, request.room, identity.userId, request.text, { method: "chat.send", key: request.idempotencyKey });
+      return { message };
     },
 
     async *subscribe(request, context) {
@@ -179,7 +173,7 @@ export async function postChatMessage(
   author: string,
   text: string,
   idempotency: { readonly method: string; readonly key: string },
-) {
+): Promise<ChatMessage> {
   const message = create(ChatMessageSchema, { id: newId(), room, author, text, sentAt: timestampNow() });
   const { stored, cursor } = await publishOnce(deps, roomTopic(room), ChatMessageSchema, message, { ...idempotency, caller: author });
   stored.cursor = cursor;
