@@ -194,6 +194,20 @@ describe("room names and the rooms claim", () => {
     expect(await outcome(() => take(chat.subscribe({ room: "a".repeat(201) }, alice), 1))).toBe("InvalidArgument: room is longer than 200 characters");
   });
 
+  it.each(fiveTransportNames)("a user-limited room's users are those after its last #, and dm# and dm#, name nobody (%s)", async (transportName) => {
+    const chat = createClient(ChatService, transports.get(transportName));
+    const alice = bearer(await server.server.tokens.mint({ userId: "alice", rooms: { "*": ["read", "write"] } }));
+    const expected: [string, string][] = [
+      ["support#alice", "ok"],
+      ["a#bob#alice", "ok"],
+      ["alice#bob", 'PermissionDenied: not allowed to write room "alice#bob"'],
+      ["dm#", 'PermissionDenied: not allowed to write room "dm#"'],
+      ["dm#,", 'PermissionDenied: not allowed to write room "dm#,"'],
+      ["dm#alicea,bob", 'PermissionDenied: not allowed to write room "dm#alicea,bob"'],
+    ];
+    for (const [room, result] of expected) expect(await outcome(() => chat.send({ room, text: "hi" }, alice)), room).toBe(result);
+  });
+
   const malformed: [string, unknown, string][] = [
     [
       "a pattern mapped to a string",
