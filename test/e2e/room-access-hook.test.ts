@@ -196,7 +196,7 @@ describe("the authorize hook failing", () => {
   // SSE and WebSocket streams retry unavailable by themselves (a transient code); their unary calls and the raw SSE answer are tested elsewhere.
   const transportNames = ["Connect", "gRPC", "gRPC-Web"] as const;
   const methods = ["Subscribe", "Send", "History", "WatchPresence", "Signal"] as const;
-  const modes = ["fail", "hang", "closed"] as const;
+  const modes = ["fail", "hang", "garbage", "closed"] as const;
 
   async function call(transport: Transport, method: (typeof methods)[number], room: string, headers: ReturnType<typeof bearer>): Promise<unknown> {
     const chat = createClient(ChatService, transport);
@@ -232,6 +232,26 @@ describe("the authorize hook failing", () => {
       }
     },
   );
+
+  it.each(transportNames)("a stream whose backend fails when asked again ends with unavailable (%s)", async (transportName) => {
+    const room = `private:recheck-fails-${transportName}`;
+    backend.decide("alice", room, "read", { allowed: true, ttlSeconds: 1 });
+    const transport = fiveTransports(server.url);
+    try {
+      const chat = createClient(ChatService, transport.get(transportName));
+      const stream = chat.watchPresence({ room }, bearer(await server.token("alice")))[Symbol.asyncIterator]();
+      expect((await stream.next()).value?.members).toEqual([]);
+      backend.mode = "fail";
+      expect(
+        await outcome(async () => {
+          for (let next = await stream.next(); !next.done; next = await stream.next()) throw new Error("a response after the backend failed");
+        }),
+      ).toBe(undecided(room));
+    } finally {
+      transport.close();
+      backend.mode = "answer";
+    }
+  });
 
   it("while the backend hangs, the server and claim-granted calls carry on; a failure is not cached", async () => {
     const room = "private:carry-on";

@@ -20,8 +20,8 @@ export interface Decision {
   readonly ttlSeconds: number;
 }
 
-/** How the backend behaves: answer from its table, fail with 500, or never answer. */
-export type BackendMode = "answer" | "fail" | "hang";
+/** How the backend behaves: answer from its table, fail with 500, never answer, or answer 200 with a body that is not an AuthorizeResponse. */
+export type BackendMode = "answer" | "fail" | "hang" | "garbage";
 
 /**
  * An application's RoomAuthorizer as a team would write it, in any language:
@@ -108,6 +108,8 @@ export class AuthorizerBackend {
       return;
     }
     if (this.mode === "fail") return send(response, 500, { code: "internal", message: "database is down" });
+    // A bug in the application: "yes" is not a bool, so the answer must not read as an allow.
+    if (this.mode === "garbage") return send(response, 200, { allowed: "yes", ttlSeconds: 60 });
     const action = question.action === "ROOM_ACTION_READ" ? "read" : question.action === "ROOM_ACTION_WRITE" ? "write" : undefined;
     if (action === undefined) return send(response, 400, { code: "invalid_argument", message: `unknown action ${question.action}` });
     const decision = this.table.get(keyOf(question.userId, question.room, action)) ?? { allowed: false, ttlSeconds: 60 };
