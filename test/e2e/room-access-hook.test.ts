@@ -7,6 +7,8 @@ import net, { type AddressInfo } from "node:net";
 import { createClient, type Transport } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { ChatService, type SubscribeResponse } from "../../gen/rivulet/chat/v1/chat_pb.js";
+import { createSseTransport } from "../../src/client/sse-transport.js";
+import { createWebSocketTransport } from "../../src/client/websocket-transport.js";
 import { AuthorizerBackend } from "../helpers/authorizer-backend.js";
 import { bearer, take, transportFor } from "../helpers/clients.js";
 import { fiveTransportNames, fiveTransports, outcome, type FiveTransports } from "../helpers/five-transports.js";
@@ -269,5 +271,46 @@ describe("the authorize hook failing", () => {
     backend.mode = "answer";
     expect(await outcome(() => chat.history({ room }, alice))).toBe("ok");
     expect(backend.count("alice", room, "read")).toBe(2);
+  });
+});
+
+describe("a token refreshed without the grant", () => {
+  let server: TestServer;
+
+  beforeAll(async () => {
+    server = await startTestServer({ config: { roomsDefault: "deny" } });
+  });
+  afterAll(async () => {
+    await server.close();
+  });
+
+  // The clients that refresh a token themselves: when the stream's token expires (unauthenticated), they ask their
+  // token function again and resume from the last cursor; the resume with a token lacking the claim is refused.
+  it.each(["SSE", "WebSocket"] as const)("ends the client's stream with permission_denied when it resumes (%s)", async (transportName) => {
+    const room = `team-42:refresh-${transportName}`;
+    const mint = (rooms: Record<string, ("read" | "write")[]>, ttlSeconds: number) => server.server.tokens.mint({ userId: "frank", rooms, ttlSeconds });
+    const writer = bearer(await mint({ [room]: ["read", "write"] }, 3600));
+    await createClient(ChatService, transportFor(server.url, "connect", "1.1")).send({ room, text: "before" }, writer);
+    // One to two seconds of life (`exp` counts whole seconds), then a token for other rooms only.
+    const tokens = [await mint({ "team-42:*": ["read"] }, 2), await mint({ "team-7:*": ["read"] }, 3600)];
+    const token = () => (tokens.length > 1 ? tokens.shift()! : tokens[0]!);
+    const webSocket =
+      transportName === "WebSocket"
+        ? createWebSocketTransport({ url: `${server.url.replace(/^http/, "ws")}/ws`, token, backoffInitialMs: 10, backoffMaxMs: 50 })
+        : undefined;
+    const transport = webSocket ?? createSseTransport({ baseUrl: server.url, token, backoff: { initialMs: 10, maxMs: 50 } });
+    try {
+      const received: string[] = [];
+      const code = await outcome(async () => {
+        for await (const response of createClient(ChatService, transport).subscribe({ room, history: 1 })) {
+          received.push(response.event.case === "message" ? response.event.value.text : `<${response.event.case}>`);
+        }
+      });
+      expect(received).toEqual(["before"]);
+      expect(code).toBe(refused("read", room));
+      expect(tokens).toHaveLength(1);
+    } finally {
+      webSocket?.close();
+    }
   });
 });
