@@ -7,26 +7,16 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
-import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
+import { createClient, type Client } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ChatService } from "../../gen/rivulet/chat/v1/chat_pb.js";
 import type { RoomAction } from "../../src/auth/room-grants.js";
 import { bearer, take, transportFor } from "../helpers/clients.js";
+import { outcome } from "../helpers/five-transports.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 
 const claims = JSON.parse(readFileSync("examples/team-app/alice-claims.json", "utf8")) as { sub: string; rooms: Record<string, RoomAction[]> };
 const authorizeToken = "team-app-authorizer-secret";
-
-/** "ok", or the code and message a call failed with. */
-async function outcome(call: () => Promise<unknown>): Promise<string> {
-  try {
-    await call();
-    return "ok";
-  } catch (error) {
-    const failure = ConnectError.from(error);
-    return `${Code[failure.code]}: ${failure.rawMessage}`;
-  }
-}
 
 describe("docs/security.md's team app", () => {
   let authorizer: ChildProcess;
