@@ -1,3 +1,5 @@
+import { realpathSync } from "node:fs";
+import { pathToFileURL } from "node:url";
 import { ConfigError, loadConfig, usage, type Config } from "./config.js";
 import { createProcessLog, type ProcessLog } from "./log.js";
 import { startServer, type RivuletServer } from "./server.js";
@@ -5,15 +7,22 @@ import { startServer, type RivuletServer } from "./server.js";
 /** What the log still gets after the server has closed, when the grace is already spent: enough for a healthy pipe. */
 const minimumLogFlushMs = 100;
 
-/** The command line: `npm start -- --port 0`, see `--help`. */
-async function main(): Promise<void> {
-  if (process.argv.includes("--help")) {
+/**
+ * The server's command line: `npm start -- --port 0` and `rivulet serve
+ * --port 0` (src/cli) both run this, so they take the same flags; see `--help`.
+ */
+export function runServer(argv: readonly string[]): Promise<void> {
+  return main(argv).catch((error: unknown) => failedToStart(error));
+}
+
+async function main(argv: readonly string[]): Promise<void> {
+  if (argv.includes("--help")) {
     process.stdout.write(usage());
     return;
   }
   let config;
   try {
-    config = loadConfig(process.argv.slice(2), process.env);
+    config = loadConfig(argv, process.env);
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`rivulet: ${error.message}\n\n${usage()}`);
@@ -74,4 +83,15 @@ function failedToStart(error: unknown, config?: Config): never {
   process.exit(1);
 }
 
-main().catch((error: unknown) => failedToStart(error));
+/** Whether Node runs this file itself (`npm start`), rather than the CLI importing it. */
+function isEntryPoint(): boolean {
+  const script = process.argv[1];
+  if (script === undefined) return false;
+  try {
+    return pathToFileURL(realpathSync(script)).href === import.meta.url;
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) void runServer(process.argv.slice(2));

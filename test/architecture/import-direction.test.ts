@@ -10,7 +10,7 @@ import { describe, expect, it } from "vitest";
  * broker/redis) may import their parent folder's files, but not one another,
  * and a parent folder's files do not import its subfolders.
  * The client (src/client) imports nothing of the server: generated code and
- * src/wire only.
+ * src/wire only. The command line (src/cli) is the one place that uses both.
  */
 const layers: readonly (readonly string[])[] = [
   ["gen"],
@@ -23,6 +23,7 @@ const layers: readonly (readonly string[])[] = [
   ["src/services", "src/bridge", "src/grpc"],
   ["src/server.ts"],
   ["src/main.ts"],
+  ["src/cli"],
 ];
 const clientMayImport: readonly string[] = ["gen", "src/wire"];
 
@@ -66,7 +67,8 @@ export function violations(): string[] {
         continue;
       }
       if (to === "src/client") {
-        found.push(`${file} -> ${target}: the server imports nothing of the client`);
+        // The command line is a client of the server it also starts; nothing else of the server uses the client.
+        if (from !== "src/cli") found.push(`${file} -> ${target}: the server imports nothing of the client (only src/cli may use it)`);
         continue;
       }
       if (from === to) {
