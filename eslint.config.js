@@ -7,7 +7,7 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["gen/**", "dist/**", "node_modules/**", "bench/results/**", "web/dist/**", "test/python/gen/**"] },
+  { ignores: ["gen/**", "dist/**", "packages/*/dist/**", "node_modules/**", "bench/results/**", "web/dist/**", "test/python/gen/**"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
