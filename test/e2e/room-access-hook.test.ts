@@ -180,14 +180,14 @@ describe("the authorize hook failing", () => {
 
   beforeAll(async () => {
     backend = await AuthorizerBackend.start();
-    server = await startTestServer({ config: { roomsDefault: "allow", authorizeUrl: backend.url, authorizeTimeoutMs: 300 } });
+    server = await startTestServer({ config: { roomsDefault: "allow", authorizeUrl: backend.url, authorizeTimeoutMs: 1000 } });
     // A port nothing listens on: bound, then closed.
     const probe = net.createServer().listen(0, "127.0.0.1");
     await once(probe, "listening");
     const port = (probe.address() as AddressInfo).port;
     probe.close();
     await once(probe, "close");
-    absent = await startTestServer({ config: { roomsDefault: "allow", authorizeUrl: `http://127.0.0.1:${port}`, authorizeTimeoutMs: 300 } });
+    absent = await startTestServer({ config: { roomsDefault: "allow", authorizeUrl: `http://127.0.0.1:${port}`, authorizeTimeoutMs: 1000 } });
   });
   afterAll(async () => {
     await server.close();

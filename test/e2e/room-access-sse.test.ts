@@ -19,7 +19,7 @@ describe("room access on raw SSE", () => {
 
   beforeAll(async () => {
     backend = await AuthorizerBackend.start();
-    server = await startTestServer({ config: { roomsDefault: "deny", authorizeUrl: backend.url, authorizeTimeoutMs: 300 } });
+    server = await startTestServer({ config: { roomsDefault: "deny", authorizeUrl: backend.url, authorizeTimeoutMs: 1000 } });
     writer = bearer(await server.server.tokens.mint({ userId: "writer", rooms: { "*": ["read", "write"] } }));
   });
   afterAll(async () => {
