@@ -234,11 +234,20 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): We
    * Sends an outbox entry and resolves with the server's answer. The session
    * holds the call through reconnects and sends it again after a drop (the
    * entry was queued knowing it may be replayed), so only an answer, or the
-   * transport's close, resolves it.
+   * transport's close, resolves it. A token function is asked again once when
+   * the server refuses the token: the entry may have waited offline past its
+   * token's expiry, and that is no reason to drop it.
    */
-  function sendEntry(entry: OutboxEntry): Promise<OutboxOutcome> {
+  async function sendEntry(entry: OutboxEntry): Promise<OutboxOutcome> {
+    let outcome = await sendEntryOnce(entry);
+    if (!outcome.ok && outcome.error.code === Code.Unauthenticated && canRefreshToken(options.token)) outcome = await sendEntryOnce(entry);
+    return outcome;
+  }
+
+  function sendEntryOnce(entry: OutboxEntry): Promise<OutboxOutcome> {
     return new Promise<OutboxOutcome>((resolve) => {
       let response: Uint8Array | undefined;
+      let headers: Record<string, string> = { ...entry.headers };
       const call: SessionCall = {
         request: () => ({ method: entry.method, request: entry.request, headers }),
         message(payload) {
@@ -251,7 +260,6 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): We
         },
         interrupted: () => true,
       };
-      let headers: Record<string, string> = { ...entry.headers };
       withToken(headers).then(
         (withAuthorization) => {
           headers = withAuthorization;

@@ -164,6 +164,36 @@ describe("the WebSocket transport's outbox (memory store, through a proxy cut an
     expect(await history(room)).toEqual(["once", "later"]);
   });
 
+  it("asks a token function again when a queued write's token is refused, rather than dropping the write", async () => {
+    const { store } = observedStore();
+    const room = "outbox-node-token";
+    const asked: string[] = [];
+    // The first token is what a page that waited offline past its token's expiry would send.
+    const tokens = ["not-a-jwt", token];
+    const transport = createWebSocketTransport({
+      url: `${server.url.replace(/^http/, "ws")}/ws`,
+      token: () => (asked.push("token"), tokens.shift() ?? "not-a-jwt"),
+      outbox: store,
+    });
+    transports.push(transport);
+    // A fresh transport is not open yet: the write goes through the outbox.
+    const { message } = await createClient(ChatService, transport).send({ room, text: "after a refresh" });
+    expect(message?.author).toBe("alice");
+    expect(asked).toHaveLength(2);
+    expect(await history(room)).toEqual(["after a refresh"]);
+  });
+
+  it("drops a queued write whose fresh token is refused too, and says why", async () => {
+    const { store } = observedStore();
+    const transport = createWebSocketTransport({ url: `${server.url.replace(/^http/, "ws")}/ws`, token: () => "not-a-jwt", outbox: store });
+    transports.push(transport);
+    await expect(createClient(ChatService, transport).send({ room: "outbox-node-refused", text: "never" })).rejects.toMatchObject({
+      code: Code.Unauthenticated,
+      rawMessage: "invalid token",
+    });
+    expect(await store.list()).toEqual([]);
+  });
+
   it("takes back a queued write whose caller aborts before it was sent", async () => {
     const { store, until } = observedStore();
     const room = "outbox-node-abort";
