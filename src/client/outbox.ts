@@ -216,6 +216,10 @@ export function createOutboxRunner(options: OutboxRunnerOptions): OutboxRunner {
       let stored: OutboxEntry;
       try {
         stored = await store.put(entry);
+      } catch (error) {
+        // Quota, private mode, site data cleared: the write was not queued, and the caller must know.
+        const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+        throw new ConnectError(`the outbox could not store the write (${reason})`, Code.ResourceExhausted);
       } finally {
         pending--;
       }

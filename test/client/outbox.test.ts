@@ -194,6 +194,20 @@ describe("the WebSocket transport's outbox (memory store, through a proxy cut an
     expect(await store.list()).toEqual([]);
   });
 
+  it("fails a write the store cannot hold with resource_exhausted, saying why", async () => {
+    const memory = createMemoryOutbox();
+    const full: OutboxStore = {
+      put: () => Promise.reject(new DOMException("the quota has been exceeded", "QuotaExceededError")),
+      list: () => memory.list(),
+      delete: (id) => memory.delete(id),
+    };
+    const { transport } = await offlineTransport(full);
+    await expect(createClient(ChatService, transport).send({ room: "outbox-node-full", text: "no room" })).rejects.toMatchObject({
+      code: Code.ResourceExhausted,
+      rawMessage: "the outbox could not store the write (QuotaExceededError: the quota has been exceeded)",
+    });
+  });
+
   it("takes back a queued write whose caller aborts before it was sent", async () => {
     const { store, until } = observedStore();
     const room = "outbox-node-abort";
