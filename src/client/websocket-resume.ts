@@ -70,6 +70,18 @@ export function ensureIdempotencyKey(input: DescMessage, request: Message): bool
   return true;
 }
 
+/** The request's `idempotency_key`, or "" when its type has none or it is empty. */
+export function idempotencyKeyOf(input: DescMessage, request: Message): string {
+  const field = stringFieldOf(input, "idempotency_key");
+  const value = field ? fieldsOf(request)[field.localName] : undefined;
+  return typeof value === "string" ? value : "";
+}
+
+/** Whether the method's request type has a top-level `idempotency_key`: a write the server deduplicates. */
+export function hasIdempotencyKey(input: DescMessage): boolean {
+  return stringFieldOf(input, "idempotency_key") !== undefined;
+}
+
 /** 128 random bits in hex: `crypto.getRandomValues` exists in browsers (insecure contexts too) and Node. */
 function randomKey(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(16));

@@ -15,11 +15,14 @@ import { Code, ConnectError, type StreamResponse, type Transport, type UnaryResp
 import { callLifetime } from "./call-lifetime.js";
 import { onlyRequest, streamResponse } from "./server-stream.js";
 import { canRefreshToken, currentToken, type TokenSource } from "./token-source.js";
-import { ensureIdempotencyKey, isResumable, isResumePoint, resumeRequest } from "./websocket-resume.js";
+import { createOutboxRunner, type OutboxEntry, type OutboxOutcome, type OutboxRunner, type OutboxStore } from "./outbox.js";
+import { ensureIdempotencyKey, hasIdempotencyKey, idempotencyKeyOf, isResumable, isResumePoint, resumeRequest } from "./websocket-resume.js";
 import { backoffDelay, backoffOptions } from "../wire/backoff.js";
 import { isTransient } from "../wire/transient-codes.js";
 import { createWebSocketSession, type SessionCall, type SessionState, type WebSocketConstructor } from "./websocket-session.js";
 
+export { createMemoryOutbox, type NewOutboxEntry, type OutboxEntry, type OutboxStore } from "./outbox.js";
+export { createIndexedDbOutbox, type IndexedDbOutboxOptions } from "./indexeddb-outbox.js";
 export type { SessionState as WebSocketTransportState, WebSocketConstructor, WebSocketLike } from "./websocket-session.js";
 
 /** Options of createWebSocketTransport(). */
@@ -50,6 +53,32 @@ export interface WebSocketTransportOptions {
   readonly pingIntervalMs?: number;
   /** Called when the connection's state changes (to show "reconnecting…"). */
   readonly onStateChange?: (state: SessionState) => void;
+  /**
+   * Opt-in: where writes made while the socket is not open wait, in order,
+   * until the server answered them (docs/semantics.md, "Idempotent writes").
+   * `createIndexedDbOutbox(name)` in browsers keeps them across reloads: a
+   * transport created later with the same name replays them once connected;
+   * `createMemoryOutbox()` keeps them for the process's life. Without it,
+   * writes made offline are held in memory and sent together on reconnect,
+   * as before. Which writes: see `outboxMethods`.
+   */
+  readonly outbox?: OutboxStore;
+  /**
+   * Which unary methods go through the outbox. Default: those whose request
+   * has an `idempotency_key` (ChatService.Send, NotificationService.Publish,
+   * the admin writes), given a fresh key when empty, so a replay after a
+   * reload cannot post twice. Methods without a key (ProgressService.Report)
+   * can be added here; a replay of one that reached the server before the
+   * page went away then takes effect twice. Signals are better left out: a
+   * typing indicator replayed minutes later is wrong.
+   */
+  readonly outboxMethods?: (method: DescMethodUnary) => boolean;
+  /**
+   * A queued write failed with an error retrying will not change, and nobody
+   * in this page waits for it (it was queued by an earlier page); or the
+   * store failed (`entry` undefined). The entry is already deleted.
+   */
+  readonly onOutboxError?: (error: ConnectError, entry: OutboxEntry | undefined) => void;
 }
 
 /** A connect-es Transport over one multiplexed WebSocket, plus its lifetime. */
@@ -71,6 +100,9 @@ export interface WebSocketTransport extends Transport {
  * on the wire when the socket dropped is sent again only when that is safe:
  * its request carries an `idempotency_key` (filled in here when empty) or the
  * method is declared free of side effects; otherwise it fails `unavailable`.
+ * With an `outbox`, writes made while offline are stored there instead (in
+ * IndexedDB, they outlive the page) and sent one at a time, in order, when
+ * the socket opens.
  *
  * A resumable stream whose token expires (`unauthenticated`) resumes with a
  * fresh one when there is a way to get it: `token` as a function, else `url`
@@ -93,12 +125,19 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): We
     pingIntervalMs,
     onStateChange: options.onStateChange,
   });
+  const queues = options.outboxMethods ?? ((method: DescMethodUnary) => hasIdempotencyKey(method.input));
+  const outbox: OutboxRunner | undefined = options.outbox
+    ? createOutboxRunner({ store: options.outbox, send: sendEntry, backoff, onError: options.onOutboxError })
+    : undefined;
 
   return {
     get state() {
       return session.state;
     },
-    close: () => session.close(),
+    close() {
+      outbox?.close();
+      session.close();
+    },
 
     unary<I extends DescMessage, O extends DescMessage>(
       method: DescMethodUnary<I, O>,
@@ -108,6 +147,10 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): We
       input: MessageInitShape<I>,
     ): Promise<UnaryResponse<I, O>> {
       const request = create(method.input, input);
+      // Offline, or behind writes still queued: the outbox keeps them in order.
+      if (outbox && queues(method) && (session.state !== "open" || outbox.busy)) {
+        return queued(outbox, method, request, signal, timeoutMs, headerRecord(header));
+      }
       // Safe to send twice: a key the server deduplicates, or a method declared idempotent in the schema.
       const replayable = ensureIdempotencyKey(method.input, request) || method.idempotency !== MethodOptions_IdempotencyLevel.IDEMPOTENCY_UNKNOWN;
       const bytes = toBinary(method.input, request);
@@ -159,6 +202,74 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): We
       return streamResponse(method, responses as AsyncIterable<MessageShape<O>>);
     },
   };
+
+  /** A write through the outbox: stored with its key, answered once the drain reached it. */
+  async function queued<I extends DescMessage, O extends DescMessage>(
+    runner: OutboxRunner,
+    method: DescMethodUnary<I, O>,
+    request: MessageShape<I>,
+    signal: AbortSignal | undefined,
+    timeoutMs: number | undefined,
+    headers: Record<string, string>,
+  ): Promise<UnaryResponse<I, O>> {
+    ensureIdempotencyKey(method.input, request);
+    const deadline = timeoutMs !== undefined && timeoutMs > 0 ? AbortSignal.timeout(timeoutMs) : undefined;
+    const signals = [signal, deadline].filter((s): s is AbortSignal => s !== undefined);
+    const outcome = await runner.enqueue(
+      {
+        method: fullName(method),
+        request: toBinary(method.input, request),
+        headers,
+        idempotencyKey: idempotencyKeyOf(method.input, request),
+        queuedAt: Date.now(),
+      },
+      signals.length > 0 ? AbortSignal.any(signals) : undefined,
+    );
+    if (!outcome.ok) throw outcome.error;
+    const message = fromBinary(method.output, outcome.response) as MessageShape<O>;
+    return { stream: false, service: method.parent, method, header: new Headers(), trailer: new Headers(), message };
+  }
+
+  /**
+   * Sends an outbox entry and resolves with the server's answer. The session
+   * holds the call through reconnects and sends it again after a drop (the
+   * entry was queued knowing it may be replayed), so only an answer, or the
+   * transport's close, resolves it. A token function is asked again once when
+   * the server refuses the token: the entry may have waited offline past its
+   * token's expiry, and that is no reason to drop it.
+   */
+  async function sendEntry(entry: OutboxEntry): Promise<OutboxOutcome> {
+    let outcome = await sendEntryOnce(entry);
+    if (!outcome.ok && outcome.error.code === Code.Unauthenticated && canRefreshToken(options.token)) outcome = await sendEntryOnce(entry);
+    return outcome;
+  }
+
+  function sendEntryOnce(entry: OutboxEntry): Promise<OutboxOutcome> {
+    return new Promise<OutboxOutcome>((resolve) => {
+      let response: Uint8Array | undefined;
+      let headers: Record<string, string> = { ...entry.headers };
+      const call: SessionCall = {
+        request: () => ({ method: entry.method, request: entry.request, headers }),
+        message(payload) {
+          response = payload;
+        },
+        end(error) {
+          if (error) resolve({ ok: false, error });
+          else if (response === undefined) resolve({ ok: false, error: new ConnectError("the call ended without a response", Code.Internal) });
+          else resolve({ ok: true, response });
+        },
+        interrupted: () => true,
+      };
+      withToken(headers).then(
+        (withAuthorization) => {
+          headers = withAuthorization;
+          session.start(call);
+        },
+        // No token now (offline, say) is no answer from the server: retried like one that is unavailable.
+        (error: unknown) => resolve({ ok: false, error: new ConnectError(`could not get a token: ${ConnectError.from(error).rawMessage}`, Code.Unavailable) }),
+      );
+    });
+  }
 
   /** The call's headers with the token option's `authorization`, asking a token function anew. */
   async function withToken(headers: Record<string, string>): Promise<Record<string, string>> {
