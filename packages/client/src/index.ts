@@ -13,6 +13,14 @@ export type {
   WebSocketTransportOptions,
   WebSocketTransportState,
 } from "../../../src/client/websocket-transport.js";
+export {
+  createIndexedDbOutbox,
+  createMemoryOutbox,
+  type IndexedDbOutboxOptions,
+  type NewOutboxEntry,
+  type OutboxEntry,
+  type OutboxStore,
+} from "../../../src/client/websocket-transport.js";
 export { createSseTransport, type SseTransportOptions } from "../../../src/client/sse-transport.js";
 export { createSseClient, type SseClient, type SseClientOptions, type SseSubscribeOptions } from "../../../src/client/sse.js";
 export type { TokenSource } from "../../../src/client/token-source.js";
