@@ -1,60 +1,47 @@
-// The demo page at GET /, as a person uses it: two headless Chromium pages join
-// a room (cookie from /dev/token, native EventSource on the SSE bridge), one
-// sends, both see it; a message sent with curl-style Connect JSON shows too.
-import type { Browser, Page } from "playwright-core";
+// GET / serves the demo app: the page, its bundle (built by scripts/build-web.mjs,
+// which test/global-setup.ts runs), each with its content type, revalidated
+// by ETag on every load; the favicon is an empty 204.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { launchChromium } from "../helpers/browser.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
-import { hasChromium } from "../helpers/system.js";
 
-describe.skipIf(!hasChromium())("the demo page in headless Chromium", () => {
+describe("the demo app's files", () => {
   let server: TestServer;
-  let browser: Browser;
   beforeAll(async () => {
-    // Development mode: the page mints its own cookie at /dev/token.
-    server = await startTestServer({ config: { authSecret: undefined } });
-    browser = await launchChromium();
+    server = await startTestServer();
   });
-  afterAll(async () => {
-    await browser?.close();
-    await server?.close();
+  afterAll(() => server?.close());
+
+  it.each([
+    ["/", "text/html; charset=utf-8", '<script type="module" src="/app.js"></script>'],
+    ["/app.js", "text/javascript; charset=utf-8", "//# sourceMappingURL=app.js.map"],
+    ["/app.js.map", "application/json; charset=utf-8", '"sources"'],
+  ])("GET %s: %s, no-cache with an ETag, and 304 for that ETag", async (path, type, contains) => {
+    const response = await fetch(`${server.url}${path}`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get("content-type")).toBe(type);
+    expect(response.headers.get("cache-control")).toBe("no-cache");
+    const etag = response.headers.get("etag");
+    expect(etag).toMatch(/^"[\w-]{27}"$/);
+    const body = await response.text();
+    // Not toContain: a failure would print the whole bundle.
+    expect(body.includes(contains)).toBe(true);
+    expect(Number(response.headers.get("content-length"))).toBe(Buffer.byteLength(body));
+
+    const again = await fetch(`${server.url}${path}`, { headers: { "if-none-match": etag! } });
+    expect(again.status).toBe(304);
+    expect(again.headers.get("etag")).toBe(etag);
+    expect(await again.text()).toBe("");
+
+    const head = await fetch(`${server.url}${path}`, { method: "HEAD" });
+    expect(head.status).toBe(200);
+    expect(head.headers.get("content-type")).toBe(type);
   });
 
-  /** A fresh browser context (its own cookies) with the page joined to the room as `user`. */
-  async function join(user: string): Promise<Page> {
-    const page = await (await browser.newContext()).newPage();
-    // localhost: browsers accept Secure cookies over plain HTTP there.
-    await page.goto(`http://localhost:${server.port}/`);
-    await page.fill("#user", user);
-    await page.fill("#room", "demo");
-    await page.click("#join button");
-    await page.waitForSelector("#status:has-text('in #demo')");
-    return page;
-  }
-
-  const lines = (page: Page) => page.locator("#log li").allTextContents();
-
-  it("joins a room, sends, and shows messages from every sender live", async () => {
-    const alice = await join("alice");
-    const bob = await join("bob");
-    await alice.fill("#text", "hello from alice");
-    await alice.click("#send");
-    await bob.waitForSelector("#log li:has-text('alice: hello from alice')");
-    await alice.waitForSelector("#log li:has-text('alice: hello from alice')");
-
-    const token = await (await fetch(`${server.url}/dev/token?user=carol`)).text();
-    await fetch(`${server.url}/rivulet.chat.v1.ChatService/Send`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-      body: JSON.stringify({ room: "demo", text: "and carol with curl" }),
-    });
-    await bob.waitForSelector("#log li:has-text('carol: and carol with curl')");
-    expect(await lines(bob)).toEqual(["alice: hello from alice", "carol: and carol with curl"]);
-
-    // A late joiner gets the history first.
-    const dave = await join("dave");
-    await dave.waitForSelector("#log li:has-text('carol: and carol with curl')");
-    expect(await lines(dave)).toEqual(["alice: hello from alice", "carol: and carol with curl"]);
-    if (process.env.RIVULET_SCREENSHOT) await dave.screenshot({ path: process.env.RIVULET_SCREENSHOT });
+  it("answers the favicon with an empty 204 and leaves other paths and methods to the rest of the server", async () => {
+    const favicon = await fetch(`${server.url}/favicon.ico`);
+    expect(favicon.status).toBe(204);
+    expect(favicon.headers.get("cache-control")).toBe("public, max-age=86400");
+    expect((await fetch(`${server.url}/app.css`)).status).toBe(404);
+    expect((await fetch(`${server.url}/`, { method: "POST" })).status).not.toBe(200);
   });
 });

@@ -1,0 +1,87 @@
+// The demo app at GET /: the chat panel of one room over a transport the
+// user picks, with the connection's state, the last cursor and every error
+// on the page. Bundled by scripts/build-web.mjs into web/dist/app.js.
+import { createChatPanel, type ChatPanel } from "./chat-panel.js";
+import { openConnection, transportLabels, type Connection, type TransportKind } from "./connection.js";
+import { byId } from "./dom.js";
+import { createIdentity, rememberedUser, type Identity } from "./identity.js";
+import { describeLinkState, type LinkState } from "./link-state.js";
+
+const joinForm = byId<HTMLFormElement>("join");
+const userField = byId<HTMLInputElement>("user");
+const roomField = byId<HTMLInputElement>("room");
+const picker = byId<HTMLSelectElement>("transport");
+const stateLine = byId("state");
+const cursorLine = byId("cursor");
+const statusLine = byId("status");
+
+let identity: Identity | undefined;
+let connection: Connection | undefined;
+let panel: ChatPanel | undefined;
+let linkState: LinkState = { kind: "offline", reason: "not joined" };
+let countdown: ReturnType<typeof setInterval> | undefined;
+
+userField.value = rememberedUser();
+roomField.value = new URLSearchParams(location.search).get("room") ?? "lobby";
+for (const option of picker.options) option.textContent = transportLabels[option.value as TransportKind];
+// Browsers speak HTTP/2 only over TLS: on an https page, fetch negotiates it by itself.
+byId("transport-note").textContent =
+  location.protocol === "https:"
+    ? "Connect-Web uses HTTP/2 when the server offers it over TLS."
+    : "Connect-Web runs over HTTP/1.1 here: browsers use HTTP/2 only on https pages.";
+
+function showState(state: LinkState) {
+  linkState = navigator.onLine ? state : { kind: "offline", reason: "the browser is offline" };
+  const render = () => {
+    stateLine.textContent = describeLinkState(linkState, Date.now());
+    stateLine.dataset.state = linkState.kind;
+  };
+  render();
+  clearInterval(countdown);
+  if (linkState.kind === "reconnecting" && linkState.at !== undefined) countdown = setInterval(render, 200);
+}
+
+/** The status line: what went wrong last, with the time, so it is never swallowed. */
+function showError(message: string) {
+  statusLine.textContent = `${new Date().toLocaleTimeString()}: ${message}`;
+  statusLine.dataset.kind = "error";
+}
+
+/** A connection on the picked transport, for the current identity; states from an older one are ignored. */
+function connect(who: Identity): Connection {
+  connection?.close();
+  const current: Connection = openConnection(picker.value as TransportKind, who, (state) => {
+    if (connection === current) showState(state);
+  });
+  connection = current;
+  showState({ kind: "connecting" });
+  return current;
+}
+
+joinForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  panel?.leave();
+  statusLine.textContent = "";
+  cursorLine.textContent = "none yet";
+  identity = createIdentity(userField.value);
+  const room = roomField.value;
+  panel = createChatPanel(room, {
+    identity,
+    onState: (state) => showState(state),
+    onError: showError,
+    onCursor: (cursor) => (cursorLine.textContent = cursor),
+  });
+  panel.attach(connect(identity));
+  const url = new URL(location.href);
+  url.searchParams.set("room", room);
+  history.replaceState(null, "", url);
+});
+
+picker.addEventListener("change", () => {
+  // Live: the panel resumes its streams on the new transport from its last cursor.
+  if (panel && identity) panel.attach(connect(identity));
+});
+
+addEventListener("offline", () => showState(linkState));
+addEventListener("online", () => showState({ kind: "reconnecting" }));
+addEventListener("unhandledrejection", (event) => showError(`unexpected: ${String(event.reason)}`));
