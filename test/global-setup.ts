@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 /**
- * Builds `dist/` and the demo's bundle once before the suites: the CLI test starts the server as
+ * Builds `dist/`, the client package and the demo's bundle once before the suites: the CLI test starts the server as
  * `npm start` does (compiled JavaScript under plain Node), and the bench
  * smoke test spawns compiled servers as `npm run bench` does.
  *
@@ -16,7 +16,9 @@ export default function setup(): () => void {
   execFileSync(process.execPath, ["node_modules/typescript/bin/tsc", "-p", "tsconfig.build.json"], { stdio: "inherit" });
   // The files tsc does not copy (the Redis broker's Lua scripts), as `npm run build` does.
   execFileSync(process.execPath, ["scripts/copy-assets.mjs"], { stdio: "inherit" });
-  // The demo's bundle (web/dist/app.js), which the demo's browser tests load from GET /app.js.
+  // @rivulet/client from the sources under test (the demo imports it), then the demo's bundle
+  // (web/dist/app.js), which the demo's browser tests load from GET /app.js.
+  execFileSync("npm", ["run", "--silent", "build", "--workspace", "@rivulet/client"], { stdio: "inherit" });
   execFileSync(process.execPath, ["scripts/build-web.mjs"], { stdio: "inherit" });
   const dir = mkdtempSync(join(tmpdir(), "rivulet-test-run-"));
   process.env.RIVULET_TEST_TMPDIR = dir;
