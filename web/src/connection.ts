@@ -1,10 +1,11 @@
-import { createClient, type Client, type Interceptor } from "@connectrpc/connect";
+import { createClient, type Client, type Interceptor, type Transport } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-web";
 import type { Identity } from "./identity.js";
 import type { LinkState } from "./link-state.js";
 import {
   ChatService,
   createSseClient,
+  createSseTransport,
   createWebSocketTransport,
   type SubscribeResponse,
   type WatchPresenceResponse,
@@ -20,9 +21,14 @@ export const transportLabels: Readonly<Record<TransportKind, string>> = {
   connect: "Connect-Web (fetch)",
 };
 
-/** The ChatService over one transport: unary calls and the two server streams the chat panel follows. */
+/** One transport the user picked: a connect-es Transport for every service, and the chat panel's two streams. */
 export interface Connection {
   readonly kind: TransportKind;
+  /**
+   * Any of Rivulet's services over the picked transport: `createClient(NotificationService, connection.transport)`.
+   * Unary calls go over the WebSocket, or Connect over fetch for SSE and Connect-Web; server streams over the WebSocket, SSE or fetch.
+   */
+  readonly transport: Transport;
   readonly chat: Client<typeof ChatService>;
   subscribe(request: { room: string; cursor: string; history: number; signals: boolean }, signal: AbortSignal): AsyncIterable<SubscribeResponse>;
   watchPresence(room: string, signal: AbortSignal): AsyncIterable<WatchPresenceResponse>;
@@ -57,6 +63,7 @@ export function openConnection(kind: TransportKind, identity: Identity, onState:
     const chat = createClient(ChatService, transport);
     return {
       kind,
+      transport,
       chat,
       subscribe: (request, signal) => chat.subscribe(request, { signal }),
       watchPresence: (room, signal) => chat.watchPresence({ room }, { signal }),
@@ -71,6 +78,7 @@ export function openConnection(kind: TransportKind, identity: Identity, onState:
       onState({ kind: "reconnecting", at: Date.now() + delayMs, reason: reason.rawMessage });
     return {
       kind,
+      transport: createSseTransport({ baseUrl: location.origin, token: () => identity.token(), unaryTransport: fetchTransport }),
       chat,
       subscribe: (request, signal) => sse.subscribe(ChatService.method.subscribe, request, { signal, onReconnect }),
       watchPresence: (room, signal) => sse.subscribe(ChatService.method.watchPresence, { room }, { signal, onReconnect }),
@@ -79,6 +87,7 @@ export function openConnection(kind: TransportKind, identity: Identity, onState:
   }
   return {
     kind,
+    transport: fetchTransport,
     chat,
     subscribe: (request, signal) => chat.subscribe(request, { signal }),
     watchPresence: (room, signal) => chat.watchPresence({ room }, { signal }),

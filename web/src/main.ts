@@ -1,11 +1,16 @@
-// The demo app at GET /: the chat panel of one room over a transport the
-// user picks, with the connection's state, the last cursor and every error
-// on the page. Bundled by scripts/build-web.mjs into web/dist/app.js.
-import { createChatPanel, type ChatPanel } from "./chat-panel.js";
+// The demo app at GET /: the chat of one room, the user's notifications,
+// demo jobs and the assistant, over a transport the user picks, with the
+// connection's state, the last cursor and every error on the page. Bundled
+// by scripts/build-web.mjs into web/dist/app.js.
+import { createAssistantPanel } from "./assistant-panel.js";
+import { createChatPanel } from "./chat-panel.js";
 import { openConnection, transportLabels, type Connection, type TransportKind } from "./connection.js";
 import { byId } from "./dom.js";
 import { createIdentity, rememberedUser, type Identity } from "./identity.js";
+import { createJobsPanel } from "./jobs-panel.js";
 import { describeLinkState, type LinkState } from "./link-state.js";
+import { createNotificationsPanel } from "./notifications-panel.js";
+import type { Panel, PanelHost } from "./panel.js";
 
 const joinForm = byId<HTMLFormElement>("join");
 const userField = byId<HTMLInputElement>("user");
@@ -17,7 +22,7 @@ const statusLine = byId("status");
 
 let identity: Identity | undefined;
 let connection: Connection | undefined;
-let panel: ChatPanel | undefined;
+let panels: readonly Panel[] = [];
 let linkState: LinkState = { kind: "offline", reason: "not joined" };
 let countdown: ReturnType<typeof setInterval> | undefined;
 
@@ -60,18 +65,20 @@ function connect(who: Identity): Connection {
 
 joinForm.addEventListener("submit", (event) => {
   event.preventDefault();
-  panel?.leave();
+  for (const panel of panels) panel.leave();
   statusLine.textContent = "";
   cursorLine.textContent = "none yet";
   identity = createIdentity(userField.value);
   const room = roomField.value;
-  panel = createChatPanel(room, {
-    identity,
-    onState: (state) => showState(state),
-    onError: showError,
-    onCursor: (cursor) => (cursorLine.textContent = cursor),
-  });
-  panel.attach(connect(identity));
+  const host: PanelHost = { identity, onState: (state) => showState(state), onError: showError };
+  panels = [
+    createChatPanel(room, { ...host, onCursor: (cursor) => (cursorLine.textContent = cursor) }),
+    createNotificationsPanel(host),
+    createJobsPanel(host),
+    createAssistantPanel(host),
+  ];
+  const current = connect(identity);
+  for (const panel of panels) panel.attach(current);
   const url = new URL(location.href);
   url.searchParams.set("room", room);
   history.replaceState(null, "", url);
@@ -79,7 +86,9 @@ joinForm.addEventListener("submit", (event) => {
 
 picker.addEventListener("change", () => {
   // Live: the panel resumes its streams on the new transport from its last cursor.
-  if (panel && identity) panel.attach(connect(identity));
+  if (!identity) return;
+  const current = connect(identity);
+  for (const panel of panels) panel.attach(current);
 });
 
 addEventListener("offline", () => showState(linkState));

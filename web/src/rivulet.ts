@@ -1,5 +1,15 @@
 // Everything the demo takes from Rivulet's client and schema, in one module,
 // from the @rivulet/client package (packages/client, linked as a workspace):
 // the demo uses the client as any application would.
-export { ChatService, createSseClient, createWebSocketTransport, type SseClient, type WebSocketTransport, type WebSocketTransportState } from "@rivulet/client";
+export {
+  ChatService,
+  NotificationService,
+  ProgressService,
+  createSseClient,
+  createSseTransport,
+  createWebSocketTransport,
+  type SseClient,
+  type WebSocketTransport,
+  type WebSocketTransportState,
+} from "@rivulet/client";
 export type { ChatMessage, SubscribeResponse, WatchPresenceResponse } from "@rivulet/client/chat";
