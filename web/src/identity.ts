@@ -16,6 +16,11 @@ export interface Identity {
 
 const storageKey = "rivulet-demo-user";
 
+/** Whether this tab joined before (a reload): the page then joins again by itself. */
+export function joinedBefore(): boolean {
+  return sessionStorage.getItem(storageKey) !== null;
+}
+
 /** The tab's remembered user name, or a fresh `guest-xxxx`. */
 export function rememberedUser(): string {
   return sessionStorage.getItem(storageKey) ?? `guest-${Math.random().toString(36).slice(2, 6)}`;

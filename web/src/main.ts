@@ -6,7 +6,7 @@ import { createAssistantPanel } from "./assistant-panel.js";
 import { createChatPanel } from "./chat-panel.js";
 import { openConnection, transportLabels, type Connection, type TransportKind } from "./connection.js";
 import { byId } from "./dom.js";
-import { createIdentity, rememberedUser, type Identity } from "./identity.js";
+import { createIdentity, joinedBefore, rememberedUser, type Identity } from "./identity.js";
 import { createJobsPanel } from "./jobs-panel.js";
 import { describeLinkState, type LinkState } from "./link-state.js";
 import { createNotificationsPanel } from "./notifications-panel.js";
@@ -27,8 +27,11 @@ let linkState: LinkState = { kind: "offline", reason: "not joined" };
 let countdown: ReturnType<typeof setInterval> | undefined;
 
 userField.value = rememberedUser();
-roomField.value = new URLSearchParams(location.search).get("room") ?? "lobby";
+const query = new URLSearchParams(location.search);
+roomField.value = query.get("room") ?? "lobby";
 for (const option of picker.options) option.textContent = transportLabels[option.value as TransportKind];
+const pickedBefore = query.get("transport");
+if (pickedBefore !== null && pickedBefore in transportLabels) picker.value = pickedBefore;
 // Browsers speak HTTP/2 only over TLS: on an https page, fetch negotiates it by itself.
 byId("transport-note").textContent =
   location.protocol === "https:"
@@ -79,13 +82,19 @@ joinForm.addEventListener("submit", (event) => {
   ];
   const current = connect(identity);
   for (const panel of panels) panel.attach(current);
-  const url = new URL(location.href);
-  url.searchParams.set("room", room);
-  history.replaceState(null, "", url);
+  rememberInUrl({ room, transport: picker.value });
 });
+
+/** Keeps the room and transport in the address, so a reload (or a shared link) opens the same view. */
+function rememberInUrl(values: Record<string, string>) {
+  const url = new URL(location.href);
+  for (const [name, value] of Object.entries(values)) url.searchParams.set(name, value);
+  history.replaceState(null, "", url);
+}
 
 picker.addEventListener("change", () => {
   // Live: the panel resumes its streams on the new transport from its last cursor.
+  rememberInUrl({ transport: picker.value });
   if (!identity) return;
   const current = connect(identity);
   for (const panel of panels) panel.attach(current);
@@ -94,3 +103,5 @@ picker.addEventListener("change", () => {
 addEventListener("offline", () => showState(linkState));
 addEventListener("online", () => showState({ kind: "reconnecting" }));
 addEventListener("unhandledrejection", (event) => showError(`unexpected: ${String(event.reason)}`));
+// A reload joins again as the same user, room and transport: the panels resume their streams from what they kept.
+if (joinedBefore()) joinForm.requestSubmit();
