@@ -7,6 +7,7 @@ import type { Logger } from "../log.js";
 import { AdminService, InstanceInfoSchema, type InstanceInfo } from "../../gen/rivulet/admin/v1/admin_pb.js";
 import type { Notification } from "../../gen/rivulet/notify/v1/notify_pb.js";
 import { postChatMessage, roomTopic } from "./chat.js";
+import { presenceChanges } from "./presence-changes.js";
 import { checkNotificationContent, storeNotification } from "./notify.js";
 import { newId, type ServiceDeps } from "./service-deps.js";
 import { checkIdempotencyKey, checkRoom, checkText, checkUserId } from "./validate.js";
@@ -193,27 +194,8 @@ export function createAdminService(deps: ServiceDeps, options: AdminServiceOptio
   }
 }
 
-/** Who is present in a topic now: the broker's first set (watchPresence gives the whole membership first), then the watch stops. */
-function presenceSnapshot(broker: Broker, topic: string, signal: AbortSignal): Promise<ReadonlySet<string>> {
-  return new Promise((resolve, reject) => {
-    let stop: (() => void) | undefined = undefined;
-    let done = false;
-    const finish = () => {
-      done = true;
-      stop?.();
-      signal.removeEventListener("abort", aborted);
-    };
-    const aborted = () => {
-      finish();
-      reject(ConnectError.from(signal.reason, Code.Canceled));
-    };
-    signal.addEventListener("abort", aborted, { once: true });
-    // The memory broker calls the listener before watchPresence returns: `done` then stops the watch here.
-    stop = broker.watchPresence(topic, (members) => {
-      if (done) return;
-      finish();
-      resolve(members);
-    });
-    if (done) stop();
-  });
+/** Who is present in a topic now: the first answer of the presence stream (the whole membership), after which the watch stops. */
+async function presenceSnapshot(broker: Broker, topic: string, signal: AbortSignal): Promise<ReadonlySet<string>> {
+  for await (const change of presenceChanges(broker, topic, signal)) return new Set(change.members);
+  throw ConnectError.from(signal.reason, Code.Canceled);
 }
