@@ -3,7 +3,7 @@ import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@conne
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Broker } from "./broker/broker.js";
 import { createMemoryBroker } from "./broker/memory.js";
-import { createRedisBroker, type RedisBroker } from "./broker/redis/redis-broker.js";
+import { createRedisBroker } from "./broker/redis/redis-broker.js";
 import { createTopicHub } from "./broker/topic-hub.js";
 import { createAuthInterceptor } from "./auth/interceptor.js";
 import { loadApiKeys, noApiKeys } from "./auth/api-keys.js";
@@ -73,7 +73,9 @@ export async function startServer(options: ServerOptions): Promise<RivuletServer
   setMaxListeners(0, shutdown.signal);
   // Read before anything connects: a bad line stops the start (ConfigError naming the line).
   const apiKeys = config.apiKeysFile === undefined ? noApiKeys : await loadApiKeys(config.apiKeysFile);
-  const broker = options.broker ?? (await createBroker(config, logger));
+  // One id names this instance to the Redis broker (presence, wake-ups) and to the server API (Info, Disconnect).
+  const instanceId = config.instanceId ?? newId();
+  const broker = options.broker ?? (await createBroker(config, instanceId, logger));
 
   const development = config.authSecret === undefined && config.authJwks === undefined;
   const claimRules = { issuer: config.authIssuer, audience: config.authAudience };
@@ -144,7 +146,7 @@ export async function startServer(options: ServerOptions): Promise<RivuletServer
     {
       service: AdminService,
       impl: createAdminService(deps, {
-        instanceId: (broker as Partial<RedisBroker>).instanceId ?? config.instanceId ?? newId(),
+        instanceId,
         connections: async () =>
           Object.fromEntries(
             (await metrics.connections.get()).values.filter(({ value }) => value > 0).map(({ labels, value }) => [String(labels.transport), value]),
@@ -248,14 +250,14 @@ export async function startServer(options: ServerOptions): Promise<RivuletServer
   };
 }
 
-async function createBroker(config: Config, logger: Logger): Promise<Broker> {
+async function createBroker(config: Config, instanceId: string, logger: Logger): Promise<Broker> {
   if (config.broker === "memory") {
     return createMemoryBroker({ retention: { maxCount: config.historyCount, maxAgeMs: config.historyAgeMs } });
   }
   const broker = await createRedisBroker({
     url: config.broker,
     prefix: config.redisPrefix,
-    instanceId: config.instanceId,
+    instanceId,
     retention: { maxCount: config.historyCount, maxAgeMs: config.historyAgeMs },
     presenceTtlMs: config.presenceTtlMs,
     onStatus(status, error) {
