@@ -38,6 +38,17 @@ byId("transport-note").textContent =
     ? "Connect-Web uses HTTP/2 when the server offers it over TLS."
     : "Connect-Web runs over HTTP/1.1 here: browsers use HTTP/2 only on https pages.";
 
+/**
+ * The HTTP version the page's requests to the server actually used (the Resource Timing API's
+ * `nextHopProtocol`: "h2" or "http/1.1"), so the transport note's promise can be checked by eye.
+ */
+const protocolLine = byId("protocol");
+new PerformanceObserver((entries) => {
+  for (const entry of entries.getEntries() as PerformanceResourceTiming[]) {
+    if (new URL(entry.name).origin === location.origin && entry.nextHopProtocol) protocolLine.textContent = entry.nextHopProtocol;
+  }
+}).observe({ type: "resource", buffered: true });
+
 function showState(state: LinkState) {
   linkState = navigator.onLine ? state : { kind: "offline", reason: "the browser is offline" };
   const render = () => {
