@@ -12,7 +12,7 @@ export const clientOptions = {
 
 /** Help text lines for the client flags. */
 export const clientOptionsHelp = [
-  "  --url URL        the server (default http://localhost:8080)",
+  "  --url URL        the server (default: RIVULET_URL, else http://localhost:8080)",
   "  --token TOKEN    bearer token (default: RIVULET_TOKEN); `rivulet token --user NAME` mints one",
 ].join("\n");
 
@@ -31,9 +31,9 @@ export interface Endpoint {
   readonly token: string | undefined;
 }
 
-/** `--url` (checked to be an http(s) URL, trailing slash dropped) and `--token`, else RIVULET_TOKEN. */
+/** `--url`, else RIVULET_URL (checked to be an http(s) URL, trailing slash dropped), and `--token`, else RIVULET_TOKEN: the examples read the same variables. */
 export function endpointOf(values: { url?: string | undefined; token?: string | undefined }, env: NodeJS.ProcessEnv): Endpoint {
-  const url = (values.url ?? "http://localhost:8080").replace(/\/+$/, "");
+  const url = (values.url ?? (env.RIVULET_URL || "http://localhost:8080")).replace(/\/+$/, "");
   if (!/^https?:\/\/[^/\s]+$/.test(url))
     throw new UsageError(`--url must be the server's http:// or https:// address, such as http://localhost:8080, not "${url}"`);
   const token = values.token ?? env.RIVULET_TOKEN;

@@ -191,6 +191,11 @@ describe("rivulet call and tail against a real server", () => {
 
   const chat = () => clientFor(ChatService, transportFor(server.url, "connect", "1.1"));
 
+  it("takes the server from RIVULET_URL when --url is not given, as the examples do", async () => {
+    const run = await rivulet(["call", "ChatService/History", '{"room":"cli-env-url"}'], { ...env, RIVULET_URL: `${server.url}/` });
+    expect(run).toEqual({ code: 0, stdout: "{}\n", stderr: "" });
+  });
+
   it("call sends with the full or the short method name and prints the response as one JSON line", async () => {
     const full = await rivulet(["call", "rivulet.chat.v1.ChatService/Send", '{"room":"cli-call","text":"hi"}', "--url", server.url], env);
     expect(full).toMatchObject({ code: 0, stderr: "" });
