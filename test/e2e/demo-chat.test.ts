@@ -10,18 +10,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ChatService } from "../../gen/rivulet/chat/v1/chat_pb.js";
 import { launchChromium } from "../helpers/browser.js";
 import { bearer, clientFor, transportFor } from "../helpers/clients.js";
+import { demoTransports, openDemo, waitForChatLine, type DemoTab, type DemoTransport } from "../helpers/demo-page.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import { hasChromium } from "../helpers/system.js";
 import { startTcpProxy, type TcpProxy } from "../helpers/tcp-proxy.js";
-
-const transports = ["websocket", "sse", "connect"] as const;
-type Kind = (typeof transports)[number];
-
-/** A user's page and what it logged as errors. */
-interface Tab {
-  readonly page: Page;
-  readonly errors: string[];
-}
 
 // Each test drives two or more pages through joins and reconnects: longer than the default 30 s under load.
 describe.skipIf(!hasChromium())("the demo's chat panel in headless Chromium", { timeout: 90_000 }, () => {
@@ -45,26 +37,12 @@ describe.skipIf(!hasChromium())("the demo's chat panel in headless Chromium", { 
     await server?.close();
   });
 
-  /** A new browser context (its own storage: another user) with the demo joined to `room` as `user` on `kind`. */
-  async function join(user: string, room: string, kind: Kind, width = 1024): Promise<Tab> {
-    const context = await browser.newContext({ viewport: { width, height: 800 } });
-    contexts.push(context);
-    const page = await context.newPage();
-    // Shorter than the test's timeout, so a failure names the selector it waited for.
-    page.setDefaultTimeout(10_000);
-    const errors: string[] = [];
-    page.on("console", (message) => {
-      if (message.type() === "error") errors.push(message.text());
-    });
-    page.on("pageerror", (error) => errors.push(error.message));
-    await page.goto(`${proxy.url}/`);
-    await page.fill("#user", user);
-    await page.fill("#room", room);
-    await page.selectOption("#transport", kind);
-    await page.click("#join button");
-    await page.waitForSelector("#state[data-state='connected']");
-    await page.waitForSelector(`#presence li:text-is("${user}")`);
-    return { page, errors };
+  /** The demo joined to `room` as `user` on `transport` in a new browser context (another user), once it shows its user present. */
+  async function join(user: string, room: string, transport: DemoTransport, width = 1024): Promise<DemoTab> {
+    const tab = await openDemo(browser, proxy.url, { user, room, transport }, { context: { viewport: { width, height: 800 } } });
+    contexts.push(tab.page.context());
+    await tab.page.waitForSelector(`#presence li:text-is("${user}")`);
+    return tab;
   }
 
   const lines = (page: Page) => page.locator("#messages li").allTextContents();
@@ -77,18 +55,13 @@ describe.skipIf(!hasChromium())("the demo's chat panel in headless Chromium", { 
     return (room: string, text: string) => chat.send({ room, text }, bearer(token));
   }
 
-  /** Waits until `page` shows a message whose text is `text` (not `:text-is`, which skips an element whose text is split across children). */
-  async function waitForLine(page: Page, text: string): Promise<void> {
-    await page.waitForFunction((t) => [...document.querySelectorAll("#messages li")].some((item) => item.textContent === t), text);
-  }
-
   /** Waits until `page` shows at least `count` messages, then returns them all. */
   async function waitForLines(page: Page, count: number): Promise<string[]> {
     await page.waitForFunction((n) => document.querySelectorAll("#messages li").length >= n, count);
     return lines(page);
   }
 
-  describe.each(transports)("on %s", (kind) => {
+  describe.each(demoTransports)("on %s", (kind) => {
     it("two users see each other's messages, presence and typing", async () => {
       const room = `two-users-${kind}`;
       const alice = await join("alice", room, kind);
@@ -103,15 +76,15 @@ describe.skipIf(!hasChromium())("the demo's chat panel in headless Chromium", { 
       expect(await bob.page.textContent("#typing")).toBe("");
       await bob.page.fill("#text", "hi alice");
       await bob.page.click("#send");
-      await waitForLine(alice.page, "bob: hi alice");
+      await waitForChatLine(alice.page, "bob: hi alice");
       // His message ends his typing.
       expect(await alice.page.textContent("#typing")).toBe("");
-      await waitForLine(bob.page, "bob: hi alice");
+      await waitForChatLine(bob.page, "bob: hi alice");
       expect(await bob.page.inputValue("#text")).toBe("");
 
       await alice.page.fill("#text", "hello bob");
       await alice.page.press("#text", "Enter");
-      await waitForLine(bob.page, "alice: hello bob");
+      await waitForChatLine(bob.page, "alice: hello bob");
       expect(await lines(bob.page)).toEqual(["bob: hi alice", "alice: hello bob"]);
       expect(await waitForLines(alice.page, 2)).toEqual(["bob: hi alice", "alice: hello bob"]);
       // The last cursor shown is the last message's.
@@ -158,7 +131,7 @@ describe.skipIf(!hasChromium())("the demo's chat panel in headless Chromium", { 
       for (let i = 16; i <= 20; i++) await send(room, `m${i}`);
       // A last message after the rest: once it shows, any duplicate would have shown before it.
       await send(room, "last");
-      await waitForLine(alice.page, "carol: last");
+      await waitForChatLine(alice.page, "carol: last");
 
       expect(await lines(alice.page)).toEqual([...Array.from({ length: 20 }, (_, i) => `carol: m${i + 1}`), "carol: last"]);
       // The page itself logged nothing; the browser's own lines about refused connections are not the page's.
@@ -184,7 +157,7 @@ describe.skipIf(!hasChromium())("the demo's chat panel in headless Chromium", { 
       await sendSome(2);
     }
     await send(room, "last");
-    await waitForLine(alice.page, "carol: last");
+    await waitForChatLine(alice.page, "carol: last");
     expect(await lines(alice.page)).toEqual([...Array.from({ length: sent }, (_, i) => `carol: m${i + 1}`), "carol: last"]);
     expect(alice.errors).toEqual([]);
   });

@@ -5,11 +5,10 @@
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { launchChromium } from "../helpers/browser.js";
+import { demoTransports, openDemo, waitForChatLine, type DemoTab, type DemoTransport } from "../helpers/demo-page.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import { hasChromium } from "../helpers/system.js";
 import { createTestCertificate } from "../helpers/tls.js";
-
-const transports = ["connect", "sse", "websocket"] as const;
 
 describe.skipIf(!hasChromium())("the demo over https", { timeout: 60_000 }, () => {
   let server: TestServer;
@@ -28,36 +27,22 @@ describe.skipIf(!hasChromium())("the demo over https", { timeout: 60_000 }, () =
     await server?.close();
   });
 
-  /** A tab: its page, the errors it logged, and the HTTP version of each response it received (streams included), by path. */
-  interface Tab {
-    readonly page: Page;
-    readonly errors: string[];
+  /** A demo tab, and the HTTP version of each response it received (streams included), by path. */
+  interface Tab extends DemoTab {
     readonly responses: { readonly path: string; readonly protocol: string }[];
   }
 
-  /** The demo joined to `room` as `user` on `kind`. */
-  async function join(user: string, room: string, kind: (typeof transports)[number]): Promise<Tab> {
-    // Each user in its own context: its own sessionStorage, as two browser profiles would be.
-    const own = await browser.newContext({ ignoreHTTPSErrors: true });
-    const page = await own.newPage();
-    // Resource Timing lists a request only once its response ended; the DevTools protocol sees an open stream's headers.
+  /** The demo joined to `room` as `user` on `transport`, in its own context (as another browser profile). */
+  async function join(user: string, room: string, transport: DemoTransport): Promise<Tab> {
     const responses: Tab["responses"][number][] = [];
-    const devtools = await own.newCDPSession(page);
-    devtools.on("Network.responseReceived", ({ response }) => responses.push({ path: new URL(response.url).pathname, protocol: response.protocol ?? "" }));
-    await devtools.send("Network.enable");
-    page.setDefaultTimeout(10_000);
-    const errors: string[] = [];
-    page.on("console", (message) => {
-      if (message.type() === "error") errors.push(message.text());
-    });
-    page.on("pageerror", (error) => errors.push(error.message));
-    await page.goto(`${server.url}/`);
-    await page.fill("#user", user);
-    await page.fill("#room", room);
-    await page.selectOption("#transport", kind);
-    await page.click("#join button");
-    await page.waitForSelector("#state[data-state='connected']");
-    return { page, errors, responses };
+    // Resource Timing lists a request only once its response ended; the DevTools protocol sees an open stream's headers.
+    const recordResponses = async (page: Page) => {
+      const devtools = await page.context().newCDPSession(page);
+      devtools.on("Network.responseReceived", ({ response }) => responses.push({ path: new URL(response.url).pathname, protocol: response.protocol ?? "" }));
+      await devtools.send("Network.enable");
+    };
+    const tab = await openDemo(browser, server.url, { user, room, transport }, { context: { ignoreHTTPSErrors: true }, beforeLoad: recordResponses });
+    return { ...tab, responses };
   }
 
   /** The HTTP versions of the tab's responses whose path starts with `prefix`, each once. */
@@ -72,14 +57,14 @@ describe.skipIf(!hasChromium())("the demo over https", { timeout: 60_000 }, () =
     await page.close();
   });
 
-  it.each(transports)("chat works between two users on %s, over HTTP/2 where the transport uses HTTP", async (kind) => {
+  it.each(demoTransports)("chat works between two users on %s, over HTTP/2 where the transport uses HTTP", async (kind) => {
     const room = `https-${kind}`;
     const alice = await join("alice", room, kind);
     const bob = await join("bob", room, kind);
     await alice.page.waitForSelector('#presence li:text-is("bob")');
     await bob.page.fill("#text", `over ${kind}`);
     await bob.page.click("#send");
-    await alice.page.waitForFunction((text) => [...document.querySelectorAll("#messages li")].some((item) => item.textContent === text), `bob: over ${kind}`);
+    await waitForChatLine(alice.page, `bob: over ${kind}`);
 
     // Connect-Web: Send and the streams over fetch. SSE: the streams are GETs under /sse/, Send goes over Connect. Every one on h2.
     if (kind === "connect") expect(protocolsOf(bob, "/rivulet.chat.v1.ChatService/")).toEqual(new Set(["h2"]));

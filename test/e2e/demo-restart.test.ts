@@ -2,13 +2,14 @@
 // (Redis broker, so the room's log outlives the process) is closed and a new
 // one started on the same port, and pages on every transport carry on from
 // their last cursor with every message once, in order, and no gap.
-import type { Browser, Page } from "playwright-core";
+import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ChatService } from "../../gen/rivulet/chat/v1/chat_pb.js";
 import type { Config } from "../../src/config.js";
 import { deleteKeys, redisAvailable, redisUrl, uniquePrefix } from "../broker/test-redis.js";
 import { launchChromium } from "../helpers/browser.js";
 import { bearer, clientFor, transportFor } from "../helpers/clients.js";
+import { demoTransports, openDemo, waitForChatLine } from "../helpers/demo-page.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import { hasChromium } from "../helpers/system.js";
 
@@ -29,34 +30,17 @@ describe.skipIf(!hasChromium() || !redisAvailable())("the demo app across a serv
     await deleteKeys(prefix);
   });
 
-  async function join(kind: string): Promise<{ page: Page; errors: string[] }> {
-    const page = await (await browser.newContext()).newPage();
-    page.setDefaultTimeout(15_000);
-    const errors: string[] = [];
-    page.on("console", (message) => {
-      if (message.type() === "error") errors.push(message.text());
-    });
-    page.on("pageerror", (error) => errors.push(error.message));
-    await page.goto(`${server.url}/`);
-    await page.fill("#user", `reader-${kind}`);
-    await page.fill("#room", "restart");
-    await page.selectOption("#transport", kind);
-    await page.click("#join button");
-    await page.waitForSelector("#state[data-state='connected']");
-    return { page, errors };
-  }
-
   const send = async (text: string) => {
     const token = await (await fetch(`${server.url}/dev/token?user=carol`)).text();
     await clientFor(ChatService, transportFor(server.url, "connect", "1.1")).send({ room: "restart", text }, bearer(token));
   };
-  const waitForLine = (page: Page, text: string) =>
-    page.waitForFunction((t) => [...document.querySelectorAll("#messages li")].some((item) => item.textContent === t), text);
 
   it("resumes every transport's stream on the new process from its last cursor", async () => {
-    const tabs = await Promise.all(["websocket", "sse", "connect"].map(join));
+    const tabs = await Promise.all(
+      demoTransports.map((transport) => openDemo(browser, server.url, { user: `reader-${transport}`, room: "restart", transport }, { timeoutMs: 15_000 })),
+    );
     for (let i = 1; i <= 5; i++) await send(`m${i}`);
-    for (const { page } of tabs) await waitForLine(page, "carol: m5");
+    for (const { page } of tabs) await waitForChatLine(page, "carol: m5");
 
     const port = server.port;
     await server.close();
@@ -67,7 +51,7 @@ describe.skipIf(!hasChromium() || !redisAvailable())("the demo app across a serv
 
     const expected = [...Array.from({ length: 10 }, (_, i) => `carol: m${i + 1}`), "carol: last"];
     for (const { page, errors } of tabs) {
-      await waitForLine(page, "carol: last");
+      await waitForChatLine(page, "carol: last");
       expect(await page.locator("#messages li").allTextContents()).toEqual(expected);
       await page.waitForSelector("#state[data-state='connected']");
       expect(await page.textContent("#status")).toBe("");
