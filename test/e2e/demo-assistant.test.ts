@@ -4,7 +4,9 @@
 // deterministic reply to the prompt); Cancel ends it as canceled, its text
 // stopped where the completion's log stops; a reload and a transport switch
 // mid-answer resume it from the last token shown, to exactly the full text.
-// It fits a 390 px wide screen, and the pages log no console errors.
+// A completion lost in a server restart shows as an error, and the next
+// question is answered. It fits a 390 px wide screen, and the pages log no
+// console errors.
 //
 // The embedded model is paced at 40 ms a token here (--token-interval; the
 // test servers' default is 2 ms) and the prompt draws its longest reply, 43
@@ -189,6 +191,24 @@ describe.skipIf(!hasChromium())("the demo's assistant panel in headless Chromium
     expect(await finalAnswer(page, "narrow", "done")).toBe(reference);
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
     expect(errors).toEqual([]);
+  });
+
+  it("shows a completion lost in a server restart as an error, then answers the next question", async () => {
+    const { page, errors } = await join("restarted", "websocket");
+    await ask(page, prompt);
+    await waitForWords(page, 3);
+    // The in-memory broker's logs go with the process: the new one does not know the completion.
+    const port = server.port;
+    await server.close();
+    server = await startTestServer({ config: { authSecret: undefined, tokenIntervalMs: 40, port } });
+    // Either the old process ended it (finish_reason error) or the new one refuses to resume it (not_found): an error, shown.
+    await page.waitForSelector("#answer-state[data-state='error']");
+    expect(await page.textContent("#answer-state")).toMatch(/^error: (the model failed after \d+ tokens|\[not_found\] completion expired or unknown)$/);
+    expect(await page.isEnabled("#ask")).toBe(true);
+    await ask(page, "What about a restart?");
+    expect(words(await finalAnswer(page, "restarted", "done"))).toBe(12);
+    // Only the browser's own lines about refused connections while the server was down.
+    expect(errors.filter((line) => !/net::ERR_|WebSocket connection to/.test(line))).toEqual([]);
   });
 
   describe.skipIf(process.env.RIVULET_SCREENSHOTS !== "1")("screenshot", () => {

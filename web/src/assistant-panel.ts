@@ -68,7 +68,7 @@ export function createAssistantPanel(host: PanelHost): Panel {
   };
   const running = () => kept !== undefined && kept.finish === "";
   const render = () => {
-    cancelButton.disabled = !running();
+    cancelButton.disabled = !running() || canceling;
     askButton.disabled = running();
     askedLine.textContent = kept ? kept.prompt : "";
     answer.textContent = kept ? kept.text : "";
@@ -97,11 +97,9 @@ export function createAssistantPanel(host: PanelHost): Panel {
       finish,
       tokens: response.usage?.completionTokens ?? kept.tokens + (response.delta === "" ? 0 : 1),
     });
-    if (finish === "") {
-      if (!canceling) showState("streaming", "streaming…");
-    }
     // The last event: the stream ends here, and is not followed again.
-    else stream.abort();
+    if (finish !== "") stream.abort();
+    else if (!canceling) showState("streaming", "streaming…");
   };
 
   /** The stream failed in a way retrying cannot fix: shown as the answer's final state, and in the status line. */
@@ -163,8 +161,8 @@ export function createAssistantPanel(host: PanelHost): Panel {
   const onCancel = () => {
     const completionId = kept?.completionId;
     if (!completionId || !running()) return;
-    cancelButton.disabled = true;
     canceling = true;
+    cancelButton.disabled = true;
     showState("canceling", "canceling…");
     // The stream then ends with finish_reason "canceled" (or "stop", when the answer was already complete).
     call((c) => c.cancelCompletion({ completionId })).catch((error: unknown) => {
