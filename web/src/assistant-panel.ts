@@ -2,10 +2,9 @@ import { Code, ConnectError, createClient, type Client } from "@connectrpc/conne
 import { byId } from "./dom.js";
 import { follow } from "./follow.js";
 import type { Panel, PanelHost } from "./panel.js";
-import { ChatService } from "./rivulet.js";
+import { ChatService, type CompleteResponse } from "./rivulet.js";
 
 type Chat = Client<typeof ChatService>;
-type CompleteResponse = Chat["complete"] extends (...args: never[]) => AsyncIterable<infer R> ? R : never;
 
 /**
  * The tab's completion, kept in sessionStorage after every token: the text

@@ -12,4 +12,4 @@ export {
   type WebSocketTransport,
   type WebSocketTransportState,
 } from "@rivulet/client";
-export type { ChatMessage, SubscribeResponse, WatchPresenceResponse } from "@rivulet/client/chat";
+export type { ChatMessage, CompleteResponse, SubscribeResponse, WatchPresenceResponse } from "@rivulet/client/chat";
