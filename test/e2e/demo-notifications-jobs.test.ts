@@ -202,6 +202,22 @@ describe.skipIf(!hasChromium())("the demo's notifications and jobs panels in hea
     });
   });
 
+  it("watches one job at a time over HTTP/1.1 SSE, the others waiting in order, marked, then caught up", async () => {
+    // Chromium's six connections per server: chat's two streams, notifications and one Watch leave room for unary calls.
+    const carol = await join("carol-queue", "sse");
+    // Long enough (2.4 s) that the next two start while it runs, even on a loaded machine.
+    const first = await startJob(carol.page, 3, 800);
+    const second = await startJob(carol.page, 2, 10);
+    const third = await startJob(carol.page, 2, 10);
+    expect(await carol.page.getAttribute(`#job-list li[data-id="${second}"]`, "data-queued")).toBe("true");
+    expect(await carol.page.getAttribute(`#job-list li[data-id="${third}"]`, "data-queued")).toBe("true");
+    expectSucceeded(await finished(carol.page, first), 3);
+    expectSucceeded(await finished(carol.page, second), 2);
+    expectSucceeded(await finished(carol.page, third), 2);
+    expect(await carol.page.locator("#job-list li[data-queued='true']").count()).toBe(0);
+    expect(carol.errors).toEqual([]);
+  });
+
   it("fits a 390 px wide screen with both panels filled, its form patterns valid in Chromium, and shows what the server refuses", async () => {
     const dave = await join("dave", "websocket", 390);
     await notify(dave.page, "dave", `A long title without spaces ${"x".repeat(200)}`, `and a long body ${"y".repeat(500)}`);
@@ -233,7 +249,7 @@ describe.skipIf(!hasChromium())("the demo's notifications and jobs panels in hea
 
   // Skipped unless RIVULET_SCREENSHOTS=1, so `npm test` never rewrites tracked files.
   it.skipIf(process.env.RIVULET_SCREENSHOTS !== "1")("takes the screenshots of both panels", async () => {
-    const [alice, bob] = await Promise.all([join("alice", "websocket"), join("bob", "sse")]);
+    const [alice, bob] = await Promise.all([join("alice", "sse"), join("bob", "websocket")]);
     await notify(alice.page, "bob", "Invoice paid", "Team 42 paid invoice #1017 (€1,200).");
     await notify(alice.page, "bob", "Deploy finished", "main → production in 2 min 14 s.");
     await notify(bob.page, "alice", "Thanks!", "Seen both.");

@@ -1,10 +1,9 @@
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
-import { JobState, type Job, type WatchResponse } from "@rivulet/client/progress";
 import type { Connection } from "./connection.js";
 import { byId, element } from "./dom.js";
 import { follow } from "./follow.js";
 import type { Panel, PanelHost } from "./panel.js";
-import { ProgressService } from "./rivulet.js";
+import { JobState, ProgressService, type Job, type WatchResponse } from "./rivulet.js";
 
 const stateNames: Readonly<Record<JobState, string>> = {
   [JobState.UNSPECIFIED]: "unknown",
@@ -25,7 +24,20 @@ interface ShownJob {
   done: boolean;
   /** Ends this job's Watch (on a new transport, a new one replaces it). */
   stream: AbortController;
+  /** Whether its Watch is open (or being retried); else it waits for a free connection. */
+  watching: boolean;
 }
+
+/**
+ * How many jobs to watch at once on `connection`. Over HTTP/1.1 a browser
+ * opens at most six connections to a server, and each SSE or Connect-Web
+ * stream holds one: the chat panel's two, the notifications' one and an
+ * answering assistant's one leave room for a single job's Watch and one
+ * connection for unary calls (a seventh request would wait for a free
+ * connection, and Send with it). The WebSocket carries every stream on one
+ * socket, and HTTP/2 (https pages) multiplexes them: no limit there.
+ */
+const watchLimit = (connection: Connection) => (connection.kind === "websocket" || location.protocol === "https:" ? Infinity : 1);
 
 /**
  * The jobs panel in #jobs: starts demo jobs (ProgressService.Start, kind
@@ -33,7 +45,9 @@ interface ShownJob {
  * shows each with a bar, its stage and its state, newest first. Each job has
  * its own Watch; on a new transport each unfinished one resumes from its
  * cursor, so no snapshot is shown twice or skipped for the switch (Watch is
- * conflated: a slow reader may skip snapshots, but never the last).
+ * conflated: a slow reader may skip snapshots, but never the last). Over
+ * HTTP/1.1 SSE or Connect-Web, one job is watched at a time (`watchLimit`),
+ * the others wait in order, marked as such, and catch up from their cursor.
  */
 export function createJobsPanel(host: PanelHost): Panel {
   const list = byId<HTMLOListElement>("job-list");
@@ -49,8 +63,26 @@ export function createJobsPanel(host: PanelHost): Panel {
 
   const fail = (what: string) => (error: unknown) => host.onError(`${what}: ${ConnectError.from(error).message}`);
 
+  /** Opens the Watch of each unfinished job, oldest first, as far as the connection allows. */
+  const schedule = () => {
+    const current = connection;
+    if (!current) return;
+    let open = [...jobs.values()].filter((job) => job.watching).length;
+    for (const job of jobs.values()) {
+      if (job.done || job.watching) continue;
+      if (open < watchLimit(current)) {
+        open++;
+        job.item.dataset.queued = "false";
+        watch(job, current);
+      } else {
+        job.item.dataset.queued = "true";
+      }
+    }
+  };
+
   const watch = (job: ShownJob, current: Connection) => {
     job.stream.abort();
+    job.watching = true;
     const stream = (job.stream = new AbortController());
     const progress = createClient(ProgressService, current.transport);
     void follow<WatchResponse>({
@@ -65,7 +97,9 @@ export function createJobsPanel(host: PanelHost): Panel {
         show(job, response.job, true);
         if (finished(response.job.state)) {
           job.done = true;
+          job.watching = false;
           stream.abort();
+          schedule();
         }
       },
       onFatal: fail(`job ${job.id}`),
@@ -87,12 +121,12 @@ export function createJobsPanel(host: PanelHost): Panel {
       })
       .then(({ job }) => {
         if (!job || left) return;
-        const shown: ShownJob = { id: job.id, item: document.createElement("li"), cursor: "", done: false, stream: new AbortController() };
+        const shown: ShownJob = { id: job.id, item: document.createElement("li"), cursor: "", done: false, stream: new AbortController(), watching: false };
         jobs.set(job.id, shown);
         show(shown, job, false);
         list.prepend(shown.item);
         // The transport may have changed while Start was on its way: watch on the current one.
-        if (connection) watch(shown, connection);
+        schedule();
       }, fail("start job"));
   };
   form.addEventListener("submit", onSubmit);
@@ -101,7 +135,11 @@ export function createJobsPanel(host: PanelHost): Panel {
   return {
     attach(next) {
       connection = next;
-      for (const job of jobs.values()) if (!job.done) watch(job, next);
+      for (const job of jobs.values()) {
+        job.stream.abort();
+        job.watching = false;
+      }
+      schedule();
     },
     leave() {
       left = true;

@@ -1,11 +1,10 @@
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
-import type { Notification, SubscribeResponse } from "@rivulet/client/notify";
 import { openConnection, type Connection } from "./connection.js";
 import { byId, element } from "./dom.js";
 import { follow } from "./follow.js";
 import type { Identity } from "./identity.js";
 import type { Panel, PanelHost } from "./panel.js";
-import { NotificationService } from "./rivulet.js";
+import { NotificationService, type Notification, type NotificationsResponse } from "./rivulet.js";
 
 /** Notifications a fresh view replays; later ones arrive live. */
 const historySize = 20;
@@ -44,7 +43,7 @@ export function createNotificationsPanel(host: PanelHost): Panel {
 
   const fail = (what: string) => (error: unknown) => host.onError(`${what}: ${ConnectError.from(error).message}`);
 
-  const onResponse = (response: SubscribeResponse, signal: AbortSignal) => {
+  const onResponse = (response: NotificationsResponse, signal: AbortSignal) => {
     // A response still in flight on a replaced stream: the new one resumes from `cursor`, which it did not move.
     if (signal.aborted) return;
     if (response.cursor !== "") cursor = response.cursor;

@@ -13,3 +13,5 @@ export {
   type WebSocketTransportState,
 } from "@rivulet/client";
 export type { ChatMessage, CompleteResponse, SubscribeResponse, WatchPresenceResponse } from "@rivulet/client/chat";
+export type { Notification, SubscribeResponse as NotificationsResponse } from "@rivulet/client/notify";
+export { JobState, type Job, type WatchResponse } from "@rivulet/client/progress";
