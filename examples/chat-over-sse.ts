@@ -1,25 +1,35 @@
-// Run from the repository while `npm start` serves: npx tsx examples/chat-over-sse.ts
+// Follows a chat room over Server-Sent Events, then resumes with Last-Event-ID after being away.
+// Run while `npm start` serves: npx tsx examples/chat-over-sse.ts
+// In your own project: npm install @rivulet/client @connectrpc/connect @connectrpc/connect-web @bufbuild/protobuf
 import { createClient, type Interceptor } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-web"; // fetch-based: browsers and Node
-import { ChatService } from "../gen/rivulet/chat/v1/chat_pb.js"; // generated from proto/ by buf
-import { createSseTransport } from "../src/client/sse-transport.js";
+import { createConnectTransport } from "@connectrpc/connect-web"; // fetch-based Connect: browsers and Node
+import { ChatService, createSseClient } from "@rivulet/client";
 
 const baseUrl = process.env.RIVULET_URL ?? "http://localhost:8080";
 // Development mode mints a token for anyone; docs/security.md says what production uses.
 const token = await (await fetch(`${baseUrl}/dev/token?user=alice`)).text();
 
-// Streams go over SSE; unary calls (Send) go over Connect, with the same token.
+// SSE carries streams only: Send goes over Connect, with the same token.
 const bearer: Interceptor = (next) => (request) => {
   request.header.set("Authorization", `Bearer ${token}`);
   return next(request);
 };
-const unaryTransport = createConnectTransport({ baseUrl, interceptors: [bearer] });
-const chat = createClient(ChatService, createSseTransport({ baseUrl, token, unaryTransport }));
+const chat = createClient(ChatService, createConnectTransport({ baseUrl, interceptors: [bearer] }));
+// Typed events from GET /sse/rivulet.chat.v1.ChatService/Subscribe; it reconnects and resumes by itself after a drop.
+const sse = createSseClient({ baseUrl, token });
+
 const { message: sent } = await chat.send({ room: "lobby", text: "hello over SSE" });
-// Recent history, then live messages. Stop at the one just sent.
-const stop = new AbortController(); // connect-es ends a stream on abort, not on break
-for await (const response of chat.subscribe({ room: "lobby", history: 10 }, { signal: stop.signal })) {
+// Recent history, then live messages, up to the one just sent. Each event's id is its cursor: keep the last.
+let lastEventId = "";
+for await (const response of sse.subscribe(ChatService.method.subscribe, { room: "lobby", history: 10 })) {
   if (response.event.case === "message") console.log(`${response.event.value.author}: ${response.event.value.text}`);
-  if (response.cursor === sent?.cursor) break;
+  lastEventId = response.cursor;
+  if (lastEventId === sent?.cursor) break; // leaving the loop closes the request
 }
-stop.abort();
+
+// Away for a while, the room moves on. Subscribing again with Last-Event-ID replays exactly what was missed.
+const { message: missed } = await chat.send({ room: "lobby", text: "sent while away" });
+for await (const response of sse.subscribe(ChatService.method.subscribe, { room: "lobby" }, { lastEventId })) {
+  if (response.event.case === "message") console.log(`missed: ${response.event.value.author}: ${response.event.value.text}`);
+  if (response.cursor === missed?.cursor) break;
+}

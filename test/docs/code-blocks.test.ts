@@ -13,9 +13,9 @@ const markdownFiles = [
     .map((name) => `docs/${name}`),
 ];
 const blocks = markdownFiles.flatMap((file) => codeBlocks(file));
-/** Files under examples/, relative to the repository root. */
+/** Files under examples/, relative to the repository root; not the Python messages docs/cross-language.md generates into examples/python/gen/ (git-ignored). */
 const examples = readdirSync(join(repoRoot, "examples"), { recursive: true, encoding: "utf8" })
-  .filter((name) => /\.(ts|py)$/.test(name))
+  .filter((name) => /\.(ts|py)$/.test(name) && !name.startsWith("python/gen/"))
   .map((name) => `examples/${name}`);
 
 /** A file's lines without their indentation, so an excerpt of an indented block compares. */

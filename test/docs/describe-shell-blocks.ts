@@ -12,10 +12,11 @@ export function runnableShellBlocks(file: string): CodeBlock[] {
   return codeBlocks(file).filter((block) => block.lang === "sh" && block.marker === undefined);
 }
 
-/** Whether the machine has what the blocks call beyond Node (Debian's Python with grpcio, protoc); skips or fails as test/helpers/system.ts says. */
+/** Whether the machine has what the blocks call beyond Node (Debian's Python with grpcio and websockets, protoc); skips or fails as test/helpers/system.ts says. */
 function hasSystemDependencies(blocks: readonly CodeBlock[]): boolean {
   const text = blocks.map((block) => block.body).join("\n");
-  if (/\bpython3\b/.test(text) && !hasPythonModules(["grpc", "google.protobuf"], "python3-grpcio python3-protobuf")) return false;
+  if (/\bpython3\b/.test(text) && !hasPythonModules(["grpc", "google.protobuf", "websockets"], "python3-grpcio python3-protobuf python3-websockets"))
+    return false;
   return !/\bprotoc\b/.test(text) || hasProtoc();
 }
 
@@ -36,7 +37,7 @@ export function describeShellBlocks(file: string): void {
       server = await startTestServer({ config: { authSecret: undefined } });
       // mktemp in a block writes here, removed afterwards.
       temp = mkdtempSync(join(tmpdir(), "rivulet-docs-"));
-      session = { url: server.url, env: { TMPDIR: temp }, running: new Set() };
+      session = { url: server.url, env: { TMPDIR: temp }, running: new Set(), servers: new Map() };
     });
 
     afterAll(async () => {

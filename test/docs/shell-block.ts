@@ -11,16 +11,21 @@ export interface ShellSession {
   readonly env: Record<string, string>;
   /** Kills what is still running (a failed test must not leave servers behind). */
   readonly running: Set<() => void>;
+  /** Servers a server block started, by the port the docs gave them (`--port 8090`), e.g. 8090 → http://127.0.0.1:1234. */
+  readonly servers: Map<number, string>;
 }
 
 /**
  * A documented command as the test runs it: `localhost:8080` is the test
- * server; `npm start` is the server `npm start` would run (dist/, built by
- * test/global-setup.ts) on a free loopback port; Redis is REDIS_URL.
+ * server, `localhost:<port>` the server an earlier server block started with
+ * `--port <port>`; `npm start` is the server `npm start` would run (dist/,
+ * built by test/global-setup.ts) on a free loopback port; Redis is REDIS_URL.
  */
-function rewrite(text: string, url: string): string {
+function rewrite(text: string, session: ShellSession): string {
   return text
-    .replace(/http:\/\/(localhost|127\.0\.0\.1):8080/g, url)
+    .replace(/http:\/\/(?:localhost|127\.0\.0\.1):(\d+)/g, (address, port: string) =>
+      port === "8080" ? session.url : (session.servers.get(Number(port)) ?? address),
+    )
     .replace(/^npm start(?: --)?/gm, `exec ${JSON.stringify(process.execPath)} dist/src/main.js`)
     .replace(/--port \d+/g, "--port 0 --host 127.0.0.1")
     .replace(/redis:\/\/127\.0\.0\.1:6379/g, process.env.REDIS_URL ?? "redis://127.0.0.1:6379");
@@ -66,7 +71,7 @@ export async function runShellBlock(block: CodeBlock, session: ShellSession): Pr
   if (isServerBlock(block)) return runServers(block, session);
   const expected = expectedOutput(block.body);
   // `set -a` exports every variable the block sets; fd 3 returns them.
-  const shell = spawnShell(`set -ea\n${rewrite(block.body, session.url)}\nenv -0 >&3`, session);
+  const shell = spawnShell(`set -ea\n${rewrite(block.body, session)}\nenv -0 >&3`, session);
   let stdout = "";
   let variables = "";
   shell.child.stdio[3]!.on("data", (chunk: Buffer) => (variables += chunk.toString()));
@@ -93,22 +98,30 @@ export async function runShellBlock(block: CodeBlock, session: ShellSession): Pr
   return stdout;
 }
 
-/** Starts every line as its own server, waits until each logs that it listens and answers /readyz with 200, then stops them. */
+/**
+ * Starts every line as its own server and waits until each logs that it
+ * listens and answers /readyz with 200. A server stays up for the blocks
+ * after it (which reach it by the `--port` the line gives) until the file's
+ * blocks are done; a block that fails stops its servers at once.
+ */
 async function runServers(block: CodeBlock, session: ShellSession): Promise<string> {
   const lines = block.body.split("\n").filter((line) => line.trim() !== "");
   // Redis keys under a prefix of this run only, never the shared default.
   const env = { RIVULET_REDIS_PREFIX: `docs-${randomUUID()}:` };
-  const servers = lines.map((line) => spawnShell(rewrite(line, session.url), session, env));
+  const servers = lines.map((line) => spawnShell(rewrite(line, session), session, env));
   try {
     const ports = await Promise.all(servers.map((server, i) => listeningPort(server, `${block.file}:${block.line} line ${i + 1}`)));
-    for (const port of ports) {
+    for (const [i, port] of ports.entries()) {
       const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
       if (ready.status !== 200) throw new Error(`${block.file}:${block.line}: /readyz on ${port} answered ${ready.status}`);
+      const documented = /--port (\d+)/.exec(lines[i]!)?.[1];
+      if (documented !== undefined) session.servers.set(Number(documented), `http://127.0.0.1:${port}`);
     }
     return ports.join(" ");
-  } finally {
+  } catch (error) {
     for (const server of servers) server.kill();
     await Promise.all(servers.map((server) => server.exited));
+    throw error;
   }
 }
 
@@ -116,6 +129,7 @@ async function runServers(block: CodeBlock, session: ShellSession): Promise<stri
 function listeningPort(server: ReturnType<typeof spawnShell>, where: string): Promise<number> {
   return new Promise((resolve, reject) => {
     createInterface({ input: server.child.stdout! }).on("line", (line) => {
+      if (!line.startsWith("{")) return; // the server's log is JSON lines; it keeps logging here while it runs
       const entry = JSON.parse(line) as { msg?: unknown; port?: unknown };
       if (typeof entry.port === "number" && String(entry.msg).startsWith("listening on")) resolve(entry.port);
     });

@@ -1,8 +1,8 @@
-"""Sends to a Rivulet chat room over gRPC, reads it back with Subscribe, and resumes after a cursor.
+"""A chat subscriber over gRPC: sends to a room, follows it until its own message, then resumes after the last cursor.
 
 Run from the repository while `npm start` serves, with Debian's Python
 (python3-grpcio, python3-protobuf) and the messages generated as
-docs/cross-language.md step 1 says: /usr/bin/python3 examples/python/chat.py
+docs/cross-language.md step 1 says: /usr/bin/python3 examples/python/grpc_chat.py
 """
 
 import os
@@ -29,21 +29,22 @@ with grpc.insecure_channel(server.netloc) as channel:  # h2c
         response_deserializer=chat_pb2.SubscribeResponse.FromString,
     )
 
-    stored = send(chat_pb2.SendRequest(room="lobby", text="hello"), metadata=metadata).message
-    print(stored.id, stored.author, stored.cursor)
+    stored = send(chat_pb2.SendRequest(room="lobby", text="hello over gRPC"), metadata=metadata).message
 
+    # Recent history, then live messages, until the one just sent.
     stream = subscribe(chat_pb2.SubscribeRequest(room="lobby", history=10), metadata=metadata, timeout=30)
     for response in stream:
         if response.WhichOneof("event") == "gap":
             print("missed messages:", response.gap.reason)
         else:
-            print(response.message.author, response.message.text)
+            print(f"{response.message.author}: {response.message.text}")
         last_cursor = response.cursor  # keep it to resume
         if response.message.id == stored.id:
             stream.cancel()  # Subscribe never ends by itself
             break
 
-    send(chat_pb2.SendRequest(room="lobby", text="after the cursor"), metadata=metadata)
+    # Later (a new process, after a dropped connection): the cursor resumes exactly after it.
+    send(chat_pb2.SendRequest(room="lobby", text="sent after the cursor"), metadata=metadata)
     stream = subscribe(chat_pb2.SubscribeRequest(room="lobby", cursor=last_cursor), metadata=metadata, timeout=30)
     resumed = next(stream)  # the first message after last_cursor
     stream.cancel()
