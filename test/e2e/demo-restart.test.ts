@@ -1,10 +1,12 @@
 // The demo app recovers by itself from a real server restart: the server
 // (Redis broker, so the room's log outlives the process) is closed and a new
 // one started on the same port, and pages on every transport carry on from
-// their last cursor with every message once, in order, and no gap.
-import type { Browser } from "playwright-core";
+// their last cursor with every chat message and notification once, in
+// order, and no gap.
+import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ChatService } from "../../gen/rivulet/chat/v1/chat_pb.js";
+import { NotificationService } from "../../gen/rivulet/notify/v1/notify_pb.js";
 import type { Config } from "../../src/config.js";
 import { deleteKeys, redisAvailable, redisUrl, uniquePrefix } from "../broker/test-redis.js";
 import { launchChromium } from "../helpers/browser.js";
@@ -35,24 +37,38 @@ describe.skipIf(!hasChromium() || !redisAvailable())("the demo app across a serv
     await clientFor(ChatService, transportFor(server.url, "connect", "1.1")).send({ room: "restart", text }, bearer(token));
   };
 
+  /** Notifies each reader (a backend with the publisher role, straight to the server). */
+  const notifyReaders = async (title: string) => {
+    const token = await (await fetch(`${server.url}/dev/token?user=backend&roles=publisher`)).text();
+    const notify = clientFor(NotificationService, transportFor(server.url, "connect", "1.1"));
+    for (const transport of demoTransports) await notify.publish({ userId: `reader-${transport}`, kind: "restart", title }, bearer(token));
+  };
+  /** The titles in a page's notifications panel, oldest first (the panel shows the newest first). */
+  const titles = async (page: Page) => (await page.locator("#notification-list li strong").allTextContents()).reverse();
+
   it("resumes every transport's stream on the new process from its last cursor", async () => {
     const tabs = await Promise.all(
       demoTransports.map((transport) => openDemo(browser, server.url, { user: `reader-${transport}`, room: "restart", transport }, { timeoutMs: 15_000 })),
     );
     for (let i = 1; i <= 5; i++) await send(`m${i}`);
+    await notifyReaders("before");
     for (const { page } of tabs) await waitForChatLine(page, "carol: m5");
+    for (const { page } of tabs) await page.waitForSelector('#notification-list li strong:text-is("before")');
 
     const port = server.port;
     await server.close();
     for (const { page } of tabs) await page.waitForSelector("#state:not([data-state='connected'])");
     server = await startTestServer({ config: config(port) });
     for (let i = 6; i <= 10; i++) await send(`m${i}`);
+    await notifyReaders("after");
     await send("last");
 
     const expected = [...Array.from({ length: 10 }, (_, i) => `carol: m${i + 1}`), "carol: last"];
     for (const { page, errors } of tabs) {
       await waitForChatLine(page, "carol: last");
       expect(await page.locator("#messages li").allTextContents()).toEqual(expected);
+      await page.waitForSelector('#notification-list li strong:text-is("after")');
+      expect(await titles(page)).toEqual(["before", "after"]);
       await page.waitForSelector("#state[data-state='connected']");
       expect(await page.textContent("#status")).toBe("");
       // Only the browser's own lines about refused connections while the server was down.
