@@ -90,7 +90,8 @@ export interface Session {
   close(): void;
 }
 
-// WebSocket.OPEN in the WHATWG API and in `ws`.
+// WebSocket.CONNECTING and WebSocket.OPEN in the WHATWG API and in `ws`.
+const connectingState = 0;
 const open = 1;
 
 /**
@@ -185,8 +186,12 @@ export function createWebSocketSession(options: SessionOptions): Session {
         reconnect,
       );
     });
-    // An `error` event is always followed by `close`.
-    ws.addEventListener("error", () => undefined);
+    // Browsers follow an `error` with `close`. Node 22's WebSocket (undici) does not when the connection
+    // itself failed (refused, unreachable): it stays CONNECTING forever, so a failure before `open` is the drop.
+    ws.addEventListener("error", () => {
+      if (socket !== ws || ws.readyState !== connectingState) return;
+      dropped(new ConnectError("WebSocket closed (1006)", Code.Unavailable), true);
+    });
   }
 
   function onFrame(bytes: Uint8Array): void {

@@ -5,6 +5,7 @@
 // Real server, real clients, a TCP proxy cut and restored; nothing waits on
 // a clock. The IndexedDB count in Chromium is test/websocket/queued-writes-browser.test.ts.
 import { EventEmitter, once } from "node:events";
+import { createServer, type AddressInfo } from "node:net";
 import type { DescMethodStreaming } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -116,6 +117,27 @@ describe("what a client tells its UI", () => {
     await chat.send({ room, text: "after" });
     expect(textOf((await stream.next()).value as SubscribeResponse)).toBe("after");
     await stream.return?.();
+  });
+
+  it("WebSocket transport: a refused connection is `waiting` too (Node's WebSocket reports it with `error` and no `close`)", async () => {
+    // A loopback port where nothing listens: opened, then closed.
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
+    const deadPort = (closed.address() as AddressInfo).port;
+    await new Promise((resolve) => closed.close(resolve));
+    let attempts = 0;
+    const states = recorder<[string, WebSocketTransportStateDetail]>();
+    const transport = createWebSocketTransport({
+      url: () => `ws://127.0.0.1:${++attempts === 1 ? deadPort : server.port}/ws?access_token=${token}`,
+      backoffInitialMs: 20,
+      onStateChange: (state, detail) => states.push([state, detail]),
+    });
+    transports.push(transport);
+    const { message } = await createClient(ChatService, transport).send({ room: "state-refused", text: "through" });
+    expect(message?.text).toBe("through");
+    expect(states.values.map(([state]) => state)).toEqual(["connecting", "waiting", "connecting", "open"]);
+    const error = states.values[1]![1].error;
+    expect([error?.code, error?.rawMessage]).toEqual([Code.Unavailable, "WebSocket closed (1006)"]);
   });
 
   it("WebSocket transport without an outbox: queuedWrites counts the sends held until the socket opens", async () => {
