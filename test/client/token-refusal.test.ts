@@ -156,6 +156,26 @@ describe("token functions told of a refused token", () => {
     await stream.return?.();
   });
 
+  it("SSE transport: a stream whose token expired asks with { refused: <the expired token> } and carries on", async () => {
+    let first = "";
+    const source = cachingSource(async () => (first = await server.token("alice", [], 1)));
+    const sse = createClient(ChatService, createSseTransport({ baseUrl: server.url, token: source.token, backoff: { initialMs: 20 } }));
+    const room = "refusal-sse-expiry";
+    await publish(room, "m0");
+    const stream = sse.subscribe({ room, history: 10 })[Symbol.asyncIterator]();
+    expect(textOf((await stream.next()).value as SubscribeResponse)).toBe("m0");
+    const published: string[] = [];
+    const received: string[] = [];
+    for (let n = 1; source.minted.length === 0; n++) {
+      await publish(room, `m${n}`);
+      published.push(`m${n}`);
+      received.push(textOf((await stream.next()).value as SubscribeResponse));
+    }
+    expect(received).toEqual(published);
+    expect(source.requests).toEqual([{}, { refused: first }]);
+    await stream.return?.();
+  });
+
   it("SSE transport: a function that returns the refused token again ends the stream with the refusal, without a second request", async () => {
     const requests: TokenRequest[] = [];
     const sse = createClient(
