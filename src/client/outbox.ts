@@ -78,12 +78,16 @@ export interface OutboxRunnerOptions {
   readonly backoff: BackoffOptions;
   /** A write failed and nobody in this transport waits for it (it was queued by an earlier page), or the store failed. */
   readonly onError?: (error: ConnectError, entry: OutboxEntry | undefined) => void;
+  /** The number of entries in the store changed (as this runner saw it: after its own puts and deletes, and other tabs' outcomes). */
+  readonly onCountChange?: (count: number) => void;
 }
 
 /** The transport's handle on its outbox. */
 export interface OutboxRunner {
   /** Whether the outbox is (or may be) non-empty: a new write must then queue behind it to keep the order. */
   readonly busy: boolean;
+  /** Entries in the store, as last listed (0 until the first list). */
+  readonly count: number;
   /** Stores the write, then resolves with its outcome once the server answered it (or rejects when it could not be stored). */
   enqueue(entry: NewOutboxEntry, signal: AbortSignal | undefined): Promise<OutboxOutcome>;
   /** Stops draining; entries stay in the store, and writes still waiting end with `canceled`. */
@@ -117,6 +121,7 @@ export function createOutboxRunner(options: OutboxRunnerOptions): OutboxRunner {
         ? { ok: true, response: notice.response }
         : { ok: false, error: new ConnectError(notice.message ?? "", notice.code ?? Code.Unknown) };
     settle(notice.id, outcome, false);
+    recount();
   });
   /** The entry this transport has on the wire: an abort can no longer take it back. */
   let inFlight: number | undefined;
@@ -126,6 +131,22 @@ export function createOutboxRunner(options: OutboxRunnerOptions): OutboxRunner {
   let closed = false;
   let retryTimer: ReturnType<typeof setTimeout> | undefined;
   let wakeRetry: (() => void) | undefined;
+  let count = 0;
+  let counting: Promise<void> = Promise.resolve();
+
+  /** Lists the store again (one list at a time, so counts arrive in order) and reports a new count. */
+  function recount(): void {
+    counting = counting
+      .then(() => store.list())
+      .then(
+        (entries) => {
+          if (entries.length === count || closed) return;
+          count = entries.length;
+          options.onCountChange?.(count);
+        },
+        () => undefined, // a store that cannot list is reported by the drain
+      );
+  }
 
   /** Hands an outcome to whoever waits here; returns whether anybody did. */
   function settle(id: number, outcome: OutboxOutcome, drainedHere: boolean): boolean {
@@ -188,6 +209,7 @@ export function createOutboxRunner(options: OutboxRunnerOptions): OutboxRunner {
         continue;
       }
       await store.delete(entry.id);
+      recount();
       const awaited = settle(entry.id, outcome, true);
       if (!outcome.ok && !awaited) options.onError?.(outcome.error, entry);
       return;
@@ -200,6 +222,7 @@ export function createOutboxRunner(options: OutboxRunnerOptions): OutboxRunner {
     (entries) => {
       pending--;
       if (entries.length > 0) drain();
+      recount();
     },
     (error: unknown) => {
       pending--;
@@ -210,6 +233,9 @@ export function createOutboxRunner(options: OutboxRunnerOptions): OutboxRunner {
   return {
     get busy() {
       return running || pending > 0;
+    },
+    get count() {
+      return count;
     },
     async enqueue(entry, signal) {
       pending++;
@@ -223,13 +249,14 @@ export function createOutboxRunner(options: OutboxRunnerOptions): OutboxRunner {
       } finally {
         pending--;
       }
+      recount();
       const outcome = new Promise<OutboxOutcome>((resolve) => waiters.set(stored.id, { resolve }));
       if (closed) settle(stored.id, { ok: false, error: closedError() }, false);
       else drain();
       if (signal) {
         const abort = () => {
           // Not yet on the wire: take it back. On the wire, it may still take effect; only the caller stops waiting.
-          if (inFlight !== stored.id) void store.delete(stored.id);
+          if (inFlight !== stored.id) void store.delete(stored.id).then(recount, () => undefined);
           settle(stored.id, { ok: false, error: ConnectError.from(signal.reason, Code.Canceled) }, false);
         };
         if (signal.aborted) abort();

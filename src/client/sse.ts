@@ -25,10 +25,12 @@ export interface SseClientOptions {
   /**
    * A bearer token, or a function asked for a fresh one before every
    * (re)connection. With a function, a stream the server ends because its
-   * token expired (`unauthenticated` after the 200) reconnects with a new
-   * token and resumes after the last event id; the subscription ends with
-   * `unauthenticated` only when the server refuses the new token too (401).
-   * A fixed string cannot be renewed: its expiry ends the subscription.
+   * token expired (`unauthenticated` after the 200), or a connection refused
+   * with 401, reconnects with a new token, asked for with
+   * `{ refused: <the refused token> }`, and resumes after the last event id;
+   * the subscription ends with `unauthenticated` when the server refuses the
+   * new token too, or the function returns the refused token again. A fixed
+   * string cannot be renewed: its expiry ends the subscription.
    */
   readonly token?: TokenSource;
   /** Browsers: "include" sends the `access_token` cookie to another origin. */
@@ -95,6 +97,10 @@ export function createSseClient(options: SseClientOptions): SseClient {
       let lastEventId = subscribeOptions.lastEventId ?? "";
       let serverRetryMs: number | undefined;
       let attempt = 0;
+      /** The token of the last connection, and the refusal the next ask of the token function reports. */
+      let sentToken: string | undefined;
+      let refused: { readonly token: string; readonly error: ConnectError } | undefined;
+      let askedAfterRefusal = false;
       while (true) {
         if (signal?.aborted) throw abortError(signal);
         const connection = new AbortController();
@@ -115,7 +121,18 @@ export function createSseClient(options: SseClientOptions): SseClient {
           const headers = new Headers(subscribeOptions.headers);
           headers.set("accept", "text/event-stream");
           if (lastEventId !== "") headers.set("last-event-id", lastEventId);
-          if (options.token !== undefined) headers.set("authorization", `Bearer ${await currentToken(options.token)}`);
+          if (options.token !== undefined) {
+            const token = await currentToken(options.token, refused?.token);
+            // Told which token was refused and given it again: asking the server once more cannot help.
+            if (refused !== undefined && token === refused.token) {
+              fatal = refused.error;
+              throw fatal;
+            }
+            askedAfterRefusal = refused !== undefined;
+            refused = undefined;
+            sentToken = token;
+            headers.set("authorization", `Bearer ${token}`);
+          }
           const response = await doFetch(url, { headers, signal: connection.signal, credentials: options.credentials, cache: "no-store" });
           // 204: the stream had already finished at our position (docs/protocol.md).
           if (response.status === 204) return;
@@ -125,10 +142,13 @@ export function createSseClient(options: SseClientOptions): SseClient {
             throw fatal;
           }
           if (response.status !== 200 || !response.body) {
-            const refused = await httpError(response);
-            // Refused before streaming: only a server that is unavailable is worth asking again.
-            if (refused.code !== Code.Unavailable) fatal = refused;
-            throw refused;
+            const refusal = await httpError(response);
+            // Refused before streaming: only a server that is unavailable is worth asking again, and a
+            // refused token once, when the token function has not just been told of a refusal.
+            if (refusal.code === Code.Unauthenticated && canRefreshToken(options.token) && sentToken !== undefined && !askedAfterRefusal) {
+              refused = { token: sentToken, error: refusal };
+            } else if (refusal.code !== Code.Unavailable) fatal = refusal;
+            throw refusal;
           }
           for await (const event of readSseEvents(response.body, { onChunk: feed, onRetry: (ms) => (serverRetryMs = ms) })) {
             if (event.type === "end") return;
@@ -142,6 +162,7 @@ export function createSseClient(options: SseClientOptions): SseClient {
               // reconnection when a fresh one can be had (a refused one answers 401, fatal above).
               const renewable = failure.code === Code.Unauthenticated && canRefreshToken(options.token);
               if (!transient && !renewable) fatal = failure;
+              if (renewable && sentToken !== undefined) refused = { token: sentToken, error: failure };
               throw failure;
             }
             if (event.type !== "message") continue;

@@ -25,8 +25,23 @@ export interface WebSocketEventLike {
 /** A WebSocket constructor: `globalThis.WebSocket` in browsers and Node, or another runtime's (`ws`'s default export fits). */
 export type WebSocketConstructor = new (url: string, protocols: string[]) => WebSocketLike;
 
-/** The connection's state, for UIs and tests. */
+/**
+ * The connection's state, for UIs and tests: `idle` (no socket, no call
+ * needs one), `connecting`, `open`, `waiting` (the socket dropped or could
+ * not open; the next attempt is scheduled, see `SessionStateDetail`), and
+ * `closed` (by `close()`, for good).
+ */
 export type SessionState = "idle" | "connecting" | "open" | "waiting" | "closed";
+
+/** What goes with a state: when the next attempt is, and why the last one ended. */
+export interface SessionStateDetail {
+  /** `waiting`: when the next connection attempt starts, in ms since the epoch (compare with `Date.now()`). */
+  readonly retryAt?: number;
+  /** `waiting`: the delay chosen before the next attempt, in ms (backoff with full jitter), as of the change. */
+  readonly retryInMs?: number;
+  /** `waiting`, or `idle` after a drop: why the socket closed or could not open (`unavailable` for network failures). */
+  readonly error?: ConnectError;
+}
 
 /** One call as the session sees it: it (re)sends the call frame and routes frames back. */
 export interface SessionCall {
@@ -53,12 +68,13 @@ export interface SessionOptions {
   readonly backoff: BackoffOptions;
   /** How often to send `ping` while calls are open; a socket that stays silent for a whole interval after a ping is dead. */
   readonly pingIntervalMs: number;
-  readonly onStateChange?: (state: SessionState) => void;
+  readonly onStateChange?: (state: SessionState, detail: SessionStateDetail) => void;
 }
 
 /** A reconnecting, multiplexed rivulet.v1 socket. */
 export interface Session {
   readonly state: SessionState;
+  readonly detail: SessionStateDetail;
   /** Sends the call now, or when the socket (re)opens. */
   start(call: SessionCall): void;
   /**
@@ -74,7 +90,8 @@ export interface Session {
   close(): void;
 }
 
-// WebSocket.OPEN in the WHATWG API and in `ws`.
+// WebSocket.CONNECTING and WebSocket.OPEN in the WHATWG API and in `ws`.
+const connectingState = 0;
 const open = 1;
 
 /**
@@ -92,6 +109,7 @@ export function createWebSocketSession(options: SessionOptions): Session {
   const byId = new Map<number, SessionCall>();
   let socket: WebSocketLike | undefined;
   let state: SessionState = "idle";
+  let detail: SessionStateDetail = {};
   let attempt = 0;
   let nextId = 1;
   let nonce = 0n;
@@ -99,10 +117,12 @@ export function createWebSocketSession(options: SessionOptions): Session {
   let retryTimer: ReturnType<typeof setTimeout> | undefined;
   let pingTimer: ReturnType<typeof setInterval> | undefined;
 
-  function setState(next: SessionState): void {
-    if (state === next) return;
+  /** Changes the state; `waiting` is told each time (a new delay), the others only when they change. */
+  function setState(next: SessionState, nextDetail: SessionStateDetail = {}): void {
+    if (state === next && next !== "waiting") return;
     state = next;
-    options.onStateChange?.(next);
+    detail = nextDetail;
+    options.onStateChange?.(next, nextDetail);
   }
 
   function allocateId(): number {
@@ -166,8 +186,12 @@ export function createWebSocketSession(options: SessionOptions): Session {
         reconnect,
       );
     });
-    // An `error` event is always followed by `close`.
-    ws.addEventListener("error", () => undefined);
+    // Browsers follow an `error` with `close`. Node 22's WebSocket (undici) does not when the connection
+    // itself failed (refused, unreachable): it stays CONNECTING forever, so a failure before `open` is the drop.
+    ws.addEventListener("error", () => {
+      if (socket !== ws || ws.readyState !== connectingState) return;
+      dropped(new ConnectError("WebSocket closed (1006)", Code.Unavailable), true);
+    });
   }
 
   function onFrame(bytes: Uint8Array): void {
@@ -222,13 +246,13 @@ export function createWebSocketSession(options: SessionOptions): Session {
       call.end(reason);
     }
     if (state === "closed") return;
-    if (calls.size === 0) return setState("idle");
-    scheduleReconnect();
+    if (calls.size === 0) return setState("idle", { error: reason });
+    scheduleReconnect(reason);
   }
 
-  function scheduleReconnect(): void {
-    setState("waiting");
+  function scheduleReconnect(reason: ConnectError): void {
     const delay = backoffDelay(attempt++, options.backoff);
+    setState("waiting", { retryAt: Date.now() + delay, retryInMs: delay, error: reason });
     retryTimer = setTimeout(() => {
       retryTimer = undefined;
       if (state === "waiting") void connect();
@@ -238,6 +262,9 @@ export function createWebSocketSession(options: SessionOptions): Session {
   return {
     get state() {
       return state;
+    },
+    get detail() {
+      return detail;
     },
     start(call) {
       if (state === "closed") {

@@ -14,16 +14,21 @@ import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type StreamResponse, type Transport, type UnaryResponse } from "@connectrpc/connect";
 import { callLifetime } from "./call-lifetime.js";
 import { onlyRequest, streamResponse } from "./server-stream.js";
-import { canRefreshToken, currentToken, type TokenSource } from "./token-source.js";
+import { bearerToken, canRefreshToken, currentToken, type TokenSource } from "./token-source.js";
 import { createOutboxRunner, type OutboxEntry, type OutboxOutcome, type OutboxRunner, type OutboxStore } from "./outbox.js";
 import { ensureIdempotencyKey, hasIdempotencyKey, idempotencyKeyOf, isResumable, isResumePoint, resumeRequest } from "./websocket-resume.js";
 import { backoffDelay, backoffOptions } from "../wire/backoff.js";
 import { isTransient } from "../wire/transient-codes.js";
-import { createWebSocketSession, type SessionCall, type SessionState, type WebSocketConstructor } from "./websocket-session.js";
+import { createWebSocketSession, type SessionCall, type SessionState, type SessionStateDetail, type WebSocketConstructor } from "./websocket-session.js";
 
 export { createMemoryOutbox, type NewOutboxEntry, type OutboxEntry, type OutboxStore } from "./outbox.js";
 export { createIndexedDbOutbox, type IndexedDbOutboxOptions } from "./indexeddb-outbox.js";
-export type { SessionState as WebSocketTransportState, WebSocketConstructor, WebSocketLike } from "./websocket-session.js";
+export type {
+  SessionState as WebSocketTransportState,
+  SessionStateDetail as WebSocketTransportStateDetail,
+  WebSocketConstructor,
+  WebSocketLike,
+} from "./websocket-session.js";
 
 /** Options of createWebSocketTransport(). */
 export interface WebSocketTransportOptions {
@@ -37,10 +42,13 @@ export interface WebSocketTransportOptions {
   /**
    * A bearer token for every call, sent as the call frame's `authorization`
    * header (it takes precedence over a call's own): no URL carries it, and a
-   * fresh one needs no new socket. A function is asked before each call and
-   * again when a resumable stream ends with `unauthenticated` (its token
-   * expired); the stream then resumes from its cursor. A function that throws
-   * ends the call with its error.
+   * fresh one needs no new socket. A function is asked before each call, and
+   * again, with `{ refused: <the token> }`, when the server refused the token
+   * it gave: a resumable stream ended `unauthenticated` (its token expired;
+   * the stream then resumes from its cursor), or a unary call or queued write
+   * answered `unauthenticated` (sent once more with the new token, unless the
+   * function returned the refused one again). A function that throws ends the
+   * call with its error.
    */
   readonly token?: TokenSource;
   /** The WebSocket constructor; defaults to `globalThis.WebSocket` (browsers, Node). Pass one where the runtime has none, or `ws`'s for its TLS options. */
@@ -51,8 +59,19 @@ export interface WebSocketTransportOptions {
   readonly backoffMaxMs?: number;
   /** Interval of `ping` frames while calls are open; a server silent for a whole interval after one is dead. Default 15 s. */
   readonly pingIntervalMs?: number;
-  /** Called when the connection's state changes (to show "reconnecting…"). */
-  readonly onStateChange?: (state: SessionState) => void;
+  /**
+   * Called when the connection's state changes (to show "reconnecting in
+   * 3 s…"), and at each new `waiting`. `detail` says, for `waiting`, when the
+   * next attempt starts (`retryAt`, ms since the epoch; `retryInMs`, the delay
+   * chosen) and why the socket is down (`error`, a ConnectError); see
+   * `WebSocketTransport.stateDetail`. A `(state) => void` fits.
+   */
+  readonly onStateChange?: (state: SessionState, detail: SessionStateDetail) => void;
+  /**
+   * Called when `WebSocketTransport.queuedWrites` changes, with the new
+   * number (to show "offline, 3 writes queued").
+   */
+  readonly onQueueChange?: (queuedWrites: number) => void;
   /**
    * Opt-in: where writes made while the socket is not open wait, in order,
    * until the server answered them (docs/semantics.md, "Idempotent writes").
@@ -84,6 +103,17 @@ export interface WebSocketTransportOptions {
 /** A connect-es Transport over one multiplexed WebSocket, plus its lifetime. */
 export interface WebSocketTransport extends Transport {
   readonly state: SessionState;
+  /** What goes with `state`: for `waiting`, `retryAt`, `retryInMs` and `error` (see `onStateChange`); `{}` otherwise. */
+  readonly stateDetail: SessionStateDetail;
+  /**
+   * Writes that wait to be sent or answered: entries in the `outbox` store
+   * (including those an earlier page left there, counted once the store was
+   * first listed, and the entry on the wire until its answer), plus unary
+   * calls held in memory until the socket opens (made while it was down, or
+   * interrupted by a drop and safe to send again). `onQueueChange` tells
+   * each change.
+   */
+  readonly queuedWrites: number;
   /** Closes the socket; open calls end with `canceled`. */
   close(): void;
 }
@@ -127,12 +157,34 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): We
   });
   const queues = options.outboxMethods ?? ((method: DescMethodUnary) => hasIdempotencyKey(method.input));
   const outbox: OutboxRunner | undefined = options.outbox
-    ? createOutboxRunner({ store: options.outbox, send: sendEntry, backoff, onError: options.onOutboxError })
+    ? createOutboxRunner({ store: options.outbox, send: sendEntry, backoff, onError: options.onOutboxError, onCountChange: queueChanged })
     : undefined;
+  /** Unary calls held by the session until a socket opens. */
+  let heldCalls = 0;
+  let lastQueued = 0;
+  function queuedWrites(): number {
+    return heldCalls + (outbox?.count ?? 0);
+  }
+  function queueChanged(): void {
+    const count = queuedWrites();
+    if (count === lastQueued) return;
+    lastQueued = count;
+    options.onQueueChange?.(count);
+  }
+  function hold(delta: number): void {
+    heldCalls += delta;
+    queueChanged();
+  }
 
   return {
     get state() {
       return session.state;
+    },
+    get stateDetail() {
+      return session.detail;
+    },
+    get queuedWrites() {
+      return queuedWrites();
     },
     close() {
       outbox?.close();
@@ -158,29 +210,73 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): We
       return new Promise<UnaryResponse<I, O>>((resolve, reject) => {
         let response: MessageShape<O> | undefined;
         let stopped = false;
+        /** Whether the session holds the call unsent (counted in `queuedWrites`). */
+        let held = false;
+        let refusedOnce = false;
+        let sentNow = false;
+        const release = () => {
+          if (held) hold(-1);
+          held = false;
+        };
         const lifetime = callLifetime(signal, timeoutMs, (reason) => {
           stopped = true;
+          release();
           session.cancel(call);
           reject(reason);
         });
         const call: SessionCall = {
-          request: () => ({ method: fullName(method), request: bytes, headers }),
+          request: () => {
+            sentNow = true;
+            release();
+            return { method: fullName(method), request: bytes, headers };
+          },
           message(payload) {
             response = fromBinary(method.output, payload) as MessageShape<O>;
           },
           end(error) {
+            release();
+            // The server refused the token option's token: the call did not run; once, with a token asked for knowing that.
+            const refused = error?.code === Code.Unauthenticated && !refusedOnce ? bearerToken(headers.authorization) : undefined;
+            if (refused !== undefined && canRefreshToken(options.token) && !stopped) {
+              refusedOnce = true;
+              return void withToken(headers, refused).then(
+                (withAuthorization) => {
+                  if (bearerToken(withAuthorization.authorization) === refused) return call.end(error);
+                  headers = withAuthorization;
+                  send();
+                },
+                (failure: unknown) => call.end(ConnectError.from(failure)),
+              );
+            }
             lifetime.release();
             if (error) reject(error);
             else if (response === undefined) reject(new ConnectError("the call ended without a response", Code.Internal));
             else resolve({ stream: false, service: method.parent, method, header: new Headers(), trailer: new Headers(), message: response });
           },
-          interrupted: (sent) => !sent || replayable,
+          interrupted(sent) {
+            const again = !sent || replayable;
+            if (again && !held) {
+              held = true;
+              hold(1);
+            }
+            return again;
+          },
+        };
+        const send = () => {
+          if (stopped) return;
+          sentNow = false;
+          session.start(call);
+          // Not sent at once: the socket is not open, and the session holds the call until it is.
+          if (!sentNow && !held && session.state !== "closed") {
+            held = true;
+            hold(1);
+          }
         };
         if (lifetime.abortedBefore) return reject(lifetime.abortedBefore);
         withToken(headers).then(
           (withAuthorization) => {
             headers = withAuthorization;
-            if (!stopped) session.start(call);
+            send();
           },
           (error: unknown) => call.end(ConnectError.from(error)),
         );
@@ -239,13 +335,23 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): We
    * token's expiry, and that is no reason to drop it.
    */
   async function sendEntry(entry: OutboxEntry): Promise<OutboxOutcome> {
-    let outcome = await sendEntryOnce(entry);
-    if (!outcome.ok && outcome.error.code === Code.Unauthenticated && canRefreshToken(options.token)) outcome = await sendEntryOnce(entry);
-    return outcome;
+    const { outcome, token } = await sendEntryOnce(entry, undefined);
+    if (outcome.ok || outcome.error.code !== Code.Unauthenticated || !canRefreshToken(options.token) || token === undefined) return outcome;
+    return (await sendEntryOnce(entry, { token, outcome })).outcome;
   }
 
-  function sendEntryOnce(entry: OutboxEntry): Promise<OutboxOutcome> {
-    return new Promise<OutboxOutcome>((resolve) => {
+  /**
+   * Sends the entry with a token asked for now; after a refusal, the function
+   * is told which token was refused, and the refusal stands when it gives the
+   * same one again. The token sent comes back with the outcome.
+   */
+  function sendEntryOnce(
+    entry: OutboxEntry,
+    refused: { readonly token: string; readonly outcome: OutboxOutcome } | undefined,
+  ): Promise<{ outcome: OutboxOutcome; token?: string }> {
+    return new Promise<{ outcome: OutboxOutcome; token?: string }>((done) => {
+      let token: string | undefined;
+      const resolve = (outcome: OutboxOutcome) => done({ outcome, token });
       let response: Uint8Array | undefined;
       let headers: Record<string, string> = { ...entry.headers };
       const call: SessionCall = {
@@ -260,8 +366,10 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): We
         },
         interrupted: () => true,
       };
-      withToken(headers).then(
+      withToken(headers, refused?.token).then(
         (withAuthorization) => {
+          token = bearerToken(withAuthorization.authorization);
+          if (refused !== undefined && token === refused.token) return resolve(refused.outcome);
           headers = withAuthorization;
           session.start(call);
         },
@@ -272,9 +380,9 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): We
   }
 
   /** The call's headers with the token option's `authorization`, asking a token function anew. */
-  async function withToken(headers: Record<string, string>): Promise<Record<string, string>> {
+  async function withToken(headers: Record<string, string>, refused?: string): Promise<Record<string, string>> {
     if (options.token === undefined) return headers;
-    return { ...headers, authorization: `Bearer ${await currentToken(options.token)}` };
+    return { ...headers, authorization: `Bearer ${await currentToken(options.token, refused)}` };
   }
 
   /** A server-streaming call as an async iterable that survives reconnects when the method is resumable. */
@@ -300,6 +408,8 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): We
     // request(): the session also resends on a plain reconnect, with the headers of the last start(), and
     // such a resend's credentials are not fresh (the token may have expired while the socket was down).
     let renewedForNextSend = false;
+    /** The token function was told of a refusal since the last response: a fresh token refused again ends the stream. */
+    let toldOfRefusal = false;
     const queue: Message[] = [];
     /** The last response with a position (see `isResumePoint`): a reconnect resumes after it. */
     let last: Message | undefined;
@@ -336,6 +446,7 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): We
         const response = fromBinary(method.output, payload);
         retries = 0;
         freshCredentials = false;
+        toldOfRefusal = false;
         if (isResumePoint(method.output, response)) last = response;
         queue.push(response);
         notify();
@@ -356,16 +467,19 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): We
           );
           return;
         }
-        if (resumable && error?.code === Code.Unauthenticated && renewal && !done && !refusedFresh()) {
+        // A token refused as soon as it was sent is asked for again once, the function told of the refusal.
+        if (resumable && error?.code === Code.Unauthenticated && renewal && !done && (!refusedFresh() || (renewal === "token" && !toldOfRefusal))) {
           // Synchronously, so the socket replaced is the one whose handshake expired, once for all its calls.
           if (renewal === "handshake") {
             renewedForNextSend = true;
             return session.restartOnNewSocket(call);
           }
+          const refused = bearerToken(headers.authorization);
+          toldOfRefusal = true;
           retryTimer = setTimeout(
             () => {
               retryTimer = undefined;
-              void start();
+              void start(refused, error);
             },
             backoffDelay(retries++, backoff),
           );
@@ -378,9 +492,11 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): We
     /** The server refused credentials asked for just before sending: it answers a refusal within a round trip. */
     const refusedFresh = () => freshCredentials && performance.now() - sentAt < pingIntervalMs;
     /** (Re)starts the call, with a token asked for now when the transport has a token option. */
-    const start = () =>
-      withToken(headers).then(
+    const start = (refused?: string, refusal?: ConnectError) =>
+      withToken(headers, refused).then(
         (withAuthorization) => {
+          // Told which token was refused and given it again: the refusal stands.
+          if (refused !== undefined && bearerToken(withAuthorization.authorization) === refused) return settle(refusal);
           headers = withAuthorization;
           renewedForNextSend = renewal === "token";
           if (!done) session.start(call);

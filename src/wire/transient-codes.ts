@@ -1,4 +1,4 @@
-import { Code } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
 
 /**
  * Codes of failures that pass by themselves: the very same request, sent
@@ -24,4 +24,26 @@ const transientCodes: ReadonlySet<Code> = new Set([Code.Unavailable, Code.Aborte
  */
 export function isTransient(code: Code, context: { readonly limitLifts: boolean }): boolean {
   return transientCodes.has(code) || (code === Code.ResourceExhausted && context.limitLifts);
+}
+
+/**
+ * The Connect codes a client should retry, the same request again after a
+ * backoff (a stream: resumed from its last cursor): `unavailable`, `aborted`
+ * and `deadline_exceeded`. `resource_exhausted` is not in the list: it is
+ * worth retrying only when the limit lifts by itself, which `isRetryable`
+ * reads from the error. Every other code needs a change first (a new token,
+ * another request, permission).
+ */
+export const retryableCodes: readonly Code[] = Object.freeze([...transientCodes]);
+
+/**
+ * Whether a client should retry the failed call (after a backoff): its code
+ * is one of `retryableCodes`, or it is `resource_exhausted` with a
+ * `retry-after` (a rate limit that refills, docs/protocol.md). Anything
+ * that is not a ConnectError is not retryable: wrap it with
+ * `ConnectError.from` first if it may be one in disguise.
+ */
+export function isRetryable(error: unknown): boolean {
+  if (!(error instanceof ConnectError)) return false;
+  return isTransient(error.code, { limitLifts: error.metadata.has("retry-after") });
 }

@@ -108,6 +108,7 @@ describe("the packed @rivulet/client", () => {
     });
     expect(stdout.split("\n")).toEqual([
       "one ChatService descriptor: true",
+      "retryable: Unavailable, Aborted, DeadlineExceeded; unavailable true",
       "websocket: alice: one",
       "websocket: alice: two",
       "websocket: alice: three",

@@ -12,6 +12,7 @@ export type {
   WebSocketTransport,
   WebSocketTransportOptions,
   WebSocketTransportState,
+  WebSocketTransportStateDetail,
 } from "../../../src/client/websocket-transport.js";
 export {
   createIndexedDbOutbox,
@@ -23,7 +24,8 @@ export {
 } from "../../../src/client/websocket-transport.js";
 export { createSseTransport, type SseTransportOptions } from "../../../src/client/sse-transport.js";
 export { createSseClient, type SseClient, type SseClientOptions, type SseSubscribeOptions } from "../../../src/client/sse.js";
-export type { TokenSource } from "../../../src/client/token-source.js";
+export type { TokenRequest, TokenSource } from "../../../src/client/token-source.js";
+export { isRetryable, retryableCodes } from "../../../src/wire/transient-codes.js";
 export type { BackoffOptions } from "../../../src/wire/backoff.js";
 export { ChatService } from "../../../gen/rivulet/chat/v1/chat_pb.js";
 export { NotificationService } from "../../../gen/rivulet/notify/v1/notify_pb.js";

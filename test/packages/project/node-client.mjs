@@ -2,12 +2,13 @@
 // @rivulet/client and its peers (client-package.test.ts copies it there).
 // It prints one line per step; the test compares them exactly.
 /* global AbortController */
-import { createClient } from "@connectrpc/connect";
-import { ChatService, createSseTransport, createWebSocketTransport } from "@rivulet/client";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { ChatService, createSseTransport, createWebSocketTransport, isRetryable, retryableCodes } from "@rivulet/client";
 import { ChatService as ChatServiceFromSubpath } from "@rivulet/client/chat";
 
 const { RIVULET_URL: baseUrl, RIVULET_TOKEN: token, ROOM: room } = process.env;
 console.log(`one ChatService descriptor: ${ChatService === ChatServiceFromSubpath}`);
+console.log(`retryable: ${retryableCodes.map((code) => Code[code]).join(", ")}; unavailable ${isRetryable(new ConnectError("", Code.Unavailable))}`);
 
 const transport = createWebSocketTransport({ url: `${baseUrl.replace(/^http/, "ws")}/ws?access_token=${token}` });
 const chat = createClient(ChatService, transport);
