@@ -162,6 +162,35 @@ describe.skipIf(!hasChromium())("the demo's chat panel in headless Chromium", { 
     expect(alice.errors).toEqual([]);
   });
 
+  it("on the WebSocket, counts down to the next attempt while the server is down, queues what is sent meanwhile and sends it once back", async () => {
+    const room = "outbox";
+    const alice = await join("alice", room, "websocket");
+    const send = await publisher("carol");
+    await send(room, "before");
+    await waitForChatLine(alice.page, "carol: before");
+
+    // Down: every connection closed and new ones refused, so the client waits between attempts.
+    proxy.drop({ refuse: true });
+    await alice.page.waitForFunction(() => /^reconnecting in \d+\.\d s/.test(document.querySelector("#state")?.textContent ?? ""));
+    for (const text of ["one", "two", "three"]) {
+      await alice.page.fill("#text", text);
+      await alice.page.click("#send");
+      // The field clears at once: the message waits in the outbox.
+      expect(await alice.page.inputValue("#text")).toBe("");
+    }
+    await alice.page.waitForSelector("#state[data-queued='3']");
+    expect(await alice.page.textContent("#state")).toMatch(/^reconnecting.*, 3 writes queued$/);
+
+    proxy.release();
+    await waitForChatLine(alice.page, "alice: three");
+    await alice.page.waitForSelector("#state[data-state='connected'][data-queued='0']");
+    expect(await alice.page.textContent("#state")).toBe("connected");
+    expect(await lines(alice.page)).toEqual(["carol: before", "alice: one", "alice: two", "alice: three"]);
+    expect(await alice.page.textContent("#status")).toBe("");
+    // Only the browser's own lines about the refused connections.
+    expect(alice.errors.filter((line) => !/net::ERR_|WebSocket connection to/.test(line))).toEqual([]);
+  });
+
   it("fits a 390 px wide screen without horizontal scrolling", async () => {
     const alice = await join("alice", "narrow", "websocket", 390);
     const send = await publisher("carol");

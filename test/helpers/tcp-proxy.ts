@@ -14,8 +14,12 @@ export interface TcpProxy {
   readonly requests: string[];
   /** Emits "connection" when a client connects, even while held. */
   readonly events: EventEmitter;
-  /** Destroys every open connection; with `hold`, new connections wait until `release()`. */
-  drop(options?: { hold?: boolean }): void;
+  /**
+   * Destroys every open connection; with `hold`, new connections wait until
+   * `release()`; with `refuse`, they are closed at once until `release()`
+   * (a server that is down: clients fail fast and wait to retry).
+   */
+  drop(options?: { hold?: boolean; refuse?: boolean }): void;
   /** Connects held connections and lets new ones through. */
   release(): void;
   /** Stops forwarding on every open connection without closing it (a silent server). New connections pass. */
@@ -36,6 +40,7 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
   const requests: string[] = [];
   const events = new EventEmitter();
   let holding = false;
+  let refusing = false;
   let connections = 0;
 
   const connect = (client: net.Socket) => {
@@ -61,7 +66,8 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
     connections++;
     // A held socket is left paused: its request waits in the buffer until connected.
     client.on("error", () => client.destroy());
-    if (holding) held.push(client);
+    if (refusing) client.destroy();
+    else if (holding) held.push(client);
     else connect(client);
     events.emit("connection");
   });
@@ -76,11 +82,13 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
     events,
     drop(options = {}) {
       holding = options.hold ?? false;
+      refusing = options.refuse ?? false;
       for (const socket of open) socket.destroy();
       open.clear();
     },
     release() {
       holding = false;
+      refusing = false;
       for (const client of held.splice(0)) if (!client.destroyed) connect(client);
     },
     freeze() {

@@ -139,19 +139,21 @@ export function createChatPanel(room: string, host: ChatPanelHost): ChatPanel {
 
   const sendTyping = throttle(() => void call((c) => c.chat.signal({ room, kind: "typing" })).catch(fail("typing signal")));
   const onInput = () => {
-    if (text.value !== "") sendTyping();
+    // A typing signal is live or nothing: one held until the socket is back would say so minutes late.
+    if (text.value !== "" && connection?.isOpen()) sendTyping();
   };
   const onSubmit = (event: SubmitEvent) => {
     event.preventDefault();
     const value = text.value;
     // One key per message typed: a retried send (a dropped socket) is stored once.
     const idempotencyKey = crypto.randomUUID();
-    call((c) => c.chat.send({ room, text: value, idempotencyKey })).then(
-      () => {
-        if (text.value === value) text.value = "";
-      },
-      (error: unknown) => fail("send")(ConnectError.from(error)),
-    );
+    // Cleared at once: on the WebSocket a message sent while offline waits in the outbox, and the next can be typed.
+    text.value = "";
+    call((c) => c.chat.send({ room, text: value, idempotencyKey })).catch((error: unknown) => {
+      // Not sent: the text comes back unless something new was typed, and the error shows.
+      if (text.value === "") text.value = value;
+      fail("send")(ConnectError.from(error));
+    });
   };
   const onOlder = () => {
     if (!before) return;

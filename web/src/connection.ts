@@ -4,12 +4,14 @@ import type { Identity } from "./identity.js";
 import type { LinkState } from "./link-state.js";
 import {
   ChatService,
+  createIndexedDbOutbox,
   createSseClient,
   createSseTransport,
   createWebSocketTransport,
   type SubscribeResponse,
   type WatchPresenceResponse,
   type WebSocketTransportState,
+  type WebSocketTransportStateDetail,
 } from "./rivulet.js";
 
 /** The transports the picker offers. HTTP/2 is Connect-Web too: browsers speak it only over TLS, so the page decides by its scheme. */
@@ -32,16 +34,33 @@ export interface Connection {
   readonly chat: Client<typeof ChatService>;
   subscribe(request: { room: string; cursor: string; history: number; signals: boolean }, signal: AbortSignal): AsyncIterable<SubscribeResponse>;
   watchPresence(room: string, signal: AbortSignal): AsyncIterable<WatchPresenceResponse>;
+  /** Whether a call made now goes out now: false while the WebSocket is down (its calls then wait for it). The HTTP transports always try. */
+  isOpen(): boolean;
   /** Ends the transport's streams and its socket, if any. */
   close(): void;
 }
 
+/** What a connection tells the page about itself. */
+export interface ConnectionEvents {
+  /** What the transport knows of its own reconnects: the WebSocket's state with its retry delay, the SSE client's reconnects with theirs. */
+  onState(state: LinkState): void;
+  /** How many writes wait to be sent (WebSocket only). */
+  onQueue(queuedWrites: number): void;
+}
+
+export interface ConnectionOptions {
+  /** The WebSocket's IndexedDB outbox, by name: writes made while the socket is down wait there, across reloads. None by default. */
+  readonly outbox?: string;
+}
+
 /**
- * Opens `kind` for `identity`. `onState` hears what the transport knows of
- * its own reconnects: the WebSocket's state (no delay: the client does not
- * expose its backoff) and the SSE client's reconnects with their delay.
+ * Opens `kind` for `identity`. On the WebSocket with `options.outbox`, chat
+ * messages sent while the socket is down wait in an IndexedDB outbox and are
+ * sent, in order, once it is back, even after a reload; SSE and Connect-Web
+ * have no outbox, so a write while the server is away fails and says so.
  */
-export function openConnection(kind: TransportKind, identity: Identity, onState: (state: LinkState) => void): Connection {
+export function openConnection(kind: TransportKind, identity: Identity, events: ConnectionEvents, options: ConnectionOptions = {}): Connection {
+  const onState = (state: LinkState) => events.onState(state);
   const authorize: Interceptor = (next) => async (request) => {
     request.header.set("authorization", `Bearer ${await identity.token()}`);
     return next(request);
@@ -54,12 +73,15 @@ export function openConnection(kind: TransportKind, identity: Identity, onState:
     let wasOpen = false;
     const transport = createWebSocketTransport({
       url: `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`,
-      token: () => identity.token(),
-      onStateChange: (state) => {
-        onState(fromWebSocketState(state, wasOpen));
+      token: (request) => identity.token(request),
+      outbox: options.outbox === undefined ? undefined : createIndexedDbOutbox(options.outbox),
+      onQueueChange: (count) => events.onQueue(count),
+      onStateChange: (state, detail) => {
+        onState(fromWebSocketState(state, detail, wasOpen));
         wasOpen ||= state === "open";
       },
     });
+    events.onQueue(transport.queuedWrites);
     const chat = createClient(ChatService, transport);
     return {
       kind,
@@ -67,21 +89,25 @@ export function openConnection(kind: TransportKind, identity: Identity, onState:
       chat,
       subscribe: (request, signal) => chat.subscribe(request, { signal }),
       watchPresence: (room, signal) => chat.watchPresence({ room }, { signal }),
+      isOpen: () => transport.state === "open",
       close: () => transport.close(),
     };
   }
 
+  // No outbox on the HTTP transports: nothing waits.
+  events.onQueue(0);
   const chat = createClient(ChatService, fetchTransport);
   if (kind === "sse") {
-    const sse = createSseClient({ baseUrl: location.origin, token: () => identity.token() });
+    const sse = createSseClient({ baseUrl: location.origin, token: (request) => identity.token(request) });
     const onReconnect = (reason: { rawMessage: string }, delayMs: number) =>
       onState({ kind: "reconnecting", at: Date.now() + delayMs, reason: reason.rawMessage });
     return {
       kind,
-      transport: createSseTransport({ baseUrl: location.origin, token: () => identity.token(), unaryTransport: fetchTransport }),
+      transport: createSseTransport({ baseUrl: location.origin, token: (request) => identity.token(request), unaryTransport: fetchTransport, onReconnect }),
       chat,
       subscribe: (request, signal) => sse.subscribe(ChatService.method.subscribe, request, { signal, onReconnect }),
       watchPresence: (room, signal) => sse.subscribe(ChatService.method.watchPresence, { room }, { signal, onReconnect }),
+      isOpen: () => true,
       close: () => undefined,
     };
   }
@@ -91,19 +117,20 @@ export function openConnection(kind: TransportKind, identity: Identity, onState:
     chat,
     subscribe: (request, signal) => chat.subscribe(request, { signal }),
     watchPresence: (room, signal) => chat.watchPresence({ room }, { signal }),
+    isOpen: () => true,
     close: () => undefined,
   };
 }
 
-function fromWebSocketState(state: WebSocketTransportState, wasOpen: boolean): LinkState {
+function fromWebSocketState(state: WebSocketTransportState, detail: WebSocketTransportStateDetail, wasOpen: boolean): LinkState {
   switch (state) {
     case "idle":
     case "connecting":
-      return wasOpen ? { kind: "reconnecting" } : { kind: "connecting" };
+      return wasOpen ? { kind: "reconnecting", reason: detail.error?.rawMessage } : { kind: "connecting" };
     case "open":
       return { kind: "connected" };
     case "waiting":
-      return { kind: "reconnecting" };
+      return { kind: "reconnecting", at: detail.retryAt, reason: detail.error?.rawMessage };
     case "closed":
       return { kind: "offline", reason: "the socket was closed" };
   }

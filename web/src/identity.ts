@@ -8,8 +8,12 @@
  */
 export interface Identity {
   readonly user: string;
-  /** A token for `user`, minted on first use and after `forget`. */
-  token(): Promise<string>;
+  /**
+   * A token for `user`, minted on first use, after `forget`, and when the
+   * client says the server refused the one it has (`refused`, as
+   * @rivulet/client's token functions are asked).
+   */
+  token(request?: { readonly refused?: string }): Promise<string>;
   /** Drops the current token: the server refused it. */
   forget(): void;
 }
@@ -29,13 +33,18 @@ export function rememberedUser(): string {
 export function createIdentity(user: string): Identity {
   sessionStorage.setItem(storageKey, user);
   let pending: Promise<string> | undefined;
+  let latest: string | undefined;
   return {
     user,
-    token() {
-      pending ??= mint(user).catch((error: unknown) => {
-        pending = undefined;
-        throw error;
-      });
+    token(request = {}) {
+      if (request.refused !== undefined && request.refused === latest) pending = undefined;
+      pending ??= mint(user).then(
+        (token) => (latest = token),
+        (error: unknown) => {
+          pending = undefined;
+          throw error;
+        },
+      );
       return pending;
     },
     forget() {

@@ -6,8 +6,17 @@ export type LinkState =
   | { readonly kind: "reconnecting"; readonly at?: number; readonly reason?: string }
   | { readonly kind: "offline"; readonly reason: string };
 
-/** The state as the page shows it, e.g. "reconnecting in 1.4 s (the server closed the stream)". */
-export function describeLinkState(state: LinkState, now: number): string {
+/**
+ * The state as the page shows it, e.g. "reconnecting in 1.4 s (the server
+ * closed the stream)", with the writes waiting for the connection, if any:
+ * "offline (the browser is offline), 3 writes queued".
+ */
+export function describeLinkState(state: LinkState, now: number, queuedWrites = 0): string {
+  const line = describeState(state, now);
+  return queuedWrites === 0 ? line : `${line}, ${queuedWrites} ${queuedWrites === 1 ? "write" : "writes"} queued`;
+}
+
+function describeState(state: LinkState, now: number): string {
   switch (state.kind) {
     case "connecting":
       return "connecting…";

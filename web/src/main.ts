@@ -24,6 +24,8 @@ let identity: Identity | undefined;
 let connection: Connection | undefined;
 let panels: readonly Panel[] = [];
 let linkState: LinkState = { kind: "offline", reason: "not joined" };
+/** Writes waiting in the WebSocket's outbox (sent once the socket is back, even after a reload). */
+let queuedWrites = 0;
 let countdown: ReturnType<typeof setInterval> | undefined;
 
 userField.value = rememberedUser();
@@ -52,8 +54,9 @@ new PerformanceObserver((entries) => {
 function showState(state: LinkState) {
   linkState = navigator.onLine ? state : { kind: "offline", reason: "the browser is offline" };
   const render = () => {
-    stateLine.textContent = describeLinkState(linkState, Date.now());
+    stateLine.textContent = describeLinkState(linkState, Date.now(), queuedWrites);
     stateLine.dataset.state = linkState.kind;
+    stateLine.dataset.queued = String(queuedWrites);
   };
   render();
   clearInterval(countdown);
@@ -69,9 +72,24 @@ function showError(message: string) {
 /** A connection on the picked transport, for the current identity; states from an older one are ignored. */
 function connect(who: Identity): Connection {
   connection?.close();
-  const current: Connection = openConnection(picker.value as TransportKind, who, (state) => {
-    if (connection === current) showState(state);
-  });
+  connection = undefined;
+  const current: Connection = openConnection(
+    picker.value as TransportKind,
+    who,
+    {
+      onState: (state) => {
+        if (connection === current) showState(state);
+      },
+      onQueue: (count) => {
+        // Told once while opening, before `connection` is this one.
+        if (connection !== undefined && connection !== current) return;
+        queuedWrites = count;
+        showState(linkState);
+      },
+    },
+    // One outbox per user name: a reload (or another tab of the same user) sends what an earlier page queued.
+    { outbox: `rivulet-demo-${who.user}` },
+  );
   connection = current;
   showState({ kind: "connecting" });
   return current;

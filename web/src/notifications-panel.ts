@@ -77,7 +77,7 @@ export function createNotificationsPanel(host: PanelHost): Panel {
   const publish = async (request: { userId: string; title: string; body: string; idempotencyKey: string }) => {
     if (!connection) throw new ConnectError("not connected", Code.Unavailable);
     // Its state is not the page's: the page shows its streams' state, and a failed send shows its error.
-    publishing ??= openConnection(connection.kind, publisherIdentity, () => undefined);
+    publishing ??= openConnection(connection.kind, publisherIdentity, { onState: () => undefined, onQueue: () => undefined });
     const client = createClient(NotificationService, publishing.transport);
     const send = () => client.publish({ ...request, kind: "demo.message", data: { from: me } });
     try {

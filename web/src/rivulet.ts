@@ -6,11 +6,13 @@ export {
   NotificationService,
   ProgressService,
   createSseClient,
+  createIndexedDbOutbox,
   createSseTransport,
   createWebSocketTransport,
   type SseClient,
   type WebSocketTransport,
   type WebSocketTransportState,
+  type WebSocketTransportStateDetail,
 } from "@rivulet/client";
 export type { ChatMessage, CompleteResponse, SubscribeResponse, WatchPresenceResponse } from "@rivulet/client/chat";
 export type { Notification, SubscribeResponse as NotificationsResponse } from "@rivulet/client/notify";
