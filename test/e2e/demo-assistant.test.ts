@@ -21,22 +21,14 @@ import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ChatService, type CompleteResponse } from "../../gen/rivulet/chat/v1/chat_pb.js";
 import { launchChromium } from "../helpers/browser.js";
+import { demoTransports, openDemo, type DemoTab, type DemoTransport } from "../helpers/demo-page.js";
 import { bearer, clientFor, collect, transportFor } from "../helpers/clients.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import { hasChromium } from "../helpers/system.js";
 
-const transports = ["websocket", "sse", "connect"] as const;
-type Kind = (typeof transports)[number];
-
 /** The embedded model's reply to this prompt is 43 words, its longest. */
 const prompt = "Explain how streams resume";
 const words = (text: string) => text.split(" ").filter(Boolean).length;
-
-/** A user's page and what it logged as errors. */
-interface Tab {
-  readonly page: Page;
-  readonly errors: string[];
-}
 
 describe.skipIf(!hasChromium())("the demo's assistant panel in headless Chromium", { timeout: 60_000 }, () => {
   let server: TestServer;
@@ -71,26 +63,17 @@ describe.skipIf(!hasChromium())("the demo's assistant panel in headless Chromium
     };
   }
 
-  /** A new browser context (its own sessionStorage: another user) with the demo joined as `user` on `kind`. */
-  async function join(user: string, kind: Kind, width = 1024): Promise<Tab> {
-    const context = await browser.newContext({ viewport: { width, height: 800 }, deviceScaleFactor: 1 });
-    contexts.push(context);
-    const page = await context.newPage();
-    // Shorter than the test's timeout, so a failure names the selector it waited for.
-    page.setDefaultTimeout(15_000);
-    const errors: string[] = [];
-    page.on("console", (message) => {
-      if (message.type() === "error") errors.push(message.text());
-    });
-    page.on("pageerror", (error) => errors.push(error.message));
-    await page.goto(`${server.url}/`);
-    await page.fill("#user", user);
-    await page.fill("#room", "assistant");
-    await page.selectOption("#transport", kind);
-    await page.click("#join button");
-    await page.waitForSelector("#state[data-state='connected']");
-    await page.waitForSelector("#ask:enabled");
-    return { page, errors };
+  /** The demo joined as `user` on `kind` in a new browser context (its own sessionStorage: another user), once its Ask button is enabled. */
+  async function join(user: string, kind: DemoTransport, width = 1024): Promise<DemoTab> {
+    const tab = await openDemo(
+      browser,
+      server.url,
+      { user, room: "assistant", transport: kind },
+      { context: { viewport: { width, height: 800 }, deviceScaleFactor: 1 }, timeoutMs: 15_000 },
+    );
+    contexts.push(tab.page.context());
+    await tab.page.waitForSelector("#ask:enabled");
+    return tab;
   }
 
   async function ask(page: Page, text: string): Promise<void> {
@@ -115,7 +98,7 @@ describe.skipIf(!hasChromium())("the demo's assistant panel in headless Chromium
     return shown;
   }
 
-  describe.each(transports)("on %s", (kind) => {
+  describe.each(demoTransports)("on %s", (kind) => {
     it("streams an answer token by token to the completion's full text", async () => {
       const user = `asker-${kind}`;
       const { page, errors } = await join(user, kind);
@@ -173,7 +156,7 @@ describe.skipIf(!hasChromium())("the demo's assistant panel in headless Chromium
       const user = `switcher-${kind}`;
       const { page, errors } = await join(user, kind);
       await ask(page, prompt);
-      const others = transports.filter((other) => other !== kind);
+      const others = demoTransports.filter((other) => other !== kind);
       let seen = await waitForWords(page, 3);
       expect(words(seen)).toBeLessThan(43);
       for (const other of others) {

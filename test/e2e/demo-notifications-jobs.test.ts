@@ -13,19 +13,11 @@ import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { NotificationService } from "../../gen/rivulet/notify/v1/notify_pb.js";
 import { launchChromium } from "../helpers/browser.js";
+import { demoTransports, openDemo, type DemoTab, type DemoTransport } from "../helpers/demo-page.js";
 import { bearer, clientFor, transportFor } from "../helpers/clients.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import { hasChromium } from "../helpers/system.js";
 import { startTcpProxy, type TcpProxy } from "../helpers/tcp-proxy.js";
-
-const transports = ["websocket", "sse", "connect"] as const;
-type Kind = (typeof transports)[number];
-
-/** A user's page and what it logged as errors. */
-interface Tab {
-  readonly page: Page;
-  readonly errors: string[];
-}
 
 /** A job's row as the test reads it. */
 interface JobRow {
@@ -59,26 +51,17 @@ describe.skipIf(!hasChromium())("the demo's notifications and jobs panels in hea
     await server?.close();
   });
 
-  /** A new browser context (its own storage: another user) with the demo joined as `user` on `kind`. */
-  async function join(user: string, kind: Kind, width = 1024): Promise<Tab> {
-    const context = await browser.newContext({ viewport: { width, height: 800 }, deviceScaleFactor: 1 });
-    contexts.push(context);
-    const page = await context.newPage();
-    // Shorter than the test's timeout, so a failure names the selector it waited for.
-    page.setDefaultTimeout(15_000);
-    const errors: string[] = [];
-    page.on("console", (message) => {
-      if (message.type() === "error") errors.push(message.text());
-    });
-    page.on("pageerror", (error) => errors.push(error.message));
-    await page.goto(`${proxy.url}/`);
-    await page.fill("#user", user);
-    await page.fill("#room", "lobby");
-    await page.selectOption("#transport", kind);
-    await page.click("#join button");
-    await page.waitForSelector("#state[data-state='connected']");
-    await page.waitForSelector("#notify-fields:enabled");
-    return { page, errors };
+  /** The demo joined as `user` on `kind` in a new browser context (its own sessionStorage: another user), once its notification form is enabled. */
+  async function join(user: string, kind: DemoTransport, width = 1024): Promise<DemoTab> {
+    const tab = await openDemo(
+      browser,
+      proxy.url,
+      { user, room: "lobby", transport: kind },
+      { context: { viewport: { width, height: 800 }, deviceScaleFactor: 1 }, timeoutMs: 15_000 },
+    );
+    contexts.push(tab.page.context());
+    await tab.page.waitForSelector("#notify-fields:enabled");
+    return tab;
   }
 
   /** Sends a notification from `page`'s form and waits for the form to say it was sent. */
@@ -139,7 +122,7 @@ describe.skipIf(!hasChromium())("the demo's notifications and jobs panels in hea
     for (let i = 1; i < row.sequences.length; i++) expect(row.sequences[i]).toBeGreaterThan(row.sequences[i - 1] ?? Infinity);
   }
 
-  describe.each(transports)("on %s", (kind) => {
+  describe.each(demoTransports)("on %s", (kind) => {
     it("sends notifications between two users and to oneself, each shown once, and runs two jobs at once", async () => {
       const [alice, bob] = await Promise.all([join(`alice-${kind}`, kind), join(`bob-${kind}`, kind)]);
       // Alice sends to Bob from her form; Bob sends to himself.
@@ -168,7 +151,7 @@ describe.skipIf(!hasChromium())("the demo's notifications and jobs panels in hea
     });
 
     it("resumes the notifications and a job's watch on a transport switched mid-job, then after a cut connection, repeating nothing", async () => {
-      const next = transports[(transports.indexOf(kind) + 1) % transports.length] ?? "websocket";
+      const next = demoTransports[(demoTransports.indexOf(kind) + 1) % demoTransports.length] ?? "websocket";
       const user = `carol-${kind}`;
       const carol = await join(user, kind);
       await notify(carol.page, user, "before", "");
