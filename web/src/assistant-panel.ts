@@ -1,6 +1,7 @@
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
 import { byId } from "./dom.js";
 import { follow } from "./follow.js";
+import { withFreshToken } from "./identity.js";
 import type { Panel, PanelHost } from "./panel.js";
 import { ChatService, type CompleteResponse } from "./rivulet.js";
 
@@ -136,17 +137,10 @@ export function createAssistantPanel(host: PanelHost): Panel {
     });
   };
 
-  const call = async <T>(run: (current: Chat) => Promise<T>): Promise<T> => {
-    if (!chat) throw new ConnectError("not connected", Code.Unavailable);
-    try {
-      return await run(chat);
-    } catch (error) {
-      const failure = ConnectError.from(error);
-      if (failure.code !== Code.Unauthenticated) throw failure;
-      // The token was refused (expired, or the server has a new secret): once more with a new one.
-      host.identity.forget();
-      return run(chat);
-    }
+  const call = <T>(run: (current: Chat) => Promise<T>): Promise<T> => {
+    const current = chat;
+    if (!current) return Promise.reject(new ConnectError("not connected", Code.Unavailable));
+    return withFreshToken(host.identity, () => run(current));
   };
 
   const onSubmit = (event: SubmitEvent) => {

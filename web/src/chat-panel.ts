@@ -2,7 +2,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import type { Connection } from "./connection.js";
 import { byId, element } from "./dom.js";
 import { follow } from "./follow.js";
-import type { Identity } from "./identity.js";
+import { withFreshToken, type Identity } from "./identity.js";
 import type { LinkState } from "./link-state.js";
 import type { ChatMessage, SubscribeResponse, WatchPresenceResponse } from "./rivulet.js";
 import { createTypingIndicator, throttle } from "./typing.js";
@@ -124,17 +124,10 @@ export function createChatPanel(room: string, host: ChatPanelHost): ChatPanel {
     });
   };
 
-  const call = async <T>(run: (current: Connection) => Promise<T>): Promise<T> => {
-    if (!connection) throw new ConnectError("not connected", Code.Unavailable);
-    try {
-      return await run(connection);
-    } catch (error) {
-      const failure = ConnectError.from(error);
-      if (failure.code !== Code.Unauthenticated) throw failure;
-      // The token was refused (expired, or the server has a new secret): once more with a new one.
-      host.identity.forget();
-      return run(connection);
-    }
+  const call = <T>(run: (current: Connection) => Promise<T>): Promise<T> => {
+    const current = connection;
+    if (!current) return Promise.reject(new ConnectError("not connected", Code.Unavailable));
+    return withFreshToken(host.identity, () => run(current));
   };
 
   const sendTyping = throttle(() => void call((c) => c.chat.signal({ room, kind: "typing" })).catch(fail("typing signal")));

@@ -1,3 +1,5 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+
 /**
  * Who this tab is. The name lives in sessionStorage, not in a cookie: a
  * cookie is shared by every tab of the browser, and the demo is meant to be
@@ -58,4 +60,22 @@ async function mint(user: string): Promise<string> {
   if (response.status === 404) throw new Error("this server has no /dev/token: it runs with real credentials (--auth-secret), which the demo cannot mint");
   if (!response.ok) throw new Error(`/dev/token answered ${response.status}: ${(await response.text()).trim()}`);
   return response.text();
+}
+
+/**
+ * Runs a unary call, and once more with a new token when the server refused
+ * the one `identity` had (it expired, or the server has a new development
+ * secret). The WebSocket transport does this by itself, telling the token
+ * function what it refused; Connect-Web's fetch, which takes the token from
+ * an interceptor, does not.
+ */
+export async function withFreshToken<T>(identity: Identity, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    const failure = ConnectError.from(error);
+    if (failure.code !== Code.Unauthenticated) throw failure;
+    identity.forget();
+    return run();
+  }
 }

@@ -2,6 +2,7 @@ import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import type { Connection } from "./connection.js";
 import { byId, element } from "./dom.js";
 import { follow } from "./follow.js";
+import { withFreshToken } from "./identity.js";
 import type { Panel, PanelHost } from "./panel.js";
 import { JobState, ProgressService, type Job, type WatchResponse } from "./rivulet.js";
 
@@ -112,22 +113,15 @@ export function createJobsPanel(host: PanelHost): Panel {
     const current = connection;
     if (!current) return fail("start job")(new ConnectError("not connected", Code.Unavailable));
     const start = () => createClient(ProgressService, current.transport).start({ kind: "demo", params });
-    start()
-      .catch((error: unknown) => {
-        if (ConnectError.from(error).code !== Code.Unauthenticated) throw error;
-        // The token was refused (expired, or the server has a new secret): once more with a new one.
-        host.identity.forget();
-        return start();
-      })
-      .then(({ job }) => {
-        if (!job || left) return;
-        const shown: ShownJob = { id: job.id, item: document.createElement("li"), cursor: "", done: false, stream: new AbortController(), watching: false };
-        jobs.set(job.id, shown);
-        show(shown, job, false);
-        list.prepend(shown.item);
-        // The transport may have changed while Start was on its way: watch on the current one.
-        schedule();
-      }, fail("start job"));
+    withFreshToken(host.identity, start).then(({ job }) => {
+      if (!job || left) return;
+      const shown: ShownJob = { id: job.id, item: document.createElement("li"), cursor: "", done: false, stream: new AbortController(), watching: false };
+      jobs.set(job.id, shown);
+      show(shown, job, false);
+      list.prepend(shown.item);
+      // The transport may have changed while Start was on its way: watch on the current one.
+      schedule();
+    }, fail("start job"));
   };
   form.addEventListener("submit", onSubmit);
   fields.disabled = false;

@@ -2,7 +2,7 @@ import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { openConnection, type Connection } from "./connection.js";
 import { byId, element } from "./dom.js";
 import { follow } from "./follow.js";
-import type { Identity } from "./identity.js";
+import { withFreshToken, type Identity } from "./identity.js";
 import type { Panel, PanelHost } from "./panel.js";
 import { NotificationService, type Notification, type NotificationsResponse } from "./rivulet.js";
 
@@ -80,14 +80,7 @@ export function createNotificationsPanel(host: PanelHost): Panel {
     publishing ??= openConnection(connection.kind, publisherIdentity, { onState: () => undefined, onQueue: () => undefined });
     const client = createClient(NotificationService, publishing.transport);
     const send = () => client.publish({ ...request, kind: "demo.message", data: { from: me } });
-    try {
-      return await send();
-    } catch (error) {
-      if (ConnectError.from(error).code !== Code.Unauthenticated) throw error;
-      // The token was refused (expired, or the server has a new secret): once more with a new one.
-      publisherIdentity.forget();
-      return send();
-    }
+    return withFreshToken(publisherIdentity, send);
   };
 
   const onSubmit = (event: SubmitEvent) => {
