@@ -66,9 +66,15 @@ export async function runStep(session: TargetSession, plan: StepPlan): Promise<S
   let publishErrors = 0;
   const inFlight = new Set<Promise<void>>();
   let next = 0;
+  // For BENCH_TRACE: how late each publish was issued, how long the server took to accept it, and the publisher's CPU.
+  const lags: number[] = [];
+  const roundTrips: number[] = [];
+  const cpuAtStart = process.cpuUsage();
   while (next < total) {
     const now = nowMicros();
     while (next < total && start + next * intervalMicros <= now) {
+      lags.push(now - (start + next * intervalMicros));
+      const issuedAt = now;
       const index = next % plan.topics.length;
       const fanOut = plan.fanOut[index]!;
       expected += fanOut;
@@ -77,13 +83,25 @@ export async function runStep(session: TargetSession, plan: StepPlan): Promise<S
         expected -= fanOut;
       });
       inFlight.add(publish);
-      void publish.finally(() => inFlight.delete(publish));
+      void publish.finally(() => {
+        inFlight.delete(publish);
+        roundTrips.push(nowMicros() - issuedAt);
+      });
       next++;
     }
     if (next < total) await sleep(Math.max(0, Math.min(1, (start + next * intervalMicros - nowMicros()) / 1000)));
   }
   await Promise.all(inFlight);
   const publishedAt = nowMicros();
+  if (process.env.BENCH_TRACE) {
+    // A publisher that keeps its schedule (small issue lag) while round trips grow means the server is behind, not the publisher.
+    const cpu = process.cpuUsage(cpuAtStart);
+    const ms = (values: number[], q: number) => ((values.sort((a, b) => a - b)[Math.floor((values.length - 1) * q)] ?? 0) / 1000).toFixed(1);
+    process.stderr.write(
+      `publisher: ${total} publishes at ${plan.publishRate.toFixed(0)}/s, issued late by p50 ${ms(lags, 0.5)} p99 ${ms(lags, 0.99)} ms, ` +
+        `round trip p50 ${ms(roundTrips, 0.5)} p99 ${ms(roundTrips, 0.99)} ms, publisher CPU ${((cpu.user + cpu.system) / 1000).toFixed(0)} ms in ${((publishedAt - start) / 1000).toFixed(0)} ms\n`,
+    );
+  }
   let report = await session.load.ask<Extract<LoadReply, { type: "report" }>>({ type: "report" }, "report");
   let lastProgress = nowMicros();
   let lastDelivered = report.delivered;

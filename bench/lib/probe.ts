@@ -4,13 +4,47 @@
  * their code: it answers the bench's IPC requests with the process's CPU time,
  * resident memory and event-loop delay.
  */
-import { monitorEventLoopDelay } from "node:perf_hooks";
+import { appendFileSync } from "node:fs";
+import { constants, monitorEventLoopDelay, performance, PerformanceObserver } from "node:perf_hooks";
 import type { ProbeReply, ProbeRequest } from "./probe-protocol.js";
 
 const delay = monitorEventLoopDelay({ resolution: 10 });
 delay.enable();
 let cpuAtReset = process.cpuUsage();
 let timeAtReset = process.hrtime.bigint();
+
+/**
+ * `BENCH_TRACE=<file>`: appends a line per step boundary (probe reset and
+ * stats), per GC (kind and pause) and per event-loop stall over 20 ms, each
+ * stamped with CLOCK_MONOTONIC in µs, the clock of V8's CPU profiles, so a
+ * step's stalls can be found in the profile of the same run (bench/README.md).
+ */
+const traceFile = process.env.BENCH_TRACE;
+const monotonicMicros = () => Number(process.hrtime.bigint() / 1000n);
+function trace(line: string, at = monotonicMicros()): void {
+  if (traceFile) appendFileSync(traceFile, `${process.pid} ${Math.round(at)} ${line}\n`);
+}
+if (traceFile) {
+  const gcKinds: Record<number, string> = {
+    [constants.NODE_PERFORMANCE_GC_MAJOR]: "major",
+    [constants.NODE_PERFORMANCE_GC_MINOR]: "minor",
+    [constants.NODE_PERFORMANCE_GC_INCREMENTAL]: "incremental",
+    [constants.NODE_PERFORMANCE_GC_WEAKCB]: "weakcb",
+  };
+  new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      const kind = (entry as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind ?? -1;
+      const startedAt = monotonicMicros() - (performance.now() - entry.startTime) * 1000;
+      trace(`gc ${gcKinds[kind] ?? kind} ${entry.duration.toFixed(2)} ms`, startedAt);
+    }
+  }).observe({ entryTypes: ["gc"] });
+  let expected = monotonicMicros() + 10_000;
+  setInterval(() => {
+    const now = monotonicMicros();
+    if (now - expected > 20_000) trace(`stall ${((now - expected) / 1000).toFixed(1)} ms`, expected);
+    expected = now + 10_000;
+  }, 10).unref();
+}
 
 function reply(message: ProbeReply): void {
   process.send?.(message);
@@ -19,12 +53,14 @@ function reply(message: ProbeReply): void {
 process.on("message", (message: ProbeRequest) => {
   switch (message.type) {
     case "probe-reset":
+      trace("probe-reset");
       delay.reset();
       cpuAtReset = process.cpuUsage();
       timeAtReset = process.hrtime.bigint();
       reply({ type: "probe-reset-done" });
       return;
     case "probe-stats": {
+      trace("probe-stats");
       if (message.collectGarbage) {
         // --expose-gc is on the command line: two passes also run finalizers' frees.
         const gc = (globalThis as { gc?: () => void }).gc;

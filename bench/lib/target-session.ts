@@ -45,10 +45,14 @@ export interface SessionOptions {
 export async function startTargetSession(target: Target, options: SessionOptions = {}): Promise<TargetSession> {
   let started = 0;
   const startServer = () => {
-    const nodeArgs = options.cpuProfileDirectory
-      ? // Node's own file names (with pid and thread id): a fixed name would overwrite the profile of an earlier process of the same target.
-        ["--cpu-prof", "--cpu-prof-dir", join(options.cpuProfileDirectory, `${target.name}-${Date.now()}-${started++}`)]
-      : [];
+    const nodeArgs = [
+      ...(options.cpuProfileDirectory
+        ? // Node's own file names (with pid and thread id): a fixed name would overwrite the profile of an earlier process of the same target.
+          ["--cpu-prof", "--cpu-prof-dir", join(options.cpuProfileDirectory, `${target.name}-${Date.now()}-${started++}`)]
+        : []),
+      // Node flags for every server of the run, for experiments (`BENCH_SERVER_NODE_ARGS="--max-semi-space-size=64"`).
+      ...(process.env.BENCH_SERVER_NODE_ARGS?.split(" ").filter(Boolean) ?? []),
+    ];
     return target.server.kind === "rivulet"
       ? spawnBenchProcess({ script: "src/main.ts", args: rivuletArgs(options.serverArgs), core: serverCore, probe: true, nodeArgs })
       : spawnBenchProcess({ script: target.server.script ?? "", core: serverCore, probe: true, nodeArgs });
