@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { Redis } from "ioredis";
 import type { BenchOptions } from "../lib/bench-options.js";
 import { runStep } from "../lib/measure-step.js";
 import type { Row } from "../lib/results.js";
@@ -24,7 +25,7 @@ export async function runRedis(options: BenchOptions, log: (line: string) => voi
   const subscribers = Array.from({ length: options.redisSubscribers }, (_, i) => ({ userId: `sub-${i}`, topics: [topic] }));
   const caseName = `${options.redisSubscribers} subscribers, ${options.redisPublishRate} publishes/s, 64 B`;
   const prefix = () => `bench-${randomBytes(6).toString("hex")}`;
-  const variants: { target: string; label: string; runs: Target; session: SessionOptions }[] = [
+  const variants: { target: string; label: string; runs: Target; session: SessionOptions; cleanUp?: () => Promise<void> }[] = [
     { target: "rivulet-memory", label: "Rivulet Connect, one instance, memory broker", runs: rivuletConnect, session: {} },
     {
       target: "rivulet-redis",
@@ -33,6 +34,7 @@ export async function runRedis(options: BenchOptions, log: (line: string) => voi
       session: { serverArgs: ["--broker", redisUrl, "--redis-prefix", prefix()], separatePublisherServer: true },
     },
   ];
+  const socketIoStream = prefix();
   if (options.targets.includes(socketIo))
     variants.push(
       { target: "socket.io-memory", label: "Socket.IO 4, one instance", runs: socketIo, session: {} },
@@ -40,7 +42,17 @@ export async function runRedis(options: BenchOptions, log: (line: string) => voi
         target: "socket.io-redis",
         label: "Socket.IO 4, two instances over @socket.io/redis-streams-adapter",
         runs: socketIo,
-        session: { serverArgs: ["--redis", redisUrl, "--redis-prefix", prefix()], separatePublisherServer: true },
+        session: { serverArgs: ["--redis", redisUrl, "--redis-prefix", socketIoStream], separatePublisherServer: true },
+        // The adapter's stream (up to 10,000 entries) would outlive the run; its servers exit at once on SIGTERM.
+        async cleanUp() {
+          const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
+          try {
+            await redis.connect();
+            await redis.del(socketIoStream);
+          } finally {
+            redis.disconnect();
+          }
+        },
       },
     );
   const rows: Row[] = [];
@@ -72,6 +84,7 @@ export async function runRedis(options: BenchOptions, log: (line: string) => voi
       rows.push({ ...head, skipped: error instanceof SkipError ? message : `failed: ${message}` });
     } finally {
       await session?.stop();
+      await variant.cleanUp?.().catch(() => undefined);
     }
   }
   return rows;
