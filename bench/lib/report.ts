@@ -4,21 +4,28 @@ const number = (value: number, digits = 0) => value.toLocaleString("en-US", { ma
 const ms = (value: number | undefined) => (value === undefined ? "—" : value < 10 ? number(value, 2) : number(value, 1));
 const ratio = (value: number | undefined) => (value === undefined || !Number.isFinite(value) ? "—" : `${number(value, 2)}×`);
 
-/** The baseline and peer rows a Rivulet row is compared with: same scenario, case and transport family. */
-export function comparisonsOf(row: Row, rows: readonly Row[]): { baseline: Row | undefined; peer: Row | undefined } {
-  const same = (role: Row["role"]) =>
-    rows.find((r) => r.role === role && r.scenario === row.scenario && r.case === row.case && r.family === row.family && !r.skipped);
-  return row.role === "rivulet" ? { baseline: same("baseline"), peer: same("peer") } : { baseline: undefined, peer: undefined };
+/** The baseline and peer rows a Rivulet row is compared with: same scenario, case and transport family (a family may have several peers). */
+export function comparisonsOf(row: Row, rows: readonly Row[]): { baseline: Row | undefined; peers: Row[] } {
+  const same = (r: Row) => r.scenario === row.scenario && r.case === row.case && r.family === row.family && !r.skipped;
+  return row.role === "rivulet"
+    ? { baseline: rows.find((r) => r.role === "baseline" && same(r)), peers: rows.filter((r) => r.role === "peer" && same(r)) }
+    : { baseline: undefined, peers: [] };
+}
+
+/** A Rivulet/peer ratio and the peer's row label. */
+export interface PeerRatio {
+  readonly label: string;
+  readonly ratio: number | undefined;
 }
 
 /**
  * Rivulet/baseline and Rivulet/peer for a row, on the scenario's headline figure:
  * ceiling deliveries/s (or, with `perCpu`, deliveries per server CPU-second, the
  * steadier figure on a shared machine); memory per connection for idle,
- * inverted so that above 1 always favours Rivulet.
+ * inverted so that above 1 always favours Rivulet. One ratio per peer, in row order.
  */
-export function ratiosOf(row: Row, rows: readonly Row[], perCpu = false): { baseline: number | undefined; peer: number | undefined } {
-  const { baseline, peer } = comparisonsOf(row, rows);
+export function ratiosOf(row: Row, rows: readonly Row[], perCpu = false): { baseline: number | undefined; peers: PeerRatio[] } {
+  const { baseline, peers } = comparisonsOf(row, rows);
   const figure = (r: Row | undefined) =>
     r?.idle ? r.idle.rssBytesPerConnection : perCpu ? r?.ceiling?.deliveriesPerCpuSecond : r?.ceiling?.deliveriesPerSecond;
   const of = (other: Row | undefined) => {
@@ -27,7 +34,14 @@ export function ratiosOf(row: Row, rows: readonly Row[], perCpu = false): { base
     if (mine === undefined || theirs === undefined || mine <= 0 || theirs <= 0) return undefined;
     return row.idle ? theirs / mine : mine / theirs;
   };
-  return { baseline: of(baseline), peer: of(peer) };
+  return { baseline: of(baseline), peers: peers.map((peer) => ({ label: peer.label, ratio: of(peer) })) };
+}
+
+/** The "× peer" cell: the ratio alone for one peer; each ratio with its peer's name when a family has several. */
+function peerCell(peers: readonly PeerRatio[]): string {
+  if (peers.length === 0) return "—";
+  if (peers.length === 1) return ratio(peers[0]!.ratio);
+  return peers.map((peer) => `${ratio(peer.ratio)} ${peer.label}`).join(", ");
 }
 
 function table(header: string[], lines: string[][]): string {
@@ -87,9 +101,9 @@ export function renderMarkdown(results: BenchResults): string {
               number(row.ceiling.rssBytes / 2 ** 20, 0),
               `${number((100 * row.ceiling.loadCpuSeconds) / row.ceiling.elapsedSeconds)} %`,
               ratio(ratios.baseline),
-              ratio(ratios.peer),
+              peerCell(ratios.peers),
               ratio(perCpu.baseline),
-              ratio(perCpu.peer),
+              peerCell(perCpu.peers),
               (row.notes ?? []).join("; "),
             ];
           }),
@@ -114,7 +128,7 @@ export function renderMarkdown(results: BenchResults): string {
               number(row.idle.heapBytesPerConnection / 1024, 1),
               number(row.idle.rssBytes / 2 ** 20),
               ratio(ratios.baseline),
-              ratio(ratios.peer),
+              peerCell(ratios.peers),
             ];
           }),
         ),
@@ -161,7 +175,8 @@ export function renderMarkdown(results: BenchResults): string {
   }
   const redis = rows.filter((r) => r.scenario === "redis");
   if (redis.length > 0) {
-    const memory = redis.find((r) => r.target === "rivulet-memory" && r.fixed);
+    // Each two-instance row against the one-instance row of the same server (`rivulet-redis` against `rivulet-memory`).
+    const reference = (row: Row) => redis.find((r) => r.target === row.target.replace(/-redis$/, "-memory") && r.fixed);
     const header = ["case", "target", "delivered/expected", "p50 ms", "p99 ms", "p999 ms", "added p99 ms"];
     sections.push(
       `### (e) The Redis hop\n\n` +
@@ -169,6 +184,7 @@ export function renderMarkdown(results: BenchResults): string {
           header,
           redis.map((row) => {
             if (row.skipped || !row.fixed) return skippedLine(row, header.length);
+            const memory = reference(row);
             const added = memory?.fixed && row !== memory ? ms(row.fixed.latencyMs.p99 - memory.fixed.latencyMs.p99) : "—";
             return [
               row.case,

@@ -33,9 +33,9 @@ export interface TargetSession {
 
 /** How a session's servers start. */
 export interface SessionOptions {
-  /** Added to Rivulet's command line. */
+  /** Added to Rivulet's command line, or to a bench server's (bench/servers/socket-io.ts takes `--redis <url> --redis-prefix <p>`). */
   readonly serverArgs?: readonly string[];
-  /** Publish through a second Rivulet instance (same arguments) instead of the subscribers' one: scenario (e). */
+  /** Publish through a second server instance (same arguments) instead of the subscribers' one: scenario (e). */
   readonly separatePublisherServer?: boolean;
   /** Write a V8 CPU profile of each server process into this directory (`--cpu-prof`). */
   readonly cpuProfileDirectory?: string;
@@ -55,7 +55,7 @@ export async function startTargetSession(target: Target, options: SessionOptions
     ];
     return target.server.kind === "rivulet"
       ? spawnBenchProcess({ script: "src/main.ts", args: rivuletArgs(options.serverArgs), core: serverCore, probe: true, nodeArgs })
-      : spawnBenchProcess({ script: target.server.script ?? "", core: serverCore, probe: true, nodeArgs });
+      : spawnBenchProcess({ script: target.server.script ?? "", args: options.serverArgs, core: serverCore, probe: true, nodeArgs });
   };
   const server = startServer();
   const publishingServer = options.separatePublisherServer ? startServer() : undefined;

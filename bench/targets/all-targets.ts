@@ -8,9 +8,22 @@ import { rivuletSse } from "./rivulet-sse.js";
 import { rivuletWebSocket, rivuletWebSocketDeflate } from "./rivulet-websocket.js";
 import { socketIo } from "./socket-io.js";
 import type { Target } from "./target.js";
+import { trpcSse, trpcWebSocket } from "./trpc.js";
 
 /** Every target, Rivulet's first, in table order. */
-export const allTargets: readonly Target[] = [rivuletWebSocket, rivuletSse, rivuletConnect, rivuletGrpc, bareWebSocket, bareSse, bareHttp2, socketIo, grpcJs];
+export const allTargets: readonly Target[] = [
+  rivuletWebSocket,
+  rivuletSse,
+  rivuletConnect,
+  rivuletGrpc,
+  bareWebSocket,
+  bareSse,
+  bareHttp2,
+  socketIo,
+  trpcWebSocket,
+  trpcSse,
+  grpcJs,
+];
 
 /** Targets that only their own scenario runs (scenario (f)); found by name like the others. */
 const scenarioTargets: readonly Target[] = [rivuletWebSocketDeflate];
