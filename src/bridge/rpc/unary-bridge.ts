@@ -75,7 +75,7 @@ export function createRpcUnaryBridge(context: MountContext): Mount {
       body = toBinary(method.method.output, await method.invokeUnary(input, call));
     } catch (reason) {
       call.abort(reason);
-      body = errorBody(call, reason, (code) => (status = codeToHttpStatus(code)));
+      ({ status, body } = errorAnswer(call, reason));
     } finally {
       call.abort(callEnded);
     }
@@ -84,7 +84,8 @@ export function createRpcUnaryBridge(context: MountContext): Mount {
       call.responseHeader.set("content-encoding", compression.response.name);
     }
     const headers = responseHeaders(call, body.byteLength);
-    Object.assign(headers, await settleUnreadBody(req, res));
+    // Only a refused request (over the size limit) leaves part of its body unread.
+    if (!req.complete) Object.assign(headers, await settleUnreadBody(req, res));
     if (requestController.signal.aborted) return;
     answered = true;
     writeHead(res, status, headers);
@@ -119,12 +120,11 @@ export function createRpcUnaryBridge(context: MountContext): Mount {
  * headers (not for an error relayed from another server), and the error JSON.
  * Anything not a ConnectError is a bug: `internal error`, nothing of it shown.
  */
-function errorBody(call: CallContext, reason: unknown, setStatus: (code: Code) => void): Uint8Array {
+function errorAnswer(call: CallContext, reason: unknown): { status: number; body: Uint8Array } {
   const error = reason instanceof ConnectError ? reason : new ConnectError("internal error", Code.Internal, undefined, undefined, reason);
-  setStatus(error.code);
   call.responseHeader.set("content-type", "application/json");
   if (!error.isWireError) mergeNonProtocolHeaders(call.responseHeader, error.metadata);
-  return errorToJsonBytes(error, {});
+  return { status: codeToHttpStatus(error.code), body: errorToJsonBytes(error, {}) };
 }
 
 /**
