@@ -16,6 +16,7 @@ import { createRandomSecret, createHmacTokens, createTokenVerifier, type TokenMi
 import { OpenCalls } from "./call/open-calls.js";
 import { createMethodRegistry, type ServiceRegistration } from "./call/method-registry.js";
 import { createRpcStreamBridge } from "./bridge/rpc/stream-bridge.js";
+import { createRpcUnaryBridge } from "./bridge/rpc/unary-bridge.js";
 import { createSseBridge } from "./bridge/sse/bridge.js";
 import { createWebSocketBridge } from "./bridge/websocket/bridge.js";
 import type { HttpRequest, HttpResponse, Mount, MountContext } from "./http/mount.js";
@@ -193,6 +194,7 @@ export async function startServer(options: ServerOptions): Promise<RivuletServer
     createWebSocketBridge(context),
     createSseBridge(context),
     createRpcStreamBridge(context),
+    createRpcUnaryBridge(context),
     createDemoPageMount(),
   ];
 

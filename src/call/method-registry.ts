@@ -5,12 +5,13 @@ import {
   createContextValues,
   createHandlerContext,
   createMethodImplSpec,
+  type HandlerContext,
   type Interceptor,
   type MethodImplSpec,
   type ServiceImpl,
 } from "@connectrpc/connect";
 // connect-es internals: pinned exactly, guarded by test/platform/pinned-internals.test.ts (docs/development.md, "Pinned versions").
-import { createAsyncIterable, transformInvokeImplementation } from "@connectrpc/connect/protocol";
+import { createAsyncIterable, invokeUnaryImplementation, transformInvokeImplementation } from "@connectrpc/connect/protocol";
 import { streamPolicyOf, type StreamPolicy } from "../wire/stream-policy.js";
 import { responseSinkKey, type ResponseSink } from "./response-sink.js";
 
@@ -46,7 +47,28 @@ export interface BridgeMethod {
   readonly policy: StreamPolicy;
   /** Calls the method with the router's interceptors; the response is the implementation's own objects. */
   invoke(input: Message, init: CallInit): AsyncIterable<Message>;
+  /**
+   * A unary call's context, made as connect-es's handlers make it, for a
+   * transport that writes the response itself (src/bridge/rpc/unary-bridge.ts):
+   * it reads the response headers and trailers the interceptors set, and
+   * ends the call with `context.abort(callEnded)`.
+   */
+  createContext(init: CallInit, responseHeader: HeadersInit): CallContext;
+  /** Calls a unary method with the router's interceptors in `context`; resolves with the implementation's response. */
+  invokeUnary(input: Message, context: CallContext): Promise<Message>;
 }
+
+/** A call's context as connect-es's handlers hold it: `abort` ends the call (its signal, its deadline timer). */
+export type CallContext = HandlerContext & { abort(reason?: unknown): void };
+
+/**
+ * The reason a finished call's context is aborted with. connect-es's handlers
+ * call `context.abort()` with no reason, and the platform then builds an
+ * `AbortError` DOMException with a stack trace per call (about 5 % of a unary
+ * publish's CPU): one prebuilt reason costs nothing. Nothing reads it but
+ * listeners still attached to a finished call.
+ */
+export const callEnded: ConnectError = new ConnectError("the call ended", Code.Canceled);
 
 /**
  * The bridges' view of the schema: every unary and server-streaming method
@@ -65,29 +87,36 @@ export function createMethodRegistry(
   shutdownSignal: AbortSignal,
 ): ReadonlyMap<string, BridgeMethod> {
   const methods = new Map<string, BridgeMethod>();
+  const interceptorList = [...interceptors];
   for (const { service, impl } of registrations) {
     for (const method of service.methods) {
       const fn = impl[method.localName] as unknown;
       if (typeof fn !== "function") continue;
       if (method.methodKind !== "unary" && method.methodKind !== "server_streaming") continue;
       const spec = createMethodImplSpec(method, fn.bind(impl) as never) as MethodImplSpec;
+      const contextOf = (init: CallInit, responseHeader: HeadersInit | undefined) =>
+        createHandlerContext({
+          service,
+          method,
+          protocolName: init.protocolName,
+          requestMethod: init.requestMethod,
+          url: init.url,
+          requestHeader: init.requestHeader,
+          requestSignal: init.signal,
+          timeoutMs: init.timeoutMs,
+          shutdownSignal,
+          responseHeader,
+          contextValues: init.sink ? createContextValues().set(responseSinkKey, init.sink) : createContextValues(),
+        });
       methods.set(`${service.typeName}/${method.name}`, {
         method,
         kind: method.methodKind,
         policy: streamPolicyOf(method),
+        createContext: (init, responseHeader) => contextOf(init, responseHeader),
+        // Only unary methods are called so (kind "unary"); connect-es's helper takes a unary spec.
+        invokeUnary: (input, context) => invokeUnaryImplementation(spec as Extract<MethodImplSpec, { kind: "unary" }>, context, input, interceptorList),
         invoke(input, init) {
-          const context = createHandlerContext({
-            service,
-            method,
-            protocolName: init.protocolName,
-            requestMethod: init.requestMethod,
-            url: init.url,
-            requestHeader: init.requestHeader,
-            requestSignal: init.signal,
-            timeoutMs: init.timeoutMs,
-            shutdownSignal,
-            contextValues: init.sink ? createContextValues().set(responseSinkKey, init.sink) : createContextValues(),
-          });
+          const context = contextOf(init, undefined);
           // connect-es's invoke helper serves unary and server-streaming specs alike.
           // Aborting the context when the call's iterator is done (as connect-es's own
           // handlers do) unlinks it from the request and shutdown signals: a stream

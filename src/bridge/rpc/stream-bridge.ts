@@ -1,5 +1,5 @@
 import http2 from "node:http2";
-import { fromBinary, type Message } from "@bufbuild/protobuf";
+import type { Message } from "@bufbuild/protobuf";
 // connect-es internals: pinned exactly, guarded by test/platform/pinned-internals.test.ts (docs/development.md, "Pinned versions").
 import { compressedFlag } from "@connectrpc/connect/protocol";
 import { Code, ConnectError } from "@connectrpc/connect";
@@ -13,6 +13,7 @@ import type { ResponseSink } from "../../call/response-sink.js";
 import type { BridgeMethod } from "../../call/method-registry.js";
 import type { HttpRequest, HttpResponse, Mount, MountContext } from "../../http/mount.js";
 import { envelopeOf } from "./envelope.js";
+import { parseInput } from "./parse-input.js";
 import { createRpcStreamWriter, type Protocol, type RpcStreamWriter } from "./stream-writer.js";
 
 /**
@@ -213,15 +214,6 @@ async function readRequest(req: HttpRequest, maxBytes: number, methodKind: strin
   if ((flags & compressedFlag) !== 0) throw new ConnectError("received compressed envelope, but do not know how to decompress", Code.Internal);
   if (flags !== 0) throw new ConnectError("protocol error: unexpected envelope flags", Code.InvalidArgument);
   return body.subarray(5);
-}
-
-/** Decodes the request message; connect-es (like grpc-go) reports undecodable bytes as internal. */
-function parseInput(method: BridgeMethod, bytes: Uint8Array): Message {
-  try {
-    return fromBinary(method.method.input, bytes);
-  } catch (error) {
-    throw new ConnectError(`parse binary: ${error instanceof Error ? error.message : String(error)}`, Code.Internal);
-  }
 }
 
 function destroy(res: HttpResponse): void {
