@@ -16,7 +16,16 @@ import {
   type Interceptor,
   type MethodImplSpec,
 } from "@connectrpc/connect";
-import { compressedFlag, createAsyncIterable, encodeEnvelope, transformInvokeImplementation } from "@connectrpc/connect/protocol";
+import { compressionBrotli, compressionGzip } from "@connectrpc/connect-node";
+import {
+  compressedFlag,
+  compressionNegotiate,
+  createAsyncIterable,
+  encodeEnvelope,
+  invokeUnaryImplementation,
+  mergeNonProtocolHeaders,
+  transformInvokeImplementation,
+} from "@connectrpc/connect/protocol";
 import {
   codeFromHttpStatus,
   codeFromString,
@@ -25,11 +34,20 @@ import {
   endStreamFlag,
   endStreamToJson,
   errorFromJson,
+  errorToJsonBytes,
   parseTimeout as parseConnectTimeout,
 } from "@connectrpc/connect/protocol-connect";
 import { parseTimeout as parseGrpcTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { describe, expect, it } from "vitest";
-import { CounterService, CountRequestSchema, CountResponseSchema, type CountRequest } from "../../gen/rivulet/testing/v1/counter_pb.js";
+import {
+  CounterService,
+  CountRequestSchema,
+  CountResponseSchema,
+  EchoRequestSchema,
+  EchoResponseSchema,
+  type CountRequest,
+  type EchoRequest,
+} from "../../gen/rivulet/testing/v1/counter_pb.js";
 
 /** A timeout parse as plain data, so a changed result shows in the diff. */
 function timeoutOf(result: { timeoutMs?: number; error?: ConnectError }): unknown {
@@ -150,5 +168,62 @@ describe("pinned connect-es internals behave as Rivulet relies on", () => {
     for await (const response of responses) if (isMessage(response, CountResponseSchema)) values.push(response.value);
     expect(values, "transformInvokeImplementation").toEqual([1, 2, 3]);
     expect(seen, "transformInvokeImplementation runs interceptors").toEqual(["Count"]);
+  });
+
+  // The unary bridge (src/bridge/rpc/unary-bridge.ts) and the method registry's invokeUnary.
+  it("protocol: compressionNegotiate picks the response encoding from accept-encoding, and refuses an unknown request encoding", () => {
+    const available = [compressionGzip, compressionBrotli];
+    const pick = (requested: string | null, accepted: string | null) => {
+      const { request, response, error } = compressionNegotiate(available, requested, accepted, "Accept-Encoding");
+      return { request: request?.name ?? null, response: response?.name ?? null, code: error?.code, message: error?.rawMessage };
+    };
+    expect(pick(null, "gzip, br"), "compressionNegotiate").toEqual({ request: null, response: "gzip", code: undefined, message: undefined });
+    expect(pick(null, "br"), "compressionNegotiate").toEqual({ request: null, response: "br", code: undefined, message: undefined });
+    expect(pick(null, "deflate"), "compressionNegotiate").toEqual({ request: null, response: null, code: undefined, message: undefined });
+    expect(pick("zstd", null), "compressionNegotiate").toEqual({
+      request: null,
+      response: null,
+      code: Code.Unimplemented,
+      message: 'unknown compression "zstd": supported encodings are gzip,br',
+    });
+  });
+
+  it("protocol: mergeNonProtocolHeaders copies an error's metadata except protocol headers", () => {
+    const into = new Headers({ "x-a": "1" });
+    mergeNonProtocolHeaders(into, new Headers({ "retry-after": "1", "content-type": "text/plain", "connect-timeout-ms": "5", "grpc-status": "0" }));
+    expect([...into.entries()], "mergeNonProtocolHeaders").toEqual([
+      ["retry-after", "1"],
+      ["x-a", "1"],
+    ]);
+  });
+
+  it("protocol-connect: errorToJsonBytes writes the Connect error JSON", () => {
+    const text = new TextDecoder().decode(errorToJsonBytes(new ConnectError("too fast ü", Code.ResourceExhausted), {}));
+    expect(text, "errorToJsonBytes").toBe('{"code":"resource_exhausted","message":"too fast ü"}');
+  });
+
+  it("protocol: invokeUnaryImplementation runs a unary spec through the interceptors", async () => {
+    const method = CounterService.method.echo;
+    const seen: string[] = [];
+    const spec = createMethodImplSpec(method, (request: EchoRequest) => create(EchoResponseSchema, { text: request.text })) as Extract<
+      MethodImplSpec,
+      { kind: "unary" }
+    >;
+    const context = createHandlerContext({
+      service: CounterService,
+      method,
+      protocolName: "test",
+      requestMethod: "POST",
+      url: "http://localhost/rivulet.testing.v1.CounterService/Echo",
+      requestHeader: new Headers(),
+      contextValues: createContextValues(),
+    });
+    const interceptor: Interceptor = (next) => (req) => {
+      seen.push(req.method.name);
+      return next(req);
+    };
+    const response = await invokeUnaryImplementation(spec, context, create(EchoRequestSchema, { text: "hi" }), [interceptor]);
+    expect(isMessage(response, EchoResponseSchema) ? response.text : undefined, "invokeUnaryImplementation").toBe("hi");
+    expect(seen, "invokeUnaryImplementation runs interceptors").toEqual(["Echo"]);
   });
 });
