@@ -126,7 +126,7 @@ export function createMethodRegistry(
             try {
               yield* responses;
             } finally {
-              context.abort();
+              context.abort(callEnded);
             }
           })();
         },

@@ -7,7 +7,7 @@ import { bearerAuthorization } from "../../auth/credentials.js";
 import type { Logger } from "../../log.js";
 import type { Metrics } from "../../metrics.js";
 import type { ResponseSink } from "../../call/response-sink.js";
-import type { BridgeMethod } from "../../call/method-registry.js";
+import { callEnded, type BridgeMethod } from "../../call/method-registry.js";
 import { WebSocketCloseCode } from "../../wire/websocket-close-codes.js";
 import { publicError } from "../../call/public-error.js";
 import { errorJson } from "../../wire/error-json.js";
@@ -134,7 +134,7 @@ export function createWebSocketConnection(options: WebSocketConnectionOptions): 
     if (call.ended) return;
     call.ended = true;
     calls.delete(call.id);
-    call.controller.abort();
+    call.controller.abort(callEnded);
     if (call.method.kind === "server_streaming") metrics.streams.dec({ transport });
     if (calls.size === 0) idleSince = Date.now();
     if (reason === undefined) {
@@ -311,7 +311,7 @@ export function createWebSocketConnection(options: WebSocketConnectionOptions): 
   function release(): void {
     for (const call of calls.values()) {
       call.ended = true;
-      call.controller.abort();
+      call.controller.abort(callEnded);
       if (call.method.kind === "server_streaming") metrics.streams.dec({ transport });
     }
     calls.clear();
