@@ -13,6 +13,8 @@ export interface Metrics {
   readonly slowConsumersDropped: Counter<"transport">;
   /** WebSocket messages compressed with permessage-deflate: once per fanned-out message, not per socket. */
   readonly websocketDeflated: Counter;
+  /** Connect unary calls answered by the unary bridge (src/bridge/rpc/unary-bridge.ts) rather than connect-node. */
+  readonly unaryBridgeCalls: Counter;
 }
 
 /** A registry per server (tests run several in one process) with Node's default metrics, event-loop delay included. */
@@ -33,6 +35,11 @@ export function createMetrics(): Metrics {
     websocketDeflated: new Counter({
       name: "rivulet_websocket_deflated_messages_total",
       help: "WebSocket messages compressed with permessage-deflate (once per message, however many sockets receive it)",
+      registers: [registry],
+    }),
+    unaryBridgeCalls: new Counter({
+      name: "rivulet_unary_bridge_calls_total",
+      help: "Connect unary calls answered by the unary bridge rather than connect-node",
       registers: [registry],
     }),
   };

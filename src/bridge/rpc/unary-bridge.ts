@@ -4,7 +4,6 @@ import { Code, ConnectError } from "@connectrpc/connect";
 // connect-es internals: pinned exactly, guarded by test/platform/pinned-internals.test.ts (docs/development.md, "Pinned versions").
 import { compressionNegotiate, mergeNonProtocolHeaders } from "@connectrpc/connect/protocol";
 import { codeToHttpStatus, errorToJsonBytes, parseTimeout } from "@connectrpc/connect/protocol-connect";
-import { Counter } from "prom-client";
 import { callEnded, type BridgeMethod, type CallContext } from "../../call/method-registry.js";
 import type { HttpRequest, HttpResponse, Mount, MountContext } from "../../http/mount.js";
 import { requestCompression } from "../../http/request-compression.js";
@@ -42,11 +41,7 @@ const compressMinBytes = 1024;
  */
 export function createRpcUnaryBridge(context: MountContext): Mount {
   const { methods, config, metrics } = context;
-  const calls = new Counter({
-    name: "rivulet_unary_bridge_calls_total",
-    help: "Connect unary calls answered by the unary bridge rather than connect-node",
-    registers: [metrics.registry],
-  });
+  const calls = metrics.unaryBridgeCalls;
 
   async function serve(req: HttpRequest, res: HttpResponse, method: BridgeMethod, url: string): Promise<void> {
     const requestController = new AbortController();
