@@ -6,6 +6,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { parseTimeout as parseConnectTimeout } from "@connectrpc/connect/protocol-connect";
 import { parseTimeout as parseGrpcTimeout } from "@connectrpc/connect/protocol-grpc";
 import { requestHeaders } from "../../http/request-headers.js";
+import { settleUnreadBody } from "../../http/unread-body.js";
 import { redactUrl } from "../../log.js";
 import type { EnvelopeEncoding } from "../encodings.js";
 import { publicError } from "../../call/public-error.js";
@@ -61,7 +62,8 @@ export function createRpcStreamBridge(context: MountContext): Mount {
     metrics.streams.inc({ transport: protocol });
     try {
       const failure = await run(req, method, protocol, writer, controller.signal);
-      writer.end(failure);
+      // Only a refused request (over the size limit, a bad timeout) leaves part of its body unread.
+      writer.end(failure, req.complete ? undefined : await settleUnreadBody(req, res));
     } finally {
       active.delete(controller);
       metrics.streams.dec({ transport: protocol });
@@ -192,7 +194,8 @@ async function readRequest(req: HttpRequest, maxBytes: number, methodKind: strin
   const chunks: Buffer[] = [];
   let length = 0;
   try {
-    for await (const chunk of req as AsyncIterable<Buffer>) {
+    // Not destroyed when the loop stops early: the refusal is still to be written (settleUnreadBody).
+    for await (const chunk of req.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
       length += chunk.length;
       if (length > maxBytes + 5) {
         throw new ConnectError(`message size is larger than configured readMaxBytes ${maxBytes}`, Code.ResourceExhausted);

@@ -1,3 +1,4 @@
+import type { OutgoingHttpHeaders } from "node:http";
 import { encodeEnvelope } from "@connectrpc/connect/protocol";
 import type { ConnectError } from "@connectrpc/connect";
 // connect-es internals: pinned exactly, guarded by test/platform/pinned-internals.test.ts (docs/development.md, "Pinned versions").
@@ -22,7 +23,7 @@ export interface RpcStreamWriter extends Pick<BatchedWriter, "write" | "congeste
   /** The response encoding negotiated for this stream's messages. */
   readonly encoding: EnvelopeEncoding;
   /** Ends the response: Connect's end-of-stream envelope, or gRPC's status trailers, after what is queued. */
-  end(error: ConnectError | undefined): void;
+  end(error: ConnectError | undefined, extraHeaders?: OutgoingHttpHeaders): void;
 }
 
 /** Wraps an HTTP/1.1 or HTTP/2 response as a Connect or gRPC stream. */
@@ -70,9 +71,9 @@ class StreamWriter implements RpcStreamWriter, WriteTarget {
     return this.out.drained();
   }
 
-  end(error: ConnectError | undefined): void {
+  end(error: ConnectError | undefined, extraHeaders?: OutgoingHttpHeaders): void {
     if (this.out.closed) return;
-    this.sendHeaders();
+    this.sendHeaders(extraHeaders);
     if (this.protocol === "connect") {
       const json = JSON.stringify(endStreamToJson(new Headers(), error, undefined));
       this.res.end(this.out.finish(encodeEnvelope(endStreamFlag, Buffer.from(json))));
@@ -85,11 +86,11 @@ class StreamWriter implements RpcStreamWriter, WriteTarget {
     else this.res.end(rest);
   }
 
-  private sendHeaders(): void {
+  private sendHeaders(extraHeaders?: OutgoingHttpHeaders): void {
     if (this.headersSent) return;
     this.headersSent = true;
-    const headers: Record<string, string> = { "content-type": this.protocol === "grpc" ? "application/grpc+proto" : "application/connect+proto" };
+    const headers: OutgoingHttpHeaders = { "content-type": this.protocol === "grpc" ? "application/grpc+proto" : "application/connect+proto" };
     if (this.encoding !== "identity") headers[this.protocol === "grpc" ? "grpc-encoding" : "connect-content-encoding"] = this.encoding;
-    writeHead(this.res, 200, headers);
+    writeHead(this.res, 200, { ...headers, ...extraHeaders });
   }
 }
