@@ -1,3 +1,6 @@
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { build } from "esbuild";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { chromiumPath } from "./system.js";
 
@@ -65,4 +68,41 @@ export async function openEventSource(page: Page, path: string): Promise<void> {
 /** What an `eventSourcePage` has logged so far. */
 export function eventSourceLog(page: Page): Promise<EventSourceLogEntry[]> {
   return page.evaluate(() => (window as unknown as { log: EventSourceLogEntry[] }).log);
+}
+
+/** A page bundled from a TypeScript entry, served from its own loopback origin. */
+export interface BundledPage {
+  /** http://127.0.0.1:<port>: list it in the server's allowed origins. */
+  readonly origin: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Bundles `entry` for the browser with esbuild and serves it as the only page
+ * of an HTTP server on loopback. The page comes from its own origin (Chromium
+ * lets a page reach local addresses only from a local one; IndexedDB and Web
+ * Locks need a secure context, which loopback is), so the Rivulet server under
+ * test must allow that origin. `workingDir` resolves the entry's imports from
+ * another project (an installed package).
+ */
+export async function serveBundledPage(entry: string, workingDir?: string): Promise<BundledPage> {
+  const built = await build({
+    entryPoints: [entry],
+    absWorkingDir: workingDir,
+    bundle: true,
+    format: "iife",
+    platform: "browser",
+    target: "chrome110",
+    write: false,
+  });
+  const script = built.outputFiles[0]!.text.replace(/<\/script/g, "<\\/script");
+  const server = createServer((_request, response) => {
+    response.writeHead(200, { "content-type": "text/html; charset=utf-8" });
+    response.end(`<!doctype html><meta charset="utf-8"><script>${script}</script>`);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
 }

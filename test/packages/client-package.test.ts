@@ -4,16 +4,13 @@
 // a plain Node script and an esbuild bundle in headless Chromium, both from
 // that project, against a real server.
 import { execFile } from "node:child_process";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { copyFileSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { build } from "esbuild";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { launchChromium } from "../helpers/browser.js";
+import { launchChromium, serveBundledPage, type BundledPage } from "../helpers/browser.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import { hasChromium } from "../helpers/system.js";
 import { testTempDir } from "../helpers/temp-dir.js";
@@ -123,31 +120,15 @@ describe("the packed @rivulet/client", () => {
   describe.skipIf(!hasChromium())("bundled with esbuild, in headless Chromium", () => {
     let browser: Browser;
     let page: Page;
-    let pageServer: Server;
+    let pageServer: BundledPage;
     /** The server the page calls: it allows the page's origin. */
     let pageTarget: TestServer;
 
     beforeAll(async () => {
       copyFileSync(join(fixtures, "browser-client.ts"), join(project, "browser-client.ts"));
       // Resolved from the project: the tarball's files and its peers, nothing of the repository.
-      const built = await build({
-        entryPoints: [join(project, "browser-client.ts")],
-        absWorkingDir: project,
-        bundle: true,
-        format: "iife",
-        platform: "browser",
-        target: "chrome110",
-        write: false,
-      });
-      const script = built.outputFiles[0]!.text.replace(/<\/script/g, "<\\/script");
-      // The page comes from its own origin on loopback (Chromium lets a page reach
-      // local addresses only from a local one), which the server lists as allowed.
-      pageServer = createServer((_request, response) => {
-        response.writeHead(200, { "content-type": "text/html; charset=utf-8" });
-        response.end(`<!doctype html><meta charset="utf-8"><script>${script}</script>`);
-      });
-      await new Promise<void>((resolve) => pageServer.listen(0, "127.0.0.1", resolve));
-      const pageOrigin = `http://127.0.0.1:${(pageServer.address() as AddressInfo).port}`;
+      pageServer = await serveBundledPage(join(project, "browser-client.ts"), project);
+      const pageOrigin = pageServer.origin;
       pageTarget = await startTestServer({ config: { allowedOrigins: [pageOrigin] } });
       browser = await launchChromium();
       page = await browser.newPage();
@@ -156,7 +137,7 @@ describe("the packed @rivulet/client", () => {
     afterAll(async () => {
       await browser?.close();
       await pageTarget?.close();
-      await new Promise((resolve) => pageServer?.close(resolve));
+      await pageServer?.close();
     });
 
     it.each(["websocket", "sse"] as const)("subscribes and sends over %s", async (kind) => {

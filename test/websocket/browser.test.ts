@@ -2,16 +2,13 @@
 // typed client from a page bundled with esbuild: it subscribes and sends over
 // the browser's own WebSocket, and resumes after the server drops its socket.
 import { subscribe as subscribeChannel, unsubscribe as unsubscribeChannel } from "node:diagnostics_channel";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
-import { build } from "esbuild";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { WebSocket } from "ws";
 import { ChatService } from "../../gen/rivulet/chat/v1/chat_pb.js";
 import { websocketOpenChannel } from "../../src/bridge/websocket/bridge.js";
-import { launchChromium } from "../helpers/browser.js";
+import { launchChromium, serveBundledPage, type BundledPage } from "../helpers/browser.js";
 import { bearer, clientFor, transportFor } from "../helpers/clients.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import { hasChromium } from "../helpers/system.js";
@@ -48,30 +45,14 @@ describe.skipIf(!available)("the typed WebSocket client in headless Chromium", (
   let server: TestServer;
   let browser: Browser;
   let page: Page;
-  let bundle: string;
-  let pageServer: Server;
+  let pageServer: BundledPage;
   const inbox = createInbox();
   const serverSockets: WebSocket[] = [];
   const onOpen = (message: unknown) => serverSockets.push((message as { socket: WebSocket }).socket);
 
   beforeAll(async () => {
-    const built = await build({
-      entryPoints: [fileURLToPath(new URL("browser/typed-client-page.ts", import.meta.url))],
-      bundle: true,
-      format: "iife",
-      platform: "browser",
-      target: "chrome110",
-      write: false,
-    });
-    bundle = built.outputFiles[0]!.text;
-    // The page comes from its own origin on loopback (Chromium lets a page reach
-    // local addresses only from a local one), which the server lists as allowed.
-    pageServer = createServer((_req, res) => {
-      res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
-      res.end(`<!doctype html><meta charset="utf-8"><script>${bundle.replace(/<\/script/g, "<\\/script")}</script>`);
-    });
-    await new Promise<void>((resolve) => pageServer.listen(0, "127.0.0.1", resolve));
-    const pageOrigin = `http://127.0.0.1:${(pageServer.address() as AddressInfo).port}`;
+    pageServer = await serveBundledPage(fileURLToPath(new URL("browser/typed-client-page.ts", import.meta.url)));
+    const pageOrigin = pageServer.origin;
     server = await startTestServer({ config: { allowedOrigins: [pageOrigin] } });
     subscribeChannel(websocketOpenChannel.name, onOpen);
     browser = await launchChromium();
@@ -84,7 +65,7 @@ describe.skipIf(!available)("the typed WebSocket client in headless Chromium", (
     unsubscribeChannel(websocketOpenChannel.name, onOpen);
     await browser?.close();
     await server?.close();
-    await new Promise((resolve) => pageServer?.close(resolve));
+    await pageServer?.close();
   });
 
   const texts = () => inbox.events.flatMap((e) => (e.kind === "message" ? [e.text] : []));

@@ -4,14 +4,11 @@
 // from IndexedDB once the proxy lets connections through: exactly three
 // messages stored, in order. Two tabs sharing one outbox replay each entry
 // once. The Node side (memory store) is test/client/outbox.test.ts.
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
-import { build } from "esbuild";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ChatService } from "../../gen/rivulet/chat/v1/chat_pb.js";
-import { launchChromium } from "../helpers/browser.js";
+import { launchChromium, serveBundledPage, type BundledPage } from "../helpers/browser.js";
 import { bearer, clientFor, transportFor } from "../helpers/clients.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import { hasChromium } from "../helpers/system.js";
@@ -53,27 +50,14 @@ describe.skipIf(!available)("the IndexedDB outbox in headless Chromium", () => {
   let proxy: TcpProxy;
   let browser: Browser;
   let context: BrowserContext | undefined;
-  let pageServer: Server;
+  let pageServer: BundledPage;
   let pageOrigin: string;
   let token: string;
 
   beforeAll(async () => {
-    const built = await build({
-      entryPoints: [fileURLToPath(new URL("browser/outbox-page.ts", import.meta.url))],
-      bundle: true,
-      format: "iife",
-      platform: "browser",
-      target: "chrome110",
-      write: false,
-    });
-    const bundle = built.outputFiles[0]!.text;
     // The page's own origin on loopback: a secure context (IndexedDB, Web Locks), allowed by the server.
-    pageServer = createServer((_req, res) => {
-      res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
-      res.end(`<!doctype html><meta charset="utf-8"><script>${bundle.replace(/<\/script/g, "<\\/script")}</script>`);
-    });
-    await new Promise<void>((resolve) => pageServer.listen(0, "127.0.0.1", resolve));
-    pageOrigin = `http://127.0.0.1:${(pageServer.address() as AddressInfo).port}`;
+    pageServer = await serveBundledPage(fileURLToPath(new URL("browser/outbox-page.ts", import.meta.url)));
+    pageOrigin = pageServer.origin;
     server = await startTestServer({ config: { allowedOrigins: [pageOrigin] } });
     proxy = await startTcpProxy(server.port);
     token = await server.token("alice");
@@ -87,7 +71,7 @@ describe.skipIf(!available)("the IndexedDB outbox in headless Chromium", () => {
     await browser?.close();
     await proxy?.close();
     await server?.close();
-    await new Promise((resolve) => pageServer?.close(resolve));
+    await pageServer?.close();
   });
 
   /** A page of the test origin in `ctx`, reporting to a fresh inbox, on the given outbox. */

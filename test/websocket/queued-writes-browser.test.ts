@@ -4,14 +4,11 @@
 // last one left in IndexedDB before anything else happens; once the proxy
 // lets connections through, the count goes down one answer at a time to 0.
 // The Node side (memory queue and memory outbox) is test/client/connection-state.test.ts.
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
-import { build } from "esbuild";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ChatService } from "../../gen/rivulet/chat/v1/chat_pb.js";
-import { launchChromium } from "../helpers/browser.js";
+import { launchChromium, serveBundledPage, type BundledPage } from "../helpers/browser.js";
 import { bearer, clientFor, transportFor } from "../helpers/clients.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import { hasChromium } from "../helpers/system.js";
@@ -24,27 +21,13 @@ describe.skipIf(!available)("queuedWrites with the IndexedDB outbox in headless 
   let server: TestServer;
   let proxy: TcpProxy;
   let browser: Browser;
-  let pageServer: Server;
+  let pageServer: BundledPage;
   let pageOrigin: string;
   let token: string;
 
   beforeAll(async () => {
-    const built = await build({
-      entryPoints: [fileURLToPath(new URL("browser/queued-writes-page.ts", import.meta.url))],
-      bundle: true,
-      format: "iife",
-      platform: "browser",
-      target: "chrome110",
-      write: false,
-    });
-    const bundle = built.outputFiles[0]!.text;
-    // The page's own origin on loopback: a secure context (IndexedDB), allowed by the server.
-    pageServer = createServer((_req, res) => {
-      res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
-      res.end(`<!doctype html><meta charset="utf-8"><script>${bundle.replace(/<\/script/g, "<\\/script")}</script>`);
-    });
-    await new Promise<void>((resolve) => pageServer.listen(0, "127.0.0.1", resolve));
-    pageOrigin = `http://127.0.0.1:${(pageServer.address() as AddressInfo).port}`;
+    pageServer = await serveBundledPage(fileURLToPath(new URL("browser/queued-writes-page.ts", import.meta.url)));
+    pageOrigin = pageServer.origin;
     server = await startTestServer({ config: { allowedOrigins: [pageOrigin] } });
     proxy = await startTcpProxy(server.port);
     token = await server.token("alice");
@@ -54,7 +37,7 @@ describe.skipIf(!available)("queuedWrites with the IndexedDB outbox in headless 
     await browser?.close();
     await proxy?.close();
     await server?.close();
-    await new Promise((resolve) => pageServer?.close(resolve));
+    await pageServer?.close();
   });
 
   /** Events the page reported (across its reloads), and a way to wait for one. */
