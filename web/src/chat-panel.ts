@@ -109,7 +109,7 @@ export function createChatPanel(room: string, host: ChatPanelHost): ChatPanel {
     const common = { signal, onState: host.onState, forgetToken: () => host.identity.forget() };
     void follow({
       ...common,
-      open: (s) => current.subscribe({ room, cursor, history: cursor === "" ? historyPage : 0, signals: true }, s),
+      open: (s) => current.chat.subscribe({ room, cursor, history: cursor === "" ? historyPage : 0, signals: true }, { signal: s }),
       onResponse: onSubscribe,
       onFatal: fail(`#${room}`),
     });
@@ -117,7 +117,7 @@ export function createChatPanel(room: string, host: ChatPanelHost): ChatPanel {
       ...common,
       open: (s) => {
         firstPresence = true;
-        return current.watchPresence(room, s);
+        return current.chat.watchPresence({ room }, { signal: s });
       },
       onResponse: onPresence,
       onFatal: fail(`presence in #${room}`),

@@ -5,11 +5,8 @@ import type { LinkState } from "./link-state.js";
 import {
   ChatService,
   createIndexedDbOutbox,
-  createSseClient,
   createSseTransport,
   createWebSocketTransport,
-  type SubscribeResponse,
-  type WatchPresenceResponse,
   type WebSocketTransportState,
   type WebSocketTransportStateDetail,
 } from "./rivulet.js";
@@ -23,7 +20,7 @@ export const transportLabels: Readonly<Record<TransportKind, string>> = {
   connect: "Connect-Web (fetch)",
 };
 
-/** One transport the user picked: a connect-es Transport for every service, and the chat panel's two streams. */
+/** One transport the user picked: a connect-es Transport for every service. */
 export interface Connection {
   readonly kind: TransportKind;
   /**
@@ -31,9 +28,8 @@ export interface Connection {
    * Unary calls go over the WebSocket, or Connect over fetch for SSE and Connect-Web; server streams over the WebSocket, SSE or fetch.
    */
   readonly transport: Transport;
+  /** ChatService over `transport`. */
   readonly chat: Client<typeof ChatService>;
-  subscribe(request: { room: string; cursor: string; history: number; signals: boolean }, signal: AbortSignal): AsyncIterable<SubscribeResponse>;
-  watchPresence(room: string, signal: AbortSignal): AsyncIterable<WatchPresenceResponse>;
   /** Whether a call made now goes out now: false while the WebSocket is down (its calls then wait for it). The HTTP transports always try. */
   isOpen(): boolean;
   /** Ends the transport's streams and its socket, if any. */
@@ -60,13 +56,13 @@ export interface ConnectionOptions {
  * have no outbox, so a write while the server is away fails and says so.
  */
 export function openConnection(kind: TransportKind, identity: Identity, events: ConnectionEvents, options: ConnectionOptions = {}): Connection {
-  const onState = (state: LinkState) => events.onState(state);
-  const authorize: Interceptor = (next) => async (request) => {
-    request.header.set("authorization", `Bearer ${await identity.token()}`);
-    return next(request);
-  };
-  // Connect over fetch: HTTP/2 when the page came over https and the server offers it, else HTTP/1.1.
-  const fetchTransport = createConnectTransport({ baseUrl: location.origin, useBinaryFormat: true, interceptors: [authorize] });
+  const connection = (transport: Transport, isOpen: () => boolean, close: () => void): Connection => ({
+    kind,
+    transport,
+    chat: createClient(ChatService, transport),
+    isOpen,
+    close,
+  });
 
   if (kind === "websocket") {
     // "connecting" after the socket was once open is a reconnect.
@@ -77,49 +73,44 @@ export function openConnection(kind: TransportKind, identity: Identity, events: 
       outbox: options.outbox === undefined ? undefined : createIndexedDbOutbox(options.outbox),
       onQueueChange: (count) => events.onQueue(count),
       onStateChange: (state, detail) => {
-        onState(fromWebSocketState(state, detail, wasOpen));
+        events.onState(fromWebSocketState(state, detail, wasOpen));
         wasOpen ||= state === "open";
       },
     });
     events.onQueue(transport.queuedWrites);
-    const chat = createClient(ChatService, transport);
-    return {
-      kind,
+    return connection(
       transport,
-      chat,
-      subscribe: (request, signal) => chat.subscribe(request, { signal }),
-      watchPresence: (room, signal) => chat.watchPresence({ room }, { signal }),
-      isOpen: () => transport.state === "open",
-      close: () => transport.close(),
-    };
+      () => transport.state === "open",
+      () => transport.close(),
+    );
   }
 
-  // No outbox on the HTTP transports: nothing waits.
+  // No outbox on the HTTP transports: nothing waits, and a call made now is tried now.
   events.onQueue(0);
-  const chat = createClient(ChatService, fetchTransport);
-  if (kind === "sse") {
-    const sse = createSseClient({ baseUrl: location.origin, token: (request) => identity.token(request) });
-    const onReconnect = (reason: { rawMessage: string }, delayMs: number) =>
-      onState({ kind: "reconnecting", at: Date.now() + delayMs, reason: reason.rawMessage });
-    return {
-      kind,
-      transport: createSseTransport({ baseUrl: location.origin, token: (request) => identity.token(request), unaryTransport: fetchTransport, onReconnect }),
-      chat,
-      subscribe: (request, signal) => sse.subscribe(ChatService.method.subscribe, request, { signal, onReconnect }),
-      watchPresence: (room, signal) => sse.subscribe(ChatService.method.watchPresence, { room }, { signal, onReconnect }),
-      isOpen: () => true,
-      close: () => undefined,
-    };
-  }
-  return {
-    kind,
-    transport: fetchTransport,
-    chat,
-    subscribe: (request, signal) => chat.subscribe(request, { signal }),
-    watchPresence: (room, signal) => chat.watchPresence({ room }, { signal }),
-    isOpen: () => true,
-    close: () => undefined,
+  const authorize: Interceptor = (next) => async (request) => {
+    request.header.set("authorization", `Bearer ${await identity.token()}`);
+    return next(request);
   };
+  // Connect over fetch: HTTP/2 when the page came over https and the server offers it, else HTTP/1.1.
+  const fetchTransport = createConnectTransport({ baseUrl: location.origin, useBinaryFormat: true, interceptors: [authorize] });
+  if (kind === "sse") {
+    const transport = createSseTransport({
+      baseUrl: location.origin,
+      token: (request) => identity.token(request),
+      unaryTransport: fetchTransport,
+      onReconnect: (reason, delayMs) => events.onState({ kind: "reconnecting", at: Date.now() + delayMs, reason: reason.rawMessage }),
+    });
+    return connection(
+      transport,
+      () => true,
+      () => undefined,
+    );
+  }
+  return connection(
+    fetchTransport,
+    () => true,
+    () => undefined,
+  );
 }
 
 function fromWebSocketState(state: WebSocketTransportState, detail: WebSocketTransportStateDetail, wasOpen: boolean): LinkState {
