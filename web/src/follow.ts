@@ -1,5 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { LinkState } from "./link-state.js";
+import { retryableCodes } from "./rivulet.js";
 
 /** How `follow` keeps one server stream open. */
 export interface FollowOptions<R> {
@@ -15,11 +16,12 @@ export interface FollowOptions<R> {
 }
 
 /**
- * Codes worth another attempt (docs/protocol.md, "Transient failures"), plus
- * `unknown`, which is what a browser's failed fetch becomes: a server that is
- * restarting looks like that to Connect-Web.
+ * Codes worth another attempt: the client's (docs/client.md, "Retryable
+ * codes"), plus `resource_exhausted` (a slow consumer ended, a limit to wait
+ * out) and `unknown` and `internal`, which is what a browser's failed fetch
+ * becomes: a server that is restarting looks like that to Connect-Web.
  */
-const retryable = new Set([Code.Unavailable, Code.DeadlineExceeded, Code.ResourceExhausted, Code.Aborted, Code.Unknown, Code.Internal]);
+const retryable = new Set([...retryableCodes, Code.ResourceExhausted, Code.Unknown, Code.Internal]);
 
 /**
  * Keeps a server stream open for the page: the WebSocket and SSE clients

@@ -8,6 +8,7 @@ export {
   createIndexedDbOutbox,
   createSseTransport,
   createWebSocketTransport,
+  retryableCodes,
   type WebSocketTransport,
   type WebSocketTransportState,
   type WebSocketTransportStateDetail,
