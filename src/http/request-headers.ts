@@ -9,3 +9,8 @@ export function requestHeaders(req: { readonly headers: IncomingHttpHeaders }): 
   }
   return header;
 }
+
+/** A header's first value, or null when absent: what connect-es's helpers take (`Headers.get` would join repeats with ", "). */
+export function singleHeader(value: string | string[] | undefined): string | null {
+  return value === undefined ? null : Array.isArray(value) ? (value[0] ?? null) : value;
+}

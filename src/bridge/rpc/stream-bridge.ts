@@ -5,7 +5,7 @@ import { compressedFlag } from "@connectrpc/connect/protocol";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { parseTimeout as parseConnectTimeout } from "@connectrpc/connect/protocol-connect";
 import { parseTimeout as parseGrpcTimeout } from "@connectrpc/connect/protocol-grpc";
-import { requestHeaders } from "../../http/request-headers.js";
+import { requestHeaders, singleHeader } from "../../http/request-headers.js";
 import { settleUnreadBody } from "../../http/unread-body.js";
 import { redactUrl } from "../../log.js";
 import type { EnvelopeEncoding } from "../encodings.js";
@@ -100,7 +100,7 @@ export function createRpcStreamBridge(context: MountContext): Mount {
     signal: AbortSignal,
   ): Promise<{ detached: Promise<void> | undefined }> {
     const timeoutHeader = protocol === "grpc" ? req.headers["grpc-timeout"] : req.headers["connect-timeout-ms"];
-    const timeout = (protocol === "grpc" ? parseGrpcTimeout : parseConnectTimeout)(single(timeoutHeader), config.maxTimeoutMs);
+    const timeout = (protocol === "grpc" ? parseGrpcTimeout : parseConnectTimeout)(singleHeader(timeoutHeader), config.maxTimeoutMs);
     if (timeout.error) throw timeout.error;
     const input = parseInput(method, await readRequest(req, config.maxMessageBytes, method.method.methodKind));
     const { encoding } = writer;
@@ -160,7 +160,7 @@ export function createRpcStreamBridge(context: MountContext): Mount {
  * none. Compressed once per message and shared, like the plain envelope.
  */
 function acceptedEncoding(req: HttpRequest, protocol: Protocol): EnvelopeEncoding {
-  const header = single(req.headers[protocol === "grpc" ? "grpc-accept-encoding" : "connect-accept-encoding"]);
+  const header = singleHeader(req.headers[protocol === "grpc" ? "grpc-accept-encoding" : "connect-accept-encoding"]);
   for (const name of (header ?? "").split(",")) {
     const trimmed = name.trim();
     if (trimmed === "gzip" || trimmed === "br") return trimmed;
@@ -180,10 +180,6 @@ function protocolOf(req: HttpRequest): Protocol | undefined {
     return encoding === undefined || encoding === "identity" ? "grpc" : undefined;
   }
   return undefined;
-}
-
-function single(value: string | string[] | undefined): string | null {
-  return value === undefined ? null : Array.isArray(value) ? (value[0] ?? null) : value;
 }
 
 /**

@@ -7,7 +7,7 @@ import { codeToHttpStatus, errorToJsonBytes, parseTimeout } from "@connectrpc/co
 import { callEnded, type BridgeMethod, type CallContext } from "../../call/method-registry.js";
 import type { HttpRequest, HttpResponse, Mount, MountContext } from "../../http/mount.js";
 import { requestCompression } from "../../http/request-compression.js";
-import { requestHeaders } from "../../http/request-headers.js";
+import { requestHeaders, singleHeader } from "../../http/request-headers.js";
 import { settleUnreadBody } from "../../http/unread-body.js";
 import { writeHead } from "../../http/write-head.js";
 import { redactUrl } from "../../log.js";
@@ -49,7 +49,7 @@ export function createRpcUnaryBridge(context: MountContext): Mount {
     res.once("close", () => {
       if (!answered) requestController.abort(new ConnectError("the client went away", Code.Canceled));
     });
-    const timeout = parseTimeout(single(req.headers["connect-timeout-ms"]), config.maxTimeoutMs);
+    const timeout = parseTimeout(singleHeader(req.headers["connect-timeout-ms"]), config.maxTimeoutMs);
     const call = method.createContext(
       {
         protocolName: "connect",
@@ -61,12 +61,12 @@ export function createRpcUnaryBridge(context: MountContext): Mount {
       },
       { "content-type": "application/proto" },
     );
-    const compression = compressionNegotiate(requestCompression, null, single(req.headers["accept-encoding"]), "Accept-Encoding");
+    const compression = compressionNegotiate(requestCompression, null, singleHeader(req.headers["accept-encoding"]), "Accept-Encoding");
     let status = 200;
     let body: Uint8Array;
     try {
       if (timeout.error) throw timeout.error;
-      const input = parseInput(method, await readBody(req, config.maxMessageBytes, single(req.headers["content-length"])));
+      const input = parseInput(method, await readBody(req, config.maxMessageBytes, singleHeader(req.headers["content-length"])));
       body = toBinary(method.method.output, await method.invokeUnary(input, call));
     } catch (reason) {
       call.abort(reason);
@@ -139,10 +139,6 @@ function responseHeaders(call: CallContext, length: number): OutgoingHttpHeaders
     else out[key] = [existing, value];
   });
   return out;
-}
-
-function single(value: string | string[] | undefined): string | null {
-  return value === undefined ? null : Array.isArray(value) ? (value[0] ?? null) : value;
 }
 
 /**
