@@ -69,7 +69,7 @@ export function defaultOptions(quick: boolean): BenchOptions {
 }
 
 const usage = `Usage: npm run bench -- [--quick] [--scenarios broadcast,rooms,idle,llm,redis,sse-compression,ws-compression] [--targets ${allTargets.map((t) => t.name).join(",")}]
-  [--subscribers 1000,5000] [--payloads 64,1024] [--cpu-prof] [--no-json]`;
+  [--subscribers 1000,5000] [--payloads 64,1024] [--idle-connections 10000] [--cpu-prof] [--no-json]`;
 
 /** Parses `npm run bench` arguments; throws with the usage on a bad one. */
 export function parseBenchArgs(argv: readonly string[]): BenchOptions {
@@ -83,6 +83,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
         targets: { type: "string" },
         subscribers: { type: "string" },
         payloads: { type: "string" },
+        "idle-connections": { type: "string" },
         "no-json": { type: "boolean" },
         "cpu-prof": { type: "boolean" },
         help: { type: "boolean" },
@@ -114,6 +115,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     targets: list(values.targets)?.map(targetNamed) ?? defaults.targets,
     broadcastSubscribers: numbers(values.subscribers, "subscribers") ?? defaults.broadcastSubscribers,
     payloadBytes: numbers(values.payloads, "payloads") ?? defaults.payloadBytes,
+    idleConnections: numbers(values["idle-connections"], "idle-connections")?.[0] ?? defaults.idleConnections,
     cpuProfileDirectory: values["cpu-prof"] ? new URL("../results/profiles/", import.meta.url).pathname : undefined,
     resultsDirectory: values["no-json"] ? undefined : defaults.resultsDirectory,
   };

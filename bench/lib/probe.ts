@@ -5,6 +5,8 @@
  * resident memory and event-loop delay.
  */
 import { appendFileSync } from "node:fs";
+import { join } from "node:path";
+import { writeHeapSnapshot } from "node:v8";
 import { constants, monitorEventLoopDelay, performance, PerformanceObserver } from "node:perf_hooks";
 import type { ProbeReply, ProbeRequest } from "./probe-protocol.js";
 
@@ -46,6 +48,14 @@ if (traceFile) {
   }, 10).unref();
 }
 
+/**
+ * `BENCH_HEAP_SNAPSHOTS=<directory>`: every probe that collects garbage first
+ * (idle memory's before and after) also writes a heap snapshot there, named
+ * `<pid>-<n>.heapsnapshot`; `bench/heap-census.ts` compares two of them.
+ */
+const heapSnapshotDirectory = process.env.BENCH_HEAP_SNAPSHOTS;
+let heapSnapshots = 0;
+
 function reply(message: ProbeReply): void {
   process.send?.(message);
 }
@@ -66,6 +76,11 @@ process.on("message", (message: ProbeRequest) => {
         const gc = (globalThis as { gc?: () => void }).gc;
         gc?.();
         gc?.();
+      }
+      if (message.collectGarbage && heapSnapshotDirectory) {
+        heapSnapshots += 1;
+        const file = writeHeapSnapshot(join(heapSnapshotDirectory, `${process.pid}-${heapSnapshots}.heapsnapshot`));
+        trace(`heap-snapshot ${file}`);
       }
       const cpu = process.cpuUsage(cpuAtReset);
       const memory = process.memoryUsage();
