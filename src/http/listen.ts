@@ -35,6 +35,13 @@ export interface Listener {
   closed(): Promise<void>;
 }
 
+const emptyHead = Buffer.alloc(0);
+
+/** A connection's 'error' listener (`this` is the socket): 'close' follows, and the connection is forgotten then. */
+function destroySocket(this: Duplex): void {
+  this.destroy();
+}
+
 /** The first bytes of every HTTP/2 connection with prior knowledge (RFC 9113 §3.4). */
 const http2Preface = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 /** HTTP/2 flow-control window per connection; Node's default of 64 KiB throttles fan-out. */
@@ -51,16 +58,41 @@ const pseudoHeaders = 4;
  * TLS: ALPN picks h2 or http/1.1.
  */
 export async function listen(options: ListenOptions): Promise<Listener> {
-  const sockets = new Set<Duplex>();
+  /** Open connections and what each speaks (a Map, so one shared 'close' listener can tell). */
+  const sockets = new Map<Duplex, "http1" | "http2">();
   const sessions = new Set<http2.Http2Session>();
+  function untrack(this: Duplex): void {
+    const transport = sockets.get(this);
+    if (transport === undefined) return;
+    sockets.delete(this);
+    options.onConnection?.(transport, -1);
+  }
   const track = (socket: Duplex, transport: "http1" | "http2") => {
-    sockets.add(socket);
+    sockets.set(socket, transport);
     options.onConnection?.(transport, 1);
-    socket.once("close", () => {
-      sockets.delete(socket);
-      options.onConnection?.(transport, -1);
-    });
+    socket.once("close", untrack);
   };
+  /** Open streams per session: its idle timer counts from the last one's end. */
+  const openStreams = new WeakMap<http2.Http2Session, number>();
+  /** Streams whose request body has not ended, and the timer that cancels them if it never does. */
+  const requestTimers = new WeakMap<http2.ServerHttp2Stream, NodeJS.Timeout>();
+  // Stream listeners shared by every stream (`this` is the stream): an idle stream holds no closure of its own.
+  function requestEnded(this: http2.ServerHttp2Stream): void {
+    clearTimeout(requestTimers.get(this));
+    requestTimers.delete(this);
+  }
+  /** What a stream's 'close' does in `session`: one listener per session, shared by its streams (a closed stream no longer knows its session). */
+  function streamClosedIn(session: http2.Http2Session): (this: http2.ServerHttp2Stream) => void {
+    return function streamClosed(this: http2.ServerHttp2Stream): void {
+      requestEnded.call(this);
+      const open = (openStreams.get(session) ?? 1) - 1;
+      openStreams.set(session, open);
+      // Idle time counts from the last stream's end: re-arm, or a session
+      // whose streams were still closing when the timer fired (a flood's
+      // handlers finishing under load) would never be checked again.
+      if (open === 0 && !session.destroyed) session.setTimeout(options.idleTimeoutMs);
+    };
+  }
   const onSession = (session: http2.Http2Session) => {
     sessions.add(session);
     session.once("close", () => sessions.delete(session));
@@ -68,26 +100,26 @@ export async function listen(options: ListenOptions): Promise<Listener> {
     // Besides tidying idle clients, this frees sessions that Node stops
     // reading after answering a rapid-reset flood (CVE-2023-44487) with
     // GOAWAY: they would otherwise stay open, and counted, forever.
-    let openStreams = 0;
+    openStreams.set(session, 0);
+    const streamClosed = streamClosedIn(session);
     session.on("stream", (stream: http2.ServerHttp2Stream) => {
-      openStreams++;
+      openStreams.set(session, (openStreams.get(session) ?? 0) + 1);
       // Like HTTP/1.1's requestTimeout: a request body that never ends must
       // not hold its stream (and its handler) open forever. The response may
       // stream for as long as it likes; only the request is timed.
       // A request without a body (a GET: SSE, health) is complete with its headers.
-      const requestTimer = stream.endAfterHeaders ? undefined : setTimeout(() => stream.close(http2.constants.NGHTTP2_CANCEL), options.requestTimeoutMs);
-      stream.once("end", () => clearTimeout(requestTimer));
-      stream.once("close", () => {
-        clearTimeout(requestTimer);
-        // Idle time counts from the last stream's end: re-arm, or a session
-        // whose streams were still closing when the timer fired (a flood's
-        // handlers finishing under load) would never be checked again.
-        if (--openStreams === 0 && !session.destroyed) session.setTimeout(options.idleTimeoutMs);
-      });
+      if (!stream.endAfterHeaders) {
+        requestTimers.set(
+          stream,
+          setTimeout(() => stream.close(http2.constants.NGHTTP2_CANCEL), options.requestTimeoutMs),
+        );
+        stream.once("end", requestEnded);
+      }
+      stream.once("close", streamClosed);
     });
     session.setTimeout(options.idleTimeoutMs);
     session.on("timeout", () => {
-      if (openStreams === 0) session.destroy();
+      if (openStreams.get(session) === 0) session.destroy();
     });
     session.once("connect", () => session.setLocalWindowSize(connectionWindowBytes));
     session.on("error", () => undefined);
@@ -126,6 +158,9 @@ export async function listen(options: ListenOptions): Promise<Listener> {
     refuseSocket(socket, error.code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : error.code === "HPE_HEADER_OVERFLOW" ? 431 : 400);
   });
 
+  /** Cleartext connections whose first bytes do not yet tell HTTP/1.1 from HTTP/2: when each opened, what it sent. */
+  const sniffing = new Map<net.Socket, { readonly openedAt: number; head: Buffer }>();
+  let sweeper: NodeJS.Timeout | undefined;
   let server: net.Server;
   if (options.tls) {
     const secure = http2.createSecureServer(
@@ -150,31 +185,48 @@ export async function listen(options: ListenOptions): Promise<Listener> {
   } else {
     const h2c = http2.createServer({ settings: http2Settings, maxHeaderListPairs: options.maxHeaders + pseudoHeaders }, handler);
     h2c.on("session", onSession);
+    // Listeners shared by every connection (`this` is the socket), and the bytes read so far kept only while sniffing:
+    // an idle connection then holds no closure, timer or request head of the sniffer (the idle bench counts bytes per connection).
+    function route(this: net.Socket, chunk: Buffer): void {
+      const sniff = sniffing.get(this);
+      if (sniff === undefined) return;
+      const head = (sniff.head = sniff.head.length === 0 ? chunk : Buffer.concat([sniff.head, chunk]));
+      const compared = Math.min(head.length, http2Preface.length);
+      const isHttp2 = head.subarray(0, compared).equals(http2Preface.subarray(0, compared));
+      if (isHttp2 && head.length < 3) return; // too few bytes to tell yet
+      sniffing.delete(this);
+      this.off("data", route);
+      this.pause();
+      this.unshift(head);
+      track(this, isHttp2 ? "http2" : "http1");
+      if (isHttp2) {
+        // Http2Session replays bytes left in the socket's buffer on the next tick.
+        h2c.emit("connection", this);
+      } else {
+        h1.emit("connection", this);
+        this.resume();
+      }
+    }
+    function forget(this: net.Socket): void {
+      sniffing.delete(this);
+    }
     server = net.createServer((socket) => {
-      socket.on("error", () => socket.destroy());
-      // A connection that never says a word is closed like one with slow headers.
-      socket.setTimeout(options.headersTimeoutMs, () => socket.destroy());
-      let head = Buffer.alloc(0);
-      const route = (chunk: Buffer) => {
-        head = Buffer.concat([head, chunk]);
-        const compared = Math.min(head.length, http2Preface.length);
-        const isHttp2 = head.subarray(0, compared).equals(http2Preface.subarray(0, compared));
-        if (isHttp2 && head.length < 3) return; // too few bytes to tell yet
-        socket.off("data", route);
-        socket.setTimeout(0);
-        socket.pause();
-        socket.unshift(head);
-        track(socket, isHttp2 ? "http2" : "http1");
-        if (isHttp2) {
-          // Http2Session replays bytes left in the socket's buffer on the next tick.
-          h2c.emit("connection", socket);
-        } else {
-          h1.emit("connection", socket);
-          socket.resume();
-        }
-      };
+      socket.on("error", destroySocket);
+      sniffing.set(socket, { openedAt: Date.now(), head: emptyHead });
+      socket.once("close", forget);
       socket.on("data", route);
     });
+    // A connection that never says a word is closed like one with slow headers: one sweep for all of them
+    // (as Node checks its own headersTimeout), not a timer per connection that would outlive the sniffing.
+    sweeper = setInterval(
+      () => {
+        const tooOld = Date.now() - options.headersTimeoutMs;
+        for (const [socket, sniff] of sniffing) {
+          if (sniff.openedAt <= tooOld) socket.destroy();
+        }
+      },
+      Math.min(1000, options.headersTimeoutMs),
+    ).unref();
   }
 
   await new Promise<void>((resolve, reject) => {
@@ -199,13 +251,14 @@ export async function listen(options: ListenOptions): Promise<Listener> {
       }
     },
     destroyAll() {
+      clearInterval(sweeper);
       for (const session of sessions) session.destroy();
-      for (const socket of sockets) socket.destroy();
+      for (const socket of sockets.keys()) socket.destroy();
     },
     async closed() {
       while (sockets.size > 0) {
         await new Promise<void>((resolve) => {
-          const first = sockets.values().next().value;
+          const first = sockets.keys().next().value;
           if (!first) return resolve();
           first.once("close", () => resolve());
         });
