@@ -2,7 +2,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import type { ReadFrom } from "./broker.js";
 import { createSubscriberBuffer } from "./subscriber-buffer.js";
 import type { SlowConsumerPolicy, SubscriptionEvent } from "./subscription-event.js";
-import type { TopicHub } from "./topic-hub.js";
+import type { HubMembership, TopicHub } from "./topic-hub.js";
 
 export interface SubscribeOptions {
   /** Where to start; `{ last: 0 }` is live only. */
@@ -68,7 +68,8 @@ export function subscribe(hub: TopicHub, topic: string, options: SubscribeOption
           waiting?.reject(error);
         },
       });
-      let detach = (): void => undefined;
+      // Assigned after attach returns: a subscriber that fails inside attach stops with nothing to detach yet.
+      let membership: HubMembership | undefined = undefined;
       // Ending with the abort reason lets the caller tell a shutdown
       // (`unavailable`: reconnect elsewhere) from a finished stream.
       const aborted = () => ConnectError.from(signal.reason, Code.Canceled);
@@ -79,9 +80,9 @@ export function subscribe(hub: TopicHub, topic: string, options: SubscribeOption
         waiting?.reject(aborted());
       };
       signal.addEventListener("abort", onAbort, { once: true });
-      detach = hub.attach(topic, buffer.subscriber);
+      membership = hub.attach(topic, buffer.subscriber);
       function stop(): void {
-        detach();
+        membership?.detach();
         signal.removeEventListener("abort", onAbort);
       }
       function end(): void {

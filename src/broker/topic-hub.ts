@@ -32,8 +32,8 @@ export interface HubSubscriber {
  * `createSubscriberBuffer` (subscriber-buffer.ts).
  */
 export interface TopicHub {
-  /** Replays the log from `subscriber.from`, then follows the live feed. The returned function detaches. */
-  attach(topic: string, subscriber: HubSubscriber): () => void;
+  /** Replays the log from `subscriber.from`, then follows the live feed, until the returned membership's `detach`. */
+  attach(topic: string, subscriber: HubSubscriber): HubMembership;
   /** Topics with a live feed on this instance now. */
   readonly topics: number;
   /** Their names (the server API's Info). */
@@ -42,12 +42,32 @@ export interface TopicHub {
   inspect(topic: string): { readonly live: number; readonly joining: number; readonly recent: number } | undefined;
 }
 
-interface Member {
-  readonly subscriber: HubSubscriber;
+/** A subscriber's place in a topic's feed. */
+export interface HubMembership {
+  /** Leaves the feed: nothing more is handed over. Idempotent. */
+  detach(): void;
+}
+
+/**
+ * One subscriber in one feed: the small record an idle subscription keeps in
+ * its topic. A class, so that `detach` is a method on the prototype rather
+ * than a closure per subscriber.
+ */
+class Member implements HubMembership {
   /** The position of the last event handed over: the feed skips what the catch-up already delivered. */
-  epoch: string | undefined;
-  last: number;
-  closed: boolean;
+  epoch: string | undefined = undefined;
+  last = 0;
+  closed = false;
+
+  constructor(
+    readonly subscriber: HubSubscriber,
+    private readonly feed: Feed,
+    private readonly hub: { drop(feed: Feed, member: Member): void },
+  ) {}
+
+  detach(): void {
+    if (!this.closed) this.hub.drop(this.feed, this);
+  }
 }
 
 interface Feed {
@@ -372,15 +392,14 @@ export function createTopicHub(broker: Broker, readBatch = 256): TopicHub {
     }
   }
 
+  const dropper = { drop };
   return {
     attach(topic, subscriber) {
       const feed = feedFor(topic);
-      const member: Member = { subscriber, epoch: undefined, last: 0, closed: false };
+      const member = new Member(subscriber, feed, dropper);
       feed.joining.add(member);
       void join(feed, member);
-      return () => {
-        if (!member.closed) drop(feed, member);
-      };
+      return member;
     },
     get topics() {
       return feeds.size;

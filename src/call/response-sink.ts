@@ -10,8 +10,9 @@ import type { Message } from "@bufbuild/protobuf";
  * message then costs one function call per subscriber, not a chain of promise
  * hops, and lands in the connection's write queue in the same turn.
  *
- * The call's iterator still ends the call: it yields nothing and finishes (or
- * throws) when the stream does, after the last `send`.
+ * The call's iterator still ends the call, unless the stream detaches: it
+ * yields nothing and finishes (or throws) when the stream does, after the
+ * last `send`.
  */
 export interface ResponseSink {
   /** Queues one response for the client. Never called after the call ended. */
@@ -20,17 +21,62 @@ export interface ResponseSink {
   congested(): boolean;
   /** Resolves when the connection drains, or when the call ends. */
   drained(): Promise<void>;
-  /** Aborted when the call ends on the transport's side: the client cancelled or went away, or the server shuts down. */
+  /** Aborted when the call ends on the transport's side (the client cancelled or went away, the server shuts down), until the stream detaches. */
   readonly signal: AbortSignal;
   /**
    * Called instead of yielding when a stream outlives its handler: the call's
-   * iterator then ends at once (freeing the handler, its context and the
-   * interceptors' wrappers, which is most of an idle stream's memory), and
-   * the transport ends the call when `ended` settles: completed, or with its
-   * error. Called at most once, before the iterator ends.
+   * iterator then ends at once, freeing the handler, its context and the
+   * interceptors' wrappers, which is most of an idle stream's memory. From
+   * then on the two sides tell each other directly, with no promise or
+   * signal listener held per stream: the transport calls `stream.cancel(reason)`
+   * when the call ends on its side (the stream no longer watches `signal`),
+   * and the stream calls `end` once when it ends. Called at most once, before
+   * the iterator ends.
    */
-  detach(ended: Promise<void>): void;
+  detach(stream: DetachedStream): void;
+  /** The detached stream ended: completed (no argument) or failed with `error`. Called once, and only after `detach`. */
+  end(error?: unknown): void;
+}
+
+/** A stream that outlived its handler, as its transport sees it (`ResponseSink.detach`). */
+export interface DetachedStream {
+  /** The call ended on the transport's side: the stream stops and calls the sink's `end` with `reason` as a ConnectError (canceled unless it is one). */
+  cancel(reason: unknown): void;
 }
 
 /** The context value a transport sets to take responses directly. */
 export const responseSinkKey = createContextKey<ResponseSink | undefined>(undefined, { description: "rivulet response sink" });
+
+/**
+ * For a transport that keeps its call's signal and awaits a detached stream's
+ * end as a promise (the SSE bridge, the Connect/gRPC stream bridge): `ended`
+ * settles when the stream calls `end`, and an abort of `signal` cancels the
+ * stream. A WebSocket connection does without: it tells its calls' streams
+ * itself.
+ */
+export class DetachedEnd {
+  readonly ended: Promise<void>;
+  private settle!: (error: unknown) => void;
+
+  constructor(
+    private readonly signal: AbortSignal,
+    private readonly stream: DetachedStream,
+  ) {
+    this.ended = new Promise<void>((resolve, reject) => {
+      this.settle = (error) => (error === undefined ? resolve() : reject(error));
+    });
+    // Already aborted: the stream sees so itself once it detached (it checks `signal` after `detach`).
+    if (!signal.aborted) signal.addEventListener("abort", this, { once: true });
+  }
+
+  /** The signal's abort (an EventListener object, so no closure per stream). */
+  handleEvent(): void {
+    this.stream.cancel(this.signal.reason);
+  }
+
+  /** `ResponseSink.end`. */
+  end(error?: unknown): void {
+    this.signal.removeEventListener("abort", this);
+    this.settle(error);
+  }
+}

@@ -5,21 +5,29 @@ import { streamControlsKey, type StreamLease } from "../call/stream-controls.js"
 import { redactUrl, type Logger } from "../log.js";
 import { endStreamAt } from "./end-stream-at.js";
 
-/** Built outside the interceptor's per-call scope, so its closures keep only what they name. */
-function createLease(deadline: number, code: Code, message: string, callbacks: (() => void)[], call: OpenCall | undefined): StreamLease {
-  return {
-    deadline,
-    call,
-    deadlineError: () => new ConnectError(message, code),
-    release() {
-      for (const callback of callbacks.splice(0)) callback();
-    },
-  };
-}
+/** The end of a call, handed over to its stream: plain data and the end-of-call callbacks, its methods on the prototype. */
+class Lease implements StreamLease {
+  constructor(
+    readonly deadline: number,
+    private readonly code: Code,
+    private readonly message: string,
+    private callbacks: (() => void)[],
+    readonly call: OpenCall | undefined,
+    /** Whether the call is still in the open calls, for `release` to take it out. */
+    private open: boolean,
+  ) {}
 
-/** `call.close` as a callback made outside the interceptor's per-call scope: a closure made inside would keep that scope (the request) alive as long as the stream. */
-function closerOf(call: OpenCall): () => void {
-  return () => call.close();
+  deadlineError(): ConnectError {
+    return new ConnectError(this.message, this.code);
+  }
+
+  release(): void {
+    const callbacks = this.callbacks;
+    this.callbacks = [];
+    for (const callback of callbacks) callback();
+    if (this.open) this.call?.close();
+    this.open = false;
+  }
 }
 
 /**
@@ -49,6 +57,7 @@ export function createStreamGuardInterceptor(logger: Logger, calls: OpenCalls): 
     let handedOver = false;
     const runCallbacks = () => {
       for (const callback of callbacks.splice(0)) callback();
+      call?.close();
     };
     const end = () => {
       if (ended) return;
@@ -65,8 +74,8 @@ export function createStreamGuardInterceptor(logger: Logger, calls: OpenCalls): 
       identify(userId) {
         if (call === undefined) {
           call = calls.open(userId);
+          // Taken out of the open calls when the call ends (runCallbacks, or the lease's release).
           if (ended && !handedOver) call.close();
-          else callbacks.push(closerOf(call));
         }
         return call;
       },
@@ -81,7 +90,7 @@ export function createStreamGuardInterceptor(logger: Logger, calls: OpenCalls): 
         handedOver = true;
         // The guard is done with this call: nothing of its scope stays reachable from the signal.
         request.signal.removeEventListener("abort", end);
-        return createLease(deadline, deadlineCode, deadlineMessage, ended ? [] : callbacks, call);
+        return new Lease(deadline, deadlineCode, deadlineMessage, ended ? [] : callbacks, call, !ended);
       },
     });
     const hide = (error: unknown): unknown => {

@@ -5,12 +5,11 @@ import { decodeCursor, encodeCursor } from "../broker/cursor.js";
 import { createSubscriberBuffer, type SubscriberBuffer, type SubscriberBufferOptions } from "../broker/subscriber-buffer.js";
 import { subscribe } from "../broker/subscription.js";
 import type { SlowConsumerPolicy, SubscriptionEvent } from "../broker/subscription-event.js";
-import type { TopicHub } from "../broker/topic-hub.js";
+import type { HubMembership, TopicHub } from "../broker/topic-hub.js";
 import type { StreamPolicy } from "../wire/stream-policy.js";
-import type { OpenCall } from "../call/open-calls.js";
-import { streamControlsKey } from "../call/stream-controls.js";
-import { responseSinkKey, type ResponseSink } from "../call/response-sink.js";
-import { timerAt } from "../limits/timer-at.js";
+import { streamControlsKey, type StreamLease } from "../call/stream-controls.js";
+import { responseSinkKey, type DetachedStream, type ResponseSink } from "../call/response-sink.js";
+import { maxTimerDelayMs } from "../limits/timer-at.js";
 
 export interface TopicStreamOptions<R extends Message> {
   /** The shared per-topic feeds, which every stream joins. */
@@ -74,18 +73,15 @@ export async function* streamTopic<R extends Message>(options: TopicStreamOption
     const lease = controls.handOver();
     const timeoutMs = context.timeoutMs();
     const timeoutAt = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs;
-    const end =
-      timeoutAt < lease.deadline
-        ? { at: timeoutAt, error: () => new ConnectError("the operation timed out", Code.DeadlineExceeded) }
-        : { at: lease.deadline, error: () => lease.deadlineError() };
-    const ended = streamToSink(options, sink, sink.signal, { end, release: lease.release, call: lease.call });
-    // Handled here too: the transport awaits it only once this call's iterator has ended.
-    ended.catch(() => undefined);
-    sink.detach(ended);
+    const stream = new SinkStream(options, sink, sink, lease, timeoutAt);
+    sink.detach(stream);
+    // Aborted before it detached: the transport's cancel went to the signal, which the stream no longer watches.
+    if (sink.signal.aborted) stream.cancel(sink.signal.reason);
+    else stream.start(options.hub, options.topic);
     return;
   }
   if (sink) {
-    await streamToSink(options, sink, context.signal, { end: undefined, release: () => undefined });
+    await streamToSink(options, sink, context.signal);
     return;
   }
   const events = subscribe(options.hub, options.topic, {
@@ -146,62 +142,84 @@ export async function* streamTopic<R extends Message>(options: TopicStreamOption
 /** The response for an event: built once per entry and method, per subscriber for gaps. */
 function responder<R extends Message>(options: TopicStreamOptions<R>): (event: SubscriptionEvent) => R {
   const { topic, cache, toResponse } = options;
-  return (event) => {
-    if (event.kind === "gap") return toResponse(event, encodeCursor(topic, event.position));
-    let response = cache.get(event.entry);
-    if (response === undefined) {
-      response = toResponse(event, encodeCursor(topic, event.entry.position));
-      cache.set(event.entry, response);
-    }
-    return response;
-  };
+  return (event) => responseOf(topic, cache, toResponse, event);
 }
 
-/** What ends a stream besides its signal: a deadline, an end from outside (its open call), and work to do once it ended. */
-interface StreamEnd {
-  readonly end: { readonly at: number; readonly error: () => ConnectError } | undefined;
-  readonly release: () => void;
-  readonly call?: OpenCall;
+function responseOf<R extends Message>(
+  topic: string,
+  cache: WeakMap<Entry, R>,
+  toResponse: (event: SubscriptionEvent, cursor: string) => R,
+  event: SubscriptionEvent,
+): R {
+  if (event.kind === "gap") return toResponse(event, encodeCursor(topic, event.position));
+  let response = cache.get(event.entry);
+  if (response === undefined) {
+    response = toResponse(event, encodeCursor(topic, event.entry.position));
+    cache.set(event.entry, response);
+  }
+  return response;
+}
+
+/** Who learns that a sink stream ended: the sink itself once detached, or the handler awaiting it. */
+interface StreamOwner {
+  end(error?: unknown): void;
 }
 
 /**
- * Feeds one call's sink from the topic's shared feed, through the one
- * slow-consumer buffer (`createSubscriberBuffer`): while the connection is
- * congested, lossless streams hold up to `bufferSize` responses and then end
- * with `resource_exhausted` at once (what they hold is dropped); conflated
- * streams keep only the newest. Resolves when the stream completes (`until`),
- * rejects when it fails or the call ends.
+ * Feeds one call's sink while its handler waits (a stream that must not
+ * detach, or a call without the stream guard): resolves when the stream
+ * completes (`until`), rejects when it fails or `signal` aborts.
  */
-function streamToSink<R extends Message>(options: TopicStreamOptions<R>, sink: ResponseSink, signal: AbortSignal, ending: StreamEnd): Promise<void> {
+function streamToSink<R extends Message>(options: TopicStreamOptions<R>, sink: ResponseSink, signal: AbortSignal): Promise<void> {
   return new Promise<void>((resolve, reject) => {
-    if (signal.aborted) {
-      ending.release();
-      return reject(ConnectError.from(signal.reason, Code.Canceled));
-    }
-    new SinkStream(options, sink, signal, ending, resolve, reject).start(options.hub, options.topic);
+    if (signal.aborted) return reject(ConnectError.from(signal.reason, Code.Canceled));
+    const owner: StreamOwner = {
+      end(error) {
+        signal.removeEventListener("abort", onAbort);
+        if (error === undefined) resolve();
+        else reject(error);
+      },
+    };
+    const stream = new SinkStream(options, sink, owner, undefined, Infinity);
+    const onAbort = () => stream.cancel(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    stream.start(options.hub, options.topic);
   });
+}
+
+/** A sink stream's deadline timer fired (setTimeout's argument, so no closure per stream). */
+function deadlineReached(stream: { deadlineReached(): void }): void {
+  stream.deadlineReached();
 }
 
 /**
  * One stream feeding its call's sink, and the consumer of its slow-consumer
- * buffer. A class because every open stream has one: its methods live once
- * on the prototype instead of as closures per stream. What it keeps is named
- * field by field: nothing here may hold `options`, whose `context` is the
- * call's whole handler context.
+ * buffer: while the connection is congested, lossless streams hold up to
+ * `bufferSize` responses and then end with `resource_exhausted` at once
+ * (what they hold is dropped); conflated streams keep only the newest.
+ *
+ * What an idle detached subscription keeps is this object, its buffer, its
+ * membership in the topic (`HubMembership`), its lease and, with a finite
+ * deadline, one timer: a class, with every callback a method on the
+ * prototype or a shared function, because every open stream has one. What
+ * it keeps is named field by field: nothing here may hold `options`, whose
+ * `context` is the call's whole handler context.
  */
-class SinkStream<R extends Message> implements SubscriberBufferOptions<R> {
+class SinkStream<R extends Message> implements SubscriberBufferOptions<R>, DetachedStream {
   readonly from: ReadFrom;
   readonly policy: SlowConsumerPolicy;
   readonly bufferSize: number;
-  private readonly respond: (event: SubscriptionEvent) => R;
+  private readonly topic: string;
+  private readonly cache: WeakMap<Entry, R>;
+  private readonly toResponse: (event: SubscriptionEvent, cursor: string) => R;
   private readonly until: ((response: R) => boolean) | undefined;
   private readonly ephemeral: ((deliver: (response: R) => void) => () => void) | undefined;
   private readonly buffer: SubscriberBuffer;
-  /** Ending with the abort reason lets the caller tell a shutdown (`unavailable`) from a finished stream. */
-  private readonly onAbort = () => this.fail(ConnectError.from(this.signal.reason, Code.Canceled));
-  private cancelTimer: (() => void) | undefined;
-  /** The hub's detach once attached; `fail` may run before (an aborted call). */
-  private detach: (() => void) | undefined;
+  /** When the stream must end, and with what (the lease's deadline or the client's timeout, whichever is first). */
+  private readonly endsAt: number;
+  private timer: NodeJS.Timeout | undefined;
+  /** The hub membership once attached; `finish` may run before (an aborted call). */
+  private membership: HubMembership | undefined;
   /** Stops the ephemeral responses once started. */
   private stopEphemeral: (() => void) | undefined;
   private done = false;
@@ -209,34 +227,56 @@ class SinkStream<R extends Message> implements SubscriberBufferOptions<R> {
   constructor(
     options: TopicStreamOptions<R>,
     private readonly sink: ResponseSink,
-    private readonly signal: AbortSignal,
-    private readonly ending: StreamEnd,
-    private readonly resolve: () => void,
-    private readonly reject: (error: unknown) => void,
+    private readonly owner: StreamOwner,
+    /** The end of the call, handed over from the stream guard; undefined while the handler still runs the call. */
+    private readonly lease: StreamLease | undefined,
+    /** The client's own deadline (a timeout header), or Infinity. */
+    private readonly timeoutAt: number,
   ) {
     this.from = options.from;
     this.policy = options.policy.slowConsumer;
     this.bufferSize = options.bufferSize;
-    this.respond = responder(options);
+    this.topic = options.topic;
+    this.cache = options.cache;
+    this.toResponse = options.toResponse;
     this.until = options.until;
     this.ephemeral = options.ephemeral;
+    this.endsAt = Math.min(timeoutAt, lease?.deadline ?? Infinity);
     this.buffer = createSubscriberBuffer<R>(this);
   }
 
   start(hub: TopicHub, topic: string): void {
-    this.signal.addEventListener("abort", this.onAbort, { once: true });
-    const deadline = this.ending.end;
-    if (deadline) {
-      this.cancelTimer = timerAt(deadline.at, () => this.fail(deadline.error()));
+    if (this.endsAt !== Infinity) {
+      this.armTimer();
       if (this.done) return;
     }
     // Ended from outside (withdrawn access, the server API's Disconnect) through the call's entry in the open calls.
-    this.ending.call?.endVia(this);
+    this.lease?.call?.endVia(this);
     if (this.done) return;
-    const detach = hub.attach(topic, this.buffer.subscriber);
-    if (this.done) return detach();
-    this.detach = detach;
+    const membership = hub.attach(topic, this.buffer.subscriber);
+    if (this.done) return membership.detach();
+    this.membership = membership;
     if (this.ephemeral) this.stopEphemeral = this.ephemeral((response) => this.offer(response));
+  }
+
+  /** Arms the deadline timer, in steps past setTimeout's range; ends the stream if the deadline has passed. */
+  private armTimer(): void {
+    const left = this.endsAt - Date.now();
+    if (left <= 0) return this.deadlineReached();
+    this.timer = setTimeout(deadlineReached, Math.min(left, maxTimerDelayMs), this).unref();
+  }
+
+  /** @internal the deadline timer's callback. */
+  deadlineReached(): void {
+    this.timer = undefined;
+    if (this.done) return;
+    if (this.endsAt > Date.now()) return this.armTimer();
+    this.finish(this.timeoutAt <= this.endsAt || !this.lease ? new ConnectError("the operation timed out", Code.DeadlineExceeded) : this.lease.deadlineError());
+  }
+
+  /** The transport ended the call (DetachedStream), or its signal aborted: ending with the reason lets the caller tell a shutdown (`unavailable`) from a finished stream. */
+  cancel(reason: unknown): void {
+    this.finish(ConnectError.from(reason, Code.Canceled));
   }
 
   /** An ephemeral response: sent only if the connection takes it now, behind nothing held; else dropped. */
@@ -251,7 +291,7 @@ class SinkStream<R extends Message> implements SubscriberBufferOptions<R> {
   }
 
   itemOf(event: SubscriptionEvent): R {
-    return this.respond(event);
+    return responseOf(this.topic, this.cache, this.toResponse, event);
   }
 
   take(response: R): void {
@@ -275,12 +315,10 @@ class SinkStream<R extends Message> implements SubscriberBufferOptions<R> {
     if (this.done) return;
     this.done = true;
     this.buffer.close();
-    this.detach?.();
+    this.membership?.detach();
     this.stopEphemeral?.();
-    this.cancelTimer?.();
-    this.signal.removeEventListener("abort", this.onAbort);
-    this.ending.release();
-    if (error === undefined) this.resolve();
-    else this.reject(error);
+    clearTimeout(this.timer);
+    this.lease?.release();
+    this.owner.end(error);
   }
 }

@@ -106,7 +106,7 @@ describe("topic hub: one live feed per topic, every subscriber exactly once and 
     for (const n of ["1", "2", "3"]) await broker.publish("room", bytes(n));
     await Promise.all(subscribers.map((s) => s.received(3)));
     for (const s of subscribers) expect(s.events.filter((e) => e !== "warm-up")).toEqual(["1", "2", "3"]);
-    detach.forEach((d) => d());
+    detach.forEach((membership) => membership.detach());
     expect(hub.topics).toBe(0);
     expect(counts.listeners).toBe(0);
   });

@@ -10,7 +10,7 @@ import { settleUnreadBody } from "../../http/unread-body.js";
 import { redactUrl } from "../../log.js";
 import type { EnvelopeEncoding } from "../encodings.js";
 import { publicError } from "../../call/public-error.js";
-import type { ResponseSink } from "../../call/response-sink.js";
+import { DetachedEnd, type ResponseSink } from "../../call/response-sink.js";
 import type { BridgeMethod } from "../../call/method-registry.js";
 import type { HttpRequest, HttpResponse, Mount, MountContext } from "../../http/mount.js";
 import { envelopeOf } from "./envelope.js";
@@ -82,7 +82,7 @@ export function createRpcStreamBridge(context: MountContext): Mount {
       // A stream that outlived its handler ends when it says so. `pull` has
       // returned: nothing holds the finished iterator chain while it runs.
       const { detached } = await pull(req, method, protocol, writer, signal);
-      if (detached) await detached;
+      if (detached) await detached.ended;
       return undefined;
     } catch (reason) {
       const { error, hidden } = publicError(reason);
@@ -98,7 +98,7 @@ export function createRpcStreamBridge(context: MountContext): Mount {
     protocol: Protocol,
     writer: RpcStreamWriter,
     signal: AbortSignal,
-  ): Promise<{ detached: Promise<void> | undefined }> {
+  ): Promise<{ detached: DetachedEnd | undefined }> {
     const timeoutHeader = protocol === "grpc" ? req.headers["grpc-timeout"] : req.headers["connect-timeout-ms"];
     const timeout = (protocol === "grpc" ? parseGrpcTimeout : parseConnectTimeout)(singleHeader(timeoutHeader), config.maxTimeoutMs);
     if (timeout.error) throw timeout.error;
@@ -108,7 +108,7 @@ export function createRpcStreamBridge(context: MountContext): Mount {
       writer.write(envelopeOf(method.method.output, response, encoding));
       deliveries[protocol].inc();
     };
-    let detached: Promise<void> | undefined;
+    let detached: DetachedEnd | undefined;
     const sink: ResponseSink = {
       send(response) {
         if (!writer.closed) send(response);
@@ -116,8 +116,11 @@ export function createRpcStreamBridge(context: MountContext): Mount {
       congested: () => writer.congested(),
       drained: () => writer.drained(),
       signal,
-      detach(ended) {
-        detached = ended;
+      detach(stream) {
+        detached = new DetachedEnd(signal, stream);
+      },
+      end(error) {
+        detached?.end(error);
       },
     };
     const responses = method.invoke(input, {

@@ -6,6 +6,7 @@ import { acceptsGzip } from "../../http/accept-encoding.js";
 import { redactUrl } from "../../log.js";
 import type { HttpRequest, HttpResponse, Mount, MountContext } from "../../http/mount.js";
 import { publicError } from "../../call/public-error.js";
+import { DetachedEnd } from "../../call/response-sink.js";
 import { errorJson } from "../../wire/error-json.js";
 import { encodeEnd, encodeError, encodeRetry } from "./encoder.js";
 import { createSseHeartbeat } from "./heartbeat.js";
@@ -33,7 +34,7 @@ const gzip = { level: 6, windowBits: 10, memLevel: 2 } as const;
 interface CallProgress {
   sent: number;
   /** Set when the stream outlived its handler (ResponseSink.detach). */
-  detached: Promise<void> | undefined;
+  detached: DetachedEnd | undefined;
 }
 
 interface ActiveCall {
@@ -150,7 +151,7 @@ export function createSseBridge(context: MountContext): Mount {
       // A stream that outlived its handler ends when it says so. `pull` has
       // returned: nothing holds the finished iterator chain while it runs.
       try {
-        await call.detached;
+        await call.detached.ended;
       } catch (reason) {
         failure = reason;
       }
@@ -213,8 +214,11 @@ export function createSseBridge(context: MountContext): Mount {
         congested: () => writer.ready() !== undefined,
         drained: () => writer.ready() ?? Promise.resolve(),
         signal: controller.signal,
-        detach(ended) {
-          call.detached = ended;
+        detach(stream) {
+          call.detached = new DetachedEnd(controller.signal, stream);
+        },
+        end(error) {
+          call.detached?.end(error);
         },
       },
     });

@@ -1,14 +1,14 @@
 import { channel } from "node:diagnostics_channel";
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
-import { WebSocketServer, type WebSocket } from "ws";
+import { WebSocketServer } from "ws";
 import { findBearerToken } from "../../auth/credentials.js";
 import { refuseSocket } from "../../http/refuse-socket.js";
 import { requestHeaders } from "../../http/request-headers.js";
 import { redactUrl } from "../../log.js";
 import type { Mount, MountContext } from "../../http/mount.js";
 import { WebSocketCloseCode, websocketSubprotocol } from "../../wire/websocket-close-codes.js";
-import { createWebSocketConnection, type WebSocketConnection } from "./connection.js";
+import { createWebSocketConnection, RivuletWebSocket, type WebSocketConnection, type WebSocketConnectionShared } from "./connection.js";
 import { negotiatedDeflate, perMessageDeflateOptions } from "./deflate.js";
 
 /**
@@ -33,6 +33,8 @@ export function createWebSocketBridge(context: MountContext): Mount {
     // Off by default for fan-out: compression costs CPU per message and saves little on loopback and LANs.
     perMessageDeflate: config.wsCompression ? perMessageDeflateOptions(config.wsCompressionThresholdBytes) : false,
     clientTracking: false,
+    // Sockets with a slot for their connection: their listeners are shared functions (connection.ts).
+    WebSocket: RivuletWebSocket,
     // RFC 6455 §4.2.2: the server selects one of the offered subprotocols; others never reach this point.
     handleProtocols: (offered) => (offered.has(websocketSubprotocol) ? websocketSubprotocol : false),
   });
@@ -64,31 +66,34 @@ export function createWebSocketBridge(context: MountContext): Mount {
   }
   context.shutdownSignal.addEventListener("abort", closeAll, { once: true });
 
-  function open(socket: WebSocket, transport: Duplex, req: IncomingMessage, url: URL): void {
-    const connection = createWebSocketConnection({
+  const shared: WebSocketConnectionShared = {
+    methods: context.methods,
+    logger,
+    metrics,
+    limits: {
+      maxCalls: config.wsMaxCalls,
+      maxMessageBytes: config.maxMessageBytes,
+      maxBufferedBytes: config.wsMaxBufferedBytes,
+      maxStallMs: config.idleTimeoutMs,
+    },
+    onClosed(connection) {
+      connections.delete(connection);
+      metrics.connections.dec({ transport: "websocket" });
+      if (connections.size === 0) {
+        clearInterval(timer);
+        timer = undefined;
+        allClosed?.();
+      }
+    },
+  };
+
+  function open(socket: RivuletWebSocket, transport: Duplex, req: IncomingMessage, url: URL): void {
+    const connection = createWebSocketConnection(shared, {
       socket,
       transport,
-      methods: context.methods,
       deflate: negotiatedDeflate(deflateAnswers.get(req), config.wsCompressionThresholdBytes, metrics.websocketDeflated),
-      logger,
-      metrics,
-      limits: {
-        maxCalls: config.wsMaxCalls,
-        maxMessageBytes: config.maxMessageBytes,
-        maxBufferedBytes: config.wsMaxBufferedBytes,
-        maxStallMs: config.idleTimeoutMs,
-      },
       handshakeToken: findBearerToken(requestHeaders(req), url.searchParams),
       url: redactUrl(url.pathname + url.search),
-      onClosed() {
-        connections.delete(connection);
-        metrics.connections.dec({ transport: "websocket" });
-        if (connections.size === 0) {
-          clearInterval(timer);
-          timer = undefined;
-          allClosed?.();
-        }
-      },
     });
     connections.add(connection);
     metrics.connections.inc({ transport: "websocket" });
@@ -117,7 +122,7 @@ export function createWebSocketBridge(context: MountContext): Mount {
         refuseSocket(socket, refusal.status, refusal.reason);
         return true;
       }
-      server.handleUpgrade(req, socket, head, (ws) => open(ws, socket, req, url));
+      server.handleUpgrade(req, socket, head, (ws) => open(ws as RivuletWebSocket, socket, req, url));
       return true;
     },
     shutdown() {

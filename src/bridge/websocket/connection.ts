@@ -1,30 +1,26 @@
 import type { Duplex } from "node:stream";
 import { fromBinary, type Message } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { WebSocket } from "ws";
+import { WebSocket } from "ws";
 import type { Call } from "../../../gen/rivulet/bridge/v1/bridge_pb.js";
 import { bearerAuthorization } from "../../auth/credentials.js";
 import type { Logger } from "../../log.js";
 import type { Metrics } from "../../metrics.js";
-import type { ResponseSink } from "../../call/response-sink.js";
+import type { DetachedStream, ResponseSink } from "../../call/response-sink.js";
 import { callEnded, type BridgeMethod } from "../../call/method-registry.js";
 import { WebSocketCloseCode } from "../../wire/websocket-close-codes.js";
 import { publicError } from "../../call/public-error.js";
 import { errorJson } from "../../wire/error-json.js";
 import { outgoingFrame, type WebSocketDeflate } from "./deflate.js";
 import { decodeClientFrame, encodeEndFrame, encodePongFrame, WebSocketFrameError } from "./frames.js";
-import { createWebSocketLiveness } from "./liveness.js";
+import { createWebSocketLiveness, type WebSocketLiveness } from "./liveness.js";
 import { messageFrameOf } from "./message-frame.js";
 import { createWebSocketOutbox } from "./outbox.js";
+import type { BatchedWriter } from "../../http/batched-writer.js";
 
-/** What one socket needs from the bridge. */
-export interface WebSocketConnectionOptions {
-  readonly socket: WebSocket;
-  /** The TCP (or TLS) socket under `socket`: the outbox writes each batch of frames to it in one write, and its `drain` ends backpressure. */
-  readonly transport: Duplex;
+/** What every socket of one bridge shares: one object, not a copy per socket. */
+export interface WebSocketConnectionShared {
   readonly methods: ReadonlyMap<string, BridgeMethod>;
-  /** How messages to this socket are compressed (permessage-deflate), or undefined to send them plain. */
-  readonly deflate: WebSocketDeflate | undefined;
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly limits: {
@@ -34,12 +30,21 @@ export interface WebSocketConnectionOptions {
     /** How long a peer that stopped reading (its pings stuck behind its backlog) is kept before it is closed with 1008. */
     readonly maxStallMs: number;
   };
+  /** Called once per socket, after it closed and every call was released. */
+  readonly onClosed: (connection: WebSocketConnection) => void;
+}
+
+/** What one socket brings: the ws socket, the bytes under it, and what its handshake said. */
+export interface WebSocketConnectionOptions {
+  readonly socket: RivuletWebSocket;
+  /** The TCP (or TLS) socket under `socket`: the outbox writes each batch of frames to it in one write, and its `drain` ends backpressure. */
+  readonly transport: Duplex;
+  /** How messages to this socket are compressed (permessage-deflate), or undefined to send them plain. */
+  readonly deflate: WebSocketDeflate | undefined;
   /** The handshake's bearer token (header, cookie or `access_token`), used by calls that carry none. */
   readonly handshakeToken: string | undefined;
   /** The handshake URL with credentials redacted: what handlers see as the request URL. */
   readonly url: string;
-  /** Called once, after the socket closed and every call was released. */
-  readonly onClosed: () => void;
 }
 
 /** One open `GET /ws` socket: its calls, its outgoing queue and its liveness. */
@@ -58,17 +63,14 @@ export interface WebSocketConnection {
   close(code: number, reason: string): void;
 }
 
-interface CallState {
-  readonly id: number;
-  readonly method: BridgeMethod;
-  readonly controller: AbortController;
-  ended: boolean;
-  /** Conflated streams: the newest response not yet sent while the socket is congested. */
-  pending: Message | undefined;
-  /** Whether this call ever waited for the socket to drain (for the slow-consumer metric). */
-  throttled: boolean;
-  /** Set when the stream outlived its handler (ResponseSink.detach): the call ends when this settles. */
-  detached: Promise<void> | undefined;
+/**
+ * ws's socket with a slot for its connection (the bridge passes this class
+ * to ws's server as `WebSocket`): the socket's listeners are then functions
+ * shared by every socket, each finding its connection through `this`,
+ * instead of closures per socket.
+ */
+export class RivuletWebSocket extends WebSocket {
+  connection: Connection | undefined = undefined;
 }
 
 const transport = "websocket";
@@ -80,18 +82,125 @@ const maxCloseReasonBytes = 123;
  * method registry, and writes server frames through its outbox (batched
  * writes, bounded buffering).
  */
-export function createWebSocketConnection(options: WebSocketConnectionOptions): WebSocketConnection {
-  const { socket, limits, logger, metrics } = options;
-  const calls = new Map<number, CallState>();
-  // The labelled child, looked up once: `inc({ transport })` hashes the labels on every delivery.
-  const deliveries = metrics.deliveries.labels({ transport });
-  const outbox = createWebSocketOutbox(socket, options.transport, limits.maxBufferedBytes);
-  /** Queues a `ServerFrame` (end, pong) framed for this socket. */
-  const enqueue = (frame: Uint8Array) => outbox.write(outgoingFrame(frame, options.deflate));
-  const congested = () => outbox.congested();
-  const waitForDrain = () => outbox.drained();
-  let closing = false;
-  const liveness = createWebSocketLiveness(limits.maxStallMs);
+export function createWebSocketConnection(shared: WebSocketConnectionShared, options: WebSocketConnectionOptions): WebSocketConnection {
+  const connection = new Connection(shared, options);
+  const { socket } = options;
+  socket.connection = connection;
+  socket.on("message", onSocketMessage);
+  // Only the peer's pongs count as an answer (its frames only show it is there). A 'drain' means the kernel
+  // took the bytes, not that the peer read them: loopback buffers grow to
+  // megabytes, so a paused reader's backlog drains, and counting that as an
+  // answer had it cut (1006) with its end frames still unread.
+  socket.on("pong", onSocketPong);
+  // ws emits errors (oversized frames: 1009, bad framing: 1002) and then closes the socket itself.
+  socket.on("error", onSocketError);
+  // The outbox discards what is queued itself: it listens to 'close' too, and first.
+  socket.on("close", onSocketClose);
+  return connection;
+}
+
+// The socket listeners, shared by every socket: `this` is the socket, always a RivuletWebSocket (the bridge's ws server makes only those).
+function connectionOf(socket: WebSocket): Connection | undefined {
+  return (socket as RivuletWebSocket).connection;
+}
+function onSocketMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
+  connectionOf(this)?.onMessage(data, isBinary);
+}
+function onSocketPong(this: WebSocket): void {
+  connectionOf(this)?.answered();
+}
+function onSocketError(this: WebSocket, error: Error): void {
+  connectionOf(this)?.shared.logger.debug({ err: error }, "websocket error");
+}
+function onSocketClose(this: WebSocket): void {
+  connectionOf(this)?.onClose();
+}
+
+/**
+ * One call on a socket, and its `ResponseSink`: a class, because an idle
+ * subscriber keeps it for as long as its stream is open. Once its stream
+ * detached (`detach`), the call keeps no AbortController or signal: a cancel
+ * or the socket's end reaches the stream directly.
+ */
+class WebSocketCall implements ResponseSink {
+  ended = false;
+  /** Conflated streams: the newest response not yet sent while the socket is congested. */
+  pending: Message | undefined = undefined;
+  /** Whether this call ever waited for the socket to drain (for the slow-consumer metric). */
+  throttled = false;
+  /** The stream that outlived its handler (ResponseSink.detach): it ends the call through `end`. */
+  stream: DetachedStream | undefined = undefined;
+  /** While the handler runs the call: aborted when the call ends on this side. Dropped once the stream detached and the handler returned. */
+  controller: AbortController | undefined = new AbortController();
+  /** The detached stream's end, when it came before the handler returned: applied once it has. */
+  private endedEarly: { error: unknown } | undefined = undefined;
+  private pulling = true;
+
+  constructor(
+    readonly id: number,
+    readonly method: BridgeMethod,
+    private readonly connection: Connection,
+  ) {}
+
+  get signal(): AbortSignal {
+    return (this.controller ??= new AbortController()).signal;
+  }
+
+  send(response: Message): void {
+    if (!this.ended) this.connection.sendResponse(this, response);
+  }
+
+  congested(): boolean {
+    if (!this.connection.outbox.congested()) return false;
+    this.throttled = true;
+    return true;
+  }
+
+  drained(): Promise<void> {
+    return this.connection.untilDrainedOrEnded(this);
+  }
+
+  detach(stream: DetachedStream): void {
+    this.stream = stream;
+  }
+
+  end(error?: unknown): void {
+    if (this.pulling) this.endedEarly = { error };
+    else this.connection.finish(this, error);
+  }
+
+  /** Runs the call to its end: reads what the handler yields, then waits for a detached stream's `end`. */
+  run(responses: AsyncIterable<Message>): void {
+    this.connection.pull(this, responses).then(
+      () => this.pulled(undefined),
+      (error: unknown) => this.pulled(error ?? new Error("the call failed")),
+    );
+  }
+
+  /** The handler's iterator is done (`failure` if it threw): nothing holds its chain now. */
+  private pulled(failure: unknown): void {
+    this.pulling = false;
+    if (failure !== undefined) return this.connection.finish(this, failure);
+    if (this.stream === undefined) return this.connection.finish(this);
+    if (this.endedEarly) return this.connection.finish(this, this.endedEarly.error);
+    if (this.ended) return;
+    // Detached and still open: the signal served the handler only.
+    this.controller = undefined;
+  }
+
+  /** The call ended on this side (a cancel, the socket's end): tells the handler or the detached stream. */
+  abort(): void {
+    if (this.controller) this.controller.abort(callEnded);
+    this.stream?.cancel(callEnded);
+  }
+}
+
+/** The socket's connection: one object with its methods on the prototype (see RivuletWebSocket). */
+class Connection implements WebSocketConnection {
+  readonly calls = new Map<number, WebSocketCall>();
+  readonly outbox: BatchedWriter;
+  private readonly liveness: WebSocketLiveness;
+  private closing = false;
   /**
    * Bytes the peer has surely read: those written before the last ping it
    * answered. A pong proves no more than that: one processed late (its ping
@@ -99,131 +208,121 @@ export function createWebSocketConnection(options: WebSocketConnectionOptions): 
    * backlog as read, or a paused reader whose backlog the kernel then took
    * looks dead and is cut (1006) with its end frames unread.
    */
-  let writtenAtAnswer = 0;
+  private writtenAtAnswer = 0;
   /** `outbox.writtenBytes` when the last ping was sent. */
-  let writtenAtPing = 0;
-  /** A frame from the peer: it is there, though that says nothing of what it has read. */
-  const heard = () => liveness.heard();
-  const answered = () => {
-    writtenAtAnswer = writtenAtPing;
-    liveness.heard();
-  };
-  let idleSince: number | undefined = Date.now();
+  private writtenAtPing = 0;
+  idleSince: number | undefined = Date.now();
+
+  constructor(
+    readonly shared: WebSocketConnectionShared,
+    private readonly options: WebSocketConnectionOptions,
+  ) {
+    this.outbox = createWebSocketOutbox(options.socket, options.transport, shared.limits.maxBufferedBytes);
+    this.liveness = createWebSocketLiveness(shared.limits.maxStallMs);
+  }
+
+  get openCalls(): number {
+    return this.calls.size;
+  }
+
+  /** Queues a `ServerFrame` (end, pong) framed for this socket. */
+  private enqueue(frame: Uint8Array): void {
+    this.outbox.write(outgoingFrame(frame, this.options.deflate));
+  }
+
+  answered(): void {
+    this.writtenAtAnswer = this.writtenAtPing;
+    this.liveness.heard();
+  }
 
   /** Waits for the socket to drain, or for the call to end (a cancel releases its stream at once, not at the next drain). */
-  function untilDrainedOrEnded(call: CallState): Promise<void> {
-    const { signal } = call.controller;
-    if (signal.aborted) return Promise.resolve();
+  untilDrainedOrEnded(call: WebSocketCall): Promise<void> {
+    if (call.ended) return Promise.resolve();
+    const { signal } = call;
     return new Promise<void>((resolve) => {
       const done = () => {
         signal.removeEventListener("abort", done);
         resolve();
       };
       signal.addEventListener("abort", done);
-      void waitForDrain().then(done);
+      void this.outbox.drained().then(done);
     });
   }
 
-  function sendResponse(call: CallState, response: Message): void {
-    outbox.write(messageFrameOf(call.method.method.output, response, call.id, options.deflate));
-    deliveries.inc();
+  sendResponse(call: WebSocketCall, response: Message): void {
+    this.outbox.write(messageFrameOf(call.method.method.output, response, call.id, this.options.deflate));
+    deliveriesOf(this.shared.metrics).inc();
   }
 
   /** Ends a call once: releases it and sends its `end` frame. */
-  function finish(call: CallState, reason?: unknown): void {
+  finish(call: WebSocketCall, reason?: unknown): void {
     if (call.ended) return;
     call.ended = true;
-    calls.delete(call.id);
-    call.controller.abort(callEnded);
+    this.calls.delete(call.id);
+    call.abort();
+    const { metrics, logger } = this.shared;
     if (call.method.kind === "server_streaming") metrics.streams.dec({ transport });
-    if (calls.size === 0) idleSince = Date.now();
+    if (this.calls.size === 0) this.idleSince = Date.now();
     if (reason === undefined) {
-      enqueue(encodeEndFrame(call.id));
+      this.enqueue(encodeEndFrame(call.id));
       return;
     }
     const { error, hidden } = publicError(reason);
     if (hidden !== undefined) logger.error({ err: hidden, method: call.method.method.name }, "websocket call failed");
     if (call.throttled && error.code === Code.ResourceExhausted) metrics.slowConsumersDropped.inc({ transport });
-    enqueue(encodeEndFrame(call.id, errorJson(error)));
+    this.enqueue(encodeEndFrame(call.id, errorJson(error)));
   }
 
   /**
-   * Runs a call to its end and sends its `end` frame. The responses are read
-   * in `pull`, which returns before a detached stream's long wait: nothing
-   * then holds the call's finished iterator chain (its handler context and
-   * the interceptors' wrappers).
+   * Reads the call's responses into the outbox, at the pace the socket
+   * drains. It returns before a detached stream's long wait: nothing then
+   * holds the call's finished iterator chain (its handler context and the
+   * interceptors' wrappers).
    */
-  function run(call: CallState, responses: AsyncIterable<Message>): void {
-    pull(call, responses)
-      .then(() => call.detached)
-      .then(
-        () => finish(call),
-        (error: unknown) => finish(call, error),
-      );
-  }
-
-  /** Reads the call's responses into the outbox, at the pace the socket drains. */
-  async function pull(call: CallState, responses: AsyncIterable<Message>): Promise<void> {
+  async pull(call: WebSocketCall, responses: AsyncIterable<Message>): Promise<void> {
     const streaming = call.method.kind === "server_streaming";
     const conflate = streaming && call.method.policy.slowConsumer === "conflate";
     for await (const response of responses) {
       if (call.ended) break;
-      if (streaming && congested()) {
+      if (streaming && this.outbox.congested()) {
         call.throttled = true;
         if (conflate) {
           // Keep reading, keep only the newest: it is sent when the socket drains.
-          if (call.pending === undefined) void waitForDrain().then(() => sendPending(call));
+          if (call.pending === undefined) void this.outbox.drained().then(() => this.sendPending(call));
           call.pending = response;
           continue;
         }
         // Lossless: stop reading this stream until the socket drains; the method's
         // own bounded buffer ends it with resource_exhausted if it stays slow.
-        await untilDrainedOrEnded(call);
+        await this.untilDrainedOrEnded(call);
         if (call.ended) break;
       }
-      sendResponse(call, response);
+      this.sendResponse(call, response);
     }
     if (call.pending !== undefined) {
-      await untilDrainedOrEnded(call);
-      sendPending(call);
+      await this.untilDrainedOrEnded(call);
+      this.sendPending(call);
     }
   }
 
-  function sinkOf(call: CallState): ResponseSink {
-    return {
-      send(response) {
-        if (!call.ended) sendResponse(call, response);
-      },
-      congested() {
-        if (!congested()) return false;
-        call.throttled = true;
-        return true;
-      },
-      drained: () => untilDrainedOrEnded(call),
-      signal: call.controller.signal,
-      detach(ended) {
-        call.detached = ended;
-      },
-    };
-  }
-
-  function sendPending(call: CallState): void {
+  private sendPending(call: WebSocketCall): void {
     const response = call.pending;
     call.pending = undefined;
-    if (response !== undefined && !call.ended) sendResponse(call, response);
+    if (response !== undefined && !call.ended) this.sendResponse(call, response);
   }
 
-  function startCall(frame: Call): void {
+  private startCall(frame: Call): void {
     const { id } = frame;
-    const refuse = (message: string, code: Code) => enqueue(encodeEndFrame(id, errorJson(new ConnectError(message, code))));
+    const { limits, methods, metrics } = this.shared;
+    const refuse = (message: string, code: Code) => this.enqueue(encodeEndFrame(id, errorJson(new ConnectError(message, code))));
     if (id === 0) return refuse("call id must not be 0", Code.InvalidArgument);
-    const existing = calls.get(id);
+    const existing = this.calls.get(id);
     if (existing) {
       // Both the open call and the new one end, with one `end`: no frame for this id follows it.
-      return finish(existing, new ConnectError(`call id ${id} is already in use`, Code.InvalidArgument));
+      return this.finish(existing, new ConnectError(`call id ${id} is already in use`, Code.InvalidArgument));
     }
-    if (calls.size >= limits.maxCalls) return refuse(`more than ${limits.maxCalls} calls open on one socket`, Code.ResourceExhausted);
-    const method = options.methods.get(frame.method.replace(/^\//, ""));
+    if (this.calls.size >= limits.maxCalls) return refuse(`more than ${limits.maxCalls} calls open on one socket`, Code.ResourceExhausted);
+    const method = methods.get(frame.method.replace(/^\//, ""));
     if (!method) return refuse(`unknown method ${frame.method}`, Code.Unimplemented);
     if (frame.request.length > limits.maxMessageBytes) {
       return refuse(`request of ${frame.request.length} bytes exceeds the limit of ${limits.maxMessageBytes}`, Code.ResourceExhausted);
@@ -241,55 +340,85 @@ export function createWebSocketConnection(options: WebSocketConnectionOptions): 
       return refuse("call headers must be valid HTTP header names and values", Code.InvalidArgument);
     }
     // One auth interceptor for every transport: it reads `authorization`, so the handshake's token stands in.
-    if (!header.has("authorization") && options.handshakeToken) header.set("authorization", bearerAuthorization(options.handshakeToken));
+    const { handshakeToken } = this.options;
+    if (!header.has("authorization") && handshakeToken) header.set("authorization", bearerAuthorization(handshakeToken));
 
-    const call: CallState = { id, method, controller: new AbortController(), ended: false, pending: undefined, throttled: false, detached: undefined };
-    calls.set(id, call);
-    idleSince = undefined;
+    const call = new WebSocketCall(id, method, this);
+    this.calls.set(id, call);
+    this.idleSince = undefined;
     if (method.kind === "server_streaming") metrics.streams.inc({ transport });
     let responses: AsyncIterable<Message>;
     try {
       responses = method.invoke(input, {
         protocolName: transport,
         requestMethod: "GET",
-        url: options.url,
+        url: this.options.url,
         requestHeader: header,
-        signal: call.controller.signal,
+        signal: call.signal,
         // Topic streams hand fanned-out responses straight to the outbox; the pump below only sees the end.
-        sink: method.kind === "server_streaming" ? sinkOf(call) : undefined,
+        sink: method.kind === "server_streaming" ? call : undefined,
       });
     } catch (error) {
-      return finish(call, error);
+      return this.finish(call, error);
     }
-    run(call, responses);
+    call.run(responses);
   }
 
-  function onFrame(data: Uint8Array): void {
+  private onFrame(data: Uint8Array): void {
     const frame = decodeClientFrame(data);
     switch (frame.kind.case) {
       case "call":
-        return startCall(frame.kind.value);
+        return this.startCall(frame.kind.value);
       case "cancel": {
-        const call = calls.get(frame.kind.value.id);
+        const call = this.calls.get(frame.kind.value.id);
         // A cancel racing the call's own end finds nothing: the end is already on its way.
-        if (call) finish(call, new ConnectError("canceled by the client", Code.Canceled));
+        if (call) this.finish(call, new ConnectError("canceled by the client", Code.Canceled));
         return;
       }
       case "ping":
-        return enqueue(encodePongFrame(frame.kind.value.nonce));
+        return this.enqueue(encodePongFrame(frame.kind.value.nonce));
       default:
         // An empty frame or a kind added after this server was built: ignored (forward compatibility).
         return;
     }
   }
 
-  function close(code: number, reason: string): void {
-    if (closing) return;
-    outbox.flush();
-    outbox.discard();
-    closing = true;
-    release();
-    socket.close(code, truncate(reason));
+  onMessage(data: Buffer, isBinary: boolean): void {
+    // A frame from the peer: it is there, though that says nothing of what it has read.
+    this.liveness.heard();
+    if (this.closing) return;
+    // RFC 6455 §7.4.1: 1003 for a data type the endpoint cannot accept.
+    if (!isBinary) return this.close(WebSocketCloseCode.unsupportedData, "text frames are not supported: send binary rivulet.bridge.v1.ClientFrame");
+    try {
+      this.onFrame(data);
+    } catch (error) {
+      if (error instanceof WebSocketFrameError) return this.close(error.closeCode, error.message);
+      this.shared.logger.error({ err: error }, "websocket frame handling failed");
+      return this.close(WebSocketCloseCode.internalError, "internal error");
+    }
+    // A client that sends (pings, unary calls) but does not read would grow the
+    // outgoing buffer without bound: stop reading its frames until it drains.
+    const { socket } = this.options;
+    if (this.outbox.congested() && !socket.isPaused) {
+      socket.pause();
+      void this.outbox.drained().then(() => socket.resume());
+    }
+  }
+
+  onClose(): void {
+    this.closing = true;
+    this.release();
+    this.options.socket.connection = undefined;
+    this.shared.onClosed(this);
+  }
+
+  close(code: number, reason: string): void {
+    if (this.closing) return;
+    this.outbox.flush();
+    this.outbox.discard();
+    this.closing = true;
+    this.release();
+    this.options.socket.close(code, truncate(reason));
   }
 
   /**
@@ -299,86 +428,58 @@ export function createWebSocketConnection(options: WebSocketConnectionOptions): 
    * close timeout (30 s) finds both; its lossless streams resume from their
    * last cursor.
    */
-  function closeTooSlow(): void {
-    logger.debug({ buffered: socket.bufferedAmount }, "websocket peer stopped reading: closing");
-    for (const call of [...calls.values()]) {
-      finish(call, new ConnectError("subscriber too slow: the connection stopped draining; resume from the last cursor", Code.ResourceExhausted));
+  private closeTooSlow(): void {
+    this.shared.logger.debug({ buffered: this.options.socket.bufferedAmount }, "websocket peer stopped reading: closing");
+    for (const call of [...this.calls.values()]) {
+      this.finish(call, new ConnectError("subscriber too slow: the connection stopped draining; resume from the last cursor", Code.ResourceExhausted));
     }
-    close(WebSocketCloseCode.policyViolation, "too slow: the client stopped reading");
+    this.close(WebSocketCloseCode.policyViolation, "too slow: the client stopped reading");
   }
 
   /** Aborts every call without `end` frames: the socket is gone or going. */
-  function release(): void {
-    for (const call of calls.values()) {
+  private release(): void {
+    const { metrics } = this.shared;
+    const calls = [...this.calls.values()];
+    this.calls.clear();
+    for (const call of calls) {
       call.ended = true;
-      call.controller.abort(callEnded);
+      call.abort();
       if (call.method.kind === "server_streaming") metrics.streams.dec({ transport });
     }
-    calls.clear();
   }
 
-  socket.on("message", (data: Buffer, isBinary: boolean) => {
-    heard();
-    if (closing) return;
-    // RFC 6455 §7.4.1: 1003 for a data type the endpoint cannot accept.
-    if (!isBinary) return close(WebSocketCloseCode.unsupportedData, "text frames are not supported: send binary rivulet.bridge.v1.ClientFrame");
-    try {
-      onFrame(data);
-    } catch (error) {
-      if (error instanceof WebSocketFrameError) return close(error.closeCode, error.message);
-      logger.error({ err: error }, "websocket frame handling failed");
-      return close(WebSocketCloseCode.internalError, "internal error");
+  heartbeat(): void {
+    const { socket } = this.options;
+    // Frames sent since the ping the peer last answered may stand between it and our ping
+    // (ws's bufferedAmount: bytes the server still holds, the kernel's buffers being full).
+    const receiving = this.outbox.writtenBytes !== this.writtenAtAnswer || socket.bufferedAmount > 0;
+    switch (this.liveness.round(Date.now(), receiving)) {
+      case "ping":
+        if (socket.readyState !== socket.OPEN) return;
+        this.writtenAtPing = this.outbox.writtenBytes;
+        socket.ping();
+        return;
+      case "wait":
+        return;
+      case "terminate":
+        this.shared.logger.debug("websocket peer did not answer a ping: terminating");
+        socket.terminate();
+        return;
+      case "too-slow":
+        return this.closeTooSlow();
     }
-    // A client that sends (pings, unary calls) but does not read would grow the
-    // outgoing buffer without bound: stop reading its frames until it drains.
-    if (congested() && !socket.isPaused) {
-      socket.pause();
-      void waitForDrain().then(() => socket.resume());
-    }
-  });
-  // Only the peer's pongs count as an answer (its frames only show it is there). A 'drain' means the kernel
-  // took the bytes, not that the peer read them: loopback buffers grow to
-  // megabytes, so a paused reader's backlog drains, and counting that as an
-  // answer had it cut (1006) with its end frames still unread.
-  socket.on("pong", answered);
-  // ws emits errors (oversized frames: 1009, bad framing: 1002) and then closes the socket itself.
-  socket.on("error", (error) => logger.debug({ err: error }, "websocket error"));
-  // The outbox discards what is queued itself: it listens to 'close' too, and first.
-  socket.on("close", () => {
-    closing = true;
-    release();
-    options.onClosed();
-  });
+  }
+}
 
-  return {
-    get openCalls() {
-      return calls.size;
-    },
-    get idleSince() {
-      return idleSince;
-    },
-    heartbeat() {
-      // Frames sent since the ping the peer last answered may stand between it and our ping
-      // (ws's bufferedAmount: bytes the server still holds, the kernel's buffers being full).
-      const receiving = outbox.writtenBytes !== writtenAtAnswer || socket.bufferedAmount > 0;
-      switch (liveness.round(Date.now(), receiving)) {
-        case "ping":
-          if (socket.readyState !== socket.OPEN) return;
-          writtenAtPing = outbox.writtenBytes;
-          socket.ping();
-          return;
-        case "wait":
-          return;
-        case "terminate":
-          logger.debug("websocket peer did not answer a ping: terminating");
-          socket.terminate();
-          return;
-        case "too-slow":
-          return closeTooSlow();
-      }
-    },
-    close,
-  };
+/** The deliveries counter's WebSocket child, looked up once per registry: `inc({ transport })` hashes the labels on every delivery. */
+const deliveriesChildren = new WeakMap<Metrics, { inc(): void }>();
+function deliveriesOf(metrics: Metrics): { inc(): void } {
+  let child = deliveriesChildren.get(metrics);
+  if (child === undefined) {
+    child = metrics.deliveries.labels({ transport });
+    deliveriesChildren.set(metrics, child);
+  }
+  return child;
 }
 
 function truncate(reason: string): string {

@@ -35,20 +35,27 @@ export interface WebSocketLiveness {
  * its streams stop being read.)
  */
 export function createWebSocketLiveness(stallLimitMs: number): WebSocketLiveness {
-  let answered = true;
-  let unansweredSince = 0;
-  return {
-    heard() {
-      answered = true;
-    },
-    round(now, receiving) {
-      if (answered) {
-        answered = false;
-        unansweredSince = now;
-        return "ping";
-      }
-      if (!receiving) return "terminate";
-      return now - unansweredSince >= stallLimitMs ? "too-slow" : "wait";
-    },
-  };
+  return new Liveness(stallLimitMs);
+}
+
+/** One per socket, so a class: two numbers and a flag, its methods on the prototype. */
+class Liveness implements WebSocketLiveness {
+  private answered = true;
+  private unansweredSince = 0;
+
+  constructor(private readonly stallLimitMs: number) {}
+
+  heard(): void {
+    this.answered = true;
+  }
+
+  round(now: number, receiving: boolean): LivenessVerdict {
+    if (this.answered) {
+      this.answered = false;
+      this.unansweredSince = now;
+      return "ping";
+    }
+    if (!receiving) return "terminate";
+    return now - this.unansweredSince >= this.stallLimitMs ? "too-slow" : "wait";
+  }
 }
