@@ -6,7 +6,8 @@ import { acceptsGzip } from "../../http/accept-encoding.js";
 import { redactUrl } from "../../log.js";
 import type { HttpRequest, HttpResponse, Mount, MountContext } from "../../http/mount.js";
 import { publicError } from "../../call/public-error.js";
-import { DetachedEnd } from "../../call/response-sink.js";
+import type { DetachedStream, ResponseSink } from "../../call/response-sink.js";
+import type { BridgeMethod } from "../../call/method-registry.js";
 import { errorJson } from "../../wire/error-json.js";
 import { encodeEnd, encodeError, encodeRetry } from "./encoder.js";
 import { createSseHeartbeat } from "./heartbeat.js";
@@ -30,16 +31,93 @@ const holdMs = 100;
  */
 const gzip = { level: 6, windowBits: 10, memLevel: 2 } as const;
 
-/** What a call's response loop tells the code that ends the response. */
-interface CallProgress {
-  sent: number;
-  /** Set when the stream outlived its handler (ResponseSink.detach). */
-  detached: DetachedEnd | undefined;
+/** The response headers of a stream: two shared objects, not one per response. */
+const streamHeaders = {
+  "content-type": "text/event-stream; charset=utf-8",
+  // A URL with a token must not be kept by any cache; no-transform keeps
+  // proxies from compressing or buffering the stream.
+  "cache-control": "no-cache, no-transform",
+  // nginx: pass events through as they come.
+  "x-accel-buffering": "no",
+} as const;
+const tokenInQueryHeaders = { ...streamHeaders, "cache-control": "no-store, no-transform" } as const;
+
+/** What every response of one bridge shares: how a call's response ends, and the delivery counter. */
+interface SseBridgeShared {
+  readonly deliveries: { inc(): void };
+  /** Ends the response after the call ended (`failure` undefined: it completed). */
+  complete(call: SseCall, failure: unknown): void;
 }
 
-interface ActiveCall {
-  readonly writer: SseWriter;
-  readonly controller: AbortController;
+/**
+ * One SSE response and its call, and the call's `ResponseSink`: a class,
+ * because an idle subscriber keeps it for as long as its stream is open.
+ * Once the stream detached (`detach`), nothing of the request stays (its
+ * URL, headers and input, the handler's async frames): the stream ends the
+ * response through `end`, and the response's close reaches the stream
+ * through `cancel`.
+ */
+class SseCall implements ResponseSink {
+  sent = 0;
+  /** The stream that outlived its handler (ResponseSink.detach). */
+  private stream: DetachedStream | undefined = undefined;
+  /** While the handler runs the call: aborted when the response closes or the server shuts down. Dropped once the stream detached. */
+  private controller: AbortController | undefined = new AbortController();
+  /** The detached stream's end, when it came before the handler returned. */
+  private endedEarly: { error: unknown } | undefined = undefined;
+  private pulling = true;
+  writer!: SseWriter;
+
+  constructor(
+    private readonly shared: SseBridgeShared,
+    readonly method: BridgeMethod,
+    readonly name: string,
+    readonly resuming: boolean,
+    readonly req: HttpRequest,
+  ) {}
+
+  get signal(): AbortSignal {
+    return (this.controller ??= new AbortController()).signal;
+  }
+
+  send(response: Message): void {
+    if (this.writer.state() === "closed") return;
+    this.writer.message(messageEventOf(this.method, response));
+    this.sent++;
+    this.shared.deliveries.inc();
+  }
+
+  congested(): boolean {
+    return this.writer.ready() !== undefined;
+  }
+
+  drained(): Promise<void> {
+    return this.writer.ready() ?? Promise.resolve();
+  }
+
+  detach(stream: DetachedStream): void {
+    this.stream = stream;
+  }
+
+  end(error?: unknown): void {
+    if (this.pulling) this.endedEarly = { error };
+    else this.shared.complete(this, error);
+  }
+
+  /** The handler's loop is done: `completed` if its iterator finished, else `failure` (or the writer closed). */
+  pulled(completed: boolean, failure: unknown): void {
+    this.pulling = false;
+    if (!completed || this.stream === undefined) return this.shared.complete(this, failure);
+    if (this.endedEarly) return this.shared.complete(this, this.endedEarly.error);
+    // Detached and still open: the signal served the handler only.
+    if (!this.controller?.signal.aborted) this.controller = undefined;
+  }
+
+  /** The response closed or the server shuts down: ends the call, in the handler or in its detached stream. */
+  cancel(reason: unknown): void {
+    this.controller?.abort(reason);
+    this.stream?.cancel(reason);
+  }
 }
 
 /**
@@ -62,7 +140,7 @@ export function createSseBridge(context: MountContext): Mount {
   const retryMs = config.sseRetryMs;
   // The labelled child, looked up once: `inc({ transport })` hashes the labels on every delivery.
   const deliveries = metrics.deliveries.labels({ transport: "sse" });
-  const calls = new Set<ActiveCall>();
+  const calls = new Set<SseCall>();
   const emptied: Array<() => void> = [];
   const heartbeat = createSseHeartbeat(config.keepaliveMs, (writer) => {
     // The client read nothing for two keep-alive intervals: a goodbye could not
@@ -85,7 +163,7 @@ export function createSseBridge(context: MountContext): Mount {
     () => {
       for (const call of calls) {
         goodbye(call.writer);
-        call.controller.abort(shutdownSignal.reason);
+        call.cancel(shutdownSignal.reason);
       }
     },
     { once: true },
@@ -98,37 +176,22 @@ export function createSseBridge(context: MountContext): Mount {
       return;
     }
 
-    const controller = new AbortController();
     if (config.sseCompression) {
       // The body depends on Accept-Encoding, so caches must key on it (RFC 9110 §12.5.5); CORS may have set `Vary: Origin`.
       const vary = res.getHeader("vary");
       res.setHeader("vary", typeof vary === "string" ? `${vary}, Accept-Encoding` : "Accept-Encoding");
     }
+    const call = new SseCall(shared, request.method, request.name, request.resuming, req);
     const writer = createSseWriter(res, {
-      headers: {
-        "content-type": "text/event-stream; charset=utf-8",
-        // A URL with a token must not be kept by any cache; no-transform keeps
-        // proxies from compressing or buffering the stream.
-        "cache-control": request.tokenInQuery ? "no-store, no-transform" : "no-cache, no-transform",
-        // nginx: pass events through as they come.
-        "x-accel-buffering": "no",
-      },
+      headers: request.tokenInQuery ? tokenInQueryHeaders : streamHeaders,
       retryMs,
       conflate: request.method.policy.slowConsumer === "conflate",
       holdMs,
       // Compressed per connection: the event bytes are still built once per message.
       gzip: config.sseCompression && acceptsGzip(req.headers["accept-encoding"]) ? { zlib: gzip } : undefined,
-      onClose() {
-        calls.delete(call);
-        heartbeat.delete(writer);
-        metrics.connections.dec({ transport: "sse" });
-        metrics.streams.dec({ transport: "sse" });
-        // Ends the call if it is still running (the client went away); a no-op otherwise.
-        controller.abort(new ConnectError("the client went away", Code.Canceled));
-        if (calls.size === 0) for (const resolve of emptied.splice(0)) resolve();
-      },
+      onClose: () => closed(call),
     });
-    const call: ActiveCall = { writer, controller };
+    call.writer = writer;
     calls.add(call);
     heartbeat.add(writer);
     metrics.connections.inc({ transport: "sse" });
@@ -139,29 +202,29 @@ export function createSseBridge(context: MountContext): Mount {
     }
     // Redacting parses the query: only for a line that will be written.
     if (logger.isLevelEnabled("debug")) logger.debug({ method: request.name, url: redactUrl(req.url ?? "") }, "sse stream opened");
-    await run(request, writer, controller, req);
+    const { completed, failure } = await pull(request, call);
+    call.pulled(completed, failure);
   }
 
-  /** Runs the call and ends the response. */
-  async function run(request: SseRequest, writer: SseWriter, controller: AbortController, req: HttpRequest): Promise<void> {
-    const call: CallProgress = { sent: 0, detached: undefined };
-    const { completed, failure: pulled } = await pull(request, writer, controller, req, call);
-    let failure = pulled;
-    if (completed && call.detached) {
-      // A stream that outlived its handler ends when it says so. `pull` has
-      // returned: nothing holds the finished iterator chain while it runs.
-      try {
-        await call.detached.ended;
-      } catch (reason) {
-        failure = reason;
-      }
-    }
-    const { sent } = call;
+  /** The response closed: whatever its call is doing, it ends now. */
+  function closed(call: SseCall): void {
+    calls.delete(call);
+    heartbeat.delete(call.writer);
+    metrics.connections.dec({ transport: "sse" });
+    metrics.streams.dec({ transport: "sse" });
+    // Ends the call if it is still running (the client went away); a no-op otherwise.
+    call.cancel(new ConnectError("the client went away", Code.Canceled));
+    if (calls.size === 0) for (const resolve of emptied.splice(0)) resolve();
+  }
+
+  /** Ends the response once its call ended (`failure` undefined: it completed). */
+  function complete(call: SseCall, failure: unknown): void {
+    const { writer, sent, req } = call;
     // Gone (client closed, dropped as stalled, or told to reconnect on shutdown): nothing more to say.
     if (writer.state() === "closed") return;
     if (shutdownSignal.aborted) return goodbye(writer);
     if (failure === undefined) {
-      if (sent === 0 && request.resuming && writer.state() === "pending") {
+      if (sent === 0 && call.resuming && writer.state() === "pending") {
         // The stream had already finished at the client's cursor: 204 stops a
         // browser's EventSource from reconnecting (WHATWG HTML §9.2.3).
         return writer.noContent();
@@ -170,7 +233,7 @@ export function createSseBridge(context: MountContext): Mount {
     }
     const { error, hidden } = publicError(failure);
     if (hidden !== undefined) {
-      logger.error({ err: hidden, method: request.name, url: redactUrl(req.url ?? "") }, "sse call failed unexpectedly");
+      logger.error({ err: hidden, method: call.name, url: redactUrl(req.url ?? "") }, "sse call failed unexpectedly");
     }
     if (error.code === Code.ResourceExhausted) metrics.slowConsumersDropped.inc({ transport: "sse" });
     const transientRetry = transientRetryMs(error, retryMs);
@@ -185,42 +248,19 @@ export function createSseBridge(context: MountContext): Mount {
     const retry = transientRetry !== undefined && transientRetry !== retryMs ? encodeRetry(transientRetry) : "";
     writer.end(retry + encodeError(error));
   }
+  const shared: SseBridgeShared = { deliveries, complete };
 
-  /** Pulls the call's messages into the writer, at the pace the client reads. */
-  async function pull(
-    request: SseRequest,
-    writer: SseWriter,
-    controller: AbortController,
-    req: HttpRequest,
-    call: CallProgress,
-  ): Promise<{ completed: boolean; failure: unknown }> {
-    const { method } = request;
-    const send = (response: Message) => {
-      writer.message(messageEventOf(method, response));
-      call.sent++;
-      deliveries.inc();
-    };
+  /** Pulls the call's messages into the writer, at the pace the client reads; topic streams deliver through the call's sink instead. */
+  async function pull(request: SseRequest, call: SseCall): Promise<{ completed: boolean; failure: unknown }> {
+    const { writer } = call;
     const responses = request.method.invoke(request.input, {
       protocolName: "sse",
       requestMethod: "GET",
-      url: redactUrl(req.url ?? ""),
+      url: redactUrl(call.req.url ?? ""),
       requestHeader: request.header,
-      signal: controller.signal,
+      signal: call.signal,
       // Topic streams hand fanned-out responses straight to the writer; the loop below only sees the end.
-      sink: {
-        send(response) {
-          if (writer.state() !== "closed") send(response);
-        },
-        congested: () => writer.ready() !== undefined,
-        drained: () => writer.ready() ?? Promise.resolve(),
-        signal: controller.signal,
-        detach(stream) {
-          call.detached = new DetachedEnd(controller.signal, stream);
-        },
-        end(error) {
-          call.detached?.end(error);
-        },
-      },
+      sink: call,
     });
     const iterator = responses[Symbol.asyncIterator]();
     let failure: unknown;
@@ -236,7 +276,7 @@ export function createSseBridge(context: MountContext): Mount {
           break;
         }
         if (writer.state() === "closed") break;
-        send(result.value);
+        call.send(result.value);
       }
     } catch (reason) {
       failure = reason;
