@@ -2,6 +2,7 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import type { Entry } from "../broker/broker.js";
+import type { SubscriptionEvent } from "../broker/subscription-event.js";
 import { decodeCursor, encodeCursor } from "../broker/cursor.js";
 import { identityOf, type Identity } from "../auth/identity.js";
 import { streamControlsKey } from "../call/stream-controls.js";
@@ -24,6 +25,16 @@ import { publishOnce } from "./publish-once.js";
 import { checkIdempotencyKey, checkName, checkRoom, checkText, pageLimit } from "./validate.js";
 
 /** The broker topic of a chat room. */
+/** A room's log event as a Subscribe response (module level: one function for every stream, not a closure per stream). */
+function chatResponseOf(event: SubscriptionEvent, cursor: string): SubscribeResponse {
+  if (event.kind === "gap") {
+    return create(SubscribeResponseSchema, { cursor, event: { case: "gap", value: create(GapSchema, gapOf(event.reason)) } });
+  }
+  const message = fromBinary(ChatMessageSchema, event.entry.data);
+  message.cursor = cursor;
+  return create(SubscribeResponseSchema, { cursor, event: { case: "message", value: message } });
+}
+
 export function roomTopic(room: string): string {
   return `chat.room/${room}`;
 }
@@ -99,14 +110,7 @@ export function createChatService(deps: ServiceDeps): ServiceImpl<typeof ChatSer
           context,
           cache: responses,
           ephemeral: request.signals ? (deliver) => deps.broker.listenSignals(topic, (data) => deliver(signalResponseOf(data))) : undefined,
-          toResponse(event, cursor) {
-            if (event.kind === "gap") {
-              return create(SubscribeResponseSchema, { cursor, event: { case: "gap", value: create(GapSchema, gapOf(event.reason)) } });
-            }
-            const message = fromBinary(ChatMessageSchema, event.entry.data);
-            message.cursor = cursor;
-            return create(SubscribeResponseSchema, { cursor, event: { case: "message", value: message } });
-          },
+          toResponse: chatResponseOf,
         });
       } finally {
         // Without the guard (no end-of-call work), the handler's own end is the stream's.

@@ -2,6 +2,7 @@ import { create, fromBinary } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import type { Entry } from "../broker/broker.js";
+import type { SubscriptionEvent } from "../broker/subscription-event.js";
 import { identityOf, requireRole } from "../auth/identity.js";
 import { streamPolicyOf } from "../wire/stream-policy.js";
 import {
@@ -19,6 +20,16 @@ import { publishOnce } from "./publish-once.js";
 import { checkIdempotencyKey, checkName, checkText, checkUserId } from "./validate.js";
 
 /** The broker topic of one user's notifications. */
+/** A user's log event as a Subscribe response (module level: one function for every stream, not a closure per stream). */
+function notificationResponseOf(event: SubscriptionEvent, cursor: string): SubscribeResponse {
+  if (event.kind === "gap") {
+    return create(SubscribeResponseSchema, { cursor, event: { case: "gap", value: create(GapSchema, gapOf(event.reason)) } });
+  }
+  const notification = fromBinary(NotificationSchema, event.entry.data);
+  notification.cursor = cursor;
+  return create(SubscribeResponseSchema, { cursor, event: { case: "notification", value: notification } });
+}
+
 export function userTopic(userId: string): string {
   return `notify.user/${userId}`;
 }
@@ -54,14 +65,7 @@ export function createNotificationService(deps: ServiceDeps): ServiceImpl<typeof
         bufferSize: deps.subscriberBuffer,
         context,
         cache: responses,
-        toResponse(event, cursor) {
-          if (event.kind === "gap") {
-            return create(SubscribeResponseSchema, { cursor, event: { case: "gap", value: create(GapSchema, gapOf(event.reason)) } });
-          }
-          const notification = fromBinary(NotificationSchema, event.entry.data);
-          notification.cursor = cursor;
-          return create(SubscribeResponseSchema, { cursor, event: { case: "notification", value: notification } });
-        },
+        toResponse: notificationResponseOf,
       });
     },
   };
