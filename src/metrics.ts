@@ -13,7 +13,7 @@ export interface Metrics {
   readonly slowConsumersDropped: Counter<"transport">;
   /** WebSocket messages compressed with permessage-deflate: once per fanned-out message, not per socket. */
   readonly websocketDeflated: Counter;
-  /** Unary calls answered by the unary bridge (src/bridge/rpc/unary-bridge.ts) rather than connect-node, by protocol: connect, grpc. */
+  /** Unary calls answered by the unary bridge (src/bridge/rpc/unary-bridge.ts) rather than connect-node, by protocol: connect, grpc, grpc-web. */
   readonly unaryBridgeCalls: Counter<"protocol">;
 }
 
@@ -39,7 +39,7 @@ export function createMetrics(): Metrics {
     }),
     unaryBridgeCalls: new Counter({
       name: "rivulet_unary_bridge_calls_total",
-      help: "Unary calls answered by the unary bridge rather than connect-node, by protocol (connect, grpc)",
+      help: "Unary calls answered by the unary bridge rather than connect-node, by protocol (connect, grpc, grpc-web)",
       labelNames: ["protocol"],
       registers: [registry],
     }),
