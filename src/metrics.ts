@@ -13,8 +13,8 @@ export interface Metrics {
   readonly slowConsumersDropped: Counter<"transport">;
   /** WebSocket messages compressed with permessage-deflate: once per fanned-out message, not per socket. */
   readonly websocketDeflated: Counter;
-  /** Connect unary calls answered by the unary bridge (src/bridge/rpc/unary-bridge.ts) rather than connect-node. */
-  readonly unaryBridgeCalls: Counter;
+  /** Unary calls answered by the unary bridge (src/bridge/rpc/unary-bridge.ts) rather than connect-node, by protocol: connect, grpc, grpc-web. */
+  readonly unaryBridgeCalls: Counter<"protocol">;
 }
 
 /** A registry per server (tests run several in one process) with Node's default metrics, event-loop delay included. */
@@ -39,7 +39,8 @@ export function createMetrics(): Metrics {
     }),
     unaryBridgeCalls: new Counter({
       name: "rivulet_unary_bridge_calls_total",
-      help: "Connect unary calls answered by the unary bridge rather than connect-node",
+      help: "Unary calls answered by the unary bridge rather than connect-node, by protocol (connect, grpc, grpc-web)",
+      labelNames: ["protocol"],
       registers: [registry],
     }),
   };

@@ -1,7 +1,7 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { createClient, type Client } from "@connectrpc/connect";
 import WebSocket from "ws";
-import { createConnectTransport } from "@connectrpc/connect-node";
+import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { createHmacTokens } from "../../src/auth/tokens.js";
 import { ClientFrameSchema, ServerFrameSchema } from "../../gen/rivulet/bridge/v1/bridge_pb.js";
 import { ChatService, SendRequestSchema } from "../../gen/rivulet/chat/v1/chat_pb.js";
@@ -16,12 +16,15 @@ export interface Publisher {
 /**
  * Rivulet's publisher: ChatService.Send for rooms, NotificationService.Publish
  * (payload in `body`) for users, with the generated Connect client over h2c,
- * as a back end would publish.
+ * as a back end would publish. `BENCH_RIVULET_PUBLISHER=grpc` makes the same
+ * calls over gRPC (connect-node's gRPC transport, h2c); `websocket` as `call`
+ * frames (below).
  */
 export async function createRivuletPublisher(port: number, secret: string): Promise<Publisher> {
   const token = await createHmacTokens(secret).mint({ userId: "bench-publisher", roles: ["publisher"], ttlSeconds: 24 * 3600 });
   if (process.env.BENCH_RIVULET_PUBLISHER === "websocket") return createWebSocketPublisher(port, token);
-  const transport = createConnectTransport({ baseUrl: `http://127.0.0.1:${port}`, httpVersion: "2" });
+  const baseUrl = `http://127.0.0.1:${port}`;
+  const transport = process.env.BENCH_RIVULET_PUBLISHER === "grpc" ? createGrpcTransport({ baseUrl }) : createConnectTransport({ baseUrl, httpVersion: "2" });
   const chat: Client<typeof ChatService> = createClient(ChatService, transport);
   const notify: Client<typeof NotificationService> = createClient(NotificationService, transport);
   const options = { headers: { authorization: `Bearer ${token}` } };

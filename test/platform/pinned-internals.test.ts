@@ -38,6 +38,7 @@ import {
   parseTimeout as parseConnectTimeout,
 } from "@connectrpc/connect/protocol-connect";
 import { parseTimeout as parseGrpcTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
+import { trailerFlag, trailerSerialize } from "@connectrpc/connect/protocol-grpc-web";
 import { describe, expect, it } from "vitest";
 import {
   CounterService,
@@ -103,6 +104,16 @@ describe("pinned connect-es internals behave as Rivulet relies on", () => {
       ["grpc-status", "8"],
       ["x-b", "2"],
     ]);
+  });
+
+  it("protocol-grpc-web: trailerFlag and trailerSerialize write the trailer message's flag and its header lines", () => {
+    expect(trailerFlag, "trailerFlag").toBe(0x80);
+    const trailer = new Headers([
+      ["grpc-status", "3"],
+      ["grpc-message", "bad%20input"],
+      ["x-a", "1"],
+    ]);
+    expect(Buffer.from(trailerSerialize(trailer)).toString(), "trailerSerialize").toBe("grpc-message: bad%20input\r\ngrpc-status: 3\r\nx-a: 1\r\n");
   });
 
   it("protocol-connect: codeToString, codeFromString, codeToHttpStatus and codeFromHttpStatus follow the Connect spec's tables", () => {
