@@ -15,6 +15,11 @@ interface HeadWriter {
 export function writeHead(res: HttpResponse, statusCode: number, headers: OutgoingHttpHeaders = {}): void {
   const writer: HeadWriter = res;
   writer.writeHead(statusCode, headers);
+  // HTTP/1.1 keeps the head it sent as `_header` for the response's life, built by
+  // concatenation: a rope of two dozen string pieces (about 770 bytes for an SSE
+  // stream's head). Reading a character flattens it in place, so a long-lived
+  // stream keeps one flat string (about 250 bytes) instead.
+  if ("_header" in res && typeof res._header === "string") res._header.charCodeAt(0);
 }
 
 /** A short plain-text (or `contentType`) answer: health checks, the dev token, refusals before any stream. */
