@@ -241,6 +241,7 @@ export function writeResponseBlocks(res: HttpResponse, blocks: readonly Uint8Arr
   const write = res as { write(chunk: Uint8Array): boolean };
   const last = blocks.length - 1;
   let written = true;
+  if (last < 0) return written;
   if ("stream" in res) {
     const stream = res.stream;
     stream.cork();
