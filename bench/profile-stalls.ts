@@ -4,7 +4,10 @@
  * bench/lib/probe.ts), both stamped with CLOCK_MONOTONIC in µs, and prints, per
  * measurement step, the loop stalls and GCs in it, the CPU profile's busy time
  * in the step, and for each stall of at least `--min-ms` the functions that ran
- * in it (inclusive and self time). See bench/README.md, "Rooms latency".
+ * in it (inclusive and self time). Each step's line also sums the trace: its
+ * longest loop stall and their total, and per GC kind the count, longest
+ * pause and total (how the 1 KiB broadcast's major GCs were counted). See
+ * bench/README.md, "Rooms latency".
  *
  *   npx tsx bench/profile-stalls.ts <trace file> <profile.cpuprofile> [--min-ms 100] [--top 25]
  */
@@ -89,11 +92,24 @@ const trace: TraceLine[] = readFileSync(traceFile, "utf8")
   })
   .filter((line) => line.at >= profile.startTime && line.at <= profile.endTime);
 
+/** The trace's stalls and GCs in one step: the longest stall and their sum; per GC kind, how many, the longest pause and the sum (ms). */
+interface StepTrace {
+  stallMax: number;
+  stallSum: number;
+  gcs: Map<string, { count: number; max: number; sum: number }>;
+}
+const emptyStepTrace = (): StepTrace => ({ stallMax: 0, stallSum: 0, gcs: new Map() });
+const describeStepTrace = (t: StepTrace) =>
+  `stalls max ${t.stallMax.toFixed(0)} ms (sum ${t.stallSum.toFixed(0)}); GC ` +
+  ([...t.gcs].map(([kind, g]) => `${kind} ${g.count}× (max ${g.max.toFixed(1)}, sum ${g.sum.toFixed(0)} ms)`).join(", ") || "none");
+
 let step = 0;
 let stepStart: number | undefined;
+let stepTrace = emptyStepTrace();
 for (const line of trace) {
   if (line.kind === "probe-reset") {
     stepStart = line.at;
+    stepTrace = emptyStepTrace();
     step++;
     continue;
   }
@@ -101,16 +117,22 @@ for (const line of trace) {
     const { busy, gc } = window(stepStart, line.at);
     const wall = (line.at - stepStart) / 1000;
     process.stdout.write(
-      `step ${step}: ${wall.toFixed(0)} ms, CPU profile busy ${busy.toFixed(0)} ms (${((100 * busy) / wall).toFixed(0)} %), GC ${gc.toFixed(0)} ms\n`,
+      `step ${step}: ${wall.toFixed(0)} ms, CPU profile busy ${busy.toFixed(0)} ms (${((100 * busy) / wall).toFixed(0)} %), GC ${gc.toFixed(0)} ms; trace: ${describeStepTrace(stepTrace)}\n`,
     );
     stepStart = undefined;
     continue;
   }
-  if (line.kind === "gc" && Number.parseFloat(line.rest.split(" ")[1] ?? "0") >= minMs / 4) {
-    process.stdout.write(`  gc ${line.rest} at ${line.at}\n`);
+  if (line.kind === "gc") {
+    const [kind = "?", pause = "0"] = line.rest.split(" ");
+    const ms = Number.parseFloat(pause);
+    const g = stepTrace.gcs.get(kind) ?? { count: 0, max: 0, sum: 0 };
+    stepTrace.gcs.set(kind, { count: g.count + 1, max: Math.max(g.max, ms), sum: g.sum + ms });
+    if (ms >= minMs / 4) process.stdout.write(`  gc ${line.rest} at ${line.at}\n`);
   }
   if (line.kind !== "stall") continue;
   const ms = Number.parseFloat(line.rest);
+  stepTrace.stallMax = Math.max(stepTrace.stallMax, ms);
+  stepTrace.stallSum += ms;
   if (ms < minMs) continue;
   // The stall began about when the late timer was due and ended ms later.
   const { busy, gc, inclusive, self } = window(line.at - 5000, line.at + ms * 1000 + 5000);

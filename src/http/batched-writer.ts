@@ -1,4 +1,5 @@
 import type { EventEmitter } from "node:events";
+import type { HttpResponse } from "./mount.js";
 
 /**
  * Queued bytes past which a batch is written at once instead of at the end of
@@ -9,6 +10,18 @@ import type { EventEmitter } from "node:events";
 export const flushThresholdBytes = 64 * 1024;
 
 /**
+ * Mean block size from which a batch goes to a target that can take it as a
+ * vector (`WriteTarget.writeBlocks`) instead of being joined into one Buffer.
+ * Joining copies every byte of every connection's batch into a fresh Buffer:
+ * cheap for small events (the batch comes from Node's 8 KiB pool), but for
+ * 1 KiB events a 64 KiB batch per connection is a new ArrayBuffer and 64 KiB
+ * copied, per connection per batch, and the garbage of the whole fan-out. A
+ * vector writes the fanned-out message's one shared Buffer to every socket
+ * (`writev`), at the cost of one stream write per block.
+ */
+export const vectorMinBlockBytes = 512;
+
+/**
  * Where a batched writer's batches go: a response body, a socket. Usually the
  * owner itself (the SSE writer, the RPC stream writer, a WebSocket's outbox),
  * hence the distinct method names: one object per connection, with its methods
@@ -17,6 +30,12 @@ export const flushThresholdBytes = 64 * 1024;
 export interface WriteTarget {
   /** Writes one chunk; false when the target is behind: `batchDrained()` says when it caught up. */
   writeBatch(chunk: Uint8Array): boolean;
+  /**
+   * Writes several blocks as one batch without joining them (a vectored write:
+   * the blocks are not copied); false as `writeBatch`. When absent, or when the
+   * blocks are small (`vectorMinBlockBytes`), they are joined for `writeBatch`.
+   */
+  writeBlocks?(blocks: readonly Uint8Array[]): boolean;
   /** Resolves once the target took what it holds, or closed. */
   batchDrained(): Promise<void>;
   /** Whether the target still takes bytes; a flush while it does not drops what is queued (a WebSocket past OPEN). Always, when absent. */
@@ -30,7 +49,8 @@ export interface WriteTarget {
  * the target in one write at its end: one system call for a burst rather
  * than one per message, the cost that dominates fan-out on loopback
  * (DESIGN.md "Performance"). A batch of one block is written as is, never
- * copied, so a fanned-out message stays one shared Buffer.
+ * copied, so a fanned-out message stays one shared Buffer; so is a batch of
+ * large blocks, to a target that takes a vector (`writeBlocks`).
  */
 export interface BatchedWriter {
   /** Queues a block; written with the turn's others at its end, or at once when the queue reaches `flushThresholdBytes`. */
@@ -101,6 +121,8 @@ class Writer implements BatchedWriter {
   writtenBytes = 0;
   private queue: Uint8Array[] = [];
   private queuedBytes = 0;
+  /** The bytes of the blocks `takeBlocks` returned last. */
+  private takenBytes = 0;
   /** Set while the target is behind (a write returned false): resolves when it caught up. */
   private waiting: Promise<void> | undefined;
 
@@ -133,11 +155,18 @@ class Writer implements BatchedWriter {
   }
 
   flush(): void {
-    const chunk = this.take();
-    if (chunk === undefined || this.target.batchOpen?.() === false) return;
-    this.writtenBytes += chunk.length;
+    const blocks = this.takeBlocks();
+    const bytes = this.takenBytes;
+    if (blocks.length === 0 || this.target.batchOpen?.() === false) return;
+    this.writtenBytes += bytes;
+    const written =
+      blocks.length === 1
+        ? this.target.writeBatch(blocks[0]!)
+        : this.target.writeBlocks !== undefined && bytes >= vectorMinBlockBytes * blocks.length
+          ? this.target.writeBlocks(blocks)
+          : this.target.writeBatch(Buffer.concat(blocks, bytes));
     // The promise is kept in `waiting` for `drained()`; it never rejects.
-    if (!this.target.writeBatch(chunk)) void this.wait();
+    if (!written) void this.wait();
   }
 
   finish(last: Uint8Array): Uint8Array;
@@ -170,16 +199,23 @@ class Writer implements BatchedWriter {
 
   /** Everything queued as one chunk (a single block as is), leaving the queue empty and unscheduled. */
   private take(): Uint8Array | undefined {
+    const blocks = this.takeBlocks();
+    if (blocks.length === 0) return undefined;
+    return blocks.length === 1 ? blocks[0]! : Buffer.concat(blocks, this.takenBytes);
+  }
+
+  /** The queued blocks, their total in `takenBytes`, leaving the queue empty and unscheduled. */
+  private takeBlocks(): Uint8Array[] {
     if (this.scheduled) {
       this.scheduled = false;
       dirty.delete(this);
     }
     const blocks = this.queue;
-    if (blocks.length === 0) return undefined;
-    const bytes = this.queuedBytes;
+    this.takenBytes = this.queuedBytes;
+    if (blocks.length === 0) return blocks;
     this.queue = [];
     this.queuedBytes = 0;
-    return blocks.length === 1 ? blocks[0]! : Buffer.concat(blocks, bytes);
+    return blocks;
   }
 
   private wait(): Promise<void> {
@@ -188,4 +224,37 @@ class Writer implements BatchedWriter {
     });
     return this.waiting;
   }
+}
+
+/**
+ * Writes `blocks` to an HTTP response as one vectored write, none of them
+ * copied: the response's socket (HTTP/1.1) or stream (HTTP/2) is corked
+ * around the writes, so they reach it together (one `writev`). Over HTTP/1.1
+ * with chunked encoding, the response is corked too, so all blocks but the
+ * last make one chunk (Node writes a corked response's writes as one chunk
+ * when it is uncorked); the last is written uncorked, so its `write`'s
+ * result is the socket's: false when the socket is behind, and the response
+ * then emits 'drain'. Returns that result, as `res.write` does.
+ */
+export function writeResponseBlocks(res: HttpResponse, blocks: readonly Uint8Array[]): boolean {
+  // Both response classes take a Buffer; TypeScript cannot call the union of their overloads.
+  const write = res as { write(chunk: Uint8Array): boolean };
+  const last = blocks.length - 1;
+  let written = true;
+  if (last < 0) return written;
+  if ("stream" in res) {
+    const stream = res.stream;
+    stream.cork();
+    for (let i = 0; i <= last; i++) written = write.write(blocks[i]!);
+    stream.uncork();
+    return written;
+  }
+  const socket = res.socket;
+  socket?.cork();
+  res.cork();
+  for (let i = 0; i < last; i++) write.write(blocks[i]!);
+  res.uncork();
+  written = write.write(blocks[last]!);
+  socket?.uncork();
+  return written;
 }

@@ -55,6 +55,17 @@ describe("SSE writer", () => {
     expect(result.writes).toBe(1);
   });
 
+  it("writes large events queued in one tick as they are, one write each in one vectored write, whole and in order", async () => {
+    const large = (n: number) => Buffer.from(`id: ${n}\ndata: "${String(n).repeat(1024)}"\n\n`);
+    const result = await serve((writer) => {
+      for (let n = 1; n <= 3; n++) writer.message(large(n));
+      setImmediate(() => setImmediate(() => writer.end("event: end\ndata: {}\n\n")));
+    });
+    expect(result.body).toBe(`retry: 1000\n\n${[1, 2, 3].map((n) => large(n).toString()).join("")}event: end\ndata: {}\n\n`);
+    // retry and the three events, not joined first.
+    expect(result.writes).toBe(4);
+  });
+
   it("conflating, keeps only the newest message queued in a tick", async () => {
     const result = await serve(
       (writer) => {

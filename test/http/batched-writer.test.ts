@@ -1,6 +1,6 @@
 import { EventEmitter } from "node:events";
 import { describe, expect, it } from "vitest";
-import { createBatchedWriter, flushThresholdBytes, type WriteTarget } from "../../src/http/batched-writer.js";
+import { createBatchedWriter, flushThresholdBytes, vectorMinBlockBytes, type WriteTarget } from "../../src/http/batched-writer.js";
 
 /** A target that records every chunk written to it and says "behind" while `full`; `drain()` catches it up. */
 interface RecordingTarget extends WriteTarget {
@@ -66,6 +66,29 @@ describe("batched writer", () => {
     writers.forEach((writer, i) => writer.write(Buffer.from(`w${i}`)));
     await endOfTurn();
     expect(targets.map((target) => target.chunks.map(text))).toEqual([["w0"], ["w1"], ["w2"]]);
+  });
+
+  it("hands a batch of large blocks to a target that takes a vector as they are, and joins a batch of small ones", async () => {
+    const vectors: Uint8Array[][] = [];
+    const target = Object.assign(recordingTarget(), {
+      writeBlocks(blocks: readonly Uint8Array[]) {
+        vectors.push([...blocks]);
+        return true;
+      },
+    });
+    const { writer } = writerOn(target);
+    const large = [Buffer.alloc(vectorMinBlockBytes, "a"), Buffer.alloc(vectorMinBlockBytes + 10, "b"), Buffer.alloc(vectorMinBlockBytes - 10, "c")];
+    for (const block of large) writer.write(block);
+    await endOfTurn();
+    expect(vectors).toHaveLength(1);
+    expect(vectors[0]!.every((block, i) => block === large[i])).toBe(true);
+    expect(target.chunks).toEqual([]);
+    writer.write(Buffer.alloc(vectorMinBlockBytes, "d"));
+    writer.write(Buffer.from("small"));
+    await endOfTurn();
+    expect(vectors).toHaveLength(1);
+    expect(target.chunks.map(text)).toEqual(["d".repeat(vectorMinBlockBytes) + "small"]);
+    expect(writer.writtenBytes).toBe(3 * vectorMinBlockBytes + vectorMinBlockBytes + 5);
   });
 
   it("writes at once when the queue reaches the threshold", () => {

@@ -4,7 +4,7 @@ import type { ConnectError } from "@connectrpc/connect";
 // connect-es internals: pinned exactly, guarded by test/platform/pinned-internals.test.ts (docs/development.md, "Pinned versions").
 import { endStreamFlag, endStreamToJson } from "@connectrpc/connect/protocol-connect";
 import { setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
-import { createBatchedWriter, type BatchedWriter, type WriteTarget } from "../../http/batched-writer.js";
+import { createBatchedWriter, writeResponseBlocks, type BatchedWriter, type WriteTarget } from "../../http/batched-writer.js";
 import { drainedOrClosed } from "../../http/drained.js";
 import type { HttpResponse } from "../../http/mount.js";
 import { writeHead } from "../../http/write-head.js";
@@ -48,6 +48,12 @@ class StreamWriter implements RpcStreamWriter, WriteTarget {
     this.sendHeaders();
     // Both response classes take a Buffer; TypeScript cannot call the union of their overloads.
     return (this.res as { write(chunk: Uint8Array): boolean }).write(chunk);
+  }
+
+  /** WriteTarget: a batch of large envelopes as they are, in one vectored write. */
+  writeBlocks(blocks: readonly Uint8Array[]): boolean {
+    this.sendHeaders();
+    return writeResponseBlocks(this.res, blocks);
   }
 
   /** WriteTarget: the response's next 'drain', or its 'close'. */

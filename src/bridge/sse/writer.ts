@@ -1,5 +1,5 @@
 import http2 from "node:http2";
-import { createBatchedWriter, flushThresholdBytes, type BatchedWriter, type WriteTarget } from "../../http/batched-writer.js";
+import { createBatchedWriter, flushThresholdBytes, writeResponseBlocks, type BatchedWriter, type WriteTarget } from "../../http/batched-writer.js";
 import { createGzipBody, createIdentityBody, type GzipBodyOptions, type ResponseBody } from "../../http/response-body.js";
 import { writeHead } from "../../http/write-head.js";
 import type { HttpResponse } from "../../http/mount.js";
@@ -122,6 +122,11 @@ class SseWriterImpl implements SseWriter, WriteTarget {
   /** WriteTarget: where the batched writer's batches go, the body (identity or gzip). */
   writeBatch(chunk: Uint8Array): boolean {
     return this.body!.write(chunk);
+  }
+
+  /** WriteTarget: a batch of large events as they are, in one vectored write; joined for a gzip body, which compresses it as one. */
+  writeBlocks(blocks: readonly Uint8Array[]): boolean {
+    return this.options.gzip ? this.body!.write(Buffer.concat(blocks)) : writeResponseBlocks(this.res, blocks);
   }
 
   /** WriteTarget: the body caught up. */
