@@ -36,6 +36,21 @@ class SocketTarget implements WriteTarget {
     return this.transport.write(chunk);
   }
 
+  /**
+   * A batch of large frames (1 KiB messages) as one vectored write of the shared
+   * frame Buffers, not joined into a new Buffer per socket. Corked, the TCP socket
+   * still counts each block in its buffered length, so the last write's result is
+   * its real backpressure.
+   */
+  writeBlocks(blocks: readonly Uint8Array[]): boolean {
+    const transport = this.transport;
+    let written = true;
+    transport.cork();
+    for (const block of blocks) written = transport.write(block);
+    transport.uncork();
+    return written;
+  }
+
   batchDrained(): Promise<void> {
     return drainedOrClosed(this.transport);
   }
