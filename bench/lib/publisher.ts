@@ -24,7 +24,13 @@ export async function createRivuletPublisher(port: number, secret: string): Prom
   const token = await createHmacTokens(secret).mint({ userId: "bench-publisher", roles: ["publisher"], ttlSeconds: 24 * 3600 });
   if (process.env.BENCH_RIVULET_PUBLISHER === "websocket") return createWebSocketPublisher(port, token);
   const baseUrl = `http://127.0.0.1:${port}`;
-  const transport = process.env.BENCH_RIVULET_PUBLISHER === "grpc" ? createGrpcTransport({ baseUrl }) : createConnectTransport({ baseUrl, httpVersion: "2" });
+  // No compressed responses: a Send response echoes the message, and gzipping a 1 KiB echo per publish cost the server
+  // 4 to 8 % of its CPU, which the baselines' empty answers to POST /publish do not. A back end that publishes a lot
+  // would turn it off too (bench/README.md, "How it measures").
+  const transport =
+    process.env.BENCH_RIVULET_PUBLISHER === "grpc"
+      ? createGrpcTransport({ baseUrl, acceptCompression: [] })
+      : createConnectTransport({ baseUrl, httpVersion: "2", acceptCompression: [] });
   const chat: Client<typeof ChatService> = createClient(ChatService, transport);
   const notify: Client<typeof NotificationService> = createClient(NotificationService, transport);
   const options = { headers: { authorization: `Bearer ${token}` } };
