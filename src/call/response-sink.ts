@@ -46,37 +46,3 @@ export interface DetachedStream {
 
 /** The context value a transport sets to take responses directly. */
 export const responseSinkKey = createContextKey<ResponseSink | undefined>(undefined, { description: "rivulet response sink" });
-
-/**
- * For a transport that keeps its call's signal and awaits a detached stream's
- * end as a promise (the SSE bridge, the Connect/gRPC stream bridge): `ended`
- * settles when the stream calls `end`, and an abort of `signal` cancels the
- * stream. A WebSocket connection does without: it tells its calls' streams
- * itself.
- */
-export class DetachedEnd {
-  readonly ended: Promise<void>;
-  private settle!: (error: unknown) => void;
-
-  constructor(
-    private readonly signal: AbortSignal,
-    private readonly stream: DetachedStream,
-  ) {
-    this.ended = new Promise<void>((resolve, reject) => {
-      this.settle = (error) => (error === undefined ? resolve() : reject(error));
-    });
-    // Already aborted: the stream sees so itself once it detached (it checks `signal` after `detach`).
-    if (!signal.aborted) signal.addEventListener("abort", this, { once: true });
-  }
-
-  /** The signal's abort (an EventListener object, so no closure per stream). */
-  handleEvent(): void {
-    this.stream.cancel(this.signal.reason);
-  }
-
-  /** `ResponseSink.end`. */
-  end(error?: unknown): void {
-    this.signal.removeEventListener("abort", this);
-    this.settle(error);
-  }
-}

@@ -10,12 +10,92 @@ import { settleUnreadBody } from "../../http/unread-body.js";
 import { redactUrl } from "../../log.js";
 import type { EnvelopeEncoding } from "../encodings.js";
 import { publicError } from "../../call/public-error.js";
-import { DetachedEnd, type ResponseSink } from "../../call/response-sink.js";
+import type { DetachedStream, ResponseSink } from "../../call/response-sink.js";
 import type { BridgeMethod } from "../../call/method-registry.js";
 import type { HttpRequest, HttpResponse, Mount, MountContext } from "../../http/mount.js";
 import { envelopeOf } from "./envelope.js";
 import { parseInput } from "./parse-input.js";
 import { createRpcStreamWriter, type Protocol, type RpcStreamWriter } from "./stream-writer.js";
+
+/** What every call of the bridge shares: how a call's response ends, and the delivery counters. */
+interface RpcStreamShared {
+  readonly deliveries: Readonly<Record<Protocol, { inc(): void }>>;
+  /** Ends the response after the call ended (`failure` undefined: it completed). */
+  complete(call: RpcStreamCall, failure: unknown): void;
+}
+
+/**
+ * One Connect or gRPC server stream and its call's `ResponseSink`: a class,
+ * because an idle subscriber keeps it for as long as its stream is open.
+ * Once the stream detached, nothing of the request stays but the response:
+ * the stream ends the call through `end`, the response's close reaches the
+ * stream through `cancel`.
+ */
+class RpcStreamCall implements ResponseSink {
+  private stream: DetachedStream | undefined = undefined;
+  /** While the handler runs the call: aborted when the response closes or the server shuts down. Dropped once the stream detached. */
+  private controller: AbortController | undefined = new AbortController();
+  private endedEarly: { error: unknown } | undefined = undefined;
+  private pulling = true;
+  private ended = false;
+
+  constructor(
+    private readonly shared: RpcStreamShared,
+    readonly method: BridgeMethod,
+    readonly protocol: Protocol,
+    readonly writer: RpcStreamWriter,
+    readonly req: HttpRequest,
+    readonly res: HttpResponse,
+  ) {}
+
+  get signal(): AbortSignal {
+    return (this.controller ??= new AbortController()).signal;
+  }
+
+  send(response: Message): void {
+    if (this.writer.closed) return;
+    this.writer.write(envelopeOf(this.method.method.output, response, this.writer.encoding));
+    this.shared.deliveries[this.protocol].inc();
+  }
+
+  congested(): boolean {
+    return this.writer.congested();
+  }
+
+  drained(): Promise<void> {
+    return this.writer.drained();
+  }
+
+  detach(stream: DetachedStream): void {
+    this.stream = stream;
+  }
+
+  end(error?: unknown): void {
+    if (this.pulling) this.endedEarly = { error };
+    else this.finish(error);
+  }
+
+  /** The handler's loop is done: `completed` if its iterator finished, else `failure` (or the response closed). */
+  pulled(completed: boolean, failure: unknown): void {
+    this.pulling = false;
+    if (!completed || this.stream === undefined) return this.finish(failure);
+    if (this.endedEarly) return this.finish(this.endedEarly.error);
+    // Detached and still open: the signal served the handler only.
+    if (!this.controller?.signal.aborted) this.controller = undefined;
+  }
+
+  /** The response closed or the server shuts down: ends the call, in the handler or in its detached stream. */
+  cancel(reason: unknown): void {
+    this.controller?.abort(reason);
+    this.stream?.cancel(reason);
+  }
+
+  private finish(failure: unknown): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.shared.complete(this, failure);
+  }
+}
 
 /**
  * Server-streaming calls over the Connect protocol (`application/connect+proto`,
@@ -44,101 +124,84 @@ export function createRpcStreamBridge(context: MountContext): Mount {
   const deliveries = { connect: metrics.deliveries.labels({ transport: "connect" }), grpc: metrics.deliveries.labels({ transport: "grpc" }) };
 
   /** Calls in progress: shutdown ends them with its reason (`unavailable`), as connect-node's handlers do. */
-  const active = new Set<AbortController>();
+  const active = new Set<RpcStreamCall>();
   shutdownSignal.addEventListener(
     "abort",
     () => {
-      for (const controller of active) controller.abort(shutdownSignal.reason);
+      for (const call of active) call.cancel(shutdownSignal.reason);
     },
     { once: true },
   );
 
+  /** The response closed (a shared listener: `this` is the response): whatever its call is doing, it ends now. */
+  function responseClosed(this: HttpResponse): void {
+    calls.get(this)?.cancel(new ConnectError("the client went away", Code.Canceled));
+  }
+  /** Open calls by response, for `responseClosed`. */
+  const calls = new WeakMap<HttpResponse, RpcStreamCall>();
+
   async function serve(req: HttpRequest, res: HttpResponse, method: BridgeMethod, protocol: Protocol): Promise<void> {
     const writer = createRpcStreamWriter(res, protocol, acceptedEncoding(req, protocol));
-    const controller = new AbortController();
-    if (shutdownSignal.aborted) controller.abort(shutdownSignal.reason);
-    res.once("close", () => controller.abort(new ConnectError("the client went away", Code.Canceled)));
-    active.add(controller);
+    const call = new RpcStreamCall(shared, method, protocol, writer, req, res);
+    if (shutdownSignal.aborted) call.cancel(shutdownSignal.reason);
+    calls.set(res, call);
+    res.once("close", responseClosed);
+    active.add(call);
     metrics.streams.inc({ transport: protocol });
+    let failure: unknown;
+    let completed = false;
     try {
-      const failure = await run(req, method, protocol, writer, controller.signal);
-      // Only a refused request (over the size limit, a bad timeout) leaves part of its body unread.
-      writer.end(failure, req.complete ? undefined : await settleUnreadBody(req, res));
-    } finally {
-      active.delete(controller);
-      metrics.streams.dec({ transport: protocol });
-    }
-  }
-
-  /** Runs the call; resolves with its error, or undefined when it completed. */
-  async function run(
-    req: HttpRequest,
-    method: BridgeMethod,
-    protocol: Protocol,
-    writer: RpcStreamWriter,
-    signal: AbortSignal,
-  ): Promise<ConnectError | undefined> {
-    try {
-      // A stream that outlived its handler ends when it says so. `pull` has
-      // returned: nothing holds the finished iterator chain while it runs.
-      const { detached } = await pull(req, method, protocol, writer, signal);
-      if (detached) await detached.ended;
-      return undefined;
+      completed = await pull(req, call);
     } catch (reason) {
-      const { error, hidden } = publicError(reason);
-      if (hidden !== undefined) logger.error({ err: hidden, method: method.method.name }, "rpc stream failed unexpectedly");
-      return error;
+      failure = reason;
     }
+    call.pulled(completed, failure);
   }
 
-  /** Reads the request, starts the call and writes what it yields; resolves with the detached stream's end, if it detached. */
-  async function pull(
-    req: HttpRequest,
-    method: BridgeMethod,
-    protocol: Protocol,
-    writer: RpcStreamWriter,
-    signal: AbortSignal,
-  ): Promise<{ detached: DetachedEnd | undefined }> {
+  /** Ends the response once its call ended (`failure` undefined: it completed). */
+  function complete(call: RpcStreamCall, failure: unknown): void {
+    const { req, res, writer, method, protocol } = call;
+    active.delete(call);
+    calls.delete(res);
+    metrics.streams.dec({ transport: protocol });
+    let error: ConnectError | undefined;
+    if (failure !== undefined) {
+      const shown = publicError(failure);
+      if (shown.hidden !== undefined) logger.error({ err: shown.hidden, method: method.method.name }, "rpc stream failed unexpectedly");
+      error = shown.error;
+    }
+    // Only a refused request (over the size limit, a bad timeout) leaves part of its body unread.
+    if (req.complete) return writer.end(error);
+    settleUnreadBody(req, res).then(
+      (headers) => writer.end(error, headers),
+      () => writer.end(error),
+    );
+  }
+  const shared: RpcStreamShared = { deliveries, complete };
+
+  /** Reads the request, starts the call and writes what it yields; true when its iterator finished (then detached, or done). */
+  async function pull(req: HttpRequest, call: RpcStreamCall): Promise<boolean> {
+    const { protocol, method, writer } = call;
     const timeoutHeader = protocol === "grpc" ? req.headers["grpc-timeout"] : req.headers["connect-timeout-ms"];
     const timeout = (protocol === "grpc" ? parseGrpcTimeout : parseConnectTimeout)(singleHeader(timeoutHeader), config.maxTimeoutMs);
     if (timeout.error) throw timeout.error;
     const input = parseInput(method, await readRequest(req, config.maxMessageBytes, method.method.methodKind));
-    const { encoding } = writer;
-    const send = (response: Message) => {
-      writer.write(envelopeOf(method.method.output, response, encoding));
-      deliveries[protocol].inc();
-    };
-    let detached: DetachedEnd | undefined;
-    const sink: ResponseSink = {
-      send(response) {
-        if (!writer.closed) send(response);
-      },
-      congested: () => writer.congested(),
-      drained: () => writer.drained(),
-      signal,
-      detach(stream) {
-        detached = new DetachedEnd(signal, stream);
-      },
-      end(error) {
-        detached?.end(error);
-      },
-    };
     const responses = method.invoke(input, {
       protocolName: protocol,
       requestMethod: "POST",
       url: redactUrl(req.url ?? ""),
       requestHeader: requestHeaders(req),
-      signal,
-      sink,
+      signal: call.signal,
+      sink: call,
       timeoutMs: timeout.timeoutMs,
     });
     // Topic streams deliver through the sink and end this loop; other streams yield here.
     for await (const response of responses) {
-      if (writer.closed) break;
+      if (writer.closed) return false;
       if (writer.congested()) await writer.drained();
-      send(response);
+      call.send(response);
     }
-    return { detached };
+    return true;
   }
 
   return {
