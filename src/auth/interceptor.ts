@@ -2,8 +2,9 @@ import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { streamControlsKey } from "../call/stream-controls.js";
 import { identifyApiKey, isApiKey, noApiKeys, type ApiKeys } from "./api-keys.js";
 import { findBearerToken } from "./credentials.js";
-import { identityKey } from "./identity.js";
-import type { TokenVerifier } from "./tokens.js";
+import { identityKey, type Identity } from "./identity.js";
+import { connectionCredentialsKey, type ConnectionCredentials } from "../call/connection-credentials.js";
+import { cachedTokenMaxAgeMs, type TokenVerifier } from "./tokens.js";
 
 /**
  * Authenticates every call, on every transport: the Connect router applies it
@@ -27,7 +28,9 @@ export function createAuthInterceptor(verifier: TokenVerifier, publicServices: R
     if (token === undefined || token === "") {
       throw new ConnectError("missing credentials: send Authorization: Bearer <token>", Code.Unauthenticated);
     }
-    const identity = isApiKey(token) ? identifyApiKey(apiKeys, token, request.service.typeName) : await verifier.verify(token);
+    const identity = isApiKey(token)
+      ? identifyApiKey(apiKeys, token, request.service.typeName)
+      : await verified(token, request.contextValues.get(connectionCredentialsKey));
     request.contextValues.set(identityKey, identity);
     const controls = request.contextValues.get(streamControlsKey);
     if (controls) {
@@ -37,4 +40,23 @@ export function createAuthInterceptor(verifier: TokenVerifier, publicServices: R
     }
     return next(request);
   };
+
+  /**
+   * The token's identity: from the connection's memo when the connection
+   * verified this very token before and it still holds (a synchronous answer:
+   * no promise per call), else verified and remembered there.
+   */
+  function verified(token: string, memo: ConnectionCredentials<unknown> | undefined): Identity | Promise<Identity> {
+    // The memo holds what this interceptor put there, and nothing else writes it.
+    const credentials = memo as ConnectionCredentials<Identity> | undefined;
+    if (credentials?.token === token && credentials.verified !== undefined && Date.now() < credentials.validUntil) return credentials.verified;
+    const identity = verifier.verify(token);
+    if (credentials === undefined) return identity;
+    return identity.then((proved) => {
+      credentials.token = token;
+      credentials.verified = proved;
+      credentials.validUntil = Math.min(proved.expiresAt ?? Infinity, Date.now() + cachedTokenMaxAgeMs);
+      return proved;
+    });
+  }
 }

@@ -47,7 +47,7 @@ const jwksAlgorithms = ["RS256", "ES256"];
 export const clockToleranceSeconds = 5;
 /** Verified tokens remembered per verifier (see token-cache.ts), and for how long at most. */
 const cachedTokens = 10_000;
-const cachedTokenMaxAgeMs = 60_000;
+export const cachedTokenMaxAgeMs = 60_000;
 
 /**
  * Verifies HS256 tokens against a secret and RS256/ES256 tokens against a JWKS,

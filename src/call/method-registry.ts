@@ -5,6 +5,7 @@ import {
   createContextValues,
   createHandlerContext,
   createMethodImplSpec,
+  type ContextValues,
   type HandlerContext,
   type Interceptor,
   type MethodImplSpec,
@@ -13,6 +14,7 @@ import {
 // connect-es internals: pinned exactly, guarded by test/platform/pinned-internals.test.ts (docs/development.md, "Pinned versions").
 import { createAsyncIterable, invokeUnaryImplementation, transformInvokeImplementation } from "@connectrpc/connect/protocol";
 import { streamPolicyOf, type StreamPolicy } from "../wire/stream-policy.js";
+import { connectionCredentialsKey, type ConnectionCredentials } from "./connection-credentials.js";
 import { responseSinkKey, type ResponseSink } from "./response-sink.js";
 
 /** A service and its implementation, as mounted on the Connect router. */
@@ -38,6 +40,8 @@ export interface CallInit {
   readonly sink?: ResponseSink;
   /** The client's deadline (Connect and gRPC timeout headers): the call ends with deadline_exceeded after it. */
   readonly timeoutMs?: number;
+  /** The credentials memo of a connection that carries many calls (connection-credentials.ts). */
+  readonly connectionCredentials?: ConnectionCredentials<unknown>;
 }
 
 /** One unary or server-streaming method the bridges can call. */
@@ -106,7 +110,7 @@ export function createMethodRegistry(
           timeoutMs: init.timeoutMs,
           shutdownSignal,
           responseHeader,
-          contextValues: init.sink ? createContextValues().set(responseSinkKey, init.sink) : createContextValues(),
+          contextValues: contextValuesOf(init),
         });
       methods.set(`${service.typeName}/${method.name}`, {
         method,
@@ -134,6 +138,14 @@ export function createMethodRegistry(
     }
   }
   return methods;
+}
+
+/** A call's context values: its transport's sink and connection memo, when it has them. */
+function contextValuesOf(init: CallInit): ContextValues {
+  const values = createContextValues();
+  if (init.sink) values.set(responseSinkKey, init.sink);
+  if (init.connectionCredentials) values.set(connectionCredentialsKey, init.connectionCredentials);
+  return values;
 }
 
 /** Looks a method up by full name; `unimplemented` when there is none. */

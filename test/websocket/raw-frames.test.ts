@@ -77,6 +77,24 @@ describe("raw rivulet.v1 frames over a ws client", () => {
     expect(metrics).toMatch(/rivulet_streams\{transport="websocket"\} 0/);
   });
 
+  it("authenticates the socket's token once, and still checks any other token a call carries", async () => {
+    const room = "raw-credentials";
+    const sendAs = async (id: number, text: string, headers?: Record<string, string>) => {
+      socket.call(id, `${chat}/Send`, SendRequestSchema, { room, text }, headers);
+      return socket.until(id, SendResponseSchema);
+    };
+    // The handshake's token, twice: the second call is answered from the socket's memo of it.
+    expect((await sendAs(50, "one")).messages[0]!.message).toMatchObject({ text: "one", author: "alice" });
+    expect((await sendAs(51, "two")).messages[0]!.message).toMatchObject({ text: "two", author: "alice" });
+    // Another user's token on the same socket is that user's, and a bad one is refused, memo or not.
+    const bob = await server.token("bob");
+    expect((await sendAs(52, "three", { authorization: `Bearer ${bob}` })).messages[0]!.message).toMatchObject({ author: "bob" });
+    expect((await sendAs(53, "four", { authorization: "Bearer not-a-token" })).error?.code).toBe("unauthenticated");
+    expect((await sendAs(54, "five", { authorization: `Bearer ${token}x` })).error?.code).toBe("unauthenticated");
+    // And the socket's own token still works after them.
+    expect((await sendAs(55, "six")).messages[0]!.message).toMatchObject({ text: "six", author: "alice" });
+  });
+
   it("answers ping frames with pong", async () => {
     socket.send({ kind: { case: "ping", value: { nonce: 42n } } });
     expect((await socket.nextControl()).kind).toMatchObject({ case: "pong", value: { nonce: 42n } });

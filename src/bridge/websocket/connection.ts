@@ -8,6 +8,7 @@ import type { Logger } from "../../log.js";
 import type { Metrics } from "../../metrics.js";
 import type { DetachedStream, ResponseSink } from "../../call/response-sink.js";
 import { callEnded, type BridgeMethod } from "../../call/method-registry.js";
+import { ConnectionCredentials } from "../../call/connection-credentials.js";
 import { WebSocketCloseCode } from "../../wire/websocket-close-codes.js";
 import { publicError } from "../../call/public-error.js";
 import { errorJson } from "../../wire/error-json.js";
@@ -212,6 +213,8 @@ class Connection implements WebSocketConnection {
   /** `outbox.writtenBytes` when the last ping was sent. */
   private writtenAtPing = 0;
   idleSince: number | undefined = Date.now();
+  /** The credentials verified on this socket: a call with the same token is authenticated once per socket, not per call. */
+  private readonly credentials = new ConnectionCredentials<unknown>();
 
   constructor(
     readonly shared: WebSocketConnectionShared,
@@ -357,6 +360,7 @@ class Connection implements WebSocketConnection {
         signal: call.signal,
         // Topic streams hand fanned-out responses straight to the outbox; the pump below only sees the end.
         sink: method.kind === "server_streaming" ? call : undefined,
+        connectionCredentials: this.credentials,
       });
     } catch (error) {
       return this.finish(call, error);
