@@ -10,7 +10,8 @@ import { settleUnreadBody } from "../../http/unread-body.js";
 import { redactUrl } from "../../log.js";
 import type { EnvelopeEncoding } from "../encodings.js";
 import { publicError } from "../../call/public-error.js";
-import type { DetachedStream, ResponseSink } from "../../call/response-sink.js";
+import type { ResponseSink } from "../../call/response-sink.js";
+import { DetachableCall } from "../../call/detachable-call.js";
 import type { BridgeMethod } from "../../call/method-registry.js";
 import type { HttpRequest, HttpResponse, Mount, MountContext } from "../../http/mount.js";
 import { envelopeOf } from "./envelope.js";
@@ -31,13 +32,8 @@ interface RpcStreamShared {
  * the stream ends the call through `end`, the response's close reaches the
  * stream through `cancel`.
  */
-class RpcStreamCall implements ResponseSink {
-  private stream: DetachedStream | undefined = undefined;
-  /** While the handler runs the call: aborted when the response closes or the server shuts down. Dropped once the stream detached. */
-  private controller: AbortController | undefined = new AbortController();
-  private endedEarly: { error: unknown } | undefined = undefined;
-  private pulling = true;
-  private ended = false;
+class RpcStreamCall extends DetachableCall implements ResponseSink {
+  private done = false;
 
   constructor(
     private readonly shared: RpcStreamShared,
@@ -46,10 +42,8 @@ class RpcStreamCall implements ResponseSink {
     readonly writer: RpcStreamWriter,
     readonly req: HttpRequest,
     readonly res: HttpResponse,
-  ) {}
-
-  get signal(): AbortSignal {
-    return (this.controller ??= new AbortController()).signal;
+  ) {
+    super();
   }
 
   send(response: Message): void {
@@ -66,34 +60,10 @@ class RpcStreamCall implements ResponseSink {
     return this.writer.drained();
   }
 
-  detach(stream: DetachedStream): void {
-    this.stream = stream;
-  }
-
-  end(error?: unknown): void {
-    if (this.pulling) this.endedEarly = { error };
-    else this.finish(error);
-  }
-
-  /** The handler's loop is done: `completed` if its iterator finished, else `failure` (or the response closed). */
-  pulled(completed: boolean, failure: unknown): void {
-    this.pulling = false;
-    if (!completed || this.stream === undefined) return this.finish(failure);
-    if (this.endedEarly) return this.finish(this.endedEarly.error);
-    // Detached and still open: the signal served the handler only.
-    if (!this.controller?.signal.aborted) this.controller = undefined;
-  }
-
-  /** The response closed or the server shuts down: ends the call, in the handler or in its detached stream. */
-  cancel(reason: unknown): void {
-    this.controller?.abort(reason);
-    this.stream?.cancel(reason);
-  }
-
-  private finish(failure: unknown): void {
-    if (this.ended) return;
-    this.ended = true;
-    this.shared.complete(this, failure);
+  protected ended(error: unknown): void {
+    if (this.done) return;
+    this.done = true;
+    this.shared.complete(this, error);
   }
 }
 

@@ -6,7 +6,8 @@ import { acceptsGzip } from "../../http/accept-encoding.js";
 import { redactUrl } from "../../log.js";
 import type { HttpRequest, HttpResponse, Mount, MountContext } from "../../http/mount.js";
 import { publicError } from "../../call/public-error.js";
-import type { DetachedStream, ResponseSink } from "../../call/response-sink.js";
+import type { ResponseSink } from "../../call/response-sink.js";
+import { DetachableCall } from "../../call/detachable-call.js";
 import type { BridgeMethod } from "../../call/method-registry.js";
 import { errorJson } from "../../wire/error-json.js";
 import { encodeEnd, encodeError, encodeRetry } from "./encoder.js";
@@ -57,15 +58,8 @@ interface SseBridgeShared {
  * response through `end`, and the response's close reaches the stream
  * through `cancel`.
  */
-class SseCall implements ResponseSink {
+class SseCall extends DetachableCall implements ResponseSink {
   sent = 0;
-  /** The stream that outlived its handler (ResponseSink.detach). */
-  private stream: DetachedStream | undefined = undefined;
-  /** While the handler runs the call: aborted when the response closes or the server shuts down. Dropped once the stream detached. */
-  private controller: AbortController | undefined = new AbortController();
-  /** The detached stream's end, when it came before the handler returned. */
-  private endedEarly: { error: unknown } | undefined = undefined;
-  private pulling = true;
   writer!: SseWriter;
 
   constructor(
@@ -74,10 +68,8 @@ class SseCall implements ResponseSink {
     readonly name: string,
     readonly resuming: boolean,
     readonly req: HttpRequest,
-  ) {}
-
-  get signal(): AbortSignal {
-    return (this.controller ??= new AbortController()).signal;
+  ) {
+    super();
   }
 
   send(response: Message): void {
@@ -95,28 +87,8 @@ class SseCall implements ResponseSink {
     return this.writer.ready() ?? Promise.resolve();
   }
 
-  detach(stream: DetachedStream): void {
-    this.stream = stream;
-  }
-
-  end(error?: unknown): void {
-    if (this.pulling) this.endedEarly = { error };
-    else this.shared.complete(this, error);
-  }
-
-  /** The handler's loop is done: `completed` if its iterator finished, else `failure` (or the writer closed). */
-  pulled(completed: boolean, failure: unknown): void {
-    this.pulling = false;
-    if (!completed || this.stream === undefined) return this.shared.complete(this, failure);
-    if (this.endedEarly) return this.shared.complete(this, this.endedEarly.error);
-    // Detached and still open: the signal served the handler only.
-    if (!this.controller?.signal.aborted) this.controller = undefined;
-  }
-
-  /** The response closed or the server shuts down: ends the call, in the handler or in its detached stream. */
-  cancel(reason: unknown): void {
-    this.controller?.abort(reason);
-    this.stream?.cancel(reason);
+  protected ended(error: unknown): void {
+    this.shared.complete(this, error);
   }
 }
 

@@ -6,7 +6,8 @@ import type { Call } from "../../../gen/rivulet/bridge/v1/bridge_pb.js";
 import { bearerAuthorization } from "../../auth/credentials.js";
 import type { Logger } from "../../log.js";
 import type { Metrics } from "../../metrics.js";
-import type { DetachedStream, ResponseSink } from "../../call/response-sink.js";
+import type { ResponseSink } from "../../call/response-sink.js";
+import { DetachableCall } from "../../call/detachable-call.js";
 import { callEnded, type BridgeMethod } from "../../call/method-registry.js";
 import { ConnectionCredentials } from "../../call/connection-credentials.js";
 import { WebSocketCloseCode } from "../../wire/websocket-close-codes.js";
@@ -123,32 +124,24 @@ function onSocketClose(this: WebSocket): void {
  * detached (`detach`), the call keeps no AbortController or signal: a cancel
  * or the socket's end reaches the stream directly.
  */
-class WebSocketCall implements ResponseSink {
-  ended = false;
+class WebSocketCall extends DetachableCall implements ResponseSink {
+  /** Set once the call ended on this socket (its `end` frame queued, or the socket gone): nothing more is sent for it. */
+  closed = false;
   /** Conflated streams: the newest response not yet sent while the socket is congested. */
   pending: Message | undefined = undefined;
   /** Whether this call ever waited for the socket to drain (for the slow-consumer metric). */
   throttled = false;
-  /** The stream that outlived its handler (ResponseSink.detach): it ends the call through `end`. */
-  stream: DetachedStream | undefined = undefined;
-  /** While the handler runs the call: aborted when the call ends on this side. Dropped once the stream detached and the handler returned. */
-  controller: AbortController | undefined = new AbortController();
-  /** The detached stream's end, when it came before the handler returned: applied once it has. */
-  private endedEarly: { error: unknown } | undefined = undefined;
-  private pulling = true;
 
   constructor(
     readonly id: number,
     readonly method: BridgeMethod,
     private readonly connection: Connection,
-  ) {}
-
-  get signal(): AbortSignal {
-    return (this.controller ??= new AbortController()).signal;
+  ) {
+    super();
   }
 
   send(response: Message): void {
-    if (!this.ended) this.connection.sendResponse(this, response);
+    if (!this.closed) this.connection.sendResponse(this, response);
   }
 
   congested(): boolean {
@@ -161,38 +154,16 @@ class WebSocketCall implements ResponseSink {
     return this.connection.untilDrainedOrEnded(this);
   }
 
-  detach(stream: DetachedStream): void {
-    this.stream = stream;
-  }
-
-  end(error?: unknown): void {
-    if (this.pulling) this.endedEarly = { error };
-    else this.connection.finish(this, error);
+  protected ended(error: unknown): void {
+    this.connection.finish(this, error);
   }
 
   /** Runs the call to its end: reads what the handler yields, then waits for a detached stream's `end`. */
   run(responses: AsyncIterable<Message>): void {
     this.connection.pull(this, responses).then(
-      () => this.pulled(undefined),
-      (error: unknown) => this.pulled(error ?? new Error("the call failed")),
+      () => this.pulled(true, undefined),
+      (error: unknown) => this.pulled(false, error ?? new Error("the call failed")),
     );
-  }
-
-  /** The handler's iterator is done (`failure` if it threw): nothing holds its chain now. */
-  private pulled(failure: unknown): void {
-    this.pulling = false;
-    if (failure !== undefined) return this.connection.finish(this, failure);
-    if (this.stream === undefined) return this.connection.finish(this);
-    if (this.endedEarly) return this.connection.finish(this, this.endedEarly.error);
-    if (this.ended) return;
-    // Detached and still open: the signal served the handler only.
-    this.controller = undefined;
-  }
-
-  /** The call ended on this side (a cancel, the socket's end): tells the handler or the detached stream. */
-  abort(): void {
-    if (this.controller) this.controller.abort(callEnded);
-    this.stream?.cancel(callEnded);
   }
 }
 
@@ -240,7 +211,7 @@ class Connection implements WebSocketConnection {
 
   /** Waits for the socket to drain, or for the call to end (a cancel releases its stream at once, not at the next drain). */
   untilDrainedOrEnded(call: WebSocketCall): Promise<void> {
-    if (call.ended) return Promise.resolve();
+    if (call.closed) return Promise.resolve();
     const { signal } = call;
     return new Promise<void>((resolve) => {
       const done = () => {
@@ -259,10 +230,10 @@ class Connection implements WebSocketConnection {
 
   /** Ends a call once: releases it and sends its `end` frame. */
   finish(call: WebSocketCall, reason?: unknown): void {
-    if (call.ended) return;
-    call.ended = true;
+    if (call.closed) return;
+    call.closed = true;
     this.calls.delete(call.id);
-    call.abort();
+    call.cancel(callEnded);
     const { metrics, logger } = this.shared;
     if (call.method.kind === "server_streaming") metrics.streams.dec({ transport });
     if (this.calls.size === 0) this.idleSince = Date.now();
@@ -286,7 +257,7 @@ class Connection implements WebSocketConnection {
     const streaming = call.method.kind === "server_streaming";
     const conflate = streaming && call.method.policy.slowConsumer === "conflate";
     for await (const response of responses) {
-      if (call.ended) break;
+      if (call.closed) break;
       if (streaming && this.outbox.congested()) {
         call.throttled = true;
         if (conflate) {
@@ -298,7 +269,7 @@ class Connection implements WebSocketConnection {
         // Lossless: stop reading this stream until the socket drains; the method's
         // own bounded buffer ends it with resource_exhausted if it stays slow.
         await this.untilDrainedOrEnded(call);
-        if (call.ended) break;
+        if (call.closed) break;
       }
       this.sendResponse(call, response);
     }
@@ -311,7 +282,7 @@ class Connection implements WebSocketConnection {
   private sendPending(call: WebSocketCall): void {
     const response = call.pending;
     call.pending = undefined;
-    if (response !== undefined && !call.ended) this.sendResponse(call, response);
+    if (response !== undefined && !call.closed) this.sendResponse(call, response);
   }
 
   private startCall(frame: Call): void {
@@ -446,8 +417,8 @@ class Connection implements WebSocketConnection {
     const calls = [...this.calls.values()];
     this.calls.clear();
     for (const call of calls) {
-      call.ended = true;
-      call.abort();
+      call.closed = true;
+      call.cancel(callEnded);
       if (call.method.kind === "server_streaming") metrics.streams.dec({ transport });
     }
   }
