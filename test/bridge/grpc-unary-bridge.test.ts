@@ -2,14 +2,15 @@ import http from "node:http";
 import http2 from "node:http2";
 import { gzipSync } from "node:zlib";
 import { create, toBinary } from "@bufbuild/protobuf";
-import { Code, ConnectError, createClient, type ServiceImpl } from "@connectrpc/connect";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { compressionGzip, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { encodeEnvelope } from "@connectrpc/connect/protocol";
 import { trailerParse } from "@connectrpc/connect/protocol-grpc-web";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CounterService, EchoRequestSchema } from "../../gen/rivulet/testing/v1/counter_pb.js";
 import { ChatService } from "../../gen/rivulet/chat/v1/chat_pb.js";
-import { metricValue, startTestServer, type TestServer } from "../helpers/server.js";
+import { metricValue, type TestServer } from "../helpers/server.js";
+import { echoPath, infoPath, maxMessageBytes, startUnaryBridgeServer, stopUnaryBridgeServer } from "../helpers/unary-bridge-server.js";
 
 /**
  * gRPC unary calls in binary Protobuf over HTTP/2, and gRPC-Web ones over
@@ -24,36 +25,6 @@ import { metricValue, startTestServer, type TestServer } from "../helpers/server
  * HTTP trailer in its order, and the body (for gRPC-Web the trailers are its
  * last message). The bridge's counter proves which path each took.
  */
-
-const maxMessageBytes = 4096;
-const echoPath = "/rivulet.testing.v1.CounterService/Echo";
-const infoPath = "/rivulet.admin.v1.AdminService/Info";
-
-/** Echo, plus texts that fail in the ways the cases below need. */
-function echoService(): ServiceImpl<typeof CounterService> {
-  return {
-    // eslint-disable-next-line require-yield -- the stream is not used here; only Echo is.
-    async *count() {
-      throw new ConnectError("not used", Code.Unimplemented);
-    },
-    async echo(request, context) {
-      if (request.text === "") throw new ConnectError("text is required", Code.InvalidArgument);
-      if (request.text.startsWith("fail:")) throw new ConnectError(request.text, Code.InvalidArgument);
-      if (request.text === "crash") throw new Error("ECONNREFUSED 10.1.2.3:5432 in /srv/secret/db.ts");
-      if (request.text === "missing") throw new ConnectError("no such thing: ünïcödé ✓ 100%", Code.NotFound, { "x-hint": "look elsewhere" });
-      if (request.text === "details") {
-        throw new ConnectError("with details", Code.FailedPrecondition, undefined, [{ desc: EchoRequestSchema, value: { text: "the detail" } }]);
-      }
-      if (request.text === "wait") {
-        await new Promise((resolve) => context.signal.addEventListener("abort", resolve, { once: true }));
-        throw ConnectError.from(context.signal.reason);
-      }
-      context.responseHeader.set("x-echo", "header");
-      context.responseTrailer.set("x-echo-trailer", "trailer");
-      return { text: request.text };
-    },
-  };
-}
 
 interface Answer {
   readonly status: number;
@@ -101,17 +72,9 @@ describe.each(variants)(
     let session: http2.ClientHttp2Session;
     let users = 0;
     beforeAll(async () => {
-      server = await startTestServer({
-        // Two calls per user, then the bucket is empty for a thousand seconds: each case below uses a fresh user.
-        config: { maxMessageBytes, publishRate: 0.001, publishBurst: 2 },
-        extraServices: () => [{ service: CounterService, impl: echoService() }],
-      });
-      session = http2.connect(server.url);
+      ({ server, session } = await startUnaryBridgeServer());
     });
-    afterAll(async () => {
-      session.close();
-      await server.close();
-    });
+    afterAll(() => stopUnaryBridgeServer(server, session));
 
     const bridged = () => metricValue(server.url, `rivulet_unary_bridge_calls_total{protocol="${protocol}"}`);
     const send = (path: string, headers: Record<string, string>, body: Uint8Array) => (version === "2" ? h2 : h1)(path, headers, body);

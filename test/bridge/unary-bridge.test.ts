@@ -1,10 +1,10 @@
 import http from "node:http";
 import http2 from "node:http2";
 import { create, toBinary } from "@bufbuild/protobuf";
-import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CounterService, EchoRequestSchema } from "../../gen/rivulet/testing/v1/counter_pb.js";
-import { metricValue, startTestServer, type TestServer } from "../helpers/server.js";
+import { EchoRequestSchema } from "../../gen/rivulet/testing/v1/counter_pb.js";
+import { metricValue, type TestServer } from "../helpers/server.js";
+import { echoPath, infoPath, maxMessageBytes, startUnaryBridgeServer, stopUnaryBridgeServer } from "../helpers/unary-bridge-server.js";
 
 /**
  * Connect unary calls in binary Protobuf are answered by the unary bridge
@@ -16,29 +16,6 @@ import { metricValue, startTestServer, type TestServer } from "../helpers/server
  * status, every header but `date` in its order, and the body. The bridge's
  * counter proves which path each took.
  */
-
-const maxMessageBytes = 4096;
-const echoPath = "/rivulet.testing.v1.CounterService/Echo";
-const infoPath = "/rivulet.admin.v1.AdminService/Info";
-
-/** Echo, plus a text that waits for the call's deadline (or cancellation) and ends with its reason. */
-function echoService(): ServiceImpl<typeof CounterService> {
-  return {
-    // eslint-disable-next-line require-yield -- the stream is not used here; only Echo is.
-    async *count() {
-      throw new ConnectError("not used", Code.Unimplemented);
-    },
-    async echo(request, context) {
-      if (request.text === "") throw new ConnectError("text is required", Code.InvalidArgument);
-      if (request.text === "crash") throw new Error("ECONNREFUSED 10.1.2.3:5432 in /srv/secret/db.ts");
-      if (request.text === "wait") {
-        await new Promise((resolve) => context.signal.addEventListener("abort", resolve, { once: true }));
-        throw ConnectError.from(context.signal.reason);
-      }
-      return { text: request.text };
-    },
-  };
-}
 
 interface Answer {
   readonly status: number;
@@ -52,17 +29,9 @@ describe("the unary bridge answers Connect unary calls as connect-node does", ()
   let session: http2.ClientHttp2Session;
   let users = 0;
   beforeAll(async () => {
-    server = await startTestServer({
-      // Two calls per user, then the bucket is empty for a thousand seconds: each case below uses a fresh user.
-      config: { maxMessageBytes, publishRate: 0.001, publishBurst: 2 },
-      extraServices: () => [{ service: CounterService, impl: echoService() }],
-    });
-    session = http2.connect(server.url);
+    ({ server, session } = await startUnaryBridgeServer());
   });
-  afterAll(async () => {
-    session.close();
-    await server.close();
-  });
+  afterAll(() => stopUnaryBridgeServer(server, session));
 
   const bridged = () => metricValue(server.url, 'rivulet_unary_bridge_calls_total{protocol="connect"}');
 
