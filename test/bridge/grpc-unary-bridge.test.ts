@@ -1,4 +1,3 @@
-import http from "node:http";
 import http2 from "node:http2";
 import { gzipSync } from "node:zlib";
 import { create, toBinary } from "@bufbuild/protobuf";
@@ -10,7 +9,16 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CounterService, EchoRequestSchema } from "../../gen/rivulet/testing/v1/counter_pb.js";
 import { ChatService } from "../../gen/rivulet/chat/v1/chat_pb.js";
 import { metricValue, type TestServer } from "../helpers/server.js";
-import { echoPath, infoPath, maxMessageBytes, startUnaryBridgeServer, stopUnaryBridgeServer } from "../helpers/unary-bridge-server.js";
+import {
+  echoPath,
+  infoPath,
+  maxMessageBytes,
+  postHttp1,
+  postHttp2,
+  startUnaryBridgeServer,
+  stopUnaryBridgeServer,
+  type Answer,
+} from "../helpers/unary-bridge-server.js";
 
 /**
  * gRPC unary calls in binary Protobuf over HTTP/2, and gRPC-Web ones over
@@ -25,15 +33,6 @@ import { echoPath, infoPath, maxMessageBytes, startUnaryBridgeServer, stopUnaryB
  * HTTP trailer in its order, and the body (for gRPC-Web the trailers are its
  * last message). The bridge's counter proves which path each took.
  */
-
-interface Answer {
-  readonly status: number;
-  /** Name and value pairs in wire order, `date` left out. */
-  readonly headers: readonly (readonly [string, string])[];
-  /** HTTP trailers (gRPC). */
-  readonly trailers: readonly (readonly [string, string])[];
-  readonly body: string;
-}
 
 /** A protocol and HTTP version the bridge takes: the spellings it takes, and one it passes on. */
 interface Variant {
@@ -60,11 +59,6 @@ function envelopesOf(body: Buffer): { flags: number; data: Buffer }[] {
   return out;
 }
 
-const pairsOf = (head: http2.IncomingHttpHeaders): [string, string][] =>
-  Object.entries(head)
-    .filter(([name]) => !name.startsWith(":") && name !== "date")
-    .map(([name, value]) => [name, String(value)]);
-
 describe.each(variants)(
   "the unary bridge answers $protocol unary calls over HTTP/$version as connect-node does",
   ({ protocol, version, types, reference: referenceType }) => {
@@ -77,49 +71,8 @@ describe.each(variants)(
     afterAll(() => stopUnaryBridgeServer(server, session));
 
     const bridged = () => metricValue(server.url, `rivulet_unary_bridge_calls_total{protocol="${protocol}"}`);
-    const send = (path: string, headers: Record<string, string>, body: Uint8Array) => (version === "2" ? h2 : h1)(path, headers, body);
-
-    function h1(path: string, headers: Record<string, string>, body: Uint8Array): Promise<Answer> {
-      return new Promise((resolve, reject) => {
-        const request = http.request(`${server.url}${path}`, { method: "POST", headers, agent: false }, (response) => {
-          const chunks: Buffer[] = [];
-          response.on("data", (chunk: Buffer) => chunks.push(chunk));
-          response.on("end", () => {
-            const pairs: [string, string][] = [];
-            for (let i = 0; i < response.rawHeaders.length; i += 2) pairs.push([response.rawHeaders[i]!.toLowerCase(), response.rawHeaders[i + 1]!]);
-            resolve({
-              status: response.statusCode ?? 0,
-              headers: pairs.filter(([name]) => name !== "date"),
-              trailers: [],
-              body: Buffer.concat(chunks).toString("base64"),
-            });
-          });
-        });
-        request.on("error", reject);
-        request.end(body);
-      });
-    }
-
-    function h2(path: string, headers: Record<string, string>, body: Uint8Array): Promise<Answer> {
-      return new Promise((resolve, reject) => {
-        const stream = session.request({ ":method": "POST", ":path": path, te: "trailers", ...headers });
-        const chunks: Buffer[] = [];
-        let status = 0;
-        let pairs: [string, string][] = [];
-        let trailers: [string, string][] = [];
-        stream.on("response", (head) => {
-          status = Number(head[":status"]);
-          pairs = pairsOf(head);
-        });
-        stream.on("trailers", (head) => {
-          trailers = pairsOf(head);
-        });
-        stream.on("data", (chunk: Buffer) => chunks.push(chunk));
-        stream.on("end", () => resolve({ status, headers: pairs, trailers, body: Buffer.concat(chunks).toString("base64") }));
-        stream.on("error", reject);
-        stream.end(body);
-      });
-    }
+    const send = (path: string, headers: Record<string, string>, body: Uint8Array) =>
+      version === "2" ? postHttp2(session, path, headers, body) : postHttp1(server.url, path, headers, body);
 
     /** The same request through the bridge and through connect-node: both answers, after checking which path each took. */
     async function both(

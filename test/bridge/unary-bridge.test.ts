@@ -1,10 +1,18 @@
-import http from "node:http";
 import http2 from "node:http2";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EchoRequestSchema } from "../../gen/rivulet/testing/v1/counter_pb.js";
 import { metricValue, type TestServer } from "../helpers/server.js";
-import { echoPath, infoPath, maxMessageBytes, startUnaryBridgeServer, stopUnaryBridgeServer } from "../helpers/unary-bridge-server.js";
+import {
+  echoPath,
+  infoPath,
+  maxMessageBytes,
+  postHttp1,
+  postHttp2,
+  startUnaryBridgeServer,
+  stopUnaryBridgeServer,
+  type Answer,
+} from "../helpers/unary-bridge-server.js";
 
 /**
  * Connect unary calls in binary Protobuf are answered by the unary bridge
@@ -17,13 +25,6 @@ import { echoPath, infoPath, maxMessageBytes, startUnaryBridgeServer, stopUnaryB
  * counter proves which path each took.
  */
 
-interface Answer {
-  readonly status: number;
-  /** Name and value pairs in wire order, `date` left out. */
-  readonly headers: readonly (readonly [string, string])[];
-  readonly body: string;
-}
-
 describe("the unary bridge answers Connect unary calls as connect-node does", () => {
   let server: TestServer;
   let session: http2.ClientHttp2Session;
@@ -35,44 +36,12 @@ describe("the unary bridge answers Connect unary calls as connect-node does", ()
 
   const bridged = () => metricValue(server.url, 'rivulet_unary_bridge_calls_total{protocol="connect"}');
 
-  function h1(path: string, headers: Record<string, string>, body: Uint8Array): Promise<Answer> {
-    return new Promise((resolve, reject) => {
-      const request = http.request(`${server.url}${path}`, { method: "POST", headers, agent: false }, (response) => {
-        const chunks: Buffer[] = [];
-        response.on("data", (chunk: Buffer) => chunks.push(chunk));
-        response.on("end", () => {
-          const pairs: [string, string][] = [];
-          for (let i = 0; i < response.rawHeaders.length; i += 2) pairs.push([response.rawHeaders[i]!.toLowerCase(), response.rawHeaders[i + 1]!]);
-          resolve({ status: response.statusCode ?? 0, headers: pairs.filter(([name]) => name !== "date"), body: Buffer.concat(chunks).toString("base64") });
-        });
-      });
-      request.on("error", reject);
-      request.end(body);
-    });
-  }
-
-  function h2(path: string, headers: Record<string, string>, body: Uint8Array): Promise<Answer> {
-    return new Promise((resolve, reject) => {
-      const stream = session.request({ ":method": "POST", ":path": path, ...headers });
-      const chunks: Buffer[] = [];
-      let status = 0;
-      let pairs: [string, string][] = [];
-      stream.on("response", (head) => {
-        status = Number(head[":status"]);
-        pairs = Object.entries(head)
-          .filter(([name]) => !name.startsWith(":") && name !== "date")
-          .map(([name, value]) => [name, String(value)]);
-      });
-      stream.on("data", (chunk: Buffer) => chunks.push(chunk));
-      stream.on("end", () => resolve({ status, headers: pairs, body: Buffer.concat(chunks).toString("base64") }));
-      stream.on("error", reject);
-      stream.end(body);
-    });
-  }
+  const post = (version: "1.1" | "2", path: string, headers: Record<string, string>, body: Uint8Array) =>
+    version === "1.1" ? postHttp1(server.url, path, headers, body) : postHttp2(session, path, headers, body);
 
   /** The same request through the bridge and through connect-node: both answers, after checking which path each took. */
   async function both(version: "1.1" | "2", path: string, headers: Record<string, string>, body: Uint8Array): Promise<{ bridge: Answer; reference: Answer }> {
-    const send = version === "1.1" ? h1 : h2;
+    const send = (path: string, headers: Record<string, string>, body: Uint8Array) => post(version, path, headers, body);
     const before = await bridged();
     const bridge = await send(path, { ...headers, "content-type": "application/proto" }, body);
     expect(await bridged(), "the bridge took the call").toBe(before + 1);
@@ -133,8 +102,7 @@ describe("the unary bridge answers Connect unary calls as connect-node does", ()
     it("resource_exhausted from the rate limit, with retry-after", async () => {
       const headers = await bearer();
       // Two calls empty the user's bucket (burst 2, both answered by the bridge).
-      for (let i = 0; i < 2; i++)
-        expect((await (version === "1.1" ? h1 : h2)(echoPath, { ...headers, "content-type": "application/proto" }, echo("x"))).status).toBe(200);
+      for (let i = 0; i < 2; i++) expect((await post(version, echoPath, { ...headers, "content-type": "application/proto" }, echo("x"))).status).toBe(200);
       const { bridge, reference } = await both(version, echoPath, headers, echo("hello"));
       // The message says how many milliseconds are left, which moves between the two calls.
       const steady = (answer: Answer) => ({
@@ -189,9 +157,9 @@ describe("the unary bridge answers Connect unary calls as connect-node does", ()
   it("JSON and compressed requests go on to connect-node", async () => {
     const before = await bridged();
     const headers = await bearer();
-    const json = await h2(echoPath, { ...headers, "content-type": "application/json" }, Buffer.from(JSON.stringify({ text: "hi" })));
+    const json = await postHttp2(session, echoPath, { ...headers, "content-type": "application/json" }, Buffer.from(JSON.stringify({ text: "hi" })));
     expect([json.status, Buffer.from(json.body, "base64").toString()]).toEqual([200, '{"text":"hi"}']);
-    const compressed = await h2(echoPath, { ...headers, "content-type": "application/proto", "content-encoding": "br" }, echo("hi"));
+    const compressed = await postHttp2(session, echoPath, { ...headers, "content-type": "application/proto", "content-encoding": "br" }, echo("hi"));
     expect(compressed.status).toBe(400);
     expect(await bridged()).toBe(before);
   });

@@ -1,3 +1,4 @@
+import http from "node:http";
 import http2 from "node:http2";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import { CounterService, EchoRequestSchema } from "../../gen/rivulet/testing/v1/counter_pb.js";
@@ -52,3 +53,64 @@ export async function stopUnaryBridgeServer(server: TestServer | undefined, sess
   session?.close();
   await server?.close();
 }
+
+/** One answer as it came off the wire, for comparing the bridge's with connect-node's. */
+export interface Answer {
+  readonly status: number;
+  /** Name and value pairs in wire order, `date` left out. */
+  readonly headers: readonly (readonly [string, string])[];
+  /** HTTP/2 trailers (gRPC); none over HTTP/1.1. */
+  readonly trailers: readonly (readonly [string, string])[];
+  /** The body, base64. */
+  readonly body: string;
+}
+
+/** A POST over HTTP/1.1, on a connection of its own. */
+export function postHttp1(baseUrl: string, path: string, headers: Record<string, string>, body: Uint8Array): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const request = http.request(`${baseUrl}${path}`, { method: "POST", headers, agent: false }, (response) => {
+      const chunks: Buffer[] = [];
+      response.on("data", (chunk: Buffer) => chunks.push(chunk));
+      response.on("end", () => {
+        const pairs: [string, string][] = [];
+        for (let i = 0; i < response.rawHeaders.length; i += 2) pairs.push([response.rawHeaders[i]!.toLowerCase(), response.rawHeaders[i + 1]!]);
+        resolve({
+          status: response.statusCode ?? 0,
+          headers: pairs.filter(([name]) => name !== "date"),
+          trailers: [],
+          body: Buffer.concat(chunks).toString("base64"),
+        });
+      });
+    });
+    request.on("error", reject);
+    request.end(body);
+  });
+}
+
+/** A POST as one stream of `session` (h2c). */
+export function postHttp2(session: http2.ClientHttp2Session, path: string, headers: Record<string, string>, body: Uint8Array): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const stream = session.request({ ":method": "POST", ":path": path, te: "trailers", ...headers });
+    const chunks: Buffer[] = [];
+    let status = 0;
+    let pairs: [string, string][] = [];
+    let trailers: [string, string][] = [];
+    stream.on("response", (head) => {
+      status = Number(head[":status"]);
+      pairs = pairsOf(head);
+    });
+    stream.on("trailers", (head) => {
+      trailers = pairsOf(head);
+    });
+    stream.on("data", (chunk: Buffer) => chunks.push(chunk));
+    stream.on("end", () => resolve({ status, headers: pairs, trailers, body: Buffer.concat(chunks).toString("base64") }));
+    stream.on("error", reject);
+    stream.end(body);
+  });
+}
+
+/** HTTP/2 header pairs in order, pseudo-headers and `date` left out. */
+const pairsOf = (head: http2.IncomingHttpHeaders): [string, string][] =>
+  Object.entries(head)
+    .filter(([name]) => !name.startsWith(":") && name !== "date")
+    .map(([name, value]) => [name, String(value)]);
