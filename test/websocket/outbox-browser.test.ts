@@ -117,7 +117,10 @@ describe.skipIf(!available)("the IndexedDB outbox in headless Chromium", () => {
     expect(inbox.of("error")).toEqual([]);
     expect(inbox.of("outbox-error")).toEqual([]);
 
-    // Once drained, a send goes straight out and the store stays untouched.
+    // Once drained, a send goes straight out and the store stays untouched. The drain holds the
+    // outbox's Web Lock until it has listed the store empty: taking the lock waits for its end
+    // (a send while it is still finishing is queued behind it, in order, and would touch the store).
+    await page.evaluate(() => navigator.locks.request("rivulet-outbox:reload", () => undefined));
     await page.evaluate((r) => window.outboxPage.send(r, "online"), room);
     await inbox.until("sent", 1);
     expect(inbox.of("put")).toHaveLength(3);
