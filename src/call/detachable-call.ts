@@ -21,8 +21,10 @@ export abstract class DetachableCall implements Pick<ResponseSink, "signal" | "d
   /** The detached stream's end, when it came before the handler returned. */
   private endedEarly: { error: unknown } | undefined = undefined;
   private pulling = true;
+  /** Whether `ended` ran: a stream may still end after the handler's loop gave up on a closed response. */
+  private finished = false;
 
-  /** The call ended (`error` undefined: it completed): the transport ends its response. Called at most once per `end` or `pulled`. */
+  /** The call ended (`error` undefined: it completed): the transport ends its response. Called once. */
   protected abstract ended(error: unknown): void;
 
   get signal(): AbortSignal {
@@ -35,16 +37,22 @@ export abstract class DetachableCall implements Pick<ResponseSink, "signal" | "d
 
   end(error?: unknown): void {
     if (this.pulling) this.endedEarly = { error };
-    else this.ended(error);
+    else this.finish(error);
   }
 
   /** The handler's iterator is done: `completed` if it finished, else `failure` (or the transport stopped reading). */
   pulled(completed: boolean, failure: unknown): void {
     this.pulling = false;
-    if (!completed || this.stream === undefined) return this.ended(failure);
-    if (this.endedEarly) return this.ended(this.endedEarly.error);
+    if (!completed || this.stream === undefined) return this.finish(failure);
+    if (this.endedEarly) return this.finish(this.endedEarly.error);
     // Detached and still open: the signal served the handler only.
     if (!this.controller?.signal.aborted) this.controller = undefined;
+  }
+
+  private finish(error: unknown): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.ended(error);
   }
 
   /** The call ended on the transport's side (a cancel, the client gone, shutdown): ends it in the handler or in its detached stream. */

@@ -33,8 +33,6 @@ interface RpcStreamShared {
  * stream through `cancel`.
  */
 class RpcStreamCall extends DetachableCall implements ResponseSink {
-  private done = false;
-
   constructor(
     private readonly shared: RpcStreamShared,
     readonly method: BridgeMethod,
@@ -61,8 +59,6 @@ class RpcStreamCall extends DetachableCall implements ResponseSink {
   }
 
   protected ended(error: unknown): void {
-    if (this.done) return;
-    this.done = true;
     this.shared.complete(this, error);
   }
 }
