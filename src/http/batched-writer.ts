@@ -1,4 +1,5 @@
 import type { EventEmitter } from "node:events";
+import type { Writable } from "node:stream";
 import type { HttpResponse } from "./mount.js";
 
 /**
@@ -121,8 +122,6 @@ class Writer implements BatchedWriter {
   writtenBytes = 0;
   private queue: Uint8Array[] = [];
   private queuedBytes = 0;
-  /** The bytes of the blocks `takeBlocks` returned last. */
-  private takenBytes = 0;
   /** Set while the target is behind (a write returned false): resolves when it caught up. */
   private waiting: Promise<void> | undefined;
 
@@ -155,8 +154,8 @@ class Writer implements BatchedWriter {
   }
 
   flush(): void {
+    const bytes = this.queuedBytes;
     const blocks = this.takeBlocks();
-    const bytes = this.takenBytes;
     if (blocks.length === 0 || this.target.batchOpen?.() === false) return;
     this.writtenBytes += bytes;
     const written =
@@ -199,19 +198,19 @@ class Writer implements BatchedWriter {
 
   /** Everything queued as one chunk (a single block as is), leaving the queue empty and unscheduled. */
   private take(): Uint8Array | undefined {
+    const bytes = this.queuedBytes;
     const blocks = this.takeBlocks();
     if (blocks.length === 0) return undefined;
-    return blocks.length === 1 ? blocks[0]! : Buffer.concat(blocks, this.takenBytes);
+    return blocks.length === 1 ? blocks[0]! : Buffer.concat(blocks, bytes);
   }
 
-  /** The queued blocks, their total in `takenBytes`, leaving the queue empty and unscheduled. */
+  /** The queued blocks (`queuedBytes` of them, read before), leaving the queue empty and unscheduled. */
   private takeBlocks(): Uint8Array[] {
     if (this.scheduled) {
       this.scheduled = false;
       dirty.delete(this);
     }
     const blocks = this.queue;
-    this.takenBytes = this.queuedBytes;
     if (blocks.length === 0) return blocks;
     this.queue = [];
     this.queuedBytes = 0;
@@ -242,13 +241,7 @@ export function writeResponseBlocks(res: HttpResponse, blocks: readonly Uint8Arr
   const last = blocks.length - 1;
   let written = true;
   if (last < 0) return written;
-  if ("stream" in res) {
-    const stream = res.stream;
-    stream.cork();
-    for (let i = 0; i <= last; i++) written = write.write(blocks[i]!);
-    stream.uncork();
-    return written;
-  }
+  if ("stream" in res) return writeCorked(res.stream, write, blocks);
   const socket = res.socket;
   socket?.cork();
   res.cork();
@@ -256,5 +249,22 @@ export function writeResponseBlocks(res: HttpResponse, blocks: readonly Uint8Arr
   res.uncork();
   written = write.write(blocks[last]!);
   socket?.uncork();
+  return written;
+}
+
+/**
+ * Writes `blocks` through `writer` with `stream` corked around them, so they
+ * leave in one vectored write (`writev`), none copied. A corked stream still
+ * counts each block in its buffered length, so the last `write`'s result is
+ * its real backpressure, and it is returned. For a WebSocket's TCP socket
+ * (`stream` and `writer` alike) and an HTTP/2 response (its stream corked,
+ * written through the response); an HTTP/1.1 response needs
+ * `writeResponseBlocks`.
+ */
+export function writeCorked(stream: Pick<Writable, "cork" | "uncork">, writer: { write(chunk: Uint8Array): boolean }, blocks: readonly Uint8Array[]): boolean {
+  let written = true;
+  stream.cork();
+  for (const block of blocks) written = writer.write(block);
+  stream.uncork();
   return written;
 }

@@ -1,6 +1,6 @@
 import type { Duplex } from "node:stream";
 import type { WebSocket } from "ws";
-import { createBatchedWriter, type BatchedWriter, type WriteTarget } from "../../http/batched-writer.js";
+import { createBatchedWriter, writeCorked, type BatchedWriter, type WriteTarget } from "../../http/batched-writer.js";
 import { drainedOrClosed } from "../../http/drained.js";
 
 /**
@@ -36,19 +36,9 @@ class SocketTarget implements WriteTarget {
     return this.transport.write(chunk);
   }
 
-  /**
-   * A batch of large frames (1 KiB messages) as one vectored write of the shared
-   * frame Buffers, not joined into a new Buffer per socket. Corked, the TCP socket
-   * still counts each block in its buffered length, so the last write's result is
-   * its real backpressure.
-   */
+  /** A batch of large frames (1 KiB messages) as one vectored write of the shared frame Buffers, not joined into a new Buffer per socket. */
   writeBlocks(blocks: readonly Uint8Array[]): boolean {
-    const transport = this.transport;
-    let written = true;
-    transport.cork();
-    for (const block of blocks) written = transport.write(block);
-    transport.uncork();
-    return written;
+    return writeCorked(this.transport, this.transport, blocks);
   }
 
   batchDrained(): Promise<void> {
