@@ -57,23 +57,8 @@ export function createRpcUnaryBridge(context: MountContext): Mount {
   };
 
   async function serve(req: HttpRequest, res: HttpResponse, method: BridgeMethod, url: string): Promise<void> {
-    const requestController = new AbortController();
-    let answered = false;
-    res.once("close", () => {
-      if (!answered) requestController.abort(new ConnectError("the client went away", Code.Canceled));
-    });
     const timeout = parseTimeout(singleHeader(req.headers["connect-timeout-ms"]), config.maxTimeoutMs);
-    const call = method.createContext(
-      {
-        protocolName: "connect",
-        requestMethod: "POST",
-        url,
-        requestHeader: requestHeaders(req),
-        signal: requestController.signal,
-        timeoutMs: timeout.timeoutMs,
-      },
-      { "content-type": "application/proto" },
-    );
+    const { call, answer } = openCall(req, res, method, url, "connect", timeout.timeoutMs, "application/proto");
     const compression = compressionNegotiate(requestCompression, null, singleHeader(req.headers["accept-encoding"]), "Accept-Encoding");
     let status = 200;
     let body: Uint8Array;
@@ -94,8 +79,7 @@ export function createRpcUnaryBridge(context: MountContext): Mount {
     const headers = responseHeaders(call, body.byteLength);
     // Only a refused request (over the size limit) leaves part of its body unread.
     if (!req.complete) Object.assign(headers, await settleUnreadBody(req, res));
-    if (requestController.signal.aborted) return;
-    answered = true;
+    if (!answer()) return;
     writeHead(res, status, headers);
     res.end(body);
   }
@@ -108,23 +92,9 @@ export function createRpcUnaryBridge(context: MountContext): Mount {
    * is). The error's metadata goes in the trailers.
    */
   async function serveGrpc(req: HttpRequest, res: HttpResponse, method: BridgeMethod, url: string, protocol: "grpc" | "grpc-web"): Promise<void> {
-    const requestController = new AbortController();
-    let answered = false;
-    res.once("close", () => {
-      if (!answered) requestController.abort(new ConnectError("the client went away", Code.Canceled));
-    });
     const timeout = parseGrpcTimeout(singleHeader(req.headers["grpc-timeout"]), config.maxTimeoutMs);
-    const call = method.createContext(
-      {
-        protocolName: protocol,
-        requestMethod: "POST",
-        url,
-        requestHeader: requestHeaders(req),
-        signal: requestController.signal,
-        timeoutMs: timeout.timeoutMs,
-      },
-      { "content-type": protocol === "grpc" ? "application/grpc+proto" : "application/grpc-web+proto" },
-    );
+    const contentType = protocol === "grpc" ? "application/grpc+proto" : "application/grpc-web+proto";
+    const { call, answer } = openCall(req, res, method, url, protocol, timeout.timeoutMs, contentType);
     call.responseTrailer.set("grpc-status", "0");
     const compression = compressionNegotiate(
       requestCompression,
@@ -156,8 +126,7 @@ export function createRpcUnaryBridge(context: MountContext): Mount {
     const headers = nodeHeaders(call.responseHeader);
     // Only a refused request (over the size limit, a bad envelope) leaves part of its body unread.
     if (!req.complete) Object.assign(headers, await settleUnreadBody(req, res));
-    if (requestController.signal.aborted) return;
-    answered = true;
+    if (!answer()) return;
     writeHead(res, 200, headers);
     if (webTrailer !== undefined) {
       res.end(body === undefined ? webTrailer : Buffer.concat([body, webTrailer]));
@@ -187,6 +156,40 @@ export function createRpcUnaryBridge(context: MountContext): Mount {
         if ("stream" in res) res.stream.destroy();
         else res.destroy();
       });
+      return true;
+    },
+  };
+}
+
+/**
+ * A unary call's context on its response, as connect-es's handlers make it:
+ * its signal aborts when the client goes away before the answer is written.
+ * `answer()` is asked just before writing: false when the client is gone
+ * (nothing to write), else the call counts as answered from then on.
+ */
+function openCall(
+  req: HttpRequest,
+  res: HttpResponse,
+  method: BridgeMethod,
+  url: string,
+  protocolName: string,
+  timeoutMs: number | undefined,
+  contentType: string,
+): { call: CallContext; answer(): boolean } {
+  const controller = new AbortController();
+  let answered = false;
+  res.once("close", () => {
+    if (!answered) controller.abort(new ConnectError("the client went away", Code.Canceled));
+  });
+  const call = method.createContext(
+    { protocolName, requestMethod: "POST", url, requestHeader: requestHeaders(req), signal: controller.signal, timeoutMs },
+    { "content-type": contentType },
+  );
+  return {
+    call,
+    answer() {
+      if (controller.signal.aborted) return false;
+      answered = true;
       return true;
     },
   };
