@@ -32,6 +32,17 @@ describe("writeResponseBlocks", () => {
     return (server.address() as AddressInfo).port;
   }
 
+  /** An h2c server whose one response is handed to `serve`, and the client's request for it. */
+  async function http2Request(serve: (res: http2.Http2ServerResponse) => void) {
+    const server = http2.createServer((_req, res) => serve(res));
+    cleanup.push(() => server.close());
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    const client = http2.connect(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    cleanup.push(() => client.destroy());
+    return client.request({ ":path": "/" });
+  }
+
   it("over HTTP/1.1, sends all blocks but the last as one chunk, then the last, in order", async () => {
     const port = await http1((res) => {
       res.writeHead(200, { "content-type": "application/octet-stream" });
@@ -54,17 +65,11 @@ describe("writeResponseBlocks", () => {
   });
 
   it("over HTTP/2, sends the blocks in order", async () => {
-    const server = http2.createServer((_req, res) => {
+    const request = await http2Request((res) => {
       res.writeHead(200);
       writeResponseBlocks(res, [block("a"), block("b", 10), block("c")]);
       res.end();
     });
-    cleanup.push(() => server.close());
-    server.listen(0, "127.0.0.1");
-    await once(server, "listening");
-    const client = http2.connect(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
-    cleanup.push(() => client.destroy());
-    const request = client.request({ ":path": "/" });
     const chunks: Buffer[] = [];
     for await (const data of request) chunks.push(data as Buffer);
     expect(Buffer.concat(chunks).toString()).toBe("a".repeat(1024) + "b".repeat(10) + "c".repeat(1024));
@@ -105,16 +110,10 @@ describe("writeResponseBlocks", () => {
   it("over HTTP/2, returns false when the client stops reading, and the response drains when it reads again", async () => {
     let resolveFilled: (filled: ReturnType<typeof fillUntilBehind>) => void = () => {};
     const filled = new Promise<ReturnType<typeof fillUntilBehind>>((resolve) => (resolveFilled = resolve));
-    const server = http2.createServer((_req, res) => {
+    const request = await http2Request((res) => {
       res.writeHead(200);
       resolveFilled(fillUntilBehind(res));
     });
-    cleanup.push(() => server.close());
-    server.listen(0, "127.0.0.1");
-    await once(server, "listening");
-    const client = http2.connect(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
-    cleanup.push(() => client.destroy());
-    const request = client.request({ ":path": "/" });
     request.pause();
     const { drained } = await filled;
     request.resume();
