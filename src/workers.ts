@@ -91,6 +91,8 @@ export function runPrimary(config: Config, log: ProcessLog): void {
     restart: undefined,
   }));
   const live = () => slots.flatMap((slot) => (slot.worker ? [slot.worker] : []));
+  /** Workers that serve: a scrape does not wait for one still starting. */
+  const serving = () => slots.flatMap((slot) => (slot.worker && slot.listened ? [slot.worker] : []));
   /**
    * The port workers are told to listen on. node:cluster shares one socket
    * between the workers that asked for the same address and port: with
@@ -110,7 +112,7 @@ export function runPrimary(config: Config, log: ProcessLog): void {
     const assignment: WorkerAssignment = { number: slot.number, instanceId: `${baseId}-${slot.number}`, port: assignedPort };
     const worker = cluster.fork({ [assignmentVariable]: JSON.stringify(assignment) });
     Object.assign(slot, { worker, startedAt: Date.now(), listened: false, failure: undefined });
-    serveWorkerMetrics(worker, live, registry);
+    serveWorkerMetrics(worker, serving, registry);
     worker.on("message", (message: { type?: unknown; message?: unknown } | null) => {
       if (message?.type === failedType && typeof message.message === "string") slot.failure = message.message;
     });
