@@ -226,10 +226,14 @@ export async function startServer(options: ServerOptions): Promise<RivuletServer
     },
     onConnection: (transport, delta) => metrics.connections.inc({ transport }, delta),
   });
-  logger.info(
-    { port: listener.port, host: config.host, tls: Boolean(config.tlsCert), broker: config.broker === "memory" ? "memory" : "redis" },
-    `listening on ${config.tlsCert ? "https" : "http"}://${config.host}:${listener.port}`,
-  );
+  // A worker leaves "listening on" to its primary, which says it once every worker listens (src/workers.ts):
+  // whoever waits for that line (a supervisor, a test) then reaches a whole service.
+  if (options.worker === undefined) {
+    logger.info(
+      { port: listener.port, host: config.host, tls: Boolean(config.tlsCert), broker: config.broker === "memory" ? "memory" : "redis" },
+      `listening on ${config.tlsCert ? "https" : "http"}://${config.host}:${listener.port}`,
+    );
+  }
 
   let closing: Promise<void> | undefined;
   return {

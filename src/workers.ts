@@ -123,7 +123,10 @@ export function runPrimary(config: Config, log: ProcessLog): void {
       logger.info({ worker: slot.number, pid: worker.process.pid, port }, `worker ${slot.number} listening`);
       if (!served && slots.every((s) => s.listened)) {
         served = true;
-        logger.info({ port, host: config.host, workers: slots.length }, `listening on ${scheme}://${config.host}:${port} with ${slots.length} workers`);
+        logger.info(
+          { port, host: config.host, tls: Boolean(config.tlsCert), broker: "redis", workers: slots.length },
+          `listening on ${scheme}://${config.host}:${port} with ${slots.length} workers`,
+        );
       }
     });
     worker.on("exit", (code: number | null, signal: string | null) => exited(slot, worker, code, signal));
