@@ -94,8 +94,9 @@ let nextCollection = 0;
 async function gather(workers: () => Iterable<Worker>, registry: Registry): Promise<string> {
   const id = nextCollection++;
   const asked = [...workers()].filter((worker) => worker.isConnected());
-  const replies = await new Promise<MetricsJson[]>((resolve) => {
-    const received: MetricsJson[] = [];
+  const replies = await new Promise<(MetricsJson | undefined)[]>((resolve) => {
+    // In the order asked (the workers' order), whatever order they answer in: a scrape lists worker 1 first.
+    const received: (MetricsJson | undefined)[] = asked.map(() => undefined);
     const listeners = new Map<Worker, (message: unknown) => void>();
     const done = () => {
       clearTimeout(timer);
@@ -103,10 +104,10 @@ async function gather(workers: () => Iterable<Worker>, registry: Registry): Prom
       resolve(received);
     };
     const timer = setTimeout(done, collectTimeoutMs);
-    for (const worker of asked) {
+    for (const [index, worker] of asked.entries()) {
       const listener = (message: unknown) => {
         if (!isMessage(message, collected) || message.id !== id || message.metrics === undefined) return;
-        received.push(message.metrics);
+        received[index] = message.metrics;
         worker.off("message", listener);
         listeners.delete(worker);
         if (listeners.size === 0) done();
@@ -120,6 +121,8 @@ async function gather(workers: () => Iterable<Worker>, registry: Registry): Prom
   // Every series differs by its worker label, so "sum" only gathers them; each
   // metric's own aggregator (omit for the start time, first for the version)
   // would drop all workers but one.
-  const all = [await registry.getMetricsAsJSON(), ...replies].map((metrics) => metrics.map((metric) => ({ ...metric, aggregator: "sum" as const })));
+  const all = [await registry.getMetricsAsJSON(), ...replies.filter((reply) => reply !== undefined)].map((metrics) =>
+    metrics.map((metric) => ({ ...metric, aggregator: "sum" as const })),
+  );
   return AggregatorRegistry.aggregate(all).metrics();
 }
