@@ -40,7 +40,8 @@ const failedType = "rivulet:worker-failed";
 
 /** In a worker: tells the primary why it could not start, then exits 1. */
 export function reportStartFailure(message: string): void {
-  process.send?.({ type: failedType, message }, undefined, {}, () => process.exit(1));
+  if (process.send === undefined || !process.connected) process.exit(1);
+  process.send({ type: failedType, message }, undefined, {}, () => process.exit(1));
 }
 
 /** Restarts after a worker died: the first at once or nearly, then spaced (full jitter) up to 10 s while it keeps dying. */
@@ -129,7 +130,11 @@ export function runPrimary(config: Config, log: ProcessLog): void {
         );
       }
     });
-    worker.on("exit", (code: number | null, signal: string | null) => exited(slot, worker, code, signal));
+    worker.on("exit", (code: number | null, signal: string | null) => {
+      // Its channel closes once the primary has read everything the worker sent (its failure message included).
+      if (worker.isConnected()) worker.once("disconnect", () => exited(slot, worker, code, signal));
+      else exited(slot, worker, code, signal);
+    });
   };
 
   const exited = (slot: Slot, worker: Worker, code: number | null, signal: string | null) => {
