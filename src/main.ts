@@ -2,7 +2,7 @@ import { realpathSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import { ConfigError, loadConfig, usage, type Config } from "./config.js";
 import { createProcessLog, type ProcessLog } from "./log.js";
-import { startServer, type RivuletServer } from "./server.js";
+import type { RivuletServer } from "./server.js";
 import { reportStartFailure, runPrimary, workerAssignment } from "./workers.js";
 
 /** What the log still gets after the server has closed, when the grace is already spent: enough for a healthy pipe. */
@@ -34,17 +34,20 @@ async function main(argv: readonly string[]): Promise<void> {
   const log = createProcessLog(config.logLevel);
   const worker = workerAssignment();
   if (worker === undefined && config.workers > 1) return runPrimary(config, log);
-  if (worker !== undefined) config = { ...config, instanceId: worker.instanceId, port: worker.port };
-  const server = startServer({ config, logger: worker ? log.logger.child({ worker: worker.number }) : log.logger, worker: worker?.number });
+  const serving = worker === undefined ? config : { ...config, instanceId: worker.instanceId, port: worker.port };
+  // Imported here, not above: a --workers primary serves nothing, and without the server's modules it takes half the memory.
+  const server = import("./server.js").then(({ startServer }) =>
+    startServer({ config: serving, logger: worker ? log.logger.child({ worker: worker.number }) : log.logger, worker: worker?.number }),
+  );
   // Listening before the server is up: a SIGTERM sent as soon as "listening"
   // is logged (a supervisor, a test) must get the graceful shutdown, not
   // Node's default of dying at once.
-  stopOnSignals(server, log, config.shutdownGraceMs, worker === undefined);
+  stopOnSignals(server, log, serving.shutdownGraceMs, worker === undefined);
   try {
     await server;
   } catch (error) {
     await log.close(minimumLogFlushMs);
-    return failedToStart(error, config);
+    return failedToStart(error, serving);
   }
 }
 
