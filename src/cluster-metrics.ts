@@ -31,6 +31,19 @@ const collectTimeoutMs = 2000;
 
 type Message = { readonly type: string; readonly id: number; readonly metrics?: MetricsJson; readonly text?: string };
 
+/**
+ * Sends over a channel that may close at any moment (a worker dying, the
+ * primary gone): with a callback, a closed channel is an error passed to it,
+ * not an 'error' event that would bring the process down. The scrape copes
+ * with a missing reply (its timeouts).
+ */
+function sendQuietly(
+  send: ((message: Message, handle: undefined, options: object, callback: (error: Error | null) => void) => boolean) | undefined,
+  message: Message,
+) {
+  send?.(message, undefined, {}, () => undefined);
+}
+
 function isMessage(value: unknown, type: string): value is Message {
   return typeof value === "object" && value !== null && (value as { type?: unknown }).type === type && typeof (value as { id?: unknown }).id === "number";
 }
@@ -47,7 +60,7 @@ export function createWorkerMetrics(registry: Registry): WorkerMetrics {
   let nextId = 0;
   const onMessage = (message: unknown) => {
     if (isMessage(message, collect)) {
-      void registry.getMetricsAsJSON().then((metrics) => process.send?.({ type: collected, id: message.id, metrics }));
+      void registry.getMetricsAsJSON().then((metrics) => sendQuietly(process.send?.bind(process), { type: collected, id: message.id, metrics }));
     } else if (isMessage(message, answer) && typeof message.text === "string") {
       pending.get(message.id)?.(message.text);
     }
@@ -66,7 +79,7 @@ export function createWorkerMetrics(registry: Registry): WorkerMetrics {
           resolve(text);
         };
         pending.set(id, finish);
-        process.send?.({ type: scrape, id });
+        sendQuietly(process.send?.bind(process), { type: scrape, id });
       });
     },
     close() {
@@ -80,12 +93,11 @@ export function createWorkerMetrics(registry: Registry): WorkerMetrics {
  * `workers()` and answers with the merged registries, plus the primary's own
  * `registry` (series without a `worker` label).
  */
-export function serveWorkerMetrics(worker: Worker, workers: () => Iterable<Worker>, registry: Registry): void {
+export function serveWorkerMetrics(worker: Worker, workers: () => Iterable<Worker>, registry: Registry, onError: (error: unknown) => void): void {
   worker.on("message", (message: unknown) => {
     if (!isMessage(message, scrape)) return;
-    void gather(workers, registry).then((text) => {
-      if (worker.isConnected()) worker.send({ type: answer, id: message.id, text });
-    });
+    // A merge that fails goes unanswered: the scraped worker then answers with its own series.
+    void gather(workers, registry).then((text) => sendQuietly(worker.send.bind(worker), { type: answer, id: message.id, text }), onError);
   });
 }
 
@@ -114,7 +126,7 @@ async function gather(workers: () => Iterable<Worker>, registry: Registry): Prom
       };
       listeners.set(worker, listener);
       worker.on("message", listener);
-      worker.send({ type: collect, id });
+      sendQuietly(worker.send.bind(worker), { type: collect, id });
     }
     if (asked.length === 0) done();
   });

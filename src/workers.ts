@@ -113,7 +113,7 @@ export function runPrimary(config: Config, log: ProcessLog): void {
     const assignment: WorkerAssignment = { number: slot.number, instanceId: `${baseId}-${slot.number}`, port: assignedPort };
     const worker = cluster.fork({ [assignmentVariable]: JSON.stringify(assignment) });
     Object.assign(slot, { worker, startedAt: Date.now(), listened: false, failure: undefined });
-    serveWorkerMetrics(worker, serving, registry);
+    serveWorkerMetrics(worker, serving, registry, (error) => logger.warn({ err: error }, "could not merge the workers' metrics; the scrape gets one worker's"));
     worker.on("message", (message: { type?: unknown; message?: unknown } | null) => {
       if (message?.type === failedType && typeof message.message === "string") slot.failure = message.message;
     });
