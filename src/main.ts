@@ -31,14 +31,14 @@ async function main(argv: readonly string[]): Promise<void> {
     }
     throw error;
   }
-  const log = createProcessLog(config.logLevel);
   const worker = workerAssignment();
-  if (worker === undefined && config.workers > 1) return runPrimary(config, log);
+  const processLog = createProcessLog(config.logLevel);
+  if (worker === undefined && config.workers > 1) return runPrimary(config, processLog);
+  // A worker's every line says which worker it is.
+  const log = worker === undefined ? processLog : { ...processLog, logger: processLog.logger.child({ worker: worker.number }) };
   const serving = worker === undefined ? config : { ...config, instanceId: worker.instanceId, port: worker.port };
   // Imported here, not above: a --workers primary serves nothing, and without the server's modules it takes half the memory.
-  const server = import("./server.js").then(({ startServer }) =>
-    startServer({ config: serving, logger: worker ? log.logger.child({ worker: worker.number }) : log.logger, worker: worker?.number }),
-  );
+  const server = import("./server.js").then(({ startServer }) => startServer({ config: serving, logger: log.logger, worker: worker?.number }));
   // Listening before the server is up: a SIGTERM sent as soon as "listening"
   // is logged (a supervisor, a test) must get the graceful shutdown, not
   // Node's default of dying at once.
