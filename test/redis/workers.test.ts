@@ -1,16 +1,22 @@
 import { spawn } from "node:child_process";
 import { once } from "node:events";
+import { writeFileSync } from "node:fs";
 import { createServer } from "node:net";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AdminService } from "../../gen/rivulet/admin/v1/admin_pb.js";
 import { ChatService, type ChatMessage } from "../../gen/rivulet/chat/v1/chat_pb.js";
+import { hashApiKey } from "../../src/auth/api-keys.js";
 import { decodeCursor } from "../../src/broker/cursor.js";
 import { roomTopic } from "../../src/services/chat.js";
 import { redisAvailable, redisUrl } from "../broker/test-redis.js";
 import { bearer, clientFor, transportFor } from "../helpers/clients.js";
+import { testTempDir } from "../helpers/temp-dir.js";
 import { startInstances, type Instance, type Instances } from "./instances.js";
 import { startRoomSubscriber, subscriberKinds, type RoomSubscriber } from "./room-subscriber.js";
 
 const root = new URL("../..", import.meta.url).pathname;
+const apiKey = "rvk_" + "w".repeat(43);
 
 /** Resolves with the first log line of `instance` that `matches`, already logged or still to come. */
 function logged(instance: Instance, matches: (entry: Record<string, unknown>) => boolean, what: string): Promise<Record<string, unknown>> {
@@ -50,7 +56,9 @@ describe.runIf(redisAvailable())("--workers 2", () => {
   let instances: Instances;
   let host: Instance;
   beforeAll(async () => {
-    instances = await startInstances(1, { args: ["--workers", "2"] });
+    const file = join(testTempDir("api-keys-"), "keys");
+    writeFileSync(file, `${hashApiKey(apiKey)} ops-backend\n`);
+    instances = await startInstances(1, { args: ["--workers", "2", "--api-keys-file", file] });
     host = instances.list[0]!;
     await logged(host, (entry) => entry.workers === 2 && String(entry.msg).startsWith("listening on"), "that both workers listen");
   }, 60_000);
@@ -99,6 +107,11 @@ describe.runIf(redisAvailable())("--workers 2", () => {
           if (opened === 12) throw new Error(`${transport} streams never spread over both workers: ${JSON.stringify(byWorker)}`);
         }
       }
+
+      // Each worker is an instance of its own on Redis, with the room's subscribers: AdminService.Info (asked of any worker) lists both.
+      const info = await clientFor(AdminService, transportFor(host.url, "connect", "2")).info({}, bearer(apiKey));
+      expect(info.instances.map((instance) => instance.id)).toEqual([`${host.instanceId}-1`, `${host.instanceId}-2`]);
+      for (const instance of info.instances) expect(instance.topics, instance.id).toEqual([roomTopic(room)]);
 
       for (let i = 1; i <= 30; i++) published.push(await send(`m${i}`));
       await publish("m31");
