@@ -9,7 +9,7 @@ import { ChatService, type ChatMessage } from "../../gen/rivulet/chat/v1/chat_pb
 import { hashApiKey } from "../../src/auth/api-keys.js";
 import { decodeCursor } from "../../src/broker/cursor.js";
 import { roomTopic } from "../../src/services/chat.js";
-import { redisAvailable, redisUrl } from "../broker/test-redis.js";
+import { deleteKeys, redisAvailable, redisUrl, uniquePrefix } from "../broker/test-redis.js";
 import { bearer, clientFor, transportFor } from "../helpers/clients.js";
 import { testTempDir } from "../helpers/temp-dir.js";
 import { startInstances, type Instance, type Instances } from "./instances.js";
@@ -185,12 +185,14 @@ describe("--workers refusals", () => {
     const taken = createServer();
     await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve));
     const port = (taken.address() as { port: number }).port;
+    const prefix = uniquePrefix();
     try {
-      const { code, stderr } = await run(["--workers", "2", "--port", String(port), "--broker", redisUrl, "--redis-prefix", "rivulet-test:workers-refused:"]);
+      const { code, stderr } = await run(["--workers", "2", "--port", String(port), "--broker", redisUrl, "--redis-prefix", prefix]);
       expect(code).toBe(1);
       expect(stderr).toBe(`rivulet: port ${port} is in use; pass --port\n`);
     } finally {
       taken.close();
+      await deleteKeys(prefix);
     }
   });
 });
