@@ -1,3 +1,4 @@
+import { availableParallelism } from "node:os";
 import { parseArgs } from "node:util";
 
 /** Rivulet's configuration, parsed and validated in one place (flags override environment variables). */
@@ -10,6 +11,8 @@ export interface Config {
   readonly redisPrefix: string;
   /** Names this instance's Redis connections (`CLIENT LIST` shows `rivulet:<id>`); random when unset. */
   readonly instanceId: string | undefined;
+  /** Processes serving the port (node:cluster); more than 1 needs a shared broker. `auto` is read as the number of cores. */
+  readonly workers: number;
   readonly tlsCert: string | undefined;
   readonly tlsKey: string | undefined;
   /** HS256 secret; with authJwks unset too, undefined runs development mode. */
@@ -100,6 +103,8 @@ interface Setting {
   readonly fallback: string | undefined;
   readonly min?: number;
   readonly max?: number;
+  /** An integer setting that also takes the word `auto`: the value it stands for. */
+  readonly auto?: () => number;
   readonly help: string;
 }
 
@@ -136,6 +141,17 @@ export const settings: readonly Setting[] = [
     kind: "string",
     fallback: undefined,
     help: "names this instance's Redis connections rivulet:<id>; random when unset",
+  },
+  {
+    key: "workers",
+    flag: "workers",
+    env: "RIVULET_WORKERS",
+    kind: "integer",
+    fallback: "1",
+    min: 1,
+    max: 1024,
+    auto: availableParallelism,
+    help: "processes sharing the port, one per core with auto (needs a Redis broker when more than 1)",
   },
   {
     key: "tlsCert",
@@ -535,6 +551,10 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
   if (result.broker !== "memory" && !/^rediss?:\/\//.test(result.broker)) {
     throw new ConfigError(`--broker must be "memory" or a redis:// URL, not "${result.broker}"`);
   }
+  if (result.workers > 1 && result.broker === "memory") {
+    // Each worker would have its own history and subscribers: a client landing on another worker would miss messages.
+    throw new ConfigError(`--workers ${result.workers} needs a shared broker: pass --broker redis://… (the memory broker lives in one process)`);
+  }
   if (/[{}]/.test(result.redisPrefix)) {
     throw new ConfigError(`--redis-prefix must not contain braces (they are Redis Cluster hash tags), not "${result.redisPrefix}"`);
   }
@@ -590,8 +610,9 @@ function parseValue(setting: Setting, raw: string): unknown {
       if (raw !== "on" && raw !== "off") throw fail('must be "on" or "off"');
       return raw === "on";
     case "integer":
-      if (!/^\d+$/.test(raw)) throw fail("must be a whole number");
-      value = Number(raw);
+      if (raw === "auto" && setting.auto) value = setting.auto();
+      else if (!/^\d+$/.test(raw)) throw fail(setting.auto ? 'must be a whole number or "auto"' : "must be a whole number");
+      else value = Number(raw);
       break;
     case "duration": {
       const match = /^(\d+)(ms|s|m|h)?$/.exec(raw);

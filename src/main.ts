@@ -2,7 +2,8 @@ import { realpathSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import { ConfigError, loadConfig, usage, type Config } from "./config.js";
 import { createProcessLog, type ProcessLog } from "./log.js";
-import { startServer, type RivuletServer } from "./server.js";
+import type { RivuletServer } from "./server.js";
+import { reportStartFailure, runPrimary, workerAssignment } from "./workers.js";
 
 /** What the log still gets after the server has closed, when the grace is already spent: enough for a healthy pipe. */
 const minimumLogFlushMs = 100;
@@ -30,26 +31,39 @@ async function main(argv: readonly string[]): Promise<void> {
     }
     throw error;
   }
-  const log = createProcessLog(config.logLevel);
-  const server = startServer({ config, logger: log.logger });
+  const worker = workerAssignment();
+  const processLog = createProcessLog(config.logLevel);
+  if (worker === undefined && config.workers > 1) return runPrimary(config, processLog);
+  // A worker's every line says which worker it is.
+  const log = worker === undefined ? processLog : { ...processLog, logger: processLog.logger.child({ worker: worker.number }) };
+  const serving = worker === undefined ? config : { ...config, instanceId: worker.instanceId, port: worker.port };
+  // Imported here, not above: a --workers primary serves nothing, and without the server's modules it takes half the memory.
+  const server = import("./server.js").then(({ startServer }) => startServer({ config: serving, logger: log.logger, worker: worker?.number }));
   // Listening before the server is up: a SIGTERM sent as soon as "listening"
   // is logged (a supervisor, a test) must get the graceful shutdown, not
   // Node's default of dying at once.
-  stopOnSignals(server, log, config.shutdownGraceMs);
+  stopOnSignals(server, log, serving.shutdownGraceMs, worker === undefined);
   try {
     await server;
   } catch (error) {
     await log.close(minimumLogFlushMs);
-    return failedToStart(error, config);
+    return failedToStart(error, serving);
   }
 }
 
-/** SIGTERM or SIGINT: a graceful shutdown that, log included, fits in --shutdown-grace wherever stdout goes; a second signal exits at once. */
-function stopOnSignals(starting: Promise<RivuletServer>, log: ProcessLog, shutdownGraceMs: number): void {
+/**
+ * SIGTERM or SIGINT: a graceful shutdown that, log included, fits in
+ * --shutdown-grace wherever stdout goes; a second signal exits at once,
+ * unless `secondSignalExits` is false: a worker of `--workers` gets Ctrl-C's
+ * SIGINT from the terminal and its primary's SIGTERM together, and leaves it
+ * to the primary to kill it if it overruns.
+ */
+function stopOnSignals(starting: Promise<RivuletServer>, log: ProcessLog, shutdownGraceMs: number, secondSignalExits: boolean): void {
   const { logger } = log;
   let signals = 0;
   const stop = (signal: string) => {
     if (++signals > 1) {
+      if (!secondSignalExits) return;
       logger.warn({ signal }, "second signal: exiting now");
       void log.close(0).then(() => process.exit(1));
       return;
@@ -70,8 +84,8 @@ function stopOnSignals(starting: Promise<RivuletServer>, log: ProcessLog, shutdo
   process.on("SIGINT", () => stop("SIGINT"));
 }
 
-/** One line for what an operator can fix (a port in use, a privileged port); a stack trace only for what is a bug. */
-function failedToStart(error: unknown, config?: Config): never {
+/** One line for what an operator can fix (a port in use, a privileged port); a stack trace only for what is a bug. Exits 1. */
+function failedToStart(error: unknown, config?: Config): void {
   const code = (error as { code?: unknown } | null)?.code;
   let message: string;
   if (config && code === "EADDRINUSE") message = `port ${config.port} is in use; pass --port`;
@@ -79,6 +93,10 @@ function failedToStart(error: unknown, config?: Config): never {
   else if (config && code === "EADDRNOTAVAIL") message = `address ${config.host} is not one of this host's; pass --host`;
   else if (error instanceof ConfigError) message = error.message;
   else message = `failed to start: ${error instanceof Error ? error.stack : String(error)}`;
+  if (workerAssignment() !== undefined) {
+    // The primary writes it, once for all its workers, and exits with it.
+    return reportStartFailure(message);
+  }
   process.stderr.write(`rivulet: ${message}\n`);
   process.exit(1);
 }

@@ -17,9 +17,14 @@ export interface Metrics {
   readonly unaryBridgeCalls: Counter<"protocol">;
 }
 
-/** A registry per server (tests run several in one process) with Node's default metrics, event-loop delay included. */
-export function createMetrics(): Metrics {
+/**
+ * A registry per server (tests run several in one process) with Node's
+ * default metrics, event-loop delay included. With `worker` (its number
+ * among `--workers`), every series carries the label `worker="<n>"`.
+ */
+export function createMetrics(worker?: number): Metrics {
   const registry = new Registry();
+  if (worker !== undefined) registry.setDefaultLabels({ worker: String(worker) });
   collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 20 });
   return {
     registry,

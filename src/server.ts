@@ -32,6 +32,7 @@ import { clampDeadline } from "./limits/clamp-deadline.js";
 import { createStreamGuardInterceptor } from "./limits/stream-guard.js";
 import { createUserLimitsInterceptor } from "./limits/user-limits.js";
 import { createMetrics } from "./metrics.js";
+import { createWorkerMetrics } from "./cluster-metrics.js";
 import { AdminService } from "../gen/rivulet/admin/v1/admin_pb.js";
 import { ChatService } from "../gen/rivulet/chat/v1/chat_pb.js";
 import { NotificationService } from "../gen/rivulet/notify/v1/notify_pb.js";
@@ -51,6 +52,8 @@ export interface ServerOptions {
   readonly broker?: Broker;
   /** More services to mount beside Rivulet's own (tests mount rivulet.testing.v1). */
   readonly extraServices?: (deps: ServiceDeps) => readonly ServiceRegistration[];
+  /** Its number among `--workers` (src/workers.ts), in a cluster worker: labels its metrics, and /metrics shows every worker's. */
+  readonly worker?: number;
 }
 
 export interface RivuletServer {
@@ -68,7 +71,8 @@ export interface RivuletServer {
 /** Assembles and starts a Rivulet server: broker, services, Connect router, bridges, health and metrics. */
 export async function startServer(options: ServerOptions): Promise<RivuletServer> {
   const { config, logger } = options;
-  const metrics = createMetrics();
+  const metrics = createMetrics(options.worker);
+  const metricsSource = options.worker === undefined ? undefined : createWorkerMetrics(metrics.registry);
   const shutdown = new AbortController();
   // Every call's context listens for shutdown: thousands of listeners are expected.
   setMaxListeners(0, shutdown.signal);
@@ -189,7 +193,7 @@ export async function startServer(options: ServerOptions): Promise<RivuletServer
     shutdownSignal: shutdown.signal,
   };
   const mounts: Mount[] = [
-    createHealthMount(() => broker.ready(), metrics.registry),
+    createHealthMount(() => broker.ready(), metricsSource ?? metrics.registry),
     ...(development ? [createDevTokenMount(tokens)] : []),
     createWebSocketBridge(context),
     createSseBridge(context),
@@ -222,10 +226,14 @@ export async function startServer(options: ServerOptions): Promise<RivuletServer
     },
     onConnection: (transport, delta) => metrics.connections.inc({ transport }, delta),
   });
-  logger.info(
-    { port: listener.port, host: config.host, tls: Boolean(config.tlsCert), broker: config.broker === "memory" ? "memory" : "redis" },
-    `listening on ${config.tlsCert ? "https" : "http"}://${config.host}:${listener.port}`,
-  );
+  // A worker leaves "listening on" to its primary, which says it once every worker listens (src/workers.ts):
+  // whoever waits for that line (a supervisor, a test) then reaches a whole service.
+  if (options.worker === undefined) {
+    logger.info(
+      { port: listener.port, host: config.host, tls: Boolean(config.tlsCert), broker: config.broker === "memory" ? "memory" : "redis" },
+      `listening on ${config.tlsCert ? "https" : "http"}://${config.host}:${listener.port}`,
+    );
+  }
 
   let closing: Promise<void> | undefined;
   return {
@@ -245,6 +253,7 @@ export async function startServer(options: ServerOptions): Promise<RivuletServer
         await Promise.race([listener.closed(), grace]);
         listener.destroyAll();
         if (!options.broker) await broker.close();
+        metricsSource?.close();
         logger.info("shut down");
       })();
       return closing;

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { availableParallelism } from "node:os";
 import { ConfigError, loadConfig, usage } from "../src/config.js";
 
 describe("configuration", () => {
@@ -95,6 +96,21 @@ describe("configuration", () => {
       expect(() => loadConfig([flag, "577h"], {})).toThrow("must be at most 576h");
     },
   );
+
+  it("reads --workers as a count of processes, auto as the cores, and refuses more than 1 on the memory broker", () => {
+    const redis = ["--broker", "redis://127.0.0.1:6379"];
+    expect(loadConfig([], {})).toMatchObject({ workers: 1 });
+    expect(loadConfig(["--workers", "4", ...redis], {})).toMatchObject({ workers: 4 });
+    expect(loadConfig(redis, { RIVULET_WORKERS: "auto" })).toMatchObject({ workers: availableParallelism() });
+    expect(() => loadConfig(["--workers", "0"], {})).toThrow('--workers (RIVULET_WORKERS): must be at least 1, got "0"');
+    expect(() => loadConfig(["--workers", "all"], {})).toThrow('--workers (RIVULET_WORKERS): must be a whole number or "auto", got "all"');
+    // Other integers take no "auto".
+    expect(() => loadConfig(["--history-count", "auto"], {})).toThrow('--history-count (RIVULET_HISTORY_COUNT): must be a whole number, got "auto"');
+    expect(() => loadConfig(["--workers", "2"], {})).toThrow(
+      "--workers 2 needs a shared broker: pass --broker redis://… (the memory broker lives in one process)",
+    );
+    expect(usage()).toContain("RIVULET_WORKERS");
+  });
 
   it("documents every flag in --help", () => {
     expect(usage()).toContain("--auth-secret");

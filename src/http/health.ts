@@ -2,8 +2,8 @@ import type { Registry } from "prom-client";
 import type { Mount } from "./mount.js";
 import { sendText } from "./write-head.js";
 
-/** GET /healthz (the process runs), /readyz (the broker answers) and /metrics (Prometheus). */
-export function createHealthMount(ready: () => Promise<boolean>, registry: Registry): Mount {
+/** GET /healthz (the process runs), /readyz (the broker answers) and /metrics (Prometheus: a registry, or every worker's, src/cluster-metrics.ts). */
+export function createHealthMount(ready: () => Promise<boolean>, registry: Pick<Registry, "metrics" | "contentType">): Mount {
   return {
     handle(req, res, url) {
       if (req.method !== "GET" && req.method !== "HEAD") return false;

@@ -15,13 +15,13 @@ import { describe, expect, it } from "vitest";
 const layers: readonly (readonly string[])[] = [
   ["gen"],
   ["src/wire"],
-  ["src/config.ts", "src/log.ts", "src/metrics.ts"],
+  ["src/config.ts", "src/log.ts", "src/metrics.ts", "src/cluster-metrics.ts"],
   ["src/broker", "src/call"],
   ["src/http"],
   ["src/auth"],
   ["src/limits"],
   ["src/services", "src/bridge", "src/grpc"],
-  ["src/server.ts"],
+  ["src/server.ts", "src/workers.ts"],
   ["src/main.ts"],
   ["src/cli"],
 ];
