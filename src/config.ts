@@ -4,7 +4,7 @@ import { parseArgs } from "node:util";
 export interface Config {
   readonly port: number;
   readonly host: string;
-  /** "memory", or a redis:// or rediss:// URL. */
+  /** "memory", a redis:// or rediss:// URL, or a redis+cluster:// or rediss+cluster:// list of seed nodes. */
   readonly broker: string;
   /** Prefix of every Redis key; instances that share data use the same one. */
   readonly redisPrefix: string;
@@ -119,7 +119,7 @@ export const settings: readonly Setting[] = [
     env: "RIVULET_BROKER",
     kind: "string",
     fallback: "memory",
-    help: "memory, or redis://host:port to share Redis Streams between instances",
+    help: "memory, redis://host:port to share Redis Streams between instances, or redis+cluster://host:port[,host:port…] for Redis Cluster",
   },
   {
     key: "redisPrefix",
@@ -532,8 +532,8 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
   if ((result.tlsCert === undefined) !== (result.tlsKey === undefined)) {
     throw new ConfigError("--tls-cert and --tls-key go together");
   }
-  if (result.broker !== "memory" && !/^rediss?:\/\//.test(result.broker)) {
-    throw new ConfigError(`--broker must be "memory" or a redis:// URL, not "${result.broker}"`);
+  if (result.broker !== "memory" && !/^rediss?(\+cluster)?:\/\//.test(result.broker)) {
+    throw new ConfigError(`--broker must be "memory" or a redis:// URL (redis+cluster:// for Redis Cluster), not "${result.broker}"`);
   }
   if (/[{}]/.test(result.redisPrefix)) {
     throw new ConfigError(`--redis-prefix must not contain braces (they are Redis Cluster hash tags), not "${result.redisPrefix}"`);
