@@ -47,6 +47,13 @@ export interface RedisBrokerOptions {
   readonly touchIntervalMs?: number;
   /** How soon the users of an instance that died stop being present (see presence.ts). Default 30 s. */
   readonly presenceTtlMs?: number;
+  /**
+   * Replicas that must have an entry before a publish is acknowledged (Redis WAIT after the
+   * publish script, on the topic's node); 0, the default, acknowledges once the master has it.
+   */
+  readonly waitReplicas?: number;
+  /** How long a publish waits for those replicas before answering `unavailable`. Default 1 s. */
+  readonly waitTimeoutMs?: number;
   /** Called when Redis becomes reachable (both connections ready) and when it stops being so, once per change. */
   readonly onStatus?: (status: "up" | "down", error?: Error) => void;
 }
@@ -188,6 +195,45 @@ export async function createRedisBroker(options: RedisBrokerOptions): Promise<Re
     signal: stop.signal,
   });
 
+  const waitReplicas = Math.max(0, Math.floor(options.waitReplicas ?? 0));
+  const waitTimeoutMs = Math.max(1, Math.floor(options.waitTimeoutMs ?? 1000));
+  /**
+   * The publish script and WAIT in one pipeline: a pipeline goes to one node, the one of the
+   * script's keys (WAIT has none), so WAIT counts the replicas of the topic's master. Too few
+   * in time: `unavailable`, though the master has the entry; the publisher retries with its
+   * idempotency key, gets the entry back as a duplicate, and this WAIT runs again for it.
+   */
+  async function publishAndWait(args: [string, string, string, ...(string | Buffer)[]], redirections = 0): Promise<unknown[]> {
+    const pipeline = command.pipeline() as ReturnType<typeof command.pipeline> & {
+      rivuletPublishBuffer(...publishArgs: (string | Buffer)[]): ReturnType<typeof command.pipeline>;
+    };
+    const results =
+      (await pipeline
+        .rivuletPublishBuffer(...args)
+        .wait(waitReplicas, waitTimeoutMs)
+        .exec()) ?? [];
+    const [published, waited] = results;
+    if (!published || !waited) throw new Error("the publish pipeline was discarded");
+    // The cluster client follows a redirection of a pipeline only when every command in it was
+    // redirected, and WAIT (no key) never is: after a failover or a migration the script alone
+    // answers MOVED (it did not run). Refresh the slots and send the pipeline to the new node.
+    const failure = published[0];
+    if (seeds && failure instanceof ReplyError && /^(MOVED|ASK) /.test((failure as Error).message) && redirections < 3) {
+      await new Promise<void>((resolve) => (command as Cluster).refreshSlotsCache(() => resolve()));
+      return publishAndWait(args, redirections + 1);
+    }
+    if (failure) throw failure;
+    if (waited[0]) throw waited[0];
+    const acknowledged = Number(waited[1]);
+    if (acknowledged < waitReplicas) {
+      throw new ConnectError(
+        `broker unavailable: ${acknowledged} of ${waitReplicas} Redis replicas acknowledged the publish in ${waitTimeoutMs} ms; retry with the same idempotency key`,
+        Code.Unavailable,
+      );
+    }
+    return published[1] as unknown[];
+  }
+
   /** The arguments both read scripts end with: the clock, a topic's new epoch and default retention, and the lifetime of a topic a read creates. */
   function readContext(): string[] {
     return [String(now()), createEpoch(), String(fallback.maxCount), String(fallback.maxAgeMs), String(Math.min(fallback.maxAgeMs, emptyTopicTtlMs))];
@@ -202,24 +248,23 @@ export async function createRedisBroker(options: RedisBrokerOptions): Promise<Re
       const retention = publishOptions?.retention;
       const dedupe = publishOptions?.dedupe;
       const expected = publishOptions?.expectHead;
-      const reply = await attempt(() =>
-        command.rivuletPublishBuffer(
-          keys.meta(topic),
-          keys.log(topic),
-          keys.seen(topic, dedupe?.key ?? ""),
-          Buffer.from(data.buffer, data.byteOffset, data.byteLength),
-          String(time),
-          createEpoch(),
-          retention ? String(retention.maxCount) : "",
-          retention ? String(retention.maxAgeMs) : "",
-          String(fallback.maxCount),
-          String(fallback.maxAgeMs),
-          String(dedupe ? Math.max(0, Math.floor(dedupe.ttlMs)) : 0),
-          expected ? expected.epoch : "",
-          expected ? String(expected.offset) : "",
-          seeds ? keys.live(topic) : "",
-        ),
-      );
+      const args: [string, string, string, ...(string | Buffer)[]] = [
+        keys.meta(topic),
+        keys.log(topic),
+        keys.seen(topic, dedupe?.key ?? ""),
+        Buffer.from(data.buffer, data.byteOffset, data.byteLength),
+        String(time),
+        createEpoch(),
+        retention ? String(retention.maxCount) : "",
+        retention ? String(retention.maxAgeMs) : "",
+        String(fallback.maxCount),
+        String(fallback.maxAgeMs),
+        String(dedupe ? Math.max(0, Math.floor(dedupe.ttlMs)) : 0),
+        expected ? expected.epoch : "",
+        expected ? String(expected.offset) : "",
+        seeds ? keys.live(topic) : "",
+      ];
+      const reply = await attempt(() => (waitReplicas > 0 ? publishAndWait(args) : command.rivuletPublishBuffer(...args)));
       const [duplicate, epoch, offset, appended, original] = reply as [number, Buffer, number, number, Buffer | undefined];
       if (duplicate === 2) throw new ConnectError("the topic changed since it was read; read again and retry", Code.Aborted);
       const entry: Entry = {
