@@ -8,6 +8,8 @@ export interface Config {
   readonly broker: string;
   /** Prefix of every Redis key; instances that share data use the same one. */
   readonly redisPrefix: string;
+  /** Redis replicas that must hold a published entry before the publish is acknowledged (WAIT); 0 = the master only. */
+  readonly redisWait: number;
   /** Names this instance's Redis connections (`CLIENT LIST` shows `rivulet:<id>`); random when unset. */
   readonly instanceId: string | undefined;
   readonly tlsCert: string | undefined;
@@ -128,6 +130,16 @@ export const settings: readonly Setting[] = [
     kind: "string",
     fallback: "rivulet:",
     help: "prefix of every Redis key (no braces); instances sharing data use the same one",
+  },
+  {
+    key: "redisWait",
+    flag: "redis-wait",
+    env: "RIVULET_REDIS_WAIT",
+    kind: "integer",
+    fallback: "0",
+    min: 0,
+    max: 16,
+    help: "Redis replicas that must have a published message before it is acknowledged (WAIT, 1 s); 0 = the master only",
   },
   {
     key: "instanceId",
