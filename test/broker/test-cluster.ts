@@ -1,4 +1,4 @@
-import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -18,6 +18,11 @@ export interface ClusterNode {
   alive(): boolean;
   /** SIGKILL: no save, no goodbye; its replica takes over after the node timeout. */
   kill(): Promise<void>;
+  /** Starts a killed node again with its cluster config: it rejoins, as a replica if it was failed over. */
+  restart(): Promise<void>;
+  /** SIGSTOP / SIGCONT: a frozen node neither answers nor replicates (a replica falls behind its master). */
+  freeze(): void;
+  thaw(): void;
 }
 
 /** A local Redis Cluster started by a test run: 3 masters with a replica each. */
@@ -60,28 +65,38 @@ export async function startTestCluster(masters = 3): Promise<TestCluster> {
     if (port > 55_000 || ports.includes(port) || ports.some((other) => Math.abs(other - port) === 10_000)) continue;
     ports.push(port);
   }
-  const children: ChildProcess[] = [];
   const nodes = ports.map((port): ClusterNode => {
-    const child = spawn(
-      "redis-server",
-      [
-        ...["--port", String(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes"],
-        ...["--cluster-config-file", join(dir, `nodes-${port}.conf`), "--cluster-node-timeout", "1000", "--dir", dir],
-        ...["--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"],
-      ],
-      { stdio: "ignore" },
-    );
-    children.push(child);
-    const exited = once(child, "exit");
+    const launch = () =>
+      spawn(
+        "redis-server",
+        [
+          ...["--port", String(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes"],
+          ...["--cluster-config-file", join(dir, `nodes-${port}.conf`), "--cluster-node-timeout", "1000", "--dir", dir],
+          ...["--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"],
+        ],
+        { stdio: "ignore" },
+      );
+    let child = launch();
+    let exited = once(child, "exit");
+    const alive = () => child.exitCode === null && child.signalCode === null;
     return {
       port,
       url: `redis://127.0.0.1:${port}`,
-      alive: () => child.exitCode === null && child.signalCode === null,
+      alive,
       async kill() {
-        if (child.exitCode !== null || child.signalCode !== null) return;
+        if (!alive()) return;
+        child.kill("SIGCONT"); // a frozen process dies too, but say so
         child.kill("SIGKILL");
         await exited;
       },
+      async restart() {
+        if (alive()) return;
+        child = launch();
+        exited = once(child, "exit");
+        await until(() => ping(port), `redis-server on port ${port} to restart`);
+      },
+      freeze: () => void child.kill("SIGSTOP"),
+      thaw: () => void child.kill("SIGCONT"),
     };
   });
   const stop = async () => {
@@ -93,7 +108,7 @@ export async function startTestCluster(masters = 3): Promise<TestCluster> {
     await run("redis-cli", ["--cluster", "create", ...ports.map((port) => `127.0.0.1:${port}`), "--cluster-replicas", "1", "--cluster-yes"], {
       timeout: 30_000,
     });
-    await until(async () => (await Promise.all(ports.map((port) => clusterOk(port)))).every(Boolean), "the cluster to be ok on every node", 30_000);
+    await until(async () => (await Promise.all(ports.map((port) => clusterOk(port, true)))).every(Boolean), "the cluster to be ok on every node", 30_000);
   } catch (error) {
     await stop();
     throw error;
@@ -103,7 +118,14 @@ export async function startTestCluster(masters = 3): Promise<TestCluster> {
 
 /** A direct connection to one node (no cluster routing), for the tests' own checks. */
 export function nodeConnection(port: number): Redis {
-  const redis = new Redis(port, "127.0.0.1", { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  // Timeouts: a frozen node (SIGSTOP) accepts connections but never answers.
+  const redis = new Redis(port, "127.0.0.1", {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    connectTimeout: 2000,
+    commandTimeout: 2000,
+  });
   redis.on("error", () => undefined);
   return redis;
 }
@@ -133,6 +155,31 @@ export async function masterPorts(cluster: { readonly nodes: readonly ClusterNod
   throw new Error("no node of the cluster answered");
 }
 
+/** The master serving a slot now and its replicas' ports, from CLUSTER SLOTS asked of a live node. */
+export async function shardOf(slot: number, cluster: { readonly nodes: readonly ClusterNode[] }): Promise<{ master: number; replicas: number[] }> {
+  for (const node of cluster.nodes.filter((candidate) => candidate.alive())) {
+    try {
+      const ranges = (await withNode(node.port, (redis) => redis.call("CLUSTER", "SLOTS"))) as unknown[][];
+      const range = ranges.find((candidate) => slot >= Number(candidate[0]) && slot <= Number(candidate[1]));
+      if (!range) continue;
+      const [master, ...replicas] = (range.slice(2) as [string, number][]).map(([, port]) => port);
+      return { master: master!, replicas };
+    } catch {
+      // that node is down or frozen: ask the next
+    }
+  }
+  throw new Error(`no live node serves slot ${slot}`);
+}
+
+/** Resolves once every live node says cluster_state:ok with all slots served (after a failover). */
+export async function clusterHealed(cluster: { readonly nodes: readonly ClusterNode[] }, timeoutMs = 30_000): Promise<void> {
+  await until(
+    async () => (await Promise.all(cluster.nodes.filter((node) => node.alive()).map((node) => clusterOk(node.port)))).every(Boolean),
+    "the cluster to be ok again",
+    timeoutMs,
+  );
+}
+
 /** The ports a redis+cluster:// URL names. */
 export function seedPorts(url: string): number[] {
   return url
@@ -149,10 +196,15 @@ async function ping(port: number): Promise<boolean> {
   }
 }
 
-async function clusterOk(port: number): Promise<boolean> {
+/** Whether a node says the cluster is ok with every slot served (and, if asked, every master has a replica). */
+async function clusterOk(port: number, replicated = false): Promise<boolean> {
   try {
     const info = String(await withNode(port, (redis) => redis.call("CLUSTER", "INFO")));
-    return /cluster_state:ok/.test(info) && /cluster_slots_ok:16384/.test(info);
+    if (!/cluster_state:ok/.test(info) || !/cluster_slots_ok:16384/.test(info)) return false;
+    if (!replicated) return true;
+    // Each range: first slot, last slot, master, then its replicas.
+    const ranges = (await withNode(port, (redis) => redis.call("CLUSTER", "SLOTS"))) as unknown[][];
+    return ranges.every((range) => range.length >= 4);
   } catch {
     return false;
   }
