@@ -181,6 +181,9 @@ export async function createRedisBroker(options: RedisBrokerOptions): Promise<Re
       Promise.all(masters).then(() => undefined),
       options.connectTimeoutMs ?? 5000,
     );
+    // Seeds that turn out to be replicas were connected while the client learnt their role; with
+    // scaleReads "master" nothing is sent to them: close them (the client keeps them known, unopened).
+    for (const replica of (command as Cluster).nodes("slave")) if (replica.status !== "wait") replica.disconnect();
   }
 
   const stop = new AbortController();
