@@ -42,5 +42,6 @@ async function startSharedCluster(): Promise<Awaited<ReturnType<typeof startTest
   } catch {
     return undefined; // the suites report it (clusterAvailable in test/broker/test-cluster.ts)
   }
-  return startTestCluster();
+  // Free ports are picked before the servers bind them: another process may take one meanwhile.
+  return startTestCluster().catch(() => startTestCluster());
 }
