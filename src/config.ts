@@ -5,10 +5,12 @@ import { parseArgs } from "node:util";
 export interface Config {
   readonly port: number;
   readonly host: string;
-  /** "memory", or a redis:// or rediss:// URL. */
+  /** "memory", a redis:// or rediss:// URL, or a redis+cluster:// or rediss+cluster:// list of seed nodes. */
   readonly broker: string;
   /** Prefix of every Redis key; instances that share data use the same one. */
   readonly redisPrefix: string;
+  /** Redis replicas that must hold a published entry before the publish is acknowledged (WAIT); 0 = the master only. */
+  readonly redisWait: number;
   /** Names this instance's Redis connections (`CLIENT LIST` shows `rivulet:<id>`); random when unset. */
   readonly instanceId: string | undefined;
   /** Processes serving the port (node:cluster); more than 1 needs a shared broker. `auto` is read as the number of cores. */
@@ -124,7 +126,7 @@ export const settings: readonly Setting[] = [
     env: "RIVULET_BROKER",
     kind: "string",
     fallback: "memory",
-    help: "memory, or redis://host:port to share Redis Streams between instances",
+    help: "memory, redis://host:port to share Redis Streams between instances, or redis+cluster://host:port[,host:port…] for Redis Cluster",
   },
   {
     key: "redisPrefix",
@@ -133,6 +135,16 @@ export const settings: readonly Setting[] = [
     kind: "string",
     fallback: "rivulet:",
     help: "prefix of every Redis key (no braces); instances sharing data use the same one",
+  },
+  {
+    key: "redisWait",
+    flag: "redis-wait",
+    env: "RIVULET_REDIS_WAIT",
+    kind: "integer",
+    fallback: "0",
+    min: 0,
+    max: 16,
+    help: "Redis replicas that must have a published message before it is acknowledged (WAIT, 1 s); 0 = the master only",
   },
   {
     key: "instanceId",
@@ -548,8 +560,8 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
   if ((result.tlsCert === undefined) !== (result.tlsKey === undefined)) {
     throw new ConfigError("--tls-cert and --tls-key go together");
   }
-  if (result.broker !== "memory" && !/^rediss?:\/\//.test(result.broker)) {
-    throw new ConfigError(`--broker must be "memory" or a redis:// URL, not "${result.broker}"`);
+  if (result.broker !== "memory" && !/^rediss?(\+cluster)?:\/\//.test(result.broker)) {
+    throw new ConfigError(`--broker must be "memory" or a redis:// URL (redis+cluster:// for Redis Cluster), not "${result.broker}"`);
   }
   if (result.workers > 1 && result.broker === "memory") {
     // Each worker would have its own history and subscribers: a client landing on another worker would miss messages.

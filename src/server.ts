@@ -269,6 +269,7 @@ async function createBroker(config: Config, instanceId: string, logger: Logger):
     url: config.broker,
     prefix: config.redisPrefix,
     instanceId,
+    waitReplicas: config.redisWait,
     retention: { maxCount: config.historyCount, maxAgeMs: config.historyAgeMs },
     presenceTtlMs: config.presenceTtlMs,
     onStatus(status, error) {

@@ -34,8 +34,40 @@ export function uniquePrefix(): string {
   return `rivulet-test:${randomBytes(6).toString("hex")}:`;
 }
 
-/** Deletes every key under a prefix (never FLUSHALL: other suites use the same Redis). */
+/**
+ * The plain redis:// URLs behind a broker URL: itself for a single Redis; for
+ * a redis+cluster:// URL, the nodes CLUSTER SLOTS names now (asked of the
+ * first seed that answers), the masters only or every node.
+ */
+export async function nodeUrls(url: string, which: "masters" | "all"): Promise<string[]> {
+  const cluster = /^rediss?\+cluster:\/\/(.*)$/.exec(url);
+  if (!cluster) return [url];
+  for (const seed of cluster[1]!.split(",")) {
+    const redis = new Redis(`redis://${seed}`, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    redis.on("error", () => undefined);
+    try {
+      await redis.connect();
+      // Each range: [first slot, last slot, master, ...replicas], a node being [host, port, id].
+      const ranges = (await redis.call("CLUSTER", "SLOTS")) as unknown[][];
+      const nodes = ranges.flatMap((range) => range.slice(2, which === "masters" ? 3 : undefined) as [string, number][]);
+      return [...new Set(nodes.map(([host, port]) => `redis://${host}:${port}`))].sort();
+    } catch {
+      // this seed is down: ask the next
+    } finally {
+      redis.disconnect();
+    }
+  }
+  throw new Error("no node of the Redis Cluster answered");
+}
+
+/** Deletes every key under a prefix (never FLUSHALL: other suites use the same Redis); on a cluster, on every master. */
 export async function deleteKeys(prefix: string, url = redisUrl): Promise<number> {
+  let deleted = 0;
+  for (const node of await nodeUrls(url, "masters")) deleted += await deleteNodeKeys(prefix, node);
+  return deleted;
+}
+
+async function deleteNodeKeys(prefix: string, url: string): Promise<number> {
   const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
   try {
     await redis.connect();
@@ -44,7 +76,9 @@ export async function deleteKeys(prefix: string, url = redisUrl): Promise<number
     do {
       const [next, found] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
       cursor = next;
-      if (found.length > 0) deleted += await redis.del(...found);
+      // One DEL per key (pipelined): on a cluster node, one DEL may not span slots.
+      const replies = found.length > 0 ? ((await redis.pipeline(found.map((key) => ["del", key])).exec()) ?? []) : [];
+      for (const [, removed] of replies) deleted += Number(removed ?? 0);
     } while (cursor !== "0");
     return deleted;
   } finally {
@@ -52,8 +86,14 @@ export async function deleteKeys(prefix: string, url = redisUrl): Promise<number
   }
 }
 
-/** How many connections named `name` Redis serves now (CLIENT LIST). */
+/** How many connections named `name` Redis serves now (CLIENT LIST); on a cluster, summed over every node. */
 export async function countConnections(name: string, url = redisUrl): Promise<number> {
+  let count = 0;
+  for (const node of await nodeUrls(url, "all")) count += await countNodeConnections(name, node);
+  return count;
+}
+
+async function countNodeConnections(name: string, url: string): Promise<number> {
   const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
   try {
     await redis.connect();
@@ -64,8 +104,14 @@ export async function countConnections(name: string, url = redisUrl): Promise<nu
   }
 }
 
-/** Kills every connection named `name` (CLIENT KILL ID, one by one), as a network blip would; returns how many. */
+/** Kills every connection named `name` (CLIENT KILL ID, one by one), as a network blip would; returns how many. On a cluster, on every node. */
 export async function killConnections(name: string, url = redisUrl): Promise<number> {
+  let killed = 0;
+  for (const node of await nodeUrls(url, "all")) killed += await killNodeConnections(name, node);
+  return killed;
+}
+
+async function killNodeConnections(name: string, url: string): Promise<number> {
   const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
   try {
     await redis.connect();

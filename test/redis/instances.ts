@@ -3,9 +3,32 @@ import { once } from "node:events";
 import { createInterface } from "node:readline";
 import { createHmacTokens } from "../../src/auth/tokens.js";
 import { testSecret } from "../helpers/server.js";
-import { deleteKeys, redisUrl, uniquePrefix } from "../broker/test-redis.js";
+import { clusterAvailable, sharedClusterUrl } from "../broker/test-cluster.js";
+import { deleteKeys, redisAvailable, redisUrl, uniquePrefix } from "../broker/test-redis.js";
 
 const root = new URL("../..", import.meta.url).pathname;
+
+/** A shared broker the multi-instance suites run on. */
+export interface SharedBroker {
+  /** "Redis" or "Redis Cluster", for the suite's title. */
+  readonly name: string;
+  /** The --broker URL. */
+  readonly url: string;
+  /** Whether it runs (else the suite skips locally; under CI=true the check throws). */
+  readonly available: boolean;
+}
+
+/**
+ * The development Redis (REDIS_URL) and the run's shared Redis Cluster
+ * (test/global-setup.ts): a suite that holds for any Redis deployment runs
+ * once on each, `for (const broker of sharedBrokers()) describe.runIf(broker.available)(…)`.
+ */
+export function sharedBrokers(): SharedBroker[] {
+  return [
+    { name: "Redis", url: redisUrl, available: redisAvailable() },
+    { name: "Redis Cluster", url: sharedClusterUrl ?? "", available: clusterAvailable() },
+  ];
+}
 
 /** One Rivulet process, started as `npm start` does, sharing Redis with its siblings. */
 export interface Instance {

@@ -12,6 +12,8 @@ export interface RedisKeys {
   presence(topic: string): string;
   /** The topic's presence channel (Redis Pub/Sub): a message, empty, says its presence changed. */
   presenceChanges(topic: string): string;
+  /** The topic's append channel (Redis Cluster only): the publish script announces each entry here, see notified-reader.ts. */
+  live(topic: string): string;
   /** An instance's wake-up stream: the live reader blocks on it too, so a new topic interrupts the wait. */
   wake(instanceId: string): string;
 }
@@ -31,6 +33,7 @@ export function createRedisKeys(prefix: string): RedisKeys {
     signals: (topic) => `${prefix}{${topic}}:signals`,
     presence: (topic) => `${prefix}{${topic}}:presence`,
     presenceChanges: (topic) => `${prefix}{${topic}}:presence-changes`,
+    live: (topic) => `${prefix}{${topic}}:live`,
     wake: (instanceId) => `${prefix}{instance:${instanceId}}:wake`,
   };
 }

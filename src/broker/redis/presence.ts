@@ -1,10 +1,10 @@
-import type { Redis } from "ioredis";
+import type { Cluster, Redis } from "ioredis";
 import type { PresenceListener } from "../broker.js";
 import type { RedisKeys } from "./keys.js";
 import type { RedisSignalChannels } from "./signal-channels.js";
 
 export interface RedisPresenceOptions {
-  readonly command: Redis;
+  readonly command: Redis | Cluster;
   /** The instance's Pub/Sub connection (shared with signals). */
   readonly channels: RedisSignalChannels;
   readonly keys: RedisKeys;

@@ -1,7 +1,8 @@
 -- Appends one entry (runs after ensure-meta.lua and trim-age.lua).
 -- KEYS: meta, log, seen. ARGV: data, now, candidate epoch, count, age ('' =
 -- keep the topic's), default count, default age, dedupe ttl (0 = none),
--- expected head epoch and offset ('' = append unconditionally).
+-- expected head epoch and offset ('' = append unconditionally), the channel
+-- to announce the append on ('' = none; Redis Cluster, see notified-reader.ts).
 -- Returns {duplicate (0|1), epoch, offset, time, data (duplicates only)},
 -- or {2, epoch, offset} when the head is not the expected one.
 local meta, log, seenKey = KEYS[1], KEYS[2], KEYS[3]
@@ -29,4 +30,5 @@ if seenTtl > 0 then
   redis.call('HSET', seenKey, 'e', epoch, 'o', offset, 't', ARGV[2], 'x', string.format('%d', now + seenTtl), 'd', ARGV[1])
   redis.call('PEXPIRE', seenKey, seenTtl)
 end
+if ARGV[11] ~= '' then redis.call('PUBLISH', ARGV[11], '') end
 return {0, epoch, offset, now}

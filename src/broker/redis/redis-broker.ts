@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { Redis, ReplyError, type RedisOptions } from "ioredis";
+import { Redis, ReplyError, type Cluster, type RedisOptions } from "ioredis";
 import type {
   Broker,
   Entry,
@@ -18,15 +18,20 @@ import type {
 import { createEpoch } from "../epoch.js";
 import { backoffDelay, type BackoffOptions } from "../../wire/backoff.js";
 import { parseStreamEntry, type RawStreamEntry } from "./entry.js";
+import { createClusterClient, createClusterSubscriber, isClusterUrl, parseClusterUrl } from "./cluster.js";
 import { createRedisKeys } from "./keys.js";
-import { createRedisLiveReader } from "./live-reader.js";
+import { createRedisLiveReader, type RedisLiveReader } from "./live-reader.js";
+import { createRedisNotifiedReader } from "./notified-reader.js";
 import { createRedisPresence } from "./presence.js";
-import { defineRedisScripts, emptyTopicTtlMs } from "./scripts.js";
-import { createRedisSignalChannels } from "./signal-channels.js";
+import { defineRedisScripts, emptyTopicTtlMs, type RedisScriptCommands } from "./scripts.js";
+import { createRedisSignalChannels, type RedisSignalChannels } from "./signal-channels.js";
 
 /** Where the Redis broker connects and how it names and keeps things. */
 export interface RedisBrokerOptions {
-  /** redis:// or rediss:// URL, with an optional database number (`redis://host:6379/2`). */
+  /**
+   * redis:// or rediss:// URL, with an optional database number (`redis://host:6379/2`),
+   * or redis+cluster:// (rediss+cluster://) with one or more seed nodes of a Redis Cluster.
+   */
   readonly url: string;
   /** Prefix of every key; instances sharing data use the same one. Default `rivulet:`. */
   readonly prefix?: string;
@@ -42,6 +47,13 @@ export interface RedisBrokerOptions {
   readonly touchIntervalMs?: number;
   /** How soon the users of an instance that died stop being present (see presence.ts). Default 30 s. */
   readonly presenceTtlMs?: number;
+  /**
+   * Replicas that must have an entry before a publish is acknowledged (Redis WAIT after the
+   * publish script, on the topic's node); 0, the default, acknowledges once the master has it.
+   */
+  readonly waitReplicas?: number;
+  /** How long a publish waits for those replicas before answering `unavailable`. Default 1 s. */
+  readonly waitTimeoutMs?: number;
   /** Called when Redis becomes reachable (both connections ready) and when it stops being so, once per change. */
   readonly onStatus?: (status: "up" | "down", error?: Error) => void;
 }
@@ -85,60 +97,97 @@ export async function createRedisBroker(options: RedisBrokerOptions): Promise<Re
   const keys = createRedisKeys(options.prefix ?? "rivulet:");
   const instanceId = options.instanceId ?? randomBytes(6).toString("base64url");
   const connectionName = `rivulet:${instanceId}`;
-  const connection: RedisOptions = {
-    connectionName,
-    // RESP2 keeps XREAD's reply an array of [key, entries] pairs.
-    protocol: 2,
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 0,
-    autoResendUnfulfilledCommands: false,
-    // ioredis counts attempts from 1; backoffDelay from 0.
-    retryStrategy: (attempt) => Math.max(minReconnectDelayMs, backoffDelay(attempt - 1, reconnectBackoff)),
-  };
-  // A connection that stops answering without closing (a half-open TCP
-  // connection, a frozen server) is destroyed and reconnected, so it fails
-  // like a closed one: commands answer `unavailable` and live listeners are told.
-  const command = defineRedisScripts(new Redis(options.url, { ...connection, commandTimeout: 5000, socketTimeout: 5000 }));
-  const blocking = new Redis(options.url, { ...connection, socketTimeout: liveBlockMs + 5000 });
+  // ioredis counts attempts from 1; backoffDelay from 0.
+  const retryDelay = (attempt: number) => Math.max(minReconnectDelayMs, backoffDelay(attempt - 1, reconnectBackoff));
+  const seeds = isClusterUrl(options.url) ? parseClusterUrl(options.url) : undefined;
+  let command: (Redis | Cluster) & RedisScriptCommands;
+  /** The connections whose state is the broker's readiness. */
+  let connections: (Redis | Cluster)[];
+  let subscriber: Redis;
+  let startLive: (signal: AbortSignal, signals: RedisSignalChannels) => RedisLiveReader;
+  if (seeds) {
+    // Redis Cluster: the cluster client (a connection per master), one subscriber, no blocking connection (see notified-reader.ts).
+    const cluster = defineRedisScripts(createClusterClient(seeds, { connectionName, retryDelay }));
+    command = cluster;
+    connections = [cluster];
+    subscriber = createClusterSubscriber(cluster, seeds, { connectionName, retryDelay });
+    startLive = (signal, channels) =>
+      createRedisNotifiedReader({ command: cluster, channels, subscriber, keys, touchIntervalMs: options.touchIntervalMs, signal });
+  } else {
+    const connection: RedisOptions = {
+      connectionName,
+      // RESP2 keeps XREAD's reply an array of [key, entries] pairs.
+      protocol: 2,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      autoResendUnfulfilledCommands: false,
+      retryStrategy: retryDelay,
+    };
+    // A connection that stops answering without closing (a half-open TCP
+    // connection, a frozen server) is destroyed and reconnected, so it fails
+    // like a closed one: commands answer `unavailable` and live listeners are told.
+    const single = defineRedisScripts(new Redis(options.url, { ...connection, commandTimeout: 5000, socketTimeout: 5000 }));
+    const blocking = new Redis(options.url, { ...connection, socketTimeout: liveBlockMs + 5000 });
+    command = single;
+    connections = [single, blocking];
+    // Pub/Sub needs a connection of its own. Opened on first use; its queue is on (a SUBSCRIBE waits
+    // out an outage instead of failing, and nothing waits on it), and its state is not readiness:
+    // signals may be lost, messages may not.
+    subscriber = single.duplicate({ lazyConnect: true, enableOfflineQueue: true, maxRetriesPerRequest: null });
+    startLive = (signal) =>
+      createRedisLiveReader({ command: single, blocking, keys, instanceId, blockMs: liveBlockMs, touchIntervalMs: options.touchIntervalMs, signal });
+  }
   // Connection errors surface through ready() and rejected commands, and once
   // per outage through onStatus; without a listener ioredis would print every
   // reconnect attempt.
   let lastError: Error | undefined;
   let up = false;
   let closed = false;
+  const allReady = () => connections.every((redis) => redis.status === "ready");
   const report = () => {
     if (closed) return;
-    const nowUp = command.status === "ready" && blocking.status === "ready";
+    const nowUp = allReady();
     if (nowUp !== up) options.onStatus?.(nowUp ? "up" : "down", nowUp ? undefined : lastError);
     up = nowUp;
   };
-  for (const redis of [command, blocking]) {
+  for (const redis of connections) {
     redis.on("error", (error: Error) => {
       lastError = error;
     });
     redis.on("ready", report);
     redis.on("close", report);
   }
-  // Pub/Sub needs a connection of its own. Opened on first use; its queue is on (a SUBSCRIBE waits
-  // out an outage instead of failing, and nothing waits on it), and its state is not readiness:
-  // signals may be lost, messages may not.
-  const subscriber = command.duplicate({ lazyConnect: true, enableOfflineQueue: true, maxRetriesPerRequest: null });
+  if (seeds) {
+    // The cluster client reports a node's failure here, not as "error".
+    command.on("node error", (error: Error) => {
+      lastError = error;
+    });
+  }
   subscriber.on("error", (error: Error) => {
     lastError = error;
   });
   const signals = createRedisSignalChannels(subscriber);
-  await Promise.all([readyOf(command), readyOf(blocking)].map((ready) => withTimeout(ready, options.connectTimeoutMs ?? 5000)));
+  await Promise.all(connections.map((redis) => withTimeout(readyOf(redis), options.connectTimeoutMs ?? 5000)));
+  if (seeds && command.status === "ready") {
+    // The cluster client opens a master's connection on its first command, and until it is open
+    // sends that node's commands elsewhere to be redirected: open them all before serving.
+    const masters = (command as Cluster).nodes("master").map((node) =>
+      node.ping().then(
+        () => undefined,
+        () => undefined,
+      ),
+    );
+    await withTimeout(
+      Promise.all(masters).then(() => undefined),
+      options.connectTimeoutMs ?? 5000,
+    );
+    // Seeds that turn out to be replicas were connected while the client learnt their role; with
+    // scaleReads "master" nothing is sent to them: close them (the client keeps them known, unopened).
+    for (const replica of (command as Cluster).nodes("slave")) if (replica.status !== "wait") replica.disconnect();
+  }
 
   const stop = new AbortController();
-  const live = createRedisLiveReader({
-    command,
-    blocking,
-    keys,
-    instanceId,
-    blockMs: liveBlockMs,
-    touchIntervalMs: options.touchIntervalMs,
-    signal: stop.signal,
-  });
+  const live = startLive(stop.signal, signals);
   const presence = createRedisPresence({
     command,
     channels: signals,
@@ -148,6 +197,45 @@ export async function createRedisBroker(options: RedisBrokerOptions): Promise<Re
     now,
     signal: stop.signal,
   });
+
+  const waitReplicas = Math.max(0, Math.floor(options.waitReplicas ?? 0));
+  const waitTimeoutMs = Math.max(1, Math.floor(options.waitTimeoutMs ?? 1000));
+  /**
+   * The publish script and WAIT in one pipeline: a pipeline goes to one node, the one of the
+   * script's keys (WAIT has none), so WAIT counts the replicas of the topic's master. Too few
+   * in time: `unavailable`, though the master has the entry; the publisher retries with its
+   * idempotency key, gets the entry back as a duplicate, and this WAIT runs again for it.
+   */
+  async function publishAndWait(args: [string, string, string, ...(string | Buffer)[]], redirections = 0): Promise<unknown[]> {
+    const pipeline = command.pipeline() as ReturnType<typeof command.pipeline> & {
+      rivuletPublishBuffer(...publishArgs: (string | Buffer)[]): ReturnType<typeof command.pipeline>;
+    };
+    const results =
+      (await pipeline
+        .rivuletPublishBuffer(...args)
+        .wait(waitReplicas, waitTimeoutMs)
+        .exec()) ?? [];
+    const [published, waited] = results;
+    if (!published || !waited) throw new Error("the publish pipeline was discarded");
+    // The cluster client follows a redirection of a pipeline only when every command in it was
+    // redirected, and WAIT (no key) never is: after a failover or a migration the script alone
+    // answers MOVED (it did not run). Refresh the slots and send the pipeline to the new node.
+    const failure = published[0];
+    if (seeds && failure instanceof ReplyError && /^(MOVED|ASK) /.test((failure as Error).message) && redirections < 3) {
+      await new Promise<void>((resolve) => (command as Cluster).refreshSlotsCache(() => resolve()));
+      return publishAndWait(args, redirections + 1);
+    }
+    if (failure) throw failure;
+    if (waited[0]) throw waited[0];
+    const acknowledged = Number(waited[1]);
+    if (acknowledged < waitReplicas) {
+      throw new ConnectError(
+        `broker unavailable: ${acknowledged} of ${waitReplicas} Redis replicas acknowledged the publish in ${waitTimeoutMs} ms; retry with the same idempotency key`,
+        Code.Unavailable,
+      );
+    }
+    return published[1] as unknown[];
+  }
 
   /** The arguments both read scripts end with: the clock, a topic's new epoch and default retention, and the lifetime of a topic a read creates. */
   function readContext(): string[] {
@@ -163,23 +251,23 @@ export async function createRedisBroker(options: RedisBrokerOptions): Promise<Re
       const retention = publishOptions?.retention;
       const dedupe = publishOptions?.dedupe;
       const expected = publishOptions?.expectHead;
-      const reply = await attempt(() =>
-        command.rivuletPublishBuffer(
-          keys.meta(topic),
-          keys.log(topic),
-          keys.seen(topic, dedupe?.key ?? ""),
-          Buffer.from(data.buffer, data.byteOffset, data.byteLength),
-          String(time),
-          createEpoch(),
-          retention ? String(retention.maxCount) : "",
-          retention ? String(retention.maxAgeMs) : "",
-          String(fallback.maxCount),
-          String(fallback.maxAgeMs),
-          String(dedupe ? Math.max(0, Math.floor(dedupe.ttlMs)) : 0),
-          expected ? expected.epoch : "",
-          expected ? String(expected.offset) : "",
-        ),
-      );
+      const args: [string, string, string, ...(string | Buffer)[]] = [
+        keys.meta(topic),
+        keys.log(topic),
+        keys.seen(topic, dedupe?.key ?? ""),
+        Buffer.from(data.buffer, data.byteOffset, data.byteLength),
+        String(time),
+        createEpoch(),
+        retention ? String(retention.maxCount) : "",
+        retention ? String(retention.maxAgeMs) : "",
+        String(fallback.maxCount),
+        String(fallback.maxAgeMs),
+        String(dedupe ? Math.max(0, Math.floor(dedupe.ttlMs)) : 0),
+        expected ? expected.epoch : "",
+        expected ? String(expected.offset) : "",
+        seeds ? keys.live(topic) : "",
+      ];
+      const reply = await attempt(() => (waitReplicas > 0 ? publishAndWait(args) : command.rivuletPublishBuffer(...args)));
       const [duplicate, epoch, offset, appended, original] = reply as [number, Buffer, number, number, Buffer | undefined];
       if (duplicate === 2) throw new ConnectError("the topic changed since it was read; read again and retry", Code.Aborted);
       const entry: Entry = {
@@ -240,7 +328,7 @@ export async function createRedisBroker(options: RedisBrokerOptions): Promise<Re
     watchPresence: (topic: string, listener: PresenceListener) => presence.watch(topic, listener),
 
     async ready(): Promise<boolean> {
-      if (command.status !== "ready" || blocking.status !== "ready") return false;
+      if (!allReady()) return false;
       try {
         return (await command.ping()) === "PONG";
       } catch {
@@ -251,8 +339,7 @@ export async function createRedisBroker(options: RedisBrokerOptions): Promise<Re
     close(): Promise<void> {
       closed = true;
       stop.abort();
-      command.disconnect();
-      blocking.disconnect();
+      for (const redis of connections) redis.disconnect();
       subscriber.disconnect();
       return Promise.resolve();
     },
@@ -280,7 +367,7 @@ function toConnectError(error: unknown): ConnectError {
   return new ConnectError("broker unavailable: Redis is unreachable", Code.Unavailable, undefined, undefined, error);
 }
 
-function readyOf(redis: Redis): Promise<void> {
+function readyOf(redis: Redis | Cluster): Promise<void> {
   if (redis.status === "ready") return Promise.resolve();
   return new Promise((resolve) => redis.once("ready", () => resolve()));
 }

@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import type { Redis } from "ioredis";
+import type { Cluster, Redis } from "ioredis";
 
 /**
  * The Lua scripts of the Redis broker. Each runs atomically in Redis, so the
@@ -53,10 +53,20 @@ export interface RedisScriptCommands {
 }
 
 /** Registers the broker's scripts on a connection (EVALSHA, falling back to EVAL once per script). */
-export function defineRedisScripts(redis: Redis): Redis & RedisScriptCommands {
+export function defineRedisScripts<T extends Redis | Cluster>(redis: T): T & RedisScriptCommands {
   redis.defineCommand("rivuletPublish", { numberOfKeys: 3, lua: publish });
   redis.defineCommand("rivuletRead", { numberOfKeys: 2, lua: read });
   redis.defineCommand("rivuletReadBefore", { numberOfKeys: 2, lua: readBefore });
-  redis.defineCommand("rivuletTouch", { numberOfKeys: 2, lua: touch });
-  return redis as Redis & RedisScriptCommands;
+  // EVAL, not EVALSHA: where the script is not cached yet (a fresh node, a promoted replica),
+  // ioredis answers NOSCRIPT by sending EVAL later, behind commands sent after it. The live
+  // readers rely on the touch running before the subscriber's read sent after it, and before
+  // publishes sent after it, so it always carries its (short) source.
+  const scripted = redis as T & RedisScriptCommands;
+  scripted.rivuletTouch = (meta, log, emptyTtl) => touchTopic(redis, meta, log, emptyTtl);
+  return scripted;
+}
+
+/** Runs the touch script (EVAL, see defineRedisScripts) on a connection, or on a cluster node's own connection. */
+export function touchTopic(redis: Redis | Cluster, meta: string, log: string, emptyTtl: string): Promise<string> {
+  return redis.eval(touch, 2, meta, log, emptyTtl) as Promise<string>;
 }
