@@ -318,7 +318,12 @@ export async function createRedisBroker(options: RedisBrokerOptions): Promise<Re
     listen: (topic, listener) => live.listen(topic, listener),
 
     async signal(topic: string, data: Uint8Array): Promise<void> {
-      await attempt(() => command.publish(keys.signals(topic), Buffer.from(data.buffer, data.byteOffset, data.byteLength)));
+      const channel = keys.signals(topic);
+      const message = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+      // A cluster client sends a PUBLISH, which names no key, to any node, and two nodes relay over the cluster bus
+      // at their own pace: one sender's signals could arrive out of order ("typing" after "stopped"). Naming the
+      // channel as the script's key sends every signal of a topic through its slot's master, in order.
+      await attempt(() => (seeds ? command.eval(publishOnSlot, 1, channel, message) : command.publish(channel, message)));
     },
 
     listenSignals: (topic: string, listener: SignalListener) => signals.listen(keys.signals(topic), listener),
@@ -345,6 +350,9 @@ export async function createRedisBroker(options: RedisBrokerOptions): Promise<Re
     },
   };
 }
+
+/** PUBLISH on the master of the channel's slot (Redis Cluster): the channel is the script's one key. */
+const publishOnSlot = "return redis.call('PUBLISH', KEYS[1], ARGV[1])";
 
 /** Runs a command, turning every failure into a ConnectError. */
 async function attempt<T>(run: () => Promise<T>): Promise<T> {
