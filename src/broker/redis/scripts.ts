@@ -31,10 +31,12 @@ const lua = (name: string) => readFileSync(new URL(`./${name}.lua`, import.meta.
 const helpers = lua("ensure-meta") + lua("trim-age");
 /** Appends one entry: dedupe, epoch, offset, the log, retention and expiry in one atomic step. */
 const publish = helpers + lua("publish");
+/** The reads' check of a stamped position: is the entry at its offset still the one it named? */
+const readHelpers = helpers + lua("rewritten");
 /** Reads the log after a position or its newest entries, with the epoch and head of the same instant. */
-const read = helpers + lua("read");
+const read = readHelpers + lua("read");
 /** Reads the newest entries before a position (a history page), with the epoch and head of the same instant. */
-const readBefore = helpers + lua("read-before");
+const readBefore = readHelpers + lua("read-before");
 /** Keeps a listened-to topic from expiring, and says where its live reader starts. */
 const touch = lua("touch");
 
