@@ -10,7 +10,8 @@ import type { Cluster, Redis } from "ioredis";
  * - `meta` hash: `epoch`, `offset` (the last offset handed out), `base` (the
  *   Redis time in ms when this epoch began), `count` and `age` (retention).
  * - `log` stream: one entry per message, id `<base>-<offset>`, fields in this
- *   order: `t` (append time, ms), `e` (epoch), `d` (data).
+ *   order: `t` (append time, ms; modulo 2^32 it is the stamp of the entry's
+ *   cursors, which rewritten.lua checks), `e` (epoch), `d` (data).
  * - `seen:<key>` hash per dedupe key: `e`, `o`, `t`, `x` (expires at), `d`.
  *
  * Why ids `<base>-<offset>`: reads address an offset directly (`XRANGE` from
