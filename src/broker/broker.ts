@@ -13,6 +13,15 @@
 export interface Position {
   readonly epoch: string;
   readonly offset: number;
+  /**
+   * Names the entry at this offset, when the position came from an entry's
+   * cursor: its append time in ms modulo 2^32 (see cursor.ts). Brokers never
+   * set it on what they return; a read after (or before) a stamped position
+   * checks it where the offset may have been handed out again (a Redis
+   * failover loses the last entries without changing the epoch), and answers
+   * an `epoch_changed` gap when the entry there is another one.
+   */
+  readonly stamp?: number;
 }
 
 /** One message in a topic's log. Entries are shared by every subscriber: never mutate one. */
@@ -67,7 +76,9 @@ export interface ReadResult {
   readonly entries: readonly Entry[];
   /**
    * Set when `after` could not be honoured: the entries then start at the
-   * oldest message still retained in the current epoch.
+   * oldest message still retained in the current epoch. `epoch_changed` also
+   * when `after` carries a stamp and the log it pointed into was rewritten
+   * (the entry at its offset is another one, or it is past the head).
    */
   readonly gap?: GapReason;
 }
@@ -84,7 +95,8 @@ export interface PageResult {
    */
   readonly more: boolean;
   /**
-   * Set when `before` belongs to another epoch (the log it named was lost);
+   * Set when `before` belongs to another epoch, or carries a stamp and the log
+   * it pointed into was rewritten (as for `ReadResult.gap`): the log it named was lost;
    * nothing is read then: the entries before it are gone, and the new log's
    * are not "before" it in any sense a caller could rely on.
    */
@@ -115,12 +127,12 @@ export type PresenceListener = (members: ReadonlySet<string>) => void;
 export interface Broker {
   /** Appends to the topic's log. Rejects with ConnectError `unavailable` when storage is unreachable. */
   publish(topic: string, data: Uint8Array, options?: PublishOptions): Promise<PublishResult>;
-  /** Reads up to `limit` entries. Rejects with `invalid_argument` for a position ahead of the log. */
+  /** Reads up to `limit` entries. Rejects with `invalid_argument` for an unstamped position ahead of the log. */
   read(topic: string, from: ReadFrom, limit: number): Promise<ReadResult>;
   /**
    * Reads backwards: the newest `limit` entries before `before` (before the
    * head's next offset when undefined), oldest first. Rejects with
-   * `invalid_argument` for a position ahead of the log.
+   * `invalid_argument` for an unstamped position ahead of the log.
    */
   readBefore(topic: string, before: Position | undefined, limit: number): Promise<PageResult>;
   /**

@@ -1,4 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
+import { entryStamp } from "./cursor.js";
 import { createEpoch } from "./epoch.js";
 import type {
   Broker,
@@ -147,6 +148,9 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): Broker {
       if (after.epoch !== topic.epoch) {
         return Promise.resolve({ head, entries: entries.slice(0, limit), gap: "epoch_changed" });
       }
+      if (rewritten(topic, after)) {
+        return Promise.resolve({ head, entries: entries.slice(0, limit), gap: "epoch_changed" });
+      }
       if (after.offset > topic.lastOffset) {
         return Promise.reject(new ConnectError("cursor is ahead of the stream", Code.InvalidArgument));
       }
@@ -163,7 +167,8 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): Broker {
       trim(topic, now());
       const head: Position = { epoch: topic.epoch, offset: topic.lastOffset };
       const entries = topic.entries;
-      if (before && before.epoch !== topic.epoch) return Promise.resolve({ head, entries: [], more: false, gap: "epoch_changed" });
+      if (before && (before.epoch !== topic.epoch || rewritten(topic, before)))
+        return Promise.resolve({ head, entries: [], more: false, gap: "epoch_changed" });
       if (before && before.offset > topic.lastOffset) {
         return Promise.reject(new ConnectError("cursor is ahead of the stream", Code.InvalidArgument));
       }
@@ -242,4 +247,19 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): Broker {
       return Promise.resolve();
     },
   };
+}
+
+/**
+ * Whether a stamped position (an entry's cursor, see cursor.ts) no longer
+ * names an entry of this log: past the head, or the entry at its offset is
+ * another one. This broker never hands an offset out twice within an epoch,
+ * so only a forged cursor gets here; checked anyway so every broker answers
+ * such a position alike (the Redis broker's logs can be rewritten by a failover).
+ */
+function rewritten(topic: Topic, position: Position): boolean {
+  if (position.stamp === undefined || position.offset <= 0) return false;
+  if (position.offset > topic.lastOffset) return true;
+  const first = topic.entries[0]?.position.offset;
+  const entry = first === undefined ? undefined : topic.entries[position.offset - first];
+  return entry !== undefined && entryStamp(entry.time) !== position.stamp;
 }

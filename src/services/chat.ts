@@ -3,7 +3,7 @@ import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import type { Entry } from "../broker/broker.js";
 import type { SubscriptionEvent } from "../broker/subscription-event.js";
-import { decodeCursor, encodeCursor } from "../broker/cursor.js";
+import { decodeCursor, encodeEntryCursor } from "../broker/cursor.js";
 import { identityOf, type Identity } from "../auth/identity.js";
 import { streamControlsKey } from "../call/stream-controls.js";
 import { streamPolicyOf } from "../wire/stream-policy.js";
@@ -134,11 +134,11 @@ export function createChatService(deps: ServiceDeps): ServiceImpl<typeof ChatSer
       }
       const messages = page.entries.map((entry) => {
         const message = fromBinary(ChatMessageSchema, entry.data);
-        message.cursor = encodeCursor(topic, entry.position);
+        message.cursor = encodeEntryCursor(topic, entry);
         return message;
       });
       const oldest = page.entries[0];
-      return { messages, nextBefore: page.more && oldest ? encodeCursor(topic, oldest.position) : "" };
+      return { messages, nextBefore: page.more && oldest ? encodeEntryCursor(topic, oldest) : "" };
     },
 
     async signal(request, context) {

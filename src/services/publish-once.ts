@@ -1,5 +1,5 @@
 import { fromBinary, toBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
-import { encodeCursor } from "../broker/cursor.js";
+import { encodeEntryCursor } from "../broker/cursor.js";
 import type { ServiceDeps } from "./service-deps.js";
 
 /**
@@ -25,5 +25,5 @@ export async function publishOnce<Desc extends DescMessage>(
         ? undefined
         : { key: `${idempotency.method}/${encodeURIComponent(idempotency.caller)}/${idempotency.key}`, ttlMs: deps.idempotencyTtlMs },
   });
-  return { stored: fromBinary(schema, entry.data), cursor: encodeCursor(topic, entry.position) };
+  return { stored: fromBinary(schema, entry.data), cursor: encodeEntryCursor(topic, entry) };
 }

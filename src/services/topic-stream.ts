@@ -1,7 +1,7 @@
 import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
 import type { Message } from "@bufbuild/protobuf";
 import type { Entry, ReadFrom } from "../broker/broker.js";
-import { decodeCursor, encodeCursor } from "../broker/cursor.js";
+import { decodeCursor, encodeCursor, encodeEntryCursor } from "../broker/cursor.js";
 import { createSubscriberBuffer, type SubscriberBuffer, type SubscriberBufferOptions } from "../broker/subscriber-buffer.js";
 import { subscribe } from "../broker/subscription.js";
 import type { SlowConsumerPolicy, SubscriptionEvent } from "../broker/subscription-event.js";
@@ -154,7 +154,7 @@ function responseOf<R extends Message>(
   if (event.kind === "gap") return toResponse(event, encodeCursor(topic, event.position));
   let response = cache.get(event.entry);
   if (response === undefined) {
-    response = toResponse(event, encodeCursor(topic, event.entry.position));
+    response = toResponse(event, encodeEntryCursor(topic, event.entry));
     cache.set(event.entry, response);
   }
   return response;

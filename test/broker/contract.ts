@@ -1,6 +1,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { Broker, Entry, Retention } from "../../src/broker/broker.js";
+import type { Broker, Entry, Position, Retention } from "../../src/broker/broker.js";
+import { entryStamp } from "../../src/broker/cursor.js";
 import { subscribe } from "../../src/broker/subscription.js";
 import type { SubscriptionEvent } from "../../src/broker/subscription-event.js";
 import { createTopicHub } from "../../src/broker/topic-hub.js";
@@ -248,6 +249,43 @@ export function describeBrokerContract(name: string, factory: BrokerFactory): vo
       const result = await broker.read("t", { after: { epoch: "another", offset: 2 } }, 2);
       expect(result.gap).toBe("epoch_changed");
       expect(offsets(result.entries)).toEqual([1, 2]);
+    });
+
+    it("checks a stamped position's entry: the same entry reads on; another entry there, or a position past the head, is an epoch_changed gap", async () => {
+      const published: Entry[] = [];
+      for (let i = 1; i <= 3; i++) {
+        clock += 1;
+        published.push((await broker.publish("t", bytes(`m${i}`))).entry);
+      }
+      // As an entry's cursor names it (cursor.ts): its position and the stamp of its append time.
+      const stamped = (entry: Entry, time = entry.time): Position => ({ ...entry.position, stamp: entryStamp(time) });
+      const second = published[1]!;
+      const same = await broker.read("t", { after: stamped(second) }, 10);
+      expect([offsets(same.entries), same.gap]).toEqual([[3], undefined]);
+      const other = await broker.read("t", { after: stamped(second, second.time + 1) }, 2);
+      expect([offsets(other.entries), other.gap]).toEqual([[1, 2], "epoch_changed"]);
+      const ahead = await broker.read("t", { after: { ...stamped(published[2]!), offset: 4 } }, 10);
+      expect([offsets(ahead.entries), ahead.gap]).toEqual([[1, 2, 3], "epoch_changed"]);
+      // Unstamped, the same positions read as before: no entry to check, and ahead is invalid_argument.
+      expect(offsets((await broker.read("t", { after: second.position }, 10)).entries)).toEqual([3]);
+      const error = await broker.read("t", { after: { ...second.position, offset: 4 } }, 10).catch((e: unknown) => e);
+      expect((error as ConnectError).code).toBe(Code.InvalidArgument);
+      // Backwards alike, with no entries after the gap (as for another epoch).
+      expect(offsets((await broker.readBefore("t", stamped(second), 10)).entries)).toEqual([1]);
+      const head = published[2]!.position;
+      expect(await broker.readBefore("t", stamped(second, second.time + 1), 10)).toEqual({ head, entries: [], more: false, gap: "epoch_changed" });
+      expect(await broker.readBefore("t", { ...stamped(published[2]!), offset: 4 }, 10)).toEqual({ head, entries: [], more: false, gap: "epoch_changed" });
+    });
+
+    it("answers a stamped position whose entry was trimmed as any trimmed position", async () => {
+      const published: Entry[] = [];
+      for (let i = 1; i <= 3; i++) published.push((await broker.publish("t", bytes(`m${i}`))).entry);
+      await broker.removeHistory("t");
+      await broker.publish("t", bytes("m4"));
+      const first = published[0]!;
+      // Nothing tells whether the trimmed entry was rewritten: the trim is the gap to report.
+      const trimmed = await broker.read("t", { after: { ...first.position, stamp: entryStamp(first.time + 1) } }, 10);
+      expect([trimmed.entries.map(text), trimmed.gap]).toEqual([["m4"], "trimmed"]);
     });
 
     it("starts a new epoch when its data is lost, and old positions then get a gap", async () => {

@@ -2,6 +2,7 @@ import calculateSlot from "cluster-key-slot";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ChatService, type ChatMessage } from "../../gen/rivulet/chat/v1/chat_pb.js";
+import { GapReason } from "../../gen/rivulet/stream/v1/gap_pb.js";
 import { decodeCursor } from "../../src/broker/cursor.js";
 import { createRedisKeys } from "../../src/broker/redis/keys.js";
 import { roomTopic } from "../../src/services/chat.js";
@@ -22,7 +23,9 @@ interface FailoverReport {
   readonly victimSubscribers: { name: string; subscriber: RoomSubscriber }[];
   readonly calmSubscribers: { name: string; subscriber: RoomSubscriber }[];
   /** The room's log read after the failover, oldest first. */
-  readonly log: { text: string; offset: number }[];
+  readonly log: { id: string; text: string; offset: number }[];
+  /** The message every subscriber of the failed shard's room started after (its cursor). */
+  readonly start: ChatMessage;
   readonly failedSends: number;
 }
 
@@ -179,17 +182,23 @@ describe.runIf(redisServerAvailable())("Redis Cluster: a master killed while pub
       await reader.until((events) => events.some((event) => event.kind === "message" && event.id === last.victim.id), "the log", 30_000);
       await reader.stop();
       const topic = roomTopic(victim.room);
-      const log = reader.messages().map((event) => ({ text: event.text, offset: decodeCursor(topic, event.cursor).offset }));
+      const log = reader.messages().map((event) => ({ id: event.id, text: event.text, offset: decodeCursor(topic, event.cursor).offset }));
       const inLog = new Set(reader.messages().map((event) => event.id));
       const lost = acknowledged.victim.filter((message) => !inLog.has(message.id));
-      return { acknowledged, unreplicated, lost, victimSubscribers, calmSubscribers, log, failedSends };
+      return { acknowledged, unreplicated, lost, victimSubscribers, calmSubscribers, log, start: start.victim, failedSends };
     } finally {
       await Promise.all(everySubscriber.map((subscriber) => subscriber.stop()));
       await instances.close();
     }
   }
 
-  /** What must hold whatever the replication lost: the other shard's room whole, no duplicate anywhere, the publisher through. */
+  /**
+   * What must hold whatever the replication lost: the other shard's room whole, the publisher
+   * through, and in the failed shard's room no client misses a message silently. Each of its
+   * clients either has every message of the final log after its cursor, in order, once each, or
+   * got a gap first (a cursor of a lost message: the stream continues from the oldest retained
+   * message, so what follows the last gap is the final log from there to its end). None is refused.
+   */
   function expectInvariants(report: FailoverReport): void {
     const texts = (count: number) => Array.from({ length: count }, (_, i) => `m${i + 1}`);
     expect(report.acknowledged.victim.map((message) => message.text)).toEqual(texts(150));
@@ -200,23 +209,46 @@ describe.runIf(redisServerAvailable())("Redis Cluster: a master killed while pub
         name,
       ).toEqual(report.acknowledged.calm.map((message) => message.id));
     }
+    const logIds = report.log.map((entry) => entry.id);
+    const inLog = new Set(logIds);
+    const afterStart = logIds.slice(logIds.indexOf(report.start.id) + 1);
     for (const { name, subscriber } of report.victimSubscribers) {
-      const ids = subscriber.messages().map((event) => event.id);
-      expect(new Set(ids).size, `${name}: no duplicate`).toBe(ids.length);
-      const seen = subscriber.messages().map((event) => event.text);
-      // In publishing order: each text is m<n> with n increasing.
       expect(
-        seen.map((text) => Number(text.slice(1))),
-        `${name}: in order`,
-      ).toEqual([...seen.map((text) => Number(text.slice(1)))].sort((x, y) => x - y));
+        subscriber.errors.filter((error) => error.code === Code.InvalidArgument).map((error) => error.rawMessage),
+        `${name}: never refused`,
+      ).toEqual([]);
+      // Between two gaps (or before the first), messages come once each, in publishing order (m<n>, n increasing).
+      const runs: string[][] = [[]];
+      for (const event of subscriber.events) {
+        if (event.kind === "gap") runs.push([]);
+        else runs.at(-1)!.push(event.text);
+      }
+      for (const run of runs) {
+        expect(new Set(run).size, `${name}: no duplicate between gaps`).toBe(run.length);
+        const numbers = run.map((text) => (text === "start" ? 0 : Number(text.slice(1))));
+        expect(numbers, `${name}: in order between gaps`).toEqual([...numbers].sort((x, y) => x - y));
+      }
+      const lastGap = subscriber.events.findLastIndex((event) => event.kind === "gap");
+      const since = subscriber.events.slice(lastGap + 1).flatMap((event) => (event.kind === "message" ? [event.id] : []));
+      if (lastGap < 0) {
+        // No gap: every message of the final log after its cursor (lost ones it received live before the failover aside).
+        expect(
+          since.filter((id) => inLog.has(id)),
+          `${name}: the whole log after its cursor`,
+        ).toEqual(afterStart);
+      } else {
+        const gap = subscriber.events[lastGap]!;
+        expect(gap.kind === "gap" && GapReason[gap.reason], `${name}: why the gap`).toBe("EPOCH_CHANGED");
+        expect(since, `${name}: the final log from the gap on`).toEqual(logIds.slice(logIds.indexOf(since[0] ?? "")));
+        expect(since.length, `${name}: something after the gap`).toBeGreaterThan(0);
+      }
     }
   }
 
   function describeReport(label: string, report: FailoverReport): string {
     const endings = report.victimSubscribers.map(({ name, subscriber }) => {
-      const last = subscriber.errors.at(-1);
-      const gaveUp = last && last.code === Code.InvalidArgument ? `gave up: ${last.rawMessage}` : "carried on";
-      return `${name}: ${subscriber.messages().length} messages, ${subscriber.errors.length} reconnections, ${gaveUp}`;
+      const gaps = subscriber.events.filter((event) => event.kind === "gap").length;
+      return `${name}: ${subscriber.messages().length} messages, ${subscriber.errors.length} reconnections, ${gaps} gaps`;
     });
     return (
       `cluster failover ${label}: ${report.unreplicated.length} acknowledged while the replica was frozen, ${report.lost.length} acknowledged then lost ` +
@@ -225,7 +257,7 @@ describe.runIf(redisServerAvailable())("Redis Cluster: a master killed while pub
     );
   }
 
-  it("without --redis-wait: acknowledged messages the replica did not have are lost; clients ahead of the new head are refused; nothing is duplicated", async () => {
+  it("without --redis-wait: acknowledged messages the replica did not have are lost; clients that saw them get a gap, none misses a message silently", async () => {
     // Twenty acknowledged by the master alone while its replica is frozen.
     const report = await failover("no-wait", [], (unreplicated) => unreplicated >= 20);
     console.info(describeReport("without --redis-wait", report));
@@ -233,10 +265,17 @@ describe.runIf(redisServerAvailable())("Redis Cluster: a master killed while pub
     expect(report.unreplicated.length).toBeGreaterThanOrEqual(20);
     // Exactly what the replica never received is gone from the log, acknowledged though it was.
     expect(report.lost.map((message) => message.text)).toEqual(report.unreplicated.map((message) => message.text));
-    // Subscribers that had received them hold cursors past the new master's head at the failover:
-    // resuming, they are refused with invalid_argument, and resuming cannot help.
-    const refused = report.victimSubscribers.filter(({ subscriber }) => subscriber.errors.at(-1)?.code === Code.InvalidArgument);
-    for (const { subscriber } of refused) expect(subscriber.errors.at(-1)!.rawMessage).toBe("cursor is ahead of the stream");
+    // A subscriber that received a lost message resumed from its cursor: past the new master's head,
+    // or at an offset a new message took. Its cursor names the lost message, so it got a gap there.
+    const lostIds = new Set(report.lost.map((message) => message.id));
+    for (const { name, subscriber } of report.victimSubscribers) {
+      const sawLost = subscriber.events.findIndex((event) => event.kind === "message" && lostIds.has(event.id));
+      if (sawLost >= 0)
+        expect(
+          subscriber.events.slice(sawLost).some((event) => event.kind === "gap"),
+          `${name}: a gap after a lost message`,
+        ).toBe(true);
+    }
   }, 120_000);
 
   it("with --redis-wait 1: a publish the replica has not acknowledged answers unavailable, the retry lands after the failover, nothing acknowledged is lost", async () => {
@@ -245,16 +284,17 @@ describe.runIf(redisServerAvailable())("Redis Cluster: a master killed while pub
     expectInvariants(report);
     expect(report.unreplicated).toEqual([]);
     expect(report.lost).toEqual([]);
-    // Each subscriber of the failed shard's room received the acknowledged messages in order: all of
-    // them, or, if it gave up, a beginning of them. A subscriber may receive a message the replica
-    // has not acknowledged yet (live delivery does not wait for WAIT); resuming after it before the
-    // publisher's retry re-appended it on the new master, its cursor is ahead and it is refused.
+    // A subscriber may receive a message the replica has not acknowledged yet (live delivery does
+    // not wait for WAIT); resuming after it, before the publisher's retry re-appended it on the new
+    // master or after (a new append time, so another entry for its cursor), it gets a gap. One
+    // without a gap received exactly the acknowledged messages, in order.
     const acknowledgedTexts = report.acknowledged.victim.map((message) => message.text);
     for (const { name, subscriber } of report.victimSubscribers) {
-      const texts = subscriber.messages().map((event) => event.text);
-      const gaveUp = subscriber.errors.at(-1)?.code === Code.InvalidArgument;
-      if (gaveUp) expect(subscriber.errors.at(-1)!.rawMessage, name).toBe("cursor is ahead of the stream");
-      expect(texts, name).toEqual(gaveUp ? acknowledgedTexts.slice(0, texts.length) : acknowledgedTexts);
+      if (subscriber.events.some((event) => event.kind === "gap")) continue;
+      expect(
+        subscriber.messages().map((event) => event.text),
+        name,
+      ).toEqual(acknowledgedTexts);
     }
   }, 120_000);
 });

@@ -280,8 +280,9 @@ export async function createRedisBroker(options: RedisBrokerOptions): Promise<Re
 
     async read(topic: string, from: ReadFrom, limit: number): Promise<ReadResult> {
       const [mode, n, epoch] = "last" in from ? ["last", Math.min(from.last, limit), ""] : ["after", from.after.offset, from.after.epoch];
+      const stamp = "after" in from ? stampArgument(from.after) : "";
       const reply = await attempt(() =>
-        command.rivuletReadBuffer(keys.meta(topic), keys.log(topic), mode, String(Math.max(0, n)), epoch, String(Math.max(0, limit)), ...readContext()),
+        command.rivuletReadBuffer(keys.meta(topic), keys.log(topic), mode, String(Math.max(0, n)), epoch, String(Math.max(0, limit)), ...readContext(), stamp),
       );
       const { head, status, raws } = readReply(reply);
       const entries = raws.map(parseStreamEntry);
@@ -300,6 +301,7 @@ export async function createRedisBroker(options: RedisBrokerOptions): Promise<Re
           String(before ? Math.max(0, before.offset) : 0),
           String(count),
           ...readContext(),
+          before ? stampArgument(before) : "",
         ),
       );
       const { head, status, raws } = readReply(reply);
@@ -388,7 +390,12 @@ function withTimeout(promise: Promise<void>, ms: number): Promise<void> {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-/** The reply both read scripts give: {epoch, head offset, status, entries}. An `ahead` status is a cursor past the log: invalid_argument. */
+/** A position's stamp as the read scripts take it: '' for none (see rewritten.lua). */
+function stampArgument(position: Position): string {
+  return position.stamp === undefined ? "" : String(position.stamp);
+}
+
+/** The reply both read scripts give: {epoch, head offset, status, entries}. An `ahead` status is an unstamped cursor past the log: invalid_argument. */
 function readReply(reply: unknown): { head: Position; status: string; raws: RawStreamEntry[] } {
   const [headEpoch, headOffset, statusBuffer, raws] = reply as [Buffer, number, Buffer, RawStreamEntry[]];
   const status = statusBuffer.toString("latin1");

@@ -10,7 +10,8 @@ import type { Cluster, Redis } from "ioredis";
  * - `meta` hash: `epoch`, `offset` (the last offset handed out), `base` (the
  *   Redis time in ms when this epoch began), `count` and `age` (retention).
  * - `log` stream: one entry per message, id `<base>-<offset>`, fields in this
- *   order: `t` (append time, ms), `e` (epoch), `d` (data).
+ *   order: `t` (append time, ms; modulo 2^32 it is the stamp of the entry's
+ *   cursors, which rewritten.lua checks), `e` (epoch), `d` (data).
  * - `seen:<key>` hash per dedupe key: `e`, `o`, `t`, `x` (expires at), `d`.
  *
  * Why ids `<base>-<offset>`: reads address an offset directly (`XRANGE` from
@@ -31,10 +32,12 @@ const lua = (name: string) => readFileSync(new URL(`./${name}.lua`, import.meta.
 const helpers = lua("ensure-meta") + lua("trim-age");
 /** Appends one entry: dedupe, epoch, offset, the log, retention and expiry in one atomic step. */
 const publish = helpers + lua("publish");
+/** The reads' check of a stamped position: is the entry at its offset still the one it named? */
+const readHelpers = helpers + lua("rewritten");
 /** Reads the log after a position or its newest entries, with the epoch and head of the same instant. */
-const read = helpers + lua("read");
+const read = readHelpers + lua("read");
 /** Reads the newest entries before a position (a history page), with the epoch and head of the same instant. */
-const readBefore = helpers + lua("read-before");
+const readBefore = readHelpers + lua("read-before");
 /** Keeps a listened-to topic from expiring, and says where its live reader starts. */
 const touch = lua("touch");
 
