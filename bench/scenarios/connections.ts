@@ -1,0 +1,309 @@
+import { spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
+import { Redis } from "ioredis";
+import type { ConnectionsReply, ConnectionsRequest } from "../load/connections-protocol.js";
+import type { BenchOptions } from "../lib/bench-options.js";
+import { createHistogram } from "../lib/histogram.js";
+import { markerPayload, nowMicros } from "../lib/marker.js";
+import { treeUsage } from "../lib/process-tree.js";
+import type { ProbeStats } from "../lib/probe-protocol.js";
+import { createControlPublisher, createRivuletPublisher, type Publisher } from "../lib/publisher.js";
+import type { ConnectionsResult, FanOutMessage, Row } from "../lib/results.js";
+import { benchSecret, rivuletArgs } from "../lib/rivulet-server.js";
+import { loadCore, serverCore, spawnBenchProcess, type BenchProcess } from "../lib/spawn-process.js";
+import { allTargets, targetNamed } from "../targets/all-targets.js";
+import type { Target, Topic } from "../targets/target.js";
+import { rowHead } from "./run-per-target.js";
+
+const redisUrl = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
+
+/**
+ * Connections one load process opens at most: its file-descriptor limit (`ulimit -Hn`, 20,000 on the bench machine,
+ * which a process without CAP_SYS_RESOURCE cannot raise) less room for Node's own descriptors.
+ */
+const perLoadProcess = 16_000;
+/** Handshakes in flight over all load processes: below the listen backlog (net.core.somaxconn, 4096 here). */
+const inFlightTotal = 3500;
+/** Source addresses per pass: 100,000 connections are 6,250 per address, far from the 28,232 ephemeral ports each has. */
+const addressesPerPass = 16;
+
+/** What runs without `--targets`: one Rivulet process, Rivulet with 2 and 6 workers, bare `ws` and Socket.IO. */
+const defaultTargetNames = [
+  "rivulet-ws",
+  "rivulet-sse",
+  "rivulet-ws-workers-2",
+  "rivulet-sse-workers-2",
+  "rivulet-ws-workers-6",
+  "rivulet-sse-workers-6",
+  "bare-ws",
+  "socket.io",
+];
+
+/** The heartbeat each server sends its idle connections, with the defaults the bench runs them with. */
+function heartbeatOf(target: Target): string {
+  if (target.server.kind === "rivulet")
+    return target.family === "sse" ? "SSE comment every 15 s (default --keepalive)" : "WebSocket ping every 15 s (default --keepalive)";
+  if (target.name === "socket.io") return "Engine.IO ping every 25 s (default pingInterval)";
+  return "none";
+}
+
+let pass = 0;
+/**
+ * A fresh block of loopback source addresses for each pass (127.1.<pass>.1 to .16): the connections a pass closes
+ * leave their ports in TIME_WAIT for a minute, which the next pass then never meets.
+ */
+function passAddresses(): string[] {
+  const block = (pass++ % 250) + 1;
+  return Array.from({ length: addressesPerPass }, (_, i) => `127.1.${block}.${i + 1}`);
+}
+
+/** The per-process descriptor limit, for the limits line. */
+export function fileDescriptorLimit(): string {
+  const result = spawnSync("sh", ["-c", "ulimit -Hn"], { encoding: "utf8" });
+  return result.stdout?.trim() || "unknown";
+}
+
+/**
+ * The connections scenario (issue 17): N idle subscribers of one room, spread
+ * over several load processes and loopback source addresses. Per target: how
+ * many it held (and where it stopped), the time to connect them all, the
+ * server's RSS per connection, its CPU over an idle window (heartbeats
+ * included), and one message published to all of them, timed to its last
+ * delivery. Bounded everywhere: a target that takes no more is recorded, not
+ * waited for.
+ */
+export async function runConnections(options: BenchOptions, log: (line: string) => void): Promise<Row[]> {
+  const targets = (options.targets === allTargets ? defaultTargetNames.map(targetNamed) : options.targets).filter((target) => {
+    if (target.family === "websocket" || target.family === "sse") return true;
+    log(`connections · ${target.label}: skipped (this scenario opens WebSocket and SSE subscribers only)`);
+    return false;
+  });
+  const caseName = `${options.connections} idle connections`;
+  const rows: Row[] = [];
+  for (const target of targets) {
+    log(`connections · ${caseName} · ${target.label}`);
+    const head = rowHead("connections", caseName, target);
+    try {
+      rows.push({ ...head, connections: await measure(target, options, log) });
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      log(`  ${message}`);
+      rows.push({ ...head, skipped: error instanceof SkipTarget ? message : `failed: ${message}` });
+    }
+  }
+  return rows;
+}
+
+/** The target could not be measured at all (its server did not start); the row says why. */
+class SkipTarget extends Error {
+  override readonly name = "SkipTarget";
+}
+
+/** The server's RSS: after a full GC through the probe for one process; summed from /proc (no GC) over a server's workers. */
+async function serverRss(server: BenchProcess, workers: boolean): Promise<number> {
+  if (workers) return treeUsage(server.child.pid ?? 0).rssBytes;
+  return (await server.ask<ProbeStats>({ type: "probe-stats", collectGarbage: true }, "probe-stats", 60_000)).rssBytes;
+}
+
+async function measure(target: Target, options: BenchOptions, log: (line: string) => void): Promise<ConnectionsResult> {
+  const workers = target.server.workers;
+  const prefix = `bench-${randomBytes(6).toString("hex")}`;
+  const serverArgs = workers ? ["--workers", String(workers), "--broker", redisUrl, "--redis-prefix", prefix] : [];
+  const server =
+    target.server.kind === "rivulet"
+      ? // Workers share both cores (the primary's affinity is inherited): pinned to one, two workers would be one core's worth.
+        spawnBenchProcess({ script: "src/main.ts", args: rivuletArgs(serverArgs), core: workers ? undefined : serverCore, probe: true })
+      : spawnBenchProcess({ script: target.server.script ?? "", core: serverCore, probe: true });
+  const loads: BenchProcess[] = [];
+  try {
+    let ports: { port: number; controlPort: number };
+    try {
+      ports = await Promise.race([server.ports, sleep(30_000).then(() => Promise.reject(new Error("did not listen in 30 s")))]);
+    } catch (error) {
+      throw new SkipTarget(`server did not start: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    const publisher: Publisher =
+      target.server.kind === "rivulet" ? await createRivuletPublisher(ports.port, benchSecret) : createControlPublisher(ports.controlPort);
+    const rssBefore = await serverRss(server, workers !== undefined);
+
+    const processes = Math.max(2, Math.ceil(options.connections / perLoadProcess));
+    for (let i = 0; i < processes; i++) loads.push(spawnBenchProcess({ script: "bench/load/connections-worker.ts", core: loadCore }));
+    const addresses = passAddresses();
+    const topic: Topic = { kind: "room", name: `connections-${randomBytes(4).toString("hex")}` };
+    const deadlineMs = options.quick ? 60_000 : 240_000;
+    const ask = <T extends ConnectionsReply["type"]>(load: BenchProcess, request: ConnectionsRequest, replyType: T, timeoutMs?: number) =>
+      load.ask<Extract<ConnectionsReply, { type: T }>>(request, replyType, timeoutMs);
+    const askAll = <T extends ConnectionsReply["type"]>(request: ConnectionsRequest, replyType: T, timeoutMs?: number) =>
+      Promise.all(loads.map((load) => ask(load, request, replyType, timeoutMs)));
+
+    log(`  opening ${options.connections} connections from ${processes} load processes over ${addresses.length} source addresses`);
+    const opened = await Promise.all(
+      loads.map((load, i) =>
+        ask(
+          load,
+          {
+            type: "open",
+            target: target.name,
+            port: ports.port,
+            secret: benchSecret,
+            sourceAddresses: addresses,
+            userPrefix: `c${i}-`,
+            count: Math.floor(options.connections / processes) + (i < options.connections % processes ? 1 : 0),
+            topic,
+            inFlight: Math.min(500, Math.floor(inFlightTotal / processes)),
+            failureLimit: 100,
+            deadlineMs,
+          },
+          "opened",
+          // Minting the tokens comes first, then the bounded opening.
+          deadlineMs + 120_000,
+        ),
+      ),
+    );
+    const sum = (values: readonly number[]) => values.reduce((a, b) => a + b, 0);
+    const connected = sum(opened.map((o) => o.connected));
+    const answeredAt = opened.filter((o) => o.lastAnsweredAt > 0).map((o) => o.lastAnsweredAt);
+    const connectSeconds = answeredAt.length > 0 ? (Math.max(...answeredAt) - Math.min(...opened.map((o) => o.startedAt))) / 1e6 : 0;
+    let firstError = opened.find((o) => o.firstError)?.firstError;
+    log(`  ${connected} connected in ${connectSeconds.toFixed(1)} s${firstError ? `; first error: ${firstError}` : ""}`);
+    const serverExit = () =>
+      server.child.exitCode !== null || server.child.signalCode !== null
+        ? `the server exited (${server.child.signalCode ?? server.child.exitCode}): ${server.stderr().trim().split("\n").slice(-2).join(" | ")}`
+        : undefined;
+    const limitOf = (held: number) => {
+      if (held >= options.connections && !serverExit()) return undefined;
+      return [`held ${held} of ${options.connections}`, firstError ? `first error: ${firstError}` : undefined, serverExit()].filter(Boolean).join("; ");
+    };
+    const base = {
+      requested: options.connections,
+      attempted: sum(opened.map((o) => o.attempted)),
+      failed: sum(opened.map((o) => o.failed)),
+      timedOut: sum(opened.map((o) => o.timedOut)),
+      loadProcesses: processes,
+      sourceAddresses: addresses.length,
+      connectSeconds,
+      heartbeat: heartbeatOf(target),
+      idleWindowSeconds: options.connectionsIdleMs / 1000,
+    };
+    if (connected === 0 || serverExit()) {
+      return {
+        ...base,
+        connected,
+        notSubscribed: connected,
+        firstError,
+        serverProcesses: 0,
+        rssBytes: 0,
+        rssBytesPerConnection: 0,
+        rssMethod: workers ? "no GC" : "after GC",
+        idleCpuSeconds: 0,
+        endedWhileIdle: 0,
+        fanOut: [],
+        limit: limitOf(0),
+      };
+    }
+
+    /**
+     * Publishes one marked message and waits until every open connection has one, or until deliveries stop coming
+     * for `stallMs` (bounded: a connection that is not subscribed never gets it).
+     */
+    const round = async (stallMs: number): Promise<{ sent: number; status: Extract<ConnectionsReply, { type: "round-status" }>[] }> => {
+      await askAll({ type: "round-reset" }, "round-reset-done");
+      const sent = nowMicros();
+      await publisher.publish(topic, markerPayload(64, sent));
+      let status: Extract<ConnectionsReply, { type: "round-status" }>[];
+      let delivered = -1;
+      let progressAt = Date.now();
+      for (;;) {
+        await sleep(100);
+        status = await askAll({ type: "round-status" }, "round-status");
+        const received = sum(status.map((s) => s.received));
+        const open = sum(status.map((s) => s.connected));
+        if (received >= open) break;
+        const now = sum(status.map((s) => s.delivered));
+        if (now !== delivered) {
+          delivered = now;
+          progressAt = Date.now();
+        } else if (Date.now() - progressAt > stallMs) break;
+      }
+      return { sent, status };
+    };
+
+    // Warm-up: rounds until every connection got a message (its subscription is in place), at most five.
+    let notSubscribed = connected;
+    for (let attempt = 0; attempt < 5 && notSubscribed > 0; attempt++) {
+      const { status } = await round(3000);
+      notSubscribed = sum(status.map((s) => s.connected - s.received));
+    }
+    if (notSubscribed > 0) log(`  ${notSubscribed} connections never received a warm-up message`);
+
+    const rssAfter = await serverRss(server, workers !== undefined);
+    const holding = sum((await askAll({ type: "round-status" }, "round-status")).map((s) => s.connected));
+    const serverProcesses = treeUsage(server.child.pid ?? 0).processes;
+
+    // The idle window: nothing published, the server's own timers (heartbeats) only.
+    const cpuBefore = treeUsage(server.child.pid ?? 0).cpuSeconds;
+    const endedBefore = sum((await askAll({ type: "round-status" }, "round-status")).map((s) => s.endedAfterOpen));
+    await sleep(options.connectionsIdleMs);
+    const cpuAfter = treeUsage(server.child.pid ?? 0).cpuSeconds;
+    const afterIdle = await askAll({ type: "round-status" }, "round-status");
+    const endedWhileIdle = sum(afterIdle.map((s) => s.endedAfterOpen)) - endedBefore;
+    log(
+      `  idle ${options.connectionsIdleMs / 1000} s: ${(cpuAfter - cpuBefore).toFixed(2)} CPU-s; RSS ${((rssAfter - rssBefore) / holding / 1024).toFixed(1)} KiB per connection`,
+    );
+
+    const fanOut: FanOutMessage[] = [];
+    for (let i = 0; i < options.connectionsFanOutMessages; i++) {
+      const { sent, status } = await round(5000);
+      const latency = createHistogram();
+      for (const s of status) latency.merge(s.latency);
+      const lastAt = Math.max(...status.map((s) => s.lastAt));
+      fanOut.push({
+        delivered: sum(status.map((s) => s.delivered)),
+        expected: sum(status.map((s) => s.connected)),
+        lastDeliveryMs: lastAt > 0 ? (lastAt - sent) / 1000 : 0,
+        p50Ms: latency.percentile(50) / 1000,
+        p99Ms: latency.percentile(99) / 1000,
+      });
+      log(`  fan-out ${fanOut[i]!.delivered}/${fanOut[i]!.expected}, last delivery after ${fanOut[i]!.lastDeliveryMs.toFixed(1)} ms`);
+    }
+    firstError ??= afterIdle.find((s) => s.firstError)?.firstError;
+    const still = sum((await askAll({ type: "round-status" }, "round-status")).map((s) => s.connected));
+    await askAll({ type: "close" }, "closed");
+    return {
+      ...base,
+      connected: holding,
+      notSubscribed,
+      firstError,
+      serverProcesses,
+      rssBytes: rssAfter,
+      rssBytesPerConnection: (rssAfter - rssBefore) / holding,
+      rssMethod: workers ? "no GC" : "after GC",
+      idleCpuSeconds: cpuAfter - cpuBefore,
+      endedWhileIdle,
+      fanOut,
+      limit: limitOf(still),
+    };
+  } finally {
+    await Promise.all([server.stop(), ...loads.map((load) => load.stop())]);
+    if (workers) await deleteKeys(prefix);
+  }
+}
+
+/** Removes what a workers run left in Redis under its prefix. */
+async function deleteKeys(prefix: string): Promise<void> {
+  const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    await redis.connect();
+    let cursor = "0";
+    do {
+      const [next, keys] = await redis.scan(cursor, "MATCH", `*${prefix}*`, "COUNT", 1000);
+      cursor = next;
+      if (keys.length > 0) await redis.unlink(...keys);
+    } while (cursor !== "0");
+  } catch {
+    // No Redis: a workers server could not have started either.
+  } finally {
+    redis.disconnect();
+  }
+}
