@@ -72,8 +72,9 @@ export function defaultOptions(quick: boolean): BenchOptions {
     compressionSubscribers: quick ? 100 : 1000,
     compressionPublishRate: 20,
     connections: quick ? 10_000 : 100_000,
-    // Two of Rivulet's default 15 s keepalive intervals in the full run, so every connection's heartbeat is in it.
-    connectionsIdleMs: quick ? 10_000 : 30_000,
+    // Whole multiples of Rivulet's default 15 s keepalive, so that every connection's heartbeat falls in the window as
+    // often in every run (a 10 s window caught one round in one run and none in the next).
+    connectionsIdleMs: quick ? 15_000 : 30_000,
     connectionsFanOutMessages: 3,
     fixedDeliveriesPerSecond: 10_000,
     // ×2.5 per step: 10,000 to 976,000 deliveries/s in six steps, past what one core

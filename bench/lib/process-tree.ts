@@ -34,6 +34,21 @@ function statFields(pid: number): string[] | undefined {
 export function treeUsage(root: number): TreeUsage {
   clockTicks ??= getconf("CLK_TCK", 100);
   pageBytes ??= getconf("PAGESIZE", 4096);
+  let processes = 0;
+  let rssBytes = 0;
+  let ticks = 0;
+  for (const pid of treePids(root)) {
+    const fields = statFields(pid);
+    if (!fields) continue;
+    processes++;
+    ticks += Number(fields[11]) + Number(fields[12]);
+    rssBytes += Number(fields[21]) * pageBytes;
+  }
+  return { processes, rssBytes, cpuSeconds: ticks / clockTicks };
+}
+
+/** `root` and its descendants, as /proc lists them now. */
+export function treePids(root: number): number[] {
   const children = new Map<number, number[]>();
   for (const entry of readdirSync("/proc")) {
     const pid = Number(entry);
@@ -45,18 +60,21 @@ export function treeUsage(root: number): TreeUsage {
     list.push(pid);
     children.set(ppid, list);
   }
-  let processes = 0;
-  let rssBytes = 0;
-  let ticks = 0;
+  const pids: number[] = [];
   const queue = [root];
   while (queue.length > 0) {
     const pid = queue.pop()!;
-    const fields = statFields(pid);
-    if (!fields) continue;
-    processes++;
-    ticks += Number(fields[11]) + Number(fields[12]);
-    rssBytes += Number(fields[21]) * pageBytes;
+    if (!statFields(pid)) continue;
+    pids.push(pid);
     queue.push(...(children.get(pid) ?? []));
   }
-  return { processes, rssBytes, cpuSeconds: ticks / clockTicks };
+  return pids;
+}
+
+/** Waits (bounded) until none of `pids` is running: a primary's workers outlive it briefly and may still write to Redis. */
+export async function waitForExit(pids: readonly number[], timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (pids.some((pid) => statFields(pid) !== undefined && statFields(pid)?.[0] !== "Z") && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }

@@ -258,6 +258,7 @@ function connectionsSection(rows: readonly Row[]): string {
     "target",
     "connected",
     "load processes × source addresses",
+    "listen backlog",
     "time to connect s",
     "RSS KiB per connection",
     "server RSS MiB (processes)",
@@ -275,8 +276,9 @@ function connectionsSection(rows: readonly Row[]): string {
     return [
       row.case,
       row.label,
-      `${number(c.connected)} of ${number(c.requested)}`,
+      `${number(c.connected)} of ${number(c.requested)}${c.released > 0 ? ` (${number(c.released)} closed to publish)` : ""}`,
       `${c.loadProcesses} × ${c.sourceAddresses}`,
+      c.listenBacklog,
       number(c.connectSeconds, 1),
       c.connected > 0 ? `${number(c.rssBytesPerConnection / 1024, 1)} (${c.rssMethod})` : "—",
       `${number(c.rssBytes / 2 ** 20)} (${c.serverProcesses})`,
@@ -295,7 +297,11 @@ function connectionsSection(rows: readonly Row[]): string {
     `### Connections: idle subscribers of one room\n\n` +
     `RSS per connection: after a full GC for one process; summed over the server's processes from /proc, without a GC, for \`--workers\`. ` +
     `Idle CPU: the server's user + system CPU over the idle window, all its processes. Fan-out: one message published to every connection, ` +
-    `from the publish call to its last delivery, one figure per message.\n\n` +
+    `from the publish call to its last delivery, one figure per message.` +
+    (rows.find((row) => row.connections)?.connections?.machineLimits
+      ? ` Limits of this machine: ${rows.find((row) => row.connections)!.connections!.machineLimits}.`
+      : "") +
+    `\n\n` +
     table(header, lines) +
     (limits ? `\n\nWhere it stopped:\n\n${limits}` : "")
   );

@@ -56,6 +56,8 @@ export interface ConnectionsResult {
   readonly sourceAddresses: number;
   /** From the first handshake sent to the last one answered, over every load process. */
   readonly connectSeconds: number;
+  /** Connections closed after the server refused more, so that it had descriptors for the publisher's connection. */
+  readonly released: number;
   readonly serverProcesses: number;
   readonly rssBytes: number;
   readonly rssBytesPerConnection: number;
@@ -70,6 +72,10 @@ export interface ConnectionsResult {
   readonly fanOut: readonly FanOutMessage[];
   /** Where it stopped, when it held fewer than requested (the first error, the server's exit). */
   readonly limit: string | undefined;
+  /** The machine's limits that bound the count: descriptors per process, listen backlog, ephemeral ports. */
+  readonly machineLimits: string;
+  /** The server's listening socket's backlog, as `ss` reports it. */
+  readonly listenBacklog: string;
 }
 
 /** One row of the results: a target in one case of one scenario. */

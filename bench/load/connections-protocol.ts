@@ -20,6 +20,8 @@ export type ConnectionsRequest =
       /** Give up on handshakes still unanswered after this long (a full accept queue drops SYNs, which Linux retries for minutes). */
       readonly deadlineMs: number;
     }
+  /** Closes this many of the open connections (the newest): a server out of descriptors then has some for the publisher. */
+  | { readonly type: "release"; readonly count: number }
   | { readonly type: "round-reset" }
   | { readonly type: "round-status" }
   | { readonly type: "close" };
@@ -39,6 +41,7 @@ export type ConnectionsReply =
       /** When the last answered handshake was answered (0 when none was). */
       readonly lastAnsweredAt: number;
     }
+  | { readonly type: "released"; readonly connected: number }
   | { readonly type: "round-reset-done" }
   | {
       readonly type: "round-status";

@@ -121,6 +121,13 @@ process.on("message", (request: ConnectionsRequest) => {
         reply({ type: "opened", connected: 0, attempted: 0, failed: 1, timedOut: 0, firstError, startedAt: 0, lastAnsweredAt: 0 });
       });
       return;
+    case "release":
+      for (const connection of connections.splice(Math.max(0, connections.length - request.count))) {
+        connection.ended = true;
+        for (const socket of connection.sockets) socket.destroy();
+      }
+      reply({ type: "released", connected: connections.length });
+      return;
     case "round-reset":
       for (const connection of connections) connection.received = 0;
       sink.latency.reset();

@@ -1,12 +1,13 @@
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Redis } from "ioredis";
 import type { ConnectionsReply, ConnectionsRequest } from "../load/connections-protocol.js";
 import type { BenchOptions } from "../lib/bench-options.js";
 import { createHistogram } from "../lib/histogram.js";
 import { markerPayload, nowMicros } from "../lib/marker.js";
-import { treeUsage } from "../lib/process-tree.js";
+import { treePids, treeUsage, waitForExit } from "../lib/process-tree.js";
 import type { ProbeStats } from "../lib/probe-protocol.js";
 import { createControlPublisher, createRivuletPublisher, type Publisher } from "../lib/publisher.js";
 import type { ConnectionsResult, FanOutMessage, Row } from "../lib/results.js";
@@ -27,6 +28,9 @@ const perLoadProcess = 16_000;
 const inFlightTotal = 3500;
 /** Source addresses per pass: 100,000 connections are 6,250 per address, far from the 28,232 ephemeral ports each has. */
 const addressesPerPass = 16;
+
+/** Subscribers closed after the server refused more, so that it can accept the publisher's connection. */
+const releaseWhenFull = 70;
 
 /** What runs without `--targets`: one Rivulet process, Rivulet with 2 and 6 workers, bare `ws` and Socket.IO. */
 const defaultTargetNames = [
@@ -58,10 +62,28 @@ function passAddresses(): string[] {
   return Array.from({ length: addressesPerPass }, (_, i) => `127.1.${block}.${i + 1}`);
 }
 
-/** The per-process descriptor limit, for the limits line. */
-export function fileDescriptorLimit(): string {
-  const result = spawnSync("sh", ["-c", "ulimit -Hn"], { encoding: "utf8" });
-  return result.stdout?.trim() || "unknown";
+/** The listening socket's accept-queue length (`ss` shows it as Send-Q): Node's default is 511, below somaxconn. */
+function listenBacklog(port: number): string {
+  const line = spawnSync("ss", ["-Hltn", `sport = :${port}`], { encoding: "utf8" })
+    .stdout?.trim()
+    .split("\n")[0];
+  return line?.split(/\s+/)[2] ?? "unknown";
+}
+
+/** The limits of this machine that bound how many connections a process and a source address can have. */
+function machineLimits(): string {
+  const read = (path: string) => {
+    try {
+      return readFileSync(path, "utf8").trim().replace(/\s+/g, "-");
+    } catch {
+      return "unknown";
+    }
+  };
+  const descriptors = spawnSync("sh", ["-c", "ulimit -Hn"], { encoding: "utf8" }).stdout?.trim() || "unknown";
+  return (
+    `file descriptors ${descriptors} per process (ulimit -Hn; servers and load processes alike), ` +
+    `listen backlog ${read("/proc/sys/net/core/somaxconn")} (somaxconn), ephemeral ports ${read("/proc/sys/net/ipv4/ip_local_port_range")} per source address`
+  );
 }
 
 /**
@@ -167,13 +189,22 @@ async function measure(target: Target, options: BenchOptions, log: (line: string
     const connectSeconds = answeredAt.length > 0 ? (Math.max(...answeredAt) - Math.min(...opened.map((o) => o.startedAt))) / 1e6 : 0;
     let firstError = opened.find((o) => o.firstError)?.firstError;
     log(`  ${connected} connected in ${connectSeconds.toFixed(1)} s${firstError ? `; first error: ${firstError}` : ""}`);
+    // A server that refused connections is likely out of file descriptors: it could not accept the publisher's
+    // connection either. Closing a few subscribers gives it some back; the row says how many.
+    const refused = opened.some((o) => o.failed > 0 || o.timedOut > 0);
+    const released = refused && connected > 0 ? Math.min(connected, releaseWhenFull) : 0;
+    if (released > 0) {
+      const share = Math.ceil(released / processes);
+      await askAll({ type: "release", count: share }, "released");
+      log(`  released ${share * processes} connections so that the server has descriptors for the publisher`);
+    }
     const serverExit = () =>
       server.child.exitCode !== null || server.child.signalCode !== null
         ? `the server exited (${server.child.signalCode ?? server.child.exitCode}): ${server.stderr().trim().split("\n").slice(-2).join(" | ")}`
         : undefined;
     const limitOf = (held: number) => {
       if (held >= options.connections && !serverExit()) return undefined;
-      return [`held ${held} of ${options.connections}`, firstError ? `first error: ${firstError}` : undefined, serverExit()].filter(Boolean).join("; ");
+      return [`reached ${connected} of ${options.connections}`, firstError ? `first error: ${firstError}` : undefined, serverExit()].filter(Boolean).join("; ");
     };
     const base = {
       requested: options.connections,
@@ -183,8 +214,11 @@ async function measure(target: Target, options: BenchOptions, log: (line: string
       loadProcesses: processes,
       sourceAddresses: addresses.length,
       connectSeconds,
+      released,
       heartbeat: heartbeatOf(target),
       idleWindowSeconds: options.connectionsIdleMs / 1000,
+      machineLimits: machineLimits(),
+      listenBacklog: listenBacklog(ports.port),
     };
     if (connected === 0 || serverExit()) {
       return {
@@ -285,8 +319,13 @@ async function measure(target: Target, options: BenchOptions, log: (line: string
       limit: limitOf(still),
     };
   } finally {
+    const serverPids = treePids(server.child.pid ?? 0);
     await Promise.all([server.stop(), ...loads.map((load) => load.stop())]);
-    if (workers) await deleteKeys(prefix);
+    if (workers) {
+      // The keys go once the workers are gone: one still shutting down would write its presence again.
+      await waitForExit(serverPids, 15_000);
+      await deleteKeys(prefix);
+    }
   }
 }
 

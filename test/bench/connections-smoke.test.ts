@@ -34,7 +34,10 @@ describe("npm run bench -- --scenarios connections, smallest", () => {
       const c = row.connections!;
       expect([c.requested, c.attempted, c.connected, c.failed, c.timedOut, c.notSubscribed, c.endedWhileIdle]).toEqual([50, 50, 50, 0, 0, 0, 0]);
       expect([c.loadProcesses, c.sourceAddresses, c.serverProcesses, c.rssMethod, c.idleWindowSeconds]).toEqual([2, 16, 1, "after GC", 0.3]);
-      expect([c.firstError, c.limit]).toEqual([undefined, undefined]);
+      expect([c.firstError, c.limit, c.released]).toEqual([undefined, undefined, 0]);
+      // Both servers listen with Node's default backlog.
+      expect(c.listenBacklog).toBe("511");
+      expect(c.machineLimits).toMatch(/^file descriptors \d+ per process \(ulimit -Hn; servers and load processes alike\), listen backlog \d+ \(somaxconn\)/);
       expect(c.fanOut.map((m) => [m.delivered, m.expected])).toEqual([[50, 50]]);
       expect(c.fanOut[0]!.lastDeliveryMs).toBeGreaterThan(0);
       expect(c.connectSeconds).toBeGreaterThan(0);
