@@ -76,6 +76,8 @@ export interface ConnectionsResult {
   readonly machineLimits: string;
   /** The server's listening socket's backlog, as `ss` reports it. */
   readonly listenBacklog: string;
+  /** Connections the kernel dropped from a full listen queue while these opened (machine-wide, TcpExt ListenOverflows). */
+  readonly listenOverflows: number;
 }
 
 /** One row of the results: a target in one case of one scenario. */

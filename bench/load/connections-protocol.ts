@@ -17,7 +17,12 @@ export type ConnectionsRequest =
       readonly inFlight: number;
       /** Stop opening more once this many connections failed: the server takes no more. */
       readonly failureLimit: number;
-      /** Give up on handshakes still unanswered after this long (a full accept queue drops SYNs, which Linux retries for minutes). */
+      /**
+       * Give up on the handshakes still unanswered once none has been answered (or failed) for `stallMs`, or once
+       * `deadlineMs` have passed in all: a server that stopped answering leaves SYNs and upgrades unanswered, which
+       * Linux retries for minutes; a slow one that still progresses gets up to `deadlineMs`.
+       */
+      readonly stallMs: number;
       readonly deadlineMs: number;
     }
   /** Closes this many of the open connections (the newest): a server out of descriptors then has some for the publisher. */
@@ -34,7 +39,7 @@ export type ConnectionsReply =
       readonly connected: number;
       readonly attempted: number;
       readonly failed: number;
-      /** Handshakes unanswered at the deadline (destroyed). */
+      /** Handshakes unanswered when it gave up (destroyed). */
       readonly timedOut: number;
       readonly firstError: string | undefined;
       readonly startedAt: number;

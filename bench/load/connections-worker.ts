@@ -39,6 +39,7 @@ async function open(request: Extract<ConnectionsRequest, { type: "open" }>): Pro
   const tokens: string[] = [];
   for (let i = 0; i < request.count; i++) tokens.push(await mint.mint({ userId: `${request.userPrefix}${i}`, ttlSeconds: 24 * 3600 }));
   const startedAt = nowMicros();
+  const startedAtMs = Date.now();
   let lastAnsweredAt = 0;
   let attempted = 0;
   let failed = 0;
@@ -49,6 +50,7 @@ async function open(request: Extract<ConnectionsRequest, { type: "open" }>): Pro
   const done = new Promise<void>((resolve) => (finish = resolve));
   const settle = (connection: Connection) => {
     if (!pending.delete(connection)) return;
+    progressAt = Date.now();
     inFlight--;
     launch();
   };
@@ -95,20 +97,27 @@ async function open(request: Extract<ConnectionsRequest, { type: "open" }>): Pro
       settle(connection);
     });
   };
-  const deadline = setTimeout(() => {
+  // Bounded two ways: no handshake settled for `stallMs` (the server stopped answering), or `deadlineMs` in all.
+  let progressAt = Date.now();
+  let gaveUp: string | undefined;
+  const check = setInterval(() => {
+    const now = Date.now();
+    if (now - progressAt > request.stallMs) gaveUp = `no handshake answered for ${request.stallMs / 1000} s`;
+    else if (now - startedAtMs > request.deadlineMs) gaveUp = `not all answered in ${request.deadlineMs / 1000} s`;
+    else return;
     next = request.count;
     for (const connection of pending) {
       connection.ended = true;
       for (const socket of connection.sockets) socket.destroy();
     }
     finish();
-  }, request.deadlineMs);
+  }, 500);
   launch();
   await done;
-  clearTimeout(deadline);
+  clearInterval(check);
   const timedOut = pending.size;
   pending.clear();
-  firstError ??= timedOut > 0 ? `${timedOut} handshakes unanswered after ${request.deadlineMs} ms` : undefined;
+  if (timedOut > 0) firstError ??= `${timedOut} handshakes unanswered: ${gaveUp ?? "gave up"}`;
   connections = connections.filter((c) => !c.ended);
   reply({ type: "opened", connected: connections.length, attempted, failed, timedOut, firstError, startedAt, lastAnsweredAt });
 }

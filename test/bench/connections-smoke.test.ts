@@ -37,6 +37,8 @@ describe("npm run bench -- --scenarios connections, smallest", () => {
       expect([c.firstError, c.limit, c.released]).toEqual([undefined, undefined, 0]);
       // Both servers listen with Node's default backlog.
       expect(c.listenBacklog).toBe("511");
+      // Machine-wide (other processes' full queues count too): a count, whatever its size.
+      expect(Number.isInteger(c.listenOverflows) && c.listenOverflows >= 0).toBe(true);
       expect(c.machineLimits).toMatch(/^file descriptors \d+ per process \(ulimit -Hn; servers and load processes alike\), listen backlog \d+ \(somaxconn\)/);
       expect(c.fanOut.map((m) => [m.delivered, m.expected])).toEqual([[50, 50]]);
       expect(c.fanOut[0]!.lastDeliveryMs).toBeGreaterThan(0);
