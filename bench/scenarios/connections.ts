@@ -29,6 +29,9 @@ const inFlightTotal = 3500;
 /** Source addresses per pass: 100,000 connections are 6,250 per address, far from the 28,232 ephemeral ports each has. */
 const addressesPerPass = 16;
 
+/** A publish that takes longer means the server accepts no publisher: the row says so instead of waiting. */
+const publishTimeoutMs = 30_000;
+
 /** Subscribers closed after the server refused more, so that it can accept the publisher's connection. */
 const releaseWhenFull = 70;
 
@@ -265,7 +268,10 @@ async function measure(target: Target, options: BenchOptions, log: (line: string
     const round = async (stallMs: number): Promise<{ sent: number; status: Extract<ConnectionsReply, { type: "round-status" }>[] }> => {
       await askAll({ type: "round-reset" }, "round-reset-done");
       const sent = nowMicros();
-      await publisher.publish(topic, markerPayload(64, sent));
+      await Promise.race([
+        publisher.publish(topic, markerPayload(64, sent)),
+        sleep(publishTimeoutMs, undefined, { ref: false }).then(() => Promise.reject(new Error(`a publish did not complete in ${publishTimeoutMs / 1000} s`))),
+      ]);
       let status: Extract<ConnectionsReply, { type: "round-status" }>[];
       let delivered = -1;
       let progressAt = Date.now();
@@ -284,70 +290,104 @@ async function measure(target: Target, options: BenchOptions, log: (line: string
       return { sent, status };
     };
 
-    // Warm-up: rounds until every connection got a message (its subscription is in place), at most five.
-    let notSubscribed = connected;
-    for (let attempt = 0; attempt < 5 && notSubscribed > 0; attempt++) {
-      const { status } = await round(3000);
-      notSubscribed = sum(status.map((s) => s.connected - s.received));
+    try {
+      // Warm-up: rounds until every connection got a message (its subscription is in place), at most five.
+      let notSubscribed = connected;
+      for (let attempt = 0; attempt < 5 && notSubscribed > 0; attempt++) {
+        const { status } = await round(3000);
+        notSubscribed = sum(status.map((s) => s.connected - s.received));
+      }
+      if (notSubscribed > 0) log(`  ${notSubscribed} connections never received a warm-up message`);
+
+      const rssAfter = await serverRss(server, workers !== undefined);
+      const holding = sum((await askAll({ type: "round-status" }, "round-status")).map((s) => s.connected));
+      const serverProcesses = treeUsage(server.child.pid ?? 0).processes;
+
+      // The idle window: nothing published, the server's own timers (heartbeats) only.
+      const cpuBefore = treeUsage(server.child.pid ?? 0).cpuSeconds;
+      const endedBefore = sum((await askAll({ type: "round-status" }, "round-status")).map((s) => s.endedAfterOpen));
+      await sleep(options.connectionsIdleMs);
+      const cpuAfter = treeUsage(server.child.pid ?? 0).cpuSeconds;
+      const afterIdle = await askAll({ type: "round-status" }, "round-status");
+      const endedWhileIdle = sum(afterIdle.map((s) => s.endedAfterOpen)) - endedBefore;
+      log(
+        `  idle ${options.connectionsIdleMs / 1000} s: ${(cpuAfter - cpuBefore).toFixed(2)} CPU-s; RSS ${((rssAfter - rssBefore) / holding / 1024).toFixed(1)} KiB per connection`,
+      );
+
+      const fanOut: FanOutMessage[] = [];
+      for (let i = 0; i < options.connectionsFanOutMessages; i++) {
+        const { sent, status } = await round(5000);
+        const latency = createHistogram();
+        for (const s of status) latency.merge(s.latency);
+        const lastAt = Math.max(...status.map((s) => s.lastAt));
+        fanOut.push({
+          delivered: sum(status.map((s) => s.delivered)),
+          expected: sum(status.map((s) => s.connected)),
+          lastDeliveryMs: lastAt > 0 ? (lastAt - sent) / 1000 : 0,
+          p50Ms: latency.percentile(50) / 1000,
+          p99Ms: latency.percentile(99) / 1000,
+        });
+        log(`  fan-out ${fanOut[i]!.delivered}/${fanOut[i]!.expected}, last delivery after ${fanOut[i]!.lastDeliveryMs.toFixed(1)} ms`);
+      }
+      firstError ??= afterIdle.find((s) => s.firstError)?.firstError;
+      const still = sum((await askAll({ type: "round-status" }, "round-status")).map((s) => s.connected));
+      await askAll({ type: "close" }, "closed");
+      return {
+        ...base,
+        connected: holding,
+        notSubscribed,
+        firstError,
+        serverProcesses,
+        rssBytes: rssAfter,
+        rssBytesPerConnection: (rssAfter - rssBefore) / holding,
+        rssMethod: workers ? "no GC" : "after GC",
+        idleCpuSeconds: cpuAfter - cpuBefore,
+        endedWhileIdle,
+        fanOut,
+        limit: limitOf(still),
+      };
+    } catch (error) {
+      // Held but not measurable (the server accepts no publisher, or stopped answering): the connect figures stand.
+      const message = error instanceof Error ? error.message : String(error);
+      log(`  ${message}`);
+      return {
+        ...base,
+        connected,
+        notSubscribed: connected,
+        firstError,
+        serverProcesses: treeUsage(server.child.pid ?? 0).processes,
+        rssBytes: 0,
+        rssBytesPerConnection: 0,
+        rssMethod: workers ? "no GC" : "after GC",
+        idleCpuSeconds: 0,
+        endedWhileIdle: 0,
+        fanOut: [],
+        limit: `${limitOf(connected) ?? `reached ${connected} of ${options.connections}`}; then ${message}`,
+      };
     }
-    if (notSubscribed > 0) log(`  ${notSubscribed} connections never received a warm-up message`);
-
-    const rssAfter = await serverRss(server, workers !== undefined);
-    const holding = sum((await askAll({ type: "round-status" }, "round-status")).map((s) => s.connected));
-    const serverProcesses = treeUsage(server.child.pid ?? 0).processes;
-
-    // The idle window: nothing published, the server's own timers (heartbeats) only.
-    const cpuBefore = treeUsage(server.child.pid ?? 0).cpuSeconds;
-    const endedBefore = sum((await askAll({ type: "round-status" }, "round-status")).map((s) => s.endedAfterOpen));
-    await sleep(options.connectionsIdleMs);
-    const cpuAfter = treeUsage(server.child.pid ?? 0).cpuSeconds;
-    const afterIdle = await askAll({ type: "round-status" }, "round-status");
-    const endedWhileIdle = sum(afterIdle.map((s) => s.endedAfterOpen)) - endedBefore;
-    log(
-      `  idle ${options.connectionsIdleMs / 1000} s: ${(cpuAfter - cpuBefore).toFixed(2)} CPU-s; RSS ${((rssAfter - rssBefore) / holding / 1024).toFixed(1)} KiB per connection`,
-    );
-
-    const fanOut: FanOutMessage[] = [];
-    for (let i = 0; i < options.connectionsFanOutMessages; i++) {
-      const { sent, status } = await round(5000);
-      const latency = createHistogram();
-      for (const s of status) latency.merge(s.latency);
-      const lastAt = Math.max(...status.map((s) => s.lastAt));
-      fanOut.push({
-        delivered: sum(status.map((s) => s.delivered)),
-        expected: sum(status.map((s) => s.connected)),
-        lastDeliveryMs: lastAt > 0 ? (lastAt - sent) / 1000 : 0,
-        p50Ms: latency.percentile(50) / 1000,
-        p99Ms: latency.percentile(99) / 1000,
-      });
-      log(`  fan-out ${fanOut[i]!.delivered}/${fanOut[i]!.expected}, last delivery after ${fanOut[i]!.lastDeliveryMs.toFixed(1)} ms`);
-    }
-    firstError ??= afterIdle.find((s) => s.firstError)?.firstError;
-    const still = sum((await askAll({ type: "round-status" }, "round-status")).map((s) => s.connected));
-    await askAll({ type: "close" }, "closed");
-    return {
-      ...base,
-      connected: holding,
-      notSubscribed,
-      firstError,
-      serverProcesses,
-      rssBytes: rssAfter,
-      rssBytesPerConnection: (rssAfter - rssBefore) / holding,
-      rssMethod: workers ? "no GC" : "after GC",
-      idleCpuSeconds: cpuAfter - cpuBefore,
-      endedWhileIdle,
-      fanOut,
-      limit: limitOf(still),
-    };
   } finally {
     const serverPids = treePids(server.child.pid ?? 0);
     await Promise.all([server.stop(), ...loads.map((load) => load.stop())]);
     if (workers) {
       // The keys go once the workers are gone: one still shutting down would write its presence again.
       await waitForExit(serverPids, 15_000);
+      // Workers whose primary is gone and that are still shutting down (slowly, at their descriptor limit) are killed.
+      for (const pid of stillRunning(serverPids)) process.kill(pid, "SIGKILL");
       await deleteKeys(prefix);
     }
   }
+}
+
+/** Those of `pids` still running. */
+function stillRunning(pids: readonly number[]): number[] {
+  return pids.filter((pid) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  });
 }
 
 /** Removes what a workers run left in Redis under its prefix. */
