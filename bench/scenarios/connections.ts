@@ -156,12 +156,14 @@ async function serverRss(server: BenchProcess, workers: boolean): Promise<number
 
 async function measure(target: Target, options: BenchOptions, log: (line: string) => void): Promise<ConnectionsResult> {
   const workers = target.server.workers;
+  // `--workers 1` is one process on the Redis broker: measured like one process (pinned, the probe's GC).
+  const clustered = (workers ?? 1) > 1;
   const prefix = `bench-${randomBytes(6).toString("hex")}`;
   const serverArgs = workers ? ["--workers", String(workers), "--broker", redisUrl, "--redis-prefix", prefix] : [];
   const server =
     target.server.kind === "rivulet"
       ? // Workers share both cores (the primary's affinity is inherited): pinned to one, two workers would be one core's worth.
-        spawnBenchProcess({ script: "src/main.ts", args: rivuletArgs(serverArgs), core: workers ? undefined : serverCore, probe: true })
+        spawnBenchProcess({ script: "src/main.ts", args: rivuletArgs(serverArgs), core: clustered ? undefined : serverCore, probe: true })
       : spawnBenchProcess({ script: target.server.script ?? "", core: serverCore, probe: true });
   const loads: BenchProcess[] = [];
   try {
@@ -173,7 +175,7 @@ async function measure(target: Target, options: BenchOptions, log: (line: string
     }
     const publisher: Publisher =
       target.server.kind === "rivulet" ? await createRivuletPublisher(ports.port, benchSecret) : createControlPublisher(ports.controlPort);
-    const rssBefore = await serverRss(server, workers !== undefined);
+    const rssBefore = await serverRss(server, clustered);
 
     const processes = Math.max(2, Math.ceil(options.connections / perLoadProcess));
     for (let i = 0; i < processes; i++) loads.push(spawnBenchProcess({ script: "bench/load/connections-worker.ts", core: loadCore }));
@@ -262,7 +264,7 @@ async function measure(target: Target, options: BenchOptions, log: (line: string
         serverProcesses: 0,
         rssBytes: 0,
         rssBytesPerConnection: 0,
-        rssMethod: workers ? "no GC" : "after GC",
+        rssMethod: clustered ? "no GC" : "after GC",
         idleCpuSeconds: 0,
         endedWhileIdle: 0,
         fanOut: [],
@@ -308,7 +310,7 @@ async function measure(target: Target, options: BenchOptions, log: (line: string
       }
       if (notSubscribed > 0) log(`  ${notSubscribed} connections never received a warm-up message`);
 
-      const rssAfter = await serverRss(server, workers !== undefined);
+      const rssAfter = await serverRss(server, clustered);
       const holding = sum((await askAll({ type: "round-status" }, "round-status")).map((s) => s.connected));
       const serverProcesses = treeUsage(server.child.pid ?? 0).processes;
 
@@ -349,7 +351,7 @@ async function measure(target: Target, options: BenchOptions, log: (line: string
         serverProcesses,
         rssBytes: rssAfter,
         rssBytesPerConnection: (rssAfter - rssBefore) / holding,
-        rssMethod: workers ? "no GC" : "after GC",
+        rssMethod: clustered ? "no GC" : "after GC",
         idleCpuSeconds: cpuAfter - cpuBefore,
         endedWhileIdle,
         fanOut,
@@ -367,7 +369,7 @@ async function measure(target: Target, options: BenchOptions, log: (line: string
         serverProcesses: treeUsage(server.child.pid ?? 0).processes,
         rssBytes: 0,
         rssBytesPerConnection: 0,
-        rssMethod: workers ? "no GC" : "after GC",
+        rssMethod: clustered ? "no GC" : "after GC",
         idleCpuSeconds: 0,
         endedWhileIdle: 0,
         fanOut: [],
