@@ -64,7 +64,7 @@ export interface ConnectionsResult {
   /** "after GC" (the probe's full GC, one process) or "no GC" (/proc, summed over the server's processes). */
   readonly rssMethod: "after GC" | "no GC";
   readonly idleWindowSeconds: number;
-  /** The server's user + system CPU over the idle window, summed over its processes. */
+  /** The server's user + system CPU over the idle window, summed over its processes; NaN (null in JSON) when not measured. */
   readonly idleCpuSeconds: number;
   readonly heartbeat: string;
   /** Connections the server closed during the idle window. */

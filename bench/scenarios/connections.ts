@@ -265,7 +265,7 @@ async function measure(target: Target, options: BenchOptions, log: (line: string
         rssBytes: 0,
         rssBytesPerConnection: 0,
         rssMethod: clustered ? "no GC" : "after GC",
-        idleCpuSeconds: 0,
+        idleCpuSeconds: Number.NaN,
         endedWhileIdle: 0,
         fanOut: [],
         limit: limitOf(0),
@@ -358,19 +358,21 @@ async function measure(target: Target, options: BenchOptions, log: (line: string
         limit: limitOf(still),
       };
     } catch (error) {
-      // Held but not measurable (the server accepts no publisher, or stopped answering): the connect figures stand.
+      // Held but not measurable (the server accepts no publisher, or stopped answering): the connect figures stand,
+      // and the memory as /proc reads it (no GC: the probe may be as stuck as the server).
       const message = error instanceof Error ? error.message : String(error);
       log(`  ${message}`);
+      const usage = treeUsage(server.child.pid ?? 0);
       return {
         ...base,
         connected,
         notSubscribed: connected,
         firstError,
-        serverProcesses: treeUsage(server.child.pid ?? 0).processes,
-        rssBytes: 0,
-        rssBytesPerConnection: 0,
-        rssMethod: clustered ? "no GC" : "after GC",
-        idleCpuSeconds: 0,
+        serverProcesses: usage.processes,
+        rssBytes: usage.rssBytes,
+        rssBytesPerConnection: (usage.rssBytes - rssBefore) / connected,
+        rssMethod: "no GC",
+        idleCpuSeconds: Number.NaN,
         endedWhileIdle: 0,
         fanOut: [],
         limit: `${limitOf(connected) ?? `reached ${connected} of ${options.connections}`}; then ${message}`,
