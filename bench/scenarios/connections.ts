@@ -226,11 +226,11 @@ async function measure(target: Target, options: BenchOptions, log: (line: string
     // A server that refused connections is likely out of file descriptors: it could not accept the publisher's
     // connection either. Closing a few subscribers gives it some back; the row says how many.
     const refused = opened.some((o) => o.failed > 0 || o.timedOut > 0);
-    const released = refused && connected > 0 ? Math.min(connected, releaseWhenFull) : 0;
-    if (released > 0) {
-      const share = Math.ceil(released / processes);
-      await askAll({ type: "release", count: share }, "released");
-      log(`  released ${share * processes} connections so that the server has descriptors for the publisher`);
+    let released = 0;
+    if (refused && connected > 0) {
+      const after = await askAll({ type: "release", count: Math.ceil(releaseWhenFull / processes) }, "released");
+      released = connected - sum(after.map((a) => a.connected));
+      log(`  released ${released} connections so that the server has descriptors for the publisher`);
     }
     const serverExit = () =>
       server.child.exitCode !== null || server.child.signalCode !== null
