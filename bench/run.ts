@@ -13,6 +13,7 @@ import { renderMarkdown } from "./lib/report.js";
 import type { BenchResults, Row } from "./lib/results.js";
 import { canPin, loadCore } from "./lib/spawn-process.js";
 import { runBroadcast } from "./scenarios/broadcast.js";
+import { runConnections } from "./scenarios/connections.js";
 import { runIdle } from "./scenarios/idle.js";
 import { runLlm } from "./scenarios/llm.js";
 import { runRedis } from "./scenarios/redis.js";
@@ -28,6 +29,7 @@ const scenarios: Record<ScenarioName, (options: BenchOptions, log: (line: string
   redis: runRedis,
   "sse-compression": runSseCompression,
   "ws-compression": runWebSocketCompression,
+  connections: runConnections,
 };
 
 /** Runs the bench; returns the results (and writes them as JSON when `options.resultsDirectory` is set). */

@@ -3,8 +3,16 @@ import { allTargets, targetNamed } from "../targets/all-targets.js";
 import type { Target } from "../targets/target.js";
 import type { StepTiming } from "./measure-step.js";
 
-/** The scenarios of issue 7, (a) to (e), and SSE gzip (f) and WebSocket permessage-deflate (g) of issue 12, in run order. */
-export const scenarioNames = ["broadcast", "rooms", "idle", "llm", "redis", "sse-compression", "ws-compression"] as const;
+/**
+ * The scenarios of issue 7, (a) to (e), SSE gzip (f) and WebSocket permessage-deflate (g) of issue 12, and the
+ * connections scenario of issue 17, in run order.
+ */
+export const scenarioNames = ["broadcast", "rooms", "idle", "llm", "redis", "sse-compression", "ws-compression", "connections"] as const;
+/**
+ * What runs without `--scenarios`: all but `connections`, which opens 100,000 connections per target (10,000 with
+ * `--quick`) and is asked for by name.
+ */
+const defaultScenarios: readonly ScenarioName[] = scenarioNames.filter((name) => name !== "connections");
 /** One of `scenarioNames`. */
 export type ScenarioName = (typeof scenarioNames)[number];
 
@@ -29,6 +37,12 @@ export interface BenchOptions {
   /** Scenario (g): WebSocket subscribers of one topic, publishes per second. */
   readonly compressionSubscribers: number;
   readonly compressionPublishRate: number;
+  /** The connections scenario: idle subscribers per target (`--connections`). */
+  readonly connections: number;
+  /** Its idle window, over which the server's CPU is read (heartbeats included). */
+  readonly connectionsIdleMs: number;
+  /** Messages published one at a time to every connection, each timed to its last delivery. */
+  readonly connectionsFanOutMessages: number;
   readonly fixedDeliveriesPerSecond: number;
   readonly rampFactor: number;
   readonly rampSteps: number;
@@ -43,7 +57,7 @@ export interface BenchOptions {
 export function defaultOptions(quick: boolean): BenchOptions {
   return {
     quick,
-    scenarios: scenarioNames,
+    scenarios: defaultScenarios,
     targets: allTargets,
     broadcastSubscribers: quick ? [250] : [1000, 5000],
     payloadBytes: quick ? [64] : [64, 1024],
@@ -57,6 +71,11 @@ export function defaultOptions(quick: boolean): BenchOptions {
     // 20,000 deliveries/s (2,000 quick): far below the ceiling, so CPU per delivery is the cost of the work, not of a backlog.
     compressionSubscribers: quick ? 100 : 1000,
     compressionPublishRate: 20,
+    connections: quick ? 10_000 : 100_000,
+    // Whole multiples of Rivulet's default 15 s keepalive, so that every connection's heartbeat falls in the window as
+    // often in every run (a 10 s window caught one round in one run and none in the next).
+    connectionsIdleMs: quick ? 15_000 : 30_000,
+    connectionsFanOutMessages: 3,
     fixedDeliveriesPerSecond: 10_000,
     // ×2.5 per step: 10,000 to 976,000 deliveries/s in six steps, past what one core
     // serves (five steps, 390,000, no longer saturated Rivulet's fan-out).
@@ -68,8 +87,8 @@ export function defaultOptions(quick: boolean): BenchOptions {
   };
 }
 
-const usage = `Usage: npm run bench -- [--quick] [--scenarios broadcast,rooms,idle,llm,redis,sse-compression,ws-compression] [--targets ${allTargets.map((t) => t.name).join(",")}]
-  [--subscribers 1000,5000] [--payloads 64,1024] [--idle-connections 10000] [--cpu-prof] [--no-json]`;
+const usage = `Usage: npm run bench -- [--quick] [--scenarios broadcast,rooms,idle,llm,redis,sse-compression,ws-compression,connections] [--targets ${allTargets.map((t) => t.name).join(",")}]
+  [--subscribers 1000,5000] [--payloads 64,1024] [--idle-connections 10000] [--connections 100000] [--cpu-prof] [--no-json]`;
 
 /** Parses `npm run bench` arguments; throws with the usage on a bad one. */
 export function parseBenchArgs(argv: readonly string[]): BenchOptions {
@@ -84,6 +103,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
         subscribers: { type: "string" },
         payloads: { type: "string" },
         "idle-connections": { type: "string" },
+        connections: { type: "string" },
         "no-json": { type: "boolean" },
         "cpu-prof": { type: "boolean" },
         help: { type: "boolean" },
@@ -116,6 +136,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     broadcastSubscribers: numbers(values.subscribers, "subscribers") ?? defaults.broadcastSubscribers,
     payloadBytes: numbers(values.payloads, "payloads") ?? defaults.payloadBytes,
     idleConnections: numbers(values["idle-connections"], "idle-connections")?.[0] ?? defaults.idleConnections,
+    connections: numbers(values.connections, "connections")?.[0] ?? defaults.connections,
     cpuProfileDirectory: values["cpu-prof"] ? new URL("../results/profiles/", import.meta.url).pathname : undefined,
     resultsDirectory: values["no-json"] ? undefined : defaults.resultsDirectory,
   };

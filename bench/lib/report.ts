@@ -246,5 +246,63 @@ export function renderMarkdown(results: BenchResults): string {
         ),
     );
   }
+  const connections = rows.filter((r) => r.scenario === "connections");
+  if (connections.length > 0) sections.push(connectionsSection(connections));
   return `${sections.join("\n\n")}\n`;
+}
+
+/** The connections scenario's table, and a line per target that held fewer than asked: where it stopped. */
+function connectionsSection(rows: readonly Row[]): string {
+  const header = [
+    "case",
+    "target",
+    "connected",
+    "load processes × source addresses",
+    "listen backlog (overflows while connecting)",
+    "time to connect s",
+    "RSS KiB per connection",
+    "server RSS MiB (processes)",
+    "idle CPU-s (window)",
+    "idle CPU % of a core",
+    "heartbeat",
+    "fan-out: last delivery ms",
+    "fan-out p50 ms",
+  ];
+  const lines = rows.map((row) => {
+    const c = row.connections;
+    if (row.skipped || !c) return skippedLine(row, header.length);
+    const fanOut =
+      c.fanOut.length > 0 ? c.fanOut.map((m) => `${ms(m.lastDeliveryMs)}${m.delivered < m.expected ? ` (${m.delivered}/${m.expected})` : ""}`).join(", ") : "—";
+    return [
+      row.case,
+      row.label,
+      `${number(c.connected)} of ${number(c.requested)}${c.released > 0 ? ` (${number(c.released)} closed to publish)` : ""}`,
+      `${c.loadProcesses} × ${c.sourceAddresses}`,
+      `${c.listenBacklog} (${Number.isNaN(c.listenOverflows) ? "—" : number(c.listenOverflows)})`,
+      number(c.connectSeconds, 1),
+      c.connected > 0 ? `${number(c.rssBytesPerConnection / 1024, 1)} (${c.rssMethod})` : "—",
+      `${number(c.rssBytes / 2 ** 20)} (${c.serverProcesses})`,
+      Number.isFinite(c.idleCpuSeconds) ? `${number(c.idleCpuSeconds, 2)} (${number(c.idleWindowSeconds)} s)` : "—",
+      Number.isFinite(c.idleCpuSeconds) ? `${number((100 * c.idleCpuSeconds) / c.idleWindowSeconds, 1)} %` : "—",
+      c.heartbeat,
+      fanOut,
+      c.fanOut.length > 0 ? ms(c.fanOut[Math.floor(c.fanOut.length / 2)]!.p50Ms) : "—",
+    ];
+  });
+  const limits = rows
+    .filter((row) => row.connections?.limit)
+    .map((row) => `- ${row.label}: ${row.connections!.limit!.replace(/\|/g, "/")}`)
+    .join("\n");
+  return (
+    `### Connections: idle subscribers of one room\n\n` +
+    `RSS per connection: after a full GC for one process; summed over the server's processes from /proc, without a GC, for \`--workers\`. ` +
+    `Idle CPU: the server's user + system CPU over the idle window, all its processes. Fan-out: one message published to every connection, ` +
+    `from the publish call to its last delivery, one figure per message.` +
+    (rows.find((row) => row.connections)?.connections?.machineLimits
+      ? ` Limits of this machine: ${rows.find((row) => row.connections)!.connections!.machineLimits}.`
+      : "") +
+    `\n\n` +
+    table(header, lines) +
+    (limits ? `\n\nWhere it stopped:\n\n${limits}` : "")
+  );
 }

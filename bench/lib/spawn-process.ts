@@ -49,8 +49,8 @@ export interface SpawnOptions {
   /** A TypeScript file, relative to the repository root: its compiled JavaScript in dist/ runs (`npm run build`). */
   readonly script: string;
   readonly args?: readonly string[];
-  /** The core to pin it to (ignored where pinning is unavailable). */
-  readonly core: number;
+  /** The core to pin it to (ignored where pinning is unavailable); undefined: not pinned (a server whose workers use every core). */
+  readonly core: number | undefined;
   /** Preload the stats probe (server processes). */
   readonly probe?: boolean;
   readonly env?: Readonly<Record<string, string>>;
@@ -66,15 +66,19 @@ export function spawnBenchProcess(options: SpawnOptions): BenchProcess {
     compiled(options.script),
     ...(options.args ?? []),
   ];
-  const [command, args] = canPin() ? ["taskset", ["-c", String(options.core), process.execPath, ...nodeArgs]] : [process.execPath, nodeArgs];
+  const [command, args] =
+    canPin() && options.core !== undefined ? ["taskset", ["-c", String(options.core), process.execPath, ...nodeArgs]] : [process.execPath, nodeArgs];
   const child = spawn(command, args, {
     cwd: repoRoot,
     stdio: ["ignore", "pipe", "pipe", "ipc"],
     env: { ...process.env, ...options.env },
   });
   let stderrTail = "";
+  // The start of stderr too: a refused flag's one-line reason is followed by a usage text longer than the tail keeps.
+  let stderrHead = "";
   child.stderr?.setEncoding("utf8").on("data", (text: string) => {
     stderrTail = (stderrTail + text).slice(-4096);
+    if (stderrHead.length < 1024) stderrHead += text.slice(0, 1024 - stderrHead.length);
   });
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   const ports = new Promise<{ port: number; controlPort: number }>((resolve, reject) => {
@@ -89,7 +93,7 @@ export function spawnBenchProcess(options: SpawnOptions): BenchProcess {
     });
     // The first stderr line says why (a refused flag, a broker that cannot start); usage text follows it.
     child.once("exit", (code, signal) =>
-      reject(new Error(`${options.script} exited (${signal ?? code}) before listening: ${stderrTail.trim().split("\n")[0] ?? ""}`)),
+      reject(new Error(`${options.script} exited (${signal ?? code}) before listening: ${stderrHead.trim().split("\n")[0] ?? ""}`)),
     );
   });
   ports.catch(() => undefined);

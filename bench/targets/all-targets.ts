@@ -6,6 +6,7 @@ import { rivuletConnect } from "./rivulet-connect.js";
 import { rivuletGrpc } from "./rivulet-grpc.js";
 import { rivuletSse } from "./rivulet-sse.js";
 import { rivuletWebSocket, rivuletWebSocketDeflate } from "./rivulet-websocket.js";
+import { rivuletWorkerTargets } from "./rivulet-workers.js";
 import { socketIo } from "./socket-io.js";
 import type { Target } from "./target.js";
 import { trpcSse, trpcWebSocket } from "./trpc.js";
@@ -25,12 +26,12 @@ export const allTargets: readonly Target[] = [
   grpcJs,
 ];
 
-/** Targets that only their own scenario runs (scenario (f)); found by name like the others. */
-const scenarioTargets: readonly Target[] = [rivuletWebSocketDeflate];
+/** Targets that only their own scenario runs (scenario (g); the connections scenario's workers); found by name like the others. */
+const scenarioTargets: readonly Target[] = [rivuletWebSocketDeflate, ...rivuletWorkerTargets];
 
 /** The target with this name; throws with the list when there is none. */
 export function targetNamed(name: string): Target {
   const target = [...allTargets, ...scenarioTargets].find((t) => t.name === name);
-  if (!target) throw new Error(`unknown target "${name}"; known: ${allTargets.map((t) => t.name).join(", ")}`);
+  if (!target) throw new Error(`unknown target "${name}"; known: ${[...allTargets, ...scenarioTargets].map((t) => t.name).join(", ")}`);
   return target;
 }

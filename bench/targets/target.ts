@@ -33,6 +33,11 @@ export interface ServerSpec {
   readonly kind: "rivulet" | "bench-server";
   /** For bench servers: the script under bench/servers/. */
   readonly script?: string;
+  /**
+   * Rivulet with `--workers N` (node:cluster; the Redis broker, which it requires): N processes share the port,
+   * and the server's memory and CPU are those of all of them together.
+   */
+  readonly workers?: number;
 }
 
 /**
