@@ -135,16 +135,7 @@ export function createRedisLiveReader(options: RedisLiveReaderOptions): RedisLiv
       }
       const state = topics.get(name);
       if (!state || !last) continue;
-      for (const raw of raws) {
-        const entry = parseStreamEntry(raw);
-        for (const listener of state.listeners) {
-          try {
-            listener.entry(entry);
-          } catch (error) {
-            listener.error(ConnectError.from(error));
-          }
-        }
-      }
+      deliverEntries(raws, state.listeners);
       // A reply from before the topic was dropped and listened to again may be older than its new start.
       const id = streamEntryId(last);
       if (state.cursor === undefined || compareStreamIds(id, state.cursor) > 0) state.cursor = id;
@@ -213,7 +204,22 @@ export function createRedisLiveReader(options: RedisLiveReaderOptions): RedisLiv
   };
 }
 
-function fail(listeners: Iterable<Listener>, error: unknown): void {
+/** Hands each entry, decoded once, to every listener; a listener that throws is ended with the error. */
+export function deliverEntries(raws: readonly RawStreamEntry[], listeners: Iterable<Listener>): void {
+  for (const raw of raws) {
+    const entry = parseStreamEntry(raw);
+    for (const listener of listeners) {
+      try {
+        listener.entry(entry);
+      } catch (error) {
+        listener.error(ConnectError.from(error));
+      }
+    }
+  }
+}
+
+/** Ends listeners with `unavailable`: the feed broke, and they resume from their last cursor. */
+export function fail(listeners: Iterable<Listener>, error: unknown): void {
   const reason = new ConnectError("broker unavailable: live feed interrupted; resume from the last cursor", Code.Unavailable, undefined, undefined, error);
   for (const listener of [...listeners]) listener.error(reason);
 }

@@ -1,10 +1,9 @@
-import { Code, ConnectError } from "@connectrpc/connect";
 import calculateSlot from "cluster-key-slot";
 import type { Cluster, Redis } from "ioredis";
 import type { Listener } from "../broker.js";
-import { parseStreamEntry, streamEntryId, type RawStreamEntry } from "./entry.js";
+import { streamEntryId, type RawStreamEntry } from "./entry.js";
 import type { RedisKeys } from "./keys.js";
-import type { RedisLiveReader } from "./live-reader.js";
+import { deliverEntries, fail, type RedisLiveReader } from "./live-reader.js";
 import { emptyTopicTtlMs, touchTopic, type RedisScriptCommands } from "./scripts.js";
 import type { RedisSignalChannels } from "./signal-channels.js";
 
@@ -176,16 +175,7 @@ export function createRedisNotifiedReader(options: RedisNotifiedReaderOptions): 
   function deliver(state: ActiveTopic, raws: RawStreamEntry[]): void {
     const last = raws.at(-1);
     if (!last) return;
-    for (const raw of raws) {
-      const entry = parseStreamEntry(raw);
-      for (const listener of state.listeners) {
-        try {
-          listener.entry(entry);
-        } catch (error) {
-          listener.error(ConnectError.from(error));
-        }
-      }
-    }
+    deliverEntries(raws, state.listeners);
     state.cursor = streamEntryId(last);
   }
 
@@ -237,9 +227,4 @@ export function createRedisNotifiedReader(options: RedisNotifiedReaderOptions): 
 /** How the cluster client names a node in its slots table: "host:port". */
 function nodeKey(redis: Redis): string {
   return `${redis.options.host ?? "127.0.0.1"}:${redis.options.port ?? 6379}`;
-}
-
-function fail(listeners: Iterable<Listener>, error: unknown): void {
-  const reason = new ConnectError("broker unavailable: live feed interrupted; resume from the last cursor", Code.Unavailable, undefined, undefined, error);
-  for (const listener of [...listeners]) listener.error(reason);
 }
