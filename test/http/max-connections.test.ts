@@ -1,4 +1,7 @@
+import { once } from "node:events";
+import tls from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createTestCertificate } from "../helpers/tls.js";
 import { metricValue, startTestServer, type TestServer } from "../helpers/server.js";
 import { connectRoomSocket, type RoomSocket } from "./room-socket.js";
 
@@ -58,3 +61,31 @@ describe("--max-connections 5, one process", () => {
     await Promise.all(sockets.map((socket) => socket.close()));
   });
 });
+
+describe("--max-connections 1 with TLS", () => {
+  it("closes a 2nd connection before its TLS handshake; the 1st is still served", async () => {
+    const server = await startTestServer({ config: { maxConnections: 1, ...toTls(createTestCertificate()) } });
+    const connect = () => tls.connect({ host: "127.0.0.1", port: server.port, rejectUnauthorized: false, ALPNProtocols: ["http/1.1"] });
+    try {
+      const first = connect();
+      await once(first, "secureConnect");
+      const second = connect();
+      const outcome = await new Promise<string>((resolve) => {
+        second.once("secureConnect", () => resolve("handshake completed"));
+        second.once("error", (error: Error & { code?: string }) => resolve(error.code ?? error.message));
+      });
+      // No handshake: closed by the server as it arrived (an end before the ServerHello, or a reset).
+      expect(["ECONNRESET", "Client network socket disconnected before secure TLS connection was established"]).toContain(outcome);
+      first.end("GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+      let response = "";
+      for await (const chunk of first) response += String(chunk);
+      expect(response).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+function toTls({ certFile, keyFile }: { certFile: string; keyFile: string }) {
+  return { tlsCert: certFile, tlsKey: keyFile };
+}
