@@ -130,7 +130,8 @@ const maxTimerMs = 576 * 3_600_000;
 export const descriptorReserve = 256;
 
 /**
- * `--max-connections auto`: the open-file soft limit (Linux: /proc/self/limits)
+ * `--max-connections auto`: the open-file soft limit (Linux: /proc/self/limits;
+ * Node raises it to the hard limit at start, so read in the process it is that)
  * minus {@link descriptorReserve}, but never below half the limit (a small
  * limit still serves). 0 (no cap) where the limit cannot be read or is unlimited.
  */
