@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { parseArgs } from "node:util";
 
@@ -66,6 +67,8 @@ export interface Config {
   readonly requestTimeoutMs: number;
   /** Most request headers (HTTP/1.1 and HTTP/2); more get 431. */
   readonly maxHeaders: number;
+  /** Connections one serving process (each worker with --workers) holds at once; more are closed as they arrive. 0: no cap. */
+  readonly maxConnections: number;
   /** A connection with no open call for this long is closed (HTTP/2 sessions, WebSockets). */
   readonly idleTimeoutMs: number;
   readonly maxMessageBytes: number;
@@ -116,6 +119,37 @@ interface Setting {
  * would turn a keep-alive into a busy loop or a grace period into none.
  */
 const maxTimerMs = 576 * 3_600_000;
+
+/**
+ * Descriptors `--max-connections auto` leaves to everything but clients:
+ * stdio, the event loop's own, Redis connections (three per process, more
+ * with Redis Cluster), the IPC channel of a worker, log and TLS files, and
+ * the one a worker needs to receive each connection the primary hands it
+ * (node:cluster), so that a full worker can still take and close it.
+ */
+export const descriptorReserve = 256;
+
+/**
+ * `--max-connections auto`: the open-file soft limit (Linux: /proc/self/limits;
+ * Node raises it to the hard limit at start, so read in the process it is that)
+ * minus {@link descriptorReserve}, but never below half the limit (a small
+ * limit still serves). 0 (no cap) where the limit cannot be read or is unlimited.
+ */
+export function connectionsFromOpenFileLimit(limits: string | undefined): number {
+  const soft = /^Max open files\s+(\d+)/m.exec(limits ?? "")?.[1];
+  if (soft === undefined) return 0;
+  const limit = Number(soft);
+  return limit - Math.min(descriptorReserve, Math.floor(limit / 2));
+}
+
+/** The text of /proc/self/limits; undefined where there is none (not Linux). */
+export function readProcessLimits(): string | undefined {
+  try {
+    return readFileSync("/proc/self/limits", "utf8");
+  } catch {
+    return undefined; // not Linux: no cap, as before
+  }
+}
 
 export const settings: readonly Setting[] = [
   { key: "port", flag: "port", env: "PORT", kind: "integer", fallback: "8080", min: 0, max: 65535, help: "TCP port; 0 picks a free one (logged)" },
@@ -383,6 +417,17 @@ export const settings: readonly Setting[] = [
     min: 16,
     max: 2000,
     help: "most request headers; more get 431",
+  },
+  {
+    key: "maxConnections",
+    flag: "max-connections",
+    env: "RIVULET_MAX_CONNECTIONS",
+    kind: "integer",
+    fallback: "auto",
+    min: 0,
+    max: 10_000_000,
+    auto: () => connectionsFromOpenFileLimit(readProcessLimits()),
+    help: `connections each serving process (each worker) holds; more are closed at once. auto: the open-file limit minus ${descriptorReserve}; 0: no cap`,
   },
   {
     key: "idleTimeoutMs",

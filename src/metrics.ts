@@ -5,6 +5,8 @@ export interface Metrics {
   readonly registry: Registry;
   /** Open client connections, by transport: http1, http2, sse, websocket. */
   readonly connections: Gauge<"transport">;
+  /** Connections closed as they arrived, by reason: max_connections (--max-connections were open). */
+  readonly connectionsRefused: Counter<"reason">;
   /** Streaming calls in progress, by transport. */
   readonly streams: Gauge<"transport">;
   /** Messages written to subscribers, by transport. */
@@ -29,6 +31,12 @@ export function createMetrics(worker?: number): Metrics {
   return {
     registry,
     connections: new Gauge({ name: "rivulet_connections", help: "Open client connections", labelNames: ["transport"], registers: [registry] }),
+    connectionsRefused: new Counter({
+      name: "rivulet_connections_refused_total",
+      help: "Connections closed as they arrived, by reason (max_connections: --max-connections were open)",
+      labelNames: ["reason"],
+      registers: [registry],
+    }),
     streams: new Gauge({ name: "rivulet_streams", help: "Streaming calls in progress", labelNames: ["transport"], registers: [registry] }),
     deliveries: new Counter({ name: "rivulet_deliveries_total", help: "Messages written to subscribers", labelNames: ["transport"], registers: [registry] }),
     slowConsumersDropped: new Counter({

@@ -225,6 +225,8 @@ export async function startServer(options: ServerOptions): Promise<RivuletServer
       refuseSocket(socket, 404);
     },
     onConnection: (transport, delta) => metrics.connections.inc({ transport }, delta),
+    maxConnections: config.maxConnections,
+    onRefused: refusedConnectionsLog(config.maxConnections, logger, () => metrics.connectionsRefused.inc({ reason: "max_connections" })),
   });
   // A worker leaves "listening on" to its primary, which says it once every worker listens (src/workers.ts):
   // whoever waits for that line (a supervisor, a test) then reaches a whole service.
@@ -280,4 +282,22 @@ async function createBroker(config: Config, instanceId: string, logger: Logger):
   // The URL may hold a password: log where the broker is, never the URL itself.
   logger.info({ redisConnection: broker.connectionName, prefix: config.redisPrefix, ready: await broker.ready() }, "Redis broker started");
   return broker;
+}
+
+/** A full server says so at most this often, with how many it refused since it last did: a flood of refusals is one line a minute. */
+const refusedLogIntervalMs = 60_000;
+
+/** What a connection refused for --max-connections does: counts it, and warns, rate-limited. */
+function refusedConnectionsLog(maxConnections: number, logger: Logger, count: () => void): () => void {
+  let refused = 0;
+  let loggedAt = -Infinity;
+  return () => {
+    count();
+    refused++;
+    const now = Date.now();
+    if (now - loggedAt < refusedLogIntervalMs) return;
+    logger.warn({ maxConnections, refused }, `${maxConnections} connections open: closing new ones as they arrive (--max-connections)`);
+    loggedAt = now;
+    refused = 0;
+  };
 }

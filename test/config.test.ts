@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { availableParallelism } from "node:os";
-import { ConfigError, loadConfig, usage } from "../src/config.js";
+import { ConfigError, connectionsFromOpenFileLimit, loadConfig, readProcessLimits, usage } from "../src/config.js";
 
 describe("configuration", () => {
   it("has defaults that run a development server on :8080 with the memory broker", () => {
@@ -110,6 +110,26 @@ describe("configuration", () => {
       "--workers 2 needs a shared broker: pass --broker redis://… (the memory broker lives in one process)",
     );
     expect(usage()).toContain("RIVULET_WORKERS");
+  });
+
+  it("reads --max-connections as a count per serving process, auto from the open-file limit, 0 as no cap", () => {
+    expect(loadConfig(["--max-connections", "5"], {})).toMatchObject({ maxConnections: 5 });
+    expect(loadConfig([], { RIVULET_MAX_CONNECTIONS: "0" })).toMatchObject({ maxConnections: 0 });
+    expect(loadConfig([], {})).toMatchObject({ maxConnections: connectionsFromOpenFileLimit(readProcessLimits()) });
+    expect(loadConfig(["--max-connections", "auto"], {})).toMatchObject({ maxConnections: connectionsFromOpenFileLimit(readProcessLimits()) });
+    expect(() => loadConfig(["--max-connections=-1"], {})).toThrow('--max-connections (RIVULET_MAX_CONNECTIONS): must be a whole number or "auto", got "-1"');
+    expect(usage()).toMatch(/--max-connections +RIVULET_MAX_CONNECTIONS .*auto: the open-file limit minus 256; 0: no cap \(default auto\)/);
+  });
+
+  it("derives --max-connections auto from the soft open-file limit, less 256 (at most half) for Redis, files and logs", () => {
+    const limits = (soft: string, hard: string) =>
+      `Limit                     Soft Limit           Hard Limit           Units     \nMax open files            ${soft.padEnd(20)} ${hard.padEnd(20)} files     \n`;
+    expect(connectionsFromOpenFileLimit(limits("20000", "20000"))).toBe(19_744);
+    expect(connectionsFromOpenFileLimit(limits("1024", "524288"))).toBe(768);
+    expect(connectionsFromOpenFileLimit(limits("256", "256"))).toBe(128);
+    // Unlimited, or no /proc (not Linux): no cap, as Node's own default.
+    expect(connectionsFromOpenFileLimit(limits("unlimited", "unlimited"))).toBe(0);
+    expect(connectionsFromOpenFileLimit(undefined)).toBe(0);
   });
 
   it("documents every flag in --help", () => {

@@ -23,6 +23,10 @@ export interface ListenOptions {
   readonly upgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
   /** Called for every new connection, with its protocol, and again when it closes. */
   readonly onConnection?: (transport: "http1" | "http2", delta: 1 | -1) => void;
+  /** Connections held at once; more are closed as they arrive (`server.maxConnections`). 0: no cap. */
+  readonly maxConnections?: number;
+  /** Called for each connection closed on arrival because `maxConnections` were open. */
+  readonly onRefused?: () => void;
 }
 
 export interface Listener {
@@ -36,6 +40,23 @@ export interface Listener {
 }
 
 const emptyHead = Buffer.alloc(0);
+
+/**
+ * The listen backlog: the kernel's own cap, net.core.somaxconn (4096 since
+ * Linux 5.4), rather than Node's 511, which a mass reconnect (a deploy, a
+ * network blip) overflows, each dropped handshake costing its client a SYN
+ * retransmit of a second or more. The kernel caps any larger value, so
+ * where somaxconn cannot be read 4096 is asked for.
+ */
+export function listenBacklog(): number {
+  try {
+    const somaxconn = Number(readFileSync("/proc/sys/net/core/somaxconn", "utf8").trim());
+    if (Number.isInteger(somaxconn) && somaxconn > 0) return somaxconn;
+  } catch {
+    // not Linux
+  }
+  return 4096;
+}
 
 /** A connection's 'error' listener (`this` is the socket): 'close' follows, and the connection is forgotten then. */
 function destroySocket(this: Duplex): void {
@@ -229,9 +250,21 @@ export async function listen(options: ListenOptions): Promise<Listener> {
     ).unref();
   }
 
+  if (options.maxConnections) {
+    server.maxConnections = options.maxConnections;
+    // In a node:cluster worker, a full server otherwise answers the primary
+    // "not accepted", and the primary hands the connection to the next worker,
+    // and round again while all are full: it holds every such connection, the
+    // clients wait unanswered, and the service stalls (Node's
+    // lib/internal/cluster/child.js onconnection). With this set the worker
+    // takes the connection and closes it at once, as a lone process does,
+    // and the primary lets go of it. Node >= 22.12; @types/node lacks it.
+    Object.assign(server, { dropMaxConnection: true });
+    server.on("drop", () => options.onRefused?.());
+  }
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
-    server.listen(options.port, options.host, () => {
+    server.listen({ port: options.port, host: options.host, backlog: listenBacklog() }, () => {
       server.off("error", reject);
       resolve();
     });
