@@ -145,10 +145,7 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): Broker {
         return Promise.resolve({ head, entries: count > 0 ? entries.slice(-count) : [] });
       }
       const { after } = from;
-      if (after.epoch !== topic.epoch) {
-        return Promise.resolve({ head, entries: entries.slice(0, limit), gap: "epoch_changed" });
-      }
-      if (rewritten(topic, after)) {
+      if (after.epoch !== topic.epoch || rewritten(topic, after)) {
         return Promise.resolve({ head, entries: entries.slice(0, limit), gap: "epoch_changed" });
       }
       if (after.offset > topic.lastOffset) {

@@ -14,11 +14,8 @@ trimAge(log, now - age)
 local last = '+'
 if ARGV[1] ~= '' then
   if ARGV[1] ~= epoch then return {epoch, offset, 'epoch_changed', {}} end
-  if n > offset then
-    if stamp then return {epoch, offset, 'epoch_changed', {}} end
-    return {epoch, offset, 'ahead', {}}
-  end
-  if rewritten(log, base, n, stamp) then return {epoch, offset, 'epoch_changed', {}} end
+  if rewritten(log, base, n, stamp, offset) then return {epoch, offset, 'epoch_changed', {}} end
+  if n > offset then return {epoch, offset, 'ahead', {}} end
   if n <= 1 then return {epoch, offset, '', {}} end
   -- Every id of this epoch's log is `<base>-<offset>`: the newest entry before
   -- offset n is at most `<base>-<n - 1>` (an inclusive end, which every Redis

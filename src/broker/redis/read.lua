@@ -21,11 +21,8 @@ local function oldest()
   return redis.call('XRANGE', log, '-', '+', 'COUNT', limit)
 end
 if ARGV[3] ~= epoch then return {epoch, offset, 'epoch_changed', oldest()} end
-if n > offset then
-  if stamp then return {epoch, offset, 'epoch_changed', oldest()} end
-  return {epoch, offset, 'ahead', {}}
-end
-if rewritten(log, base, n, stamp) then return {epoch, offset, 'epoch_changed', oldest()} end
+if rewritten(log, base, n, stamp, offset) then return {epoch, offset, 'epoch_changed', oldest()} end
+if n > offset then return {epoch, offset, 'ahead', {}} end
 local head = redis.call('XRANGE', log, '-', '+', 'COUNT', 1)[1]
 local first = offset + 1
 if head then first = tonumber(string.match(head[1], '-(%d+)$')) end
