@@ -65,12 +65,7 @@ export function createRedisLiveReader(options: RedisLiveReaderOptions): RedisLiv
   /** Resolves the loop's current wait (idle, reconnecting, backing off). */
   let interrupt: (() => void) | undefined;
 
-  const touch = setInterval(() => {
-    for (const state of topics.values()) {
-      if (state.cursor !== undefined) command.rivuletTouch(state.metaKey, state.logKey, String(emptyTopicTtlMs)).catch(() => undefined);
-    }
-  }, options.touchIntervalMs ?? 10_000);
-  touch.unref();
+  const touch = keepTopicsAlive(command, topics, options.touchIntervalMs ?? 10_000);
 
   const restart = () => {
     for (const state of topics.values()) if (state.cursor === undefined && !state.starting) start(state);
@@ -202,6 +197,29 @@ export function createRedisLiveReader(options: RedisLiveReaderOptions): RedisLiv
       };
     },
   };
+}
+
+/** What keepTopicsAlive needs of a topic a live reader listens to. */
+interface TouchedTopic {
+  readonly metaKey: string;
+  readonly logKey: string;
+  /** Undefined until the topic started (its first touch fixed where reading starts). */
+  readonly cursor: string | undefined;
+}
+
+/**
+ * Keeps every started topic of a live reader from expiring while it has
+ * listeners: touches each every `intervalMs`. A failed touch is left to the
+ * feed to report. Returns the timer, for clearInterval.
+ */
+export function keepTopicsAlive(command: RedisScriptCommands, topics: ReadonlyMap<string, TouchedTopic>, intervalMs: number): NodeJS.Timeout {
+  const timer = setInterval(() => {
+    for (const state of topics.values()) {
+      if (state.cursor !== undefined) command.rivuletTouch(state.metaKey, state.logKey, String(emptyTopicTtlMs)).catch(() => undefined);
+    }
+  }, intervalMs);
+  timer.unref();
+  return timer;
 }
 
 /** Hands each entry, decoded once, to every listener; a listener that throws is ended with the error. */

@@ -3,7 +3,7 @@ import type { Cluster, Redis } from "ioredis";
 import type { Listener } from "../broker.js";
 import { streamEntryId, type RawStreamEntry } from "./entry.js";
 import type { RedisKeys } from "./keys.js";
-import { deliverEntries, fail, type RedisLiveReader } from "./live-reader.js";
+import { deliverEntries, fail, keepTopicsAlive, type RedisLiveReader } from "./live-reader.js";
 import { emptyTopicTtlMs, touchTopic, type RedisScriptCommands } from "./scripts.js";
 import type { RedisSignalChannels } from "./signal-channels.js";
 
@@ -71,12 +71,7 @@ export function createRedisNotifiedReader(options: RedisNotifiedReaderOptions): 
   const batch = options.batch ?? 512;
   const topics = new Map<string, ActiveTopic>(); // by log key
 
-  const touch = setInterval(() => {
-    for (const state of topics.values()) {
-      if (state.cursor !== undefined) command.rivuletTouch(state.metaKey, state.logKey, String(emptyTopicTtlMs)).catch(() => undefined);
-    }
-  }, options.touchIntervalMs ?? 10_000);
-  touch.unref();
+  const touch = keepTopicsAlive(command, topics, options.touchIntervalMs ?? 10_000);
 
   /** The master serving a slot now, as the cluster client knows it. */
   const nodeOf = (slot: number): string | undefined => command.slots[slot]?.[0];

@@ -171,14 +171,9 @@ export async function createRedisBroker(options: RedisBrokerOptions): Promise<Re
   if (seeds && command.status === "ready") {
     // The cluster client opens a master's connection on its first command, and until it is open
     // sends that node's commands elsewhere to be redirected: open them all before serving.
-    const masters = (command as Cluster).nodes("master").map((node) =>
-      node.ping().then(
-        () => undefined,
-        () => undefined,
-      ),
-    );
+    const masters = Promise.allSettled((command as Cluster).nodes("master").map((node) => node.ping()));
     await withTimeout(
-      Promise.all(masters).then(() => undefined),
+      masters.then(() => undefined),
       options.connectTimeoutMs ?? 5000,
     );
     // Seeds that turn out to be replicas were connected while the client learnt their role; with
