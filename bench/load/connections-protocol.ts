@@ -1,19 +1,16 @@
 import type { HistogramData } from "../lib/histogram.js";
 import type { Topic } from "../targets/target.js";
+import type { OpenTarget } from "./load-protocol.js";
 
 /** What the connections scenario (bench/scenarios/connections.ts) asks each of its load processes (connections-worker.ts) over IPC. */
 export type ConnectionsRequest =
-  | {
+  | (OpenTarget & {
       readonly type: "open";
-      readonly target: string;
-      readonly port: number;
-      readonly secret: string;
-      readonly sourceAddresses: readonly string[];
       /** User ids are `<userPrefix><index>`, so the load processes never share one. */
       readonly userPrefix: string;
       readonly count: number;
       readonly topic: Topic;
-      /** Handshakes in flight at once: the server's listen backlog (somaxconn) is 4096 for all load processes together. */
+      /** Handshakes in flight at once: the scenario keeps all load processes together within the server's listen backlog. */
       readonly inFlight: number;
       /** Stop opening more once this many connections failed: the server takes no more. */
       readonly failureLimit: number;
@@ -24,7 +21,7 @@ export type ConnectionsRequest =
        */
       readonly stallMs: number;
       readonly deadlineMs: number;
-    }
+    })
   /** Closes this many of the open connections (the newest): a server out of descriptors then has some for the publisher. */
   | { readonly type: "release"; readonly count: number }
   | { readonly type: "round-reset" }

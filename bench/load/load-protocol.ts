@@ -7,16 +7,22 @@ export interface SubscriberPlan {
   readonly topics: readonly Topic[];
 }
 
+/** Where a load process connects, and how: every "open" request of a load process carries it. */
+export interface OpenTarget {
+  /** The target's name (`--targets`), whose `connect` the load process runs. */
+  readonly target: string;
+  readonly port: number;
+  /** The bench's HMAC secret, to mint the subscribers' tokens. */
+  readonly secret: string;
+  readonly sourceAddresses: readonly string[];
+}
+
 /** What the orchestrator asks the load generator (bench/load/load-worker.ts) over IPC. */
 export type LoadRequest =
-  | {
+  | (OpenTarget & {
       readonly type: "open";
-      readonly target: string;
-      readonly port: number;
-      readonly secret: string;
-      readonly sourceAddresses: readonly string[];
       readonly subscribers: readonly SubscriberPlan[];
-    }
+    })
   | { readonly type: "round-reset" }
   | { readonly type: "round-status" }
   | { readonly type: "reset" }
